@@ -1,0 +1,130 @@
+// Error classes. Every error carries a stable machine-readable `code`; a brand symbol
+// lets isNvmeTcpError() recognise errors from duplicate installs (the undici pattern).
+import { FES_NAME, PDU_TYPE_NAME } from './constants.ts';
+
+const BRAND = Symbol.for('nvmeotcp.error');
+
+export class NvmeTcpError extends Error {
+  readonly code: string;
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    Object.defineProperty(this, BRAND, { value: code });
+  }
+  /** True for any nvmeotcp error, even from a duplicate install of the package. */
+  static isNvmeTcpError(obj: unknown): obj is NvmeTcpError {
+    return obj !== null && typeof obj === 'object' && BRAND in obj;
+  }
+}
+
+/**
+ * A malformed or unexpected PDU. Fatal to its queue: the receiver answers with a
+ * TermReq carrying `fes` and `fei` (the byte offset of the offending field for
+ * FES 1 and 6), then the queue is closed.
+ */
+export class ProtocolError extends NvmeTcpError {
+  readonly fes: number;
+  readonly fei: number;
+  readonly pduType: number;
+  constructor(message: string, fes: number, fei = 0, pduType = -1) {
+    super(message, 'NVMEOTCP_ERR_PROTOCOL');
+    this.fes = fes;
+    this.fei = fei;
+    this.pduType = pduType;
+  }
+  describe(): string {
+    const t = PDU_TYPE_NAME[this.pduType] ?? `type 0x${this.pduType.toString(16)}`;
+    return `${this.message} (${t}, FES 0x${this.fes.toString(16)} ${FES_NAME[this.fes] ?? ''}, FEI 0x${this.fei.toString(16)})`;
+  }
+}
+
+/** The peer terminated the connection with a TermReq. */
+export class TermReqError extends NvmeTcpError {
+  readonly fes: number;
+  readonly fei: number;
+  constructor(fes: number, fei: number) {
+    super(
+      `peer sent TermReq: FES 0x${fes.toString(16)} (${FES_NAME[fes] ?? 'unknown'}), FEI 0x${fei.toString(16)}`,
+      'NVMEOTCP_ERR_TERMREQ',
+    );
+    this.fes = fes;
+    this.fei = fei;
+  }
+}
+
+export class DigestError extends NvmeTcpError {
+  readonly kind: 'header' | 'data';
+  readonly received: number;
+  readonly expected: number;
+  constructor(kind: 'header' | 'data', received: number, expected: number) {
+    super(
+      `${kind} digest mismatch: received 0x${received.toString(16)}, computed 0x${expected.toString(16)}`,
+      'NVMEOTCP_ERR_DIGEST',
+    );
+    this.kind = kind;
+    this.received = received;
+    this.expected = expected;
+  }
+}
+
+/** A command completed with a non-zero NVMe status. */
+export class NvmeStatusError extends NvmeTcpError {
+  readonly sct: number;
+  readonly sc: number;
+  readonly dnr: boolean;
+  readonly more: boolean;
+  readonly cid: number;
+  readonly qid: number;
+  readonly status: number;
+  constructor(status: number, cid: number, qid: number, what = 'command') {
+    const sc = status & 0xff;
+    const sct = (status >> 8) & 0x7;
+    super(
+      `queue ${qid} cid 0x${cid.toString(16)}: ${what} failed with status 0x${status.toString(16)} (SCT ${sct}, SC 0x${sc.toString(16)}${status & 0x4000 ? ', DNR' : ''})`,
+      'NVMEOTCP_ERR_STATUS',
+    );
+    this.status = status;
+    this.sc = sc;
+    this.sct = sct;
+    this.dnr = (status & 0x4000) !== 0;
+    this.more = (status & 0x2000) !== 0;
+    this.cid = cid;
+    this.qid = qid;
+  }
+  get retriable(): boolean {
+    return !this.dnr;
+  }
+}
+
+export class ConnectionError extends NvmeTcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'NVMEOTCP_ERR_CONNECTION', options);
+  }
+}
+
+export class TimeoutError extends NvmeTcpError {
+  readonly kind: 'connect' | 'icresp' | 'io' | 'kato' | 'ready';
+  constructor(message: string, kind: 'connect' | 'icresp' | 'io' | 'kato' | 'ready') {
+    super(message, 'NVMEOTCP_ERR_TIMEOUT');
+    this.kind = kind;
+  }
+}
+
+export class NegotiationError extends NvmeTcpError {
+  constructor(message: string) {
+    super(message, 'NVMEOTCP_ERR_NEGOTIATION');
+  }
+}
+
+export class InvalidArgumentError extends NvmeTcpError {
+  constructor(message: string) {
+    super(message, 'NVMEOTCP_ERR_INVALID_ARG');
+  }
+}
+
+export class AbortError extends NvmeTcpError {
+  constructor(message = 'aborted') {
+    super(message, 'NVMEOTCP_ERR_ABORTED');
+  }
+}

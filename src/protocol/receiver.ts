@@ -1,0 +1,469 @@
+// The PDU receive state machine shared by host and target.
+//
+// feed() takes whatever chunk the socket delivered, consumes min(available,
+// remaining) per state, and never throws: a bad PDU moves the receiver to the
+// sticky ERR state and reports one ProtocolError (the caller answers with a
+// TermReq and closes the queue). Headers are copied into a small scratch buffer;
+// payload goes once, straight to the destination the handler chose for this PDU
+// (setDataDest), or is only checksummed and dropped when the handler chose none.
+//
+// Offload seam: a device that already placed payload bytes at the destination
+// (the socket device reads straight into the I/O buffer) calls feedPlaced(n, crc)
+// instead of feed(); the receiver then skips the copy and, when the device also
+// checksummed those bytes, the software CRC.
+import {
+  CH_LEN,
+  DIGEST_LEN,
+  Fes,
+  HLEN,
+  hasHdgst,
+  IC_PLEN,
+  OFF,
+  PDO_MAX,
+  PduFlag,
+  PduType,
+  TERM_REQ_MAX_PLEN,
+} from './constants.ts';
+import { crc32cUpdate } from './crc32c.ts';
+import { ProtocolError } from './errors.ts';
+import { type CapsuleCmd, type DataPdu, decodeHeader, type Pdu, type TermReq } from './pdu.ts';
+
+/** What the receiver waits for. */
+export const RecvState = {
+  /** the 8-byte common header */
+  CH: 0,
+  /** the rest of the header and its digest */
+  PSH: 1,
+  /** pad bytes between the header (digest) and PDO */
+  PAD: 2,
+  /** the data of a CapsuleCmd / H2CData / C2HData */
+  DATA: 3,
+  /** the 4-byte data digest */
+  DDGST: 4,
+  /** the error data of a TermReq (a copy of the peer's bad header) */
+  TERM: 5,
+  /** sticky: a protocol error happened, everything after it is ignored */
+  ERR: 6,
+} as const;
+export type RecvState = (typeof RecvState)[keyof typeof RecvState];
+
+export type Role = 'host' | 'target';
+
+export interface RecvHandler {
+  /**
+   * A complete, validated header. For a PDU with data the handler calls
+   * rx.setDataDest() here, or the data is checksummed and dropped. Returning a
+   * ProtocolError ends the queue.
+   */
+  onPdu(pdu: Pdu): ProtocolError | undefined;
+  /**
+   * Every data byte of the current PDU (and its digest, if any) has arrived.
+   * `ddgstOk` is false on a data digest mismatch; `crcByDevice` tells that every
+   * piece of the PDU was checksummed by the offload device.
+   */
+  onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean, crcByDevice: boolean): void;
+  onError(err: ProtocolError): void;
+}
+
+export interface ReceiverOptions {
+  role: Role;
+  /** Largest data length (DATAL or in-capsule data) accepted in one PDU. */
+  maxDataLen: number;
+}
+
+const HOST_TYPES = new Set<number>([PduType.ICResp, PduType.C2HTermReq, PduType.CapsuleResp, PduType.C2HData, PduType.R2T]);
+const TARGET_TYPES = new Set<number>([PduType.ICReq, PduType.H2CTermReq, PduType.CapsuleCmd, PduType.H2CData]);
+
+export class PduReceiver {
+  readonly role: Role;
+  maxDataLen: number;
+  /** Negotiated in ICReq/ICResp. */
+  hdgst = false;
+  ddgst = false;
+  /** The PDA we announced to the peer (our HPDA as host, CPDA as target); 0 = no alignment check. */
+  pda = 0;
+  /** True once the ICReq/ICResp exchange is complete. */
+  icDone = false;
+
+  state: RecvState = RecvState.CH;
+  /** Bytes consumed since the connection started: our stand-in for the TCP sequence number. */
+  streamPos = 0;
+
+  // ---- current PDU ----
+  private readonly hdr = Buffer.alloc(IC_PLEN + DIGEST_LEN);
+  private hdrGot = 0;
+  private hdrNeed = CH_LEN;
+  private padRemaining = 0;
+  private pdu: DataPdu | CapsuleCmd | undefined;
+  private term: TermReq | undefined;
+  /** Data bytes of the current PDU still to come. */
+  dataRemaining = 0;
+  /** Where the current PDU's data goes; undefined = discard. */
+  destBuf: Buffer | undefined;
+  /** Next write position in destBuf. */
+  destPos = 0;
+  private dataCrc = 0;
+  private crcByDevice = true;
+  private hasDdgst = false;
+  private readonly ddgstBuf = Buffer.alloc(DIGEST_LEN);
+  private ddgstGot = 0;
+
+  constructor(
+    opts: ReceiverOptions,
+    private readonly handler: RecvHandler,
+  ) {
+    this.role = opts.role;
+    this.maxDataLen = opts.maxDataLen;
+  }
+
+  /** The current data PDU (valid in PAD/DATA/DDGST). */
+  get currentPdu(): DataPdu | CapsuleCmd | undefined {
+    return this.pdu;
+  }
+
+  /** Called from RecvHandler.onPdu: place this PDU's data at buf[off...]. */
+  setDataDest(buf: Buffer, off: number): void {
+    this.destBuf = buf;
+    this.destPos = off;
+  }
+
+  /** Feed bytes from the stream. Never throws. */
+  feed(chunk: Buffer): void {
+    let off = 0;
+    const len = chunk.length;
+    while (off < len) {
+      switch (this.state) {
+        case RecvState.CH:
+        case RecvState.PSH:
+          off = this.recvHeader(chunk, off);
+          break;
+        case RecvState.PAD: {
+          const n = Math.min(len - off, this.padRemaining);
+          this.padRemaining -= n;
+          off += n;
+          this.streamPos += n;
+          if (this.padRemaining === 0) this.state = RecvState.DATA;
+          break;
+        }
+        case RecvState.DATA:
+          off = this.recvData(chunk, off);
+          break;
+        case RecvState.DDGST:
+          off = this.recvDdgst(chunk, off);
+          break;
+        case RecvState.TERM:
+          off = this.recvTerm(chunk, off);
+          break;
+        default:
+          return; // ERR: ignore the rest
+      }
+    }
+  }
+
+  /**
+   * `n` data bytes of the current PDU were already written at destBuf[destPos...]
+   * by an offload device. `crc` is the device's running CRC32C of this PDU's data
+   * after those bytes (it continues from dataCrcSoFar), or undefined when the
+   * device did not checksum them.
+   */
+  feedPlaced(n: number, crc?: number): void {
+    if (this.state !== RecvState.DATA || this.destBuf === undefined || n > this.dataRemaining) {
+      this.fail(new ProtocolError('placed bytes outside a data phase', Fes.PduSequenceError));
+      return;
+    }
+    if (this.hasDdgst) {
+      if (crc === undefined) {
+        this.dataCrc = crc32cUpdate(this.dataCrc, this.destBuf, this.destPos, this.destPos + n);
+        this.crcByDevice = false;
+      } else {
+        this.dataCrc = crc;
+      }
+    }
+    this.destPos += n;
+    this.dataRemaining -= n;
+    this.streamPos += n;
+    if (this.dataRemaining === 0) this.endData();
+  }
+
+  /** Running CRC32C of the current PDU's data so far (for a device continuing it). */
+  get dataCrcSoFar(): number {
+    return this.dataCrc;
+  }
+
+  /** Stop processing (the queue is closing). */
+  halt(): void {
+    this.state = RecvState.ERR;
+  }
+
+  // ------------------------------------------------------------ states
+
+  private recvHeader(chunk: Buffer, off: number): number {
+    const n = Math.min(chunk.length - off, this.hdrNeed - this.hdrGot);
+    chunk.copy(this.hdr, this.hdrGot, off, off + n);
+    this.hdrGot += n;
+    this.streamPos += n;
+    off += n;
+    if (this.hdrGot < this.hdrNeed) return off;
+    if (this.state === RecvState.CH) {
+      const err = this.checkCh();
+      if (err) {
+        this.fail(err);
+        return chunk.length;
+      }
+      this.state = RecvState.PSH;
+      if (this.hdrGot < this.hdrNeed) return off;
+    }
+    this.onHeader();
+    return this.state === RecvState.ERR ? chunk.length : off;
+  }
+
+  /** Validates the common header; sets hdrNeed to the full header length. */
+  private checkCh(): ProtocolError | undefined {
+    const h = this.hdr;
+    const type = h[OFF.TYPE];
+    const flags = h[OFF.FLAGS];
+    const hlen = h[OFF.HLEN];
+    const pdo = h[OFF.PDO];
+    const plen = h.readUInt32LE(OFF.PLEN);
+    const allowed = this.role === 'host' ? HOST_TYPES : TARGET_TYPES;
+    if (!allowed.has(type)) {
+      return new ProtocolError(`unexpected PDU type 0x${type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, type);
+    }
+    const isIc = type === PduType.ICReq || type === PduType.ICResp;
+    if (isIc === this.icDone) {
+      return new ProtocolError(
+        isIc ? 'second ICReq/ICResp' : 'PDU before connection initialization',
+        Fes.PduSequenceError,
+        0,
+        type,
+      );
+    }
+    if (hlen !== HLEN[type]) {
+      return new ProtocolError(`bad HLEN ${hlen}`, Fes.InvalidHeaderField, OFF.HLEN, type);
+    }
+    const digestible = hasHdgst(type);
+    const hflag = (flags & PduFlag.HDGSTF) !== 0;
+    if (digestible && hflag !== this.hdgst) {
+      return new ProtocolError(
+        this.hdgst ? 'header digest negotiated but HDGSTF clear' : 'HDGSTF set but header digest not negotiated',
+        Fes.InvalidHeaderField,
+        OFF.FLAGS,
+        type,
+      );
+    }
+    const hd = digestible && this.hdgst ? DIGEST_LEN : 0;
+    switch (type) {
+      case PduType.ICReq:
+      case PduType.ICResp:
+        if (plen !== IC_PLEN) return new ProtocolError(`bad PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
+        break;
+      case PduType.H2CTermReq:
+      case PduType.C2HTermReq:
+        if (plen < hlen || plen > TERM_REQ_MAX_PLEN) {
+          return new ProtocolError(`bad TermReq PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
+        }
+        break;
+      case PduType.CapsuleResp:
+      case PduType.R2T:
+        if (plen !== hlen + hd) return new ProtocolError(`bad PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
+        break;
+      default: {
+        // CapsuleCmd (optional in-capsule data), H2CData, C2HData (data required).
+        const isCmd = type === PduType.CapsuleCmd;
+        if (isCmd && plen === hlen + hd) break;
+        if (plen <= hlen + hd) return new ProtocolError(`bad PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
+        if (pdo < hlen + hd || pdo > PDO_MAX || pdo >= plen) {
+          return new ProtocolError(`bad PDO ${pdo}`, Fes.InvalidHeaderField, OFF.PDO, type);
+        }
+        if (this.pda !== 0 && pdo % ((this.pda + 1) * 4) !== 0) {
+          return new ProtocolError(`PDO ${pdo} not aligned to PDA ${this.pda}`, Fes.InvalidHeaderField, OFF.PDO, type);
+        }
+        const dflag = (flags & PduFlag.DDGSTF) !== 0;
+        if (dflag !== this.ddgst) {
+          return new ProtocolError(
+            this.ddgst ? 'data digest negotiated but DDGSTF clear' : 'DDGSTF set but data digest not negotiated',
+            Fes.InvalidHeaderField,
+            OFF.FLAGS,
+            type,
+          );
+        }
+        const dataLen = plen - pdo - (dflag ? DIGEST_LEN : 0);
+        if (dataLen <= 0) return new ProtocolError(`bad PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
+        if (dataLen > this.maxDataLen) {
+          return new ProtocolError(
+            `data length ${dataLen} exceeds the limit ${this.maxDataLen}`,
+            Fes.DataLimitExceeded,
+            0,
+            type,
+          );
+        }
+      }
+    }
+    this.hdrNeed = hlen + hd;
+    return undefined;
+  }
+
+  private onHeader(): void {
+    const h = this.hdr;
+    const type = h[OFF.TYPE];
+    const hlen = h[OFF.HLEN];
+    const hd = this.hdrNeed - hlen;
+    if (hd > 0) {
+      const got = h.readUInt32LE(hlen);
+      const want = crc32cUpdate(0, h, 0, hlen);
+      if (got !== want) {
+        this.fail(
+          new ProtocolError(
+            `header digest mismatch: received 0x${got.toString(16)}, computed 0x${want.toString(16)}`,
+            Fes.HeaderDigestError,
+            0,
+            type,
+          ),
+        );
+        return;
+      }
+    }
+    const pdu = decodeHeader(h);
+    if (type === PduType.H2CTermReq || type === PduType.C2HTermReq) {
+      this.term = pdu as TermReq;
+      const dl = pdu.plen - hlen;
+      if (dl > 0) {
+        this.term.data = Buffer.alloc(dl);
+        this.dataRemaining = dl;
+        this.destPos = 0;
+        this.state = RecvState.TERM;
+        return;
+      }
+      this.deliverTerm();
+      return;
+    }
+    let dataLen = 0;
+    if (type === PduType.CapsuleCmd || type === PduType.H2CData || type === PduType.C2HData) {
+      if (pdu.plen > hlen + hd) {
+        this.hasDdgst = (pdu.flags & PduFlag.DDGSTF) !== 0;
+        dataLen = pdu.plen - pdu.pdo - (this.hasDdgst ? DIGEST_LEN : 0);
+        if (type !== PduType.CapsuleCmd && (pdu as DataPdu).datal !== dataLen) {
+          this.fail(
+            new ProtocolError(
+              `DATAL ${(pdu as DataPdu).datal} does not match PLEN ${pdu.plen}`,
+              Fes.InvalidHeaderField,
+              OFF.DATAL,
+              type,
+            ),
+          );
+          return;
+        }
+      }
+    }
+    this.destBuf = undefined;
+    this.destPos = 0;
+    this.pdu = dataLen > 0 ? (pdu as DataPdu | CapsuleCmd) : undefined;
+    const err = this.handler.onPdu(pdu);
+    if (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.state === RecvState.ERR) return; // handler halted us
+    if (dataLen === 0) {
+      this.resetHeader();
+      return;
+    }
+    // (re-read: the handler may have set it)
+    const dest = this.destBuf as Buffer | undefined;
+    if (dest !== undefined && this.destPos + dataLen > dest.length) {
+      this.fail(new ProtocolError('data destination too small', Fes.DataOutOfRange, 0, type));
+      return;
+    }
+    this.dataRemaining = dataLen;
+    this.dataCrc = 0;
+    this.crcByDevice = true;
+    this.ddgstGot = 0;
+    this.padRemaining = pdu.pdo - hlen - hd;
+    this.state = this.padRemaining > 0 ? RecvState.PAD : RecvState.DATA;
+  }
+
+  private recvData(chunk: Buffer, off: number): number {
+    const n = Math.min(chunk.length - off, this.dataRemaining);
+    const end = off + n;
+    if (this.destBuf !== undefined) {
+      chunk.copy(this.destBuf, this.destPos, off, end);
+      this.destPos += n;
+    }
+    if (this.hasDdgst) {
+      this.dataCrc = crc32cUpdate(this.dataCrc, chunk, off, end);
+      this.crcByDevice = false;
+    }
+    this.dataRemaining -= n;
+    this.streamPos += n;
+    if (this.dataRemaining === 0) this.endData();
+    return end;
+  }
+
+  private endData(): void {
+    if (this.hasDdgst) {
+      this.state = RecvState.DDGST;
+      return;
+    }
+    this.crcByDevice = false;
+    this.finishData(true);
+  }
+
+  private recvDdgst(chunk: Buffer, off: number): number {
+    const n = Math.min(chunk.length - off, DIGEST_LEN - this.ddgstGot);
+    chunk.copy(this.ddgstBuf, this.ddgstGot, off, off + n);
+    this.ddgstGot += n;
+    this.streamPos += n;
+    if (this.ddgstGot === DIGEST_LEN) {
+      this.finishData(this.ddgstBuf.readUInt32LE(0) === this.dataCrc >>> 0);
+    }
+    return off + n;
+  }
+
+  private finishData(ok: boolean): void {
+    const pdu = this.pdu!;
+    const byDevice = this.hasDdgst && this.crcByDevice;
+    this.resetHeader();
+    this.handler.onDataDone(pdu, ok, byDevice);
+  }
+
+  private recvTerm(chunk: Buffer, off: number): number {
+    const t = this.term!;
+    const n = Math.min(chunk.length - off, this.dataRemaining);
+    chunk.copy(t.data, this.destPos, off, off + n);
+    this.destPos += n;
+    this.dataRemaining -= n;
+    this.streamPos += n;
+    if (this.dataRemaining === 0) this.deliverTerm();
+    return off + n;
+  }
+
+  private deliverTerm(): void {
+    const t = this.term!;
+    this.term = undefined;
+    this.resetHeader();
+    // A TermReq ends the connection either way; the handler decides how to report it.
+    const err = this.handler.onPdu(t);
+    if (err) this.fail(err);
+  }
+
+  private resetHeader(): void {
+    if (this.state === RecvState.ERR) return;
+    this.state = RecvState.CH;
+    this.hdrGot = 0;
+    this.hdrNeed = CH_LEN;
+    this.pdu = undefined;
+    this.destBuf = undefined;
+    this.dataRemaining = 0;
+  }
+
+  private fail(err: ProtocolError): void {
+    if (this.state === RecvState.ERR) return;
+    this.state = RecvState.ERR;
+    this.handler.onError(err);
+  }
+
+  /** The bytes of the header that is being (or was last) received: for TermReq error data. */
+  get lastHeader(): Buffer {
+    return this.hdr.subarray(0, Math.max(this.hdrGot, CH_LEN));
+  }
+}
