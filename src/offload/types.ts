@@ -1,0 +1,85 @@
+// The offload device contract, mirroring the kernel's struct ulp_ddp_dev_ops
+// (reference/offload.md §1) and the two up-calls of struct ulp_ddp_ulp_ops.
+//
+//   kernel op   ours                meaning
+//   limits      limits()            max SGL entries, io_threshold, max I/O
+//   set_caps    setCaps()           DDP / CRC-rx on or off at run time
+//   get_caps    getCaps()
+//   sk_add      addQueue()          attach a queue; returns its context or an errno
+//   sk_del      DdpQueue.remove()   detach; pending placements end
+//   setup       DdpQueue.setup()    register one command's destination buffers
+//   teardown    DdpQueue.teardown() release them; completes asynchronously
+//   resync      DdpQueue.resync()   the ULP confirms or denies a PDU start
+//   get_stats   getStats()          the ten seed counters, summed on read
+import type { PduReceiver } from '../protocol/receiver.ts';
+
+export interface DdpLimits {
+  /** Largest number of SGL entries one command may register (mlx5: 128). 0 = no limit. */
+  maxSgl: number;
+  /** Smallest payload worth offloading, in bytes (mlx5: 32 KiB). */
+  ioThreshold: number;
+  /** Largest I/O the device can place, in bytes. */
+  maxIoSize: number;
+  /** True if the device accepts the whole 16-bit command ID range. */
+  fullCcidRange: boolean;
+}
+
+export interface DdpCaps {
+  /** ULP_DDP_CAP_NVME_TCP: direct data placement. */
+  ddp: boolean;
+  /** ULP_DDP_CAP_NVME_TCP_DDGST_RX: data digest checked by the device. */
+  crcRx: boolean;
+}
+
+/** struct nvme_tcp_ddp_config + ulp_ddp_config. */
+export interface DdpQueueConfig {
+  pfv: number;
+  cpda: number;
+  /** DigestOpt bits: 1 header digest, 2 data digest. */
+  dgst: number;
+  queueSize: number;
+  queueId: number;
+  /** Affinity hint; the device maps it to a receive channel (io_cpu % channels). */
+  ioCpu: number;
+}
+
+/** Up-calls from the device to the ULP (struct ulp_ddp_ulp_ops). */
+export interface UlpOps {
+  /** The device asks: does a PDU start at stream sequence `seq`? The answer comes via DdpQueue.resync(). */
+  resyncRequest(seq: number): boolean;
+  /** An asynchronous teardown finished; the command may now complete. */
+  ddpTeardownDone(cid: number): void;
+}
+
+/** errno-style results of setup and addQueue (negative = failure). */
+export const Errno = { EINVAL: -22, ENOSPC: -28, EOPNOTSUPP: -95, EBUSY: -16, ENOMEM: -12 } as const;
+
+/** Per-queue offload context returned by addQueue (the sk_add'ed socket). */
+export interface DdpQueue {
+  readonly queueId: number;
+  /** Receive channel this queue's data-path counters are written to. */
+  readonly channel: number;
+  /** Register the destination buffers of command `cid` before it is sent. 0 or a negative Errno. */
+  setup(cid: number, sgl: readonly Buffer[]): number;
+  /** Release them; ulp.ddpTeardownDone(cid) follows asynchronously. */
+  teardown(cid: number): void;
+  /** Answer a resync request: `ok` says whether `seq` really starts a PDU. */
+  resync(seq: number, ok: boolean): void;
+  /** sk_del: detach the queue. */
+  remove(): void;
+}
+
+/**
+ * Receive-side placement hook for a live socket: the socket reader asks it for the
+ * memory of every read (Node's `onread.buffer` generator), so a device can hand out
+ * the command's own I/O buffer while its C2HData payload is next on the stream.
+ */
+export interface RxPlacement {
+  /** The buffer the next socket read lands in. */
+  nextBuffer(): Buffer;
+  /** The kernel wrote `n` bytes at the start of `buf` (the last nextBuffer()). */
+  onRead(n: number, buf: Buffer): void;
+}
+
+/** Builds the placement hook of one queue from its receiver (socket device only). */
+export type RxPlacementFactory = (rx: PduReceiver) => RxPlacement;

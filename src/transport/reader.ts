@@ -1,0 +1,45 @@
+// Receive path of a live socket: every read lands in memory chosen just before the
+// read (Node's `onread` with a buffer generator). The default placement reads into
+// one page-aligned staging buffer and feeds the receiver, which copies payload once
+// to its destination; an offload socket device replaces it to read payload straight
+// into the I/O buffer.
+import type { RxPlacement } from '../offload/types.ts';
+import type { PduReceiver } from '../protocol/receiver.ts';
+
+export const STAGING_SIZE = 256 * 1024;
+
+/** A Buffer whose first byte sits on a 4096-byte boundary (glibc copies misaligned pairs slowly). */
+export function allocAligned(size: number, align = 4096): Buffer {
+  const raw = Buffer.allocUnsafeSlow(size + align);
+  const mis = raw.byteOffset % align;
+  const start = mis === 0 ? 0 : align - mis;
+  return raw.subarray(start, start + size);
+}
+
+/** Copy-mode placement: staging buffer + receiver.feed(). */
+export class StagingPlacement implements RxPlacement {
+  readonly staging: Buffer;
+  constructor(
+    private readonly rx: PduReceiver,
+    size = STAGING_SIZE,
+  ) {
+    this.staging = allocAligned(size);
+  }
+  nextBuffer(): Buffer {
+    return this.staging;
+  }
+  onRead(n: number, buf: Buffer): void {
+    this.rx.feed(buf.subarray(0, n));
+  }
+}
+
+/** The `onread` option for net.connect / new net.Socket, driven by a placement. */
+export function onreadFor(p: RxPlacement): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  return {
+    buffer: () => p.nextBuffer(),
+    callback: (n: number, buf: Buffer) => {
+      p.onRead(n, buf);
+      return true;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+// Send path: PDUs are queued as separate buffers (header, payload, digest; the
+// payload is never concatenated) and flushed in one writev per event-loop turn by
+// corking the socket until the next microtask checkpoint.
+import type { Socket } from 'node:net';
+
+export class PduWriter {
+  private corked = false;
+  constructor(private readonly socket: Socket) {}
+
+  /** Queues buffers for sending; they go out together with everything queued this turn. */
+  send(...bufs: Buffer[]): void {
+    const s = this.socket;
+    if (s.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      s.cork();
+      queueMicrotask(this.flush);
+    }
+    for (const b of bufs) if (b.length > 0) s.write(b);
+  }
+
+  private readonly flush = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
+
+  /** Bytes the socket has buffered (backpressure signal). */
+  get pending(): number {
+    return this.socket.writableLength;
+  }
+}
