@@ -1,0 +1,285 @@
+// A workload generator with fio habits: sequential or random reads/writes/mix over a
+// region of a block device, a fixed queue depth (that many requests always in
+// flight), a time or size limit, optional verification of every read against a
+// per-block tagged pattern, live progress, and latency percentiles at the end.
+import { allocAligned } from '../transport/reader.ts';
+import { LatencyHistogram } from './histogram.ts';
+import { checkPattern, writePattern } from './pattern.ts';
+
+export interface BlockDevice {
+  readonly lbaSize: number;
+  readonly nlba: number;
+  readInto(slba: number, buf: Buffer): Promise<unknown>;
+  write(slba: number, buf: Buffer): Promise<unknown>;
+}
+
+export type RwMode = 'read' | 'write' | 'randread' | 'randwrite' | 'randrw' | 'rw';
+export const RW_MODES: readonly RwMode[] = ['read', 'write', 'randread', 'randwrite', 'randrw', 'rw'];
+
+export interface WorkloadOptions {
+  rw: RwMode;
+  /** Block size in bytes (a multiple of the LBA size). */
+  bs: number;
+  iodepth: number;
+  /** Stop after this long (ms). With neither runtime nor totalBytes, one pass over the region. */
+  runtimeMs?: number;
+  /** Stop after this many bytes of I/O. */
+  totalBytes?: number;
+  /** Region: byte offset and length (default: the whole device). */
+  offset?: number;
+  regionBytes?: number;
+  /** Percentage of reads in rw/randrw (default 50). */
+  rwmixread?: number;
+  /** Tag every written block and check every read; read modes pre-write the region first. */
+  verify?: boolean;
+  seed?: number;
+  progressIntervalMs?: number;
+  onProgress?: (p: WorkloadProgress) => void;
+}
+
+export interface WorkloadProgress {
+  phase: 'prefill' | 'run' | 'verify';
+  elapsedMs: number;
+  ops: number;
+  bytes: number;
+  /** Fraction done (0..1) when a limit is known. */
+  fraction: number;
+}
+
+export interface LatencySummary {
+  /** All in microseconds. */
+  mean: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface WorkloadResult {
+  rw: RwMode;
+  bs: number;
+  iodepth: number;
+  elapsedMs: number;
+  readOps: number;
+  writeOps: number;
+  readBytes: number;
+  writeBytes: number;
+  iops: number;
+  /** Decimal megabytes per second (1 MB = 10^6 bytes), as fio prints MB/s. */
+  mbps: number;
+  lat: LatencySummary;
+  readLat: LatencySummary;
+  writeLat: LatencySummary;
+  /** Blocks checked against the pattern (verify only). */
+  verifiedBlocks: number;
+  /** The first error (I/O or verification); the workload stops at it. */
+  error?: string;
+}
+
+/** xorshift32: a small seeded PRNG so runs repeat. */
+export function prng(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x1_0000_0000;
+  };
+}
+
+function summarize(h: LatencyHistogram): LatencySummary {
+  const us = (ns: number) => Math.round(ns / 10) / 100;
+  return { mean: us(h.mean), p50: us(h.quantile(0.5)), p99: us(h.quantile(0.99)), p999: us(h.quantile(0.999)), max: us(h.max) };
+}
+
+export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise<WorkloadResult> {
+  const lbaSize = dev.lbaSize;
+  if (o.bs <= 0 || o.bs % lbaSize !== 0) throw new RangeError(`bs ${o.bs} is not a multiple of the LBA size ${lbaSize}`);
+  if (!Number.isInteger(o.iodepth) || o.iodepth < 1) throw new RangeError(`iodepth must be a positive integer`);
+  const devBytes = dev.nlba * lbaSize;
+  const offset = o.offset ?? 0;
+  if (offset % lbaSize !== 0 || offset >= devBytes) throw new RangeError(`offset ${offset} is outside the device`);
+  const region = Math.min(o.regionBytes ?? devBytes - offset, devBytes - offset);
+  const units = Math.floor(region / o.bs);
+  if (units < 1) throw new RangeError(`region of ${region} bytes holds no block of ${o.bs} bytes`);
+  const baseLba = offset / lbaSize;
+  const lbasPerUnit = o.bs / lbaSize;
+  const seed = o.seed ?? 1;
+  const rand = prng(seed);
+  const isRandom = o.rw.startsWith('rand');
+  const mix = o.rw === 'read' || o.rw === 'randread' ? 100 : o.rw === 'write' || o.rw === 'randwrite' ? 0 : (o.rwmixread ?? 50);
+  const verify = o.verify === true;
+  const gens = verify ? new Uint32Array(units) : undefined;
+  const inflight = new Uint8Array(units);
+  let nextGen = 1;
+  let verifiedBlocks = 0;
+  const iodepth = Math.min(o.iodepth, units);
+  const bufs = Array.from({ length: iodepth }, () => allocAligned(o.bs));
+
+  const all = new LatencyHistogram();
+  const rh = new LatencyHistogram();
+  const wh = new LatencyHistogram();
+  let readOps = 0;
+  let writeOps = 0;
+  let error: string | undefined;
+  let phase: WorkloadProgress['phase'] = 'run';
+  let phaseStart = performance.now();
+  let phaseOps = 0;
+  let phaseBytes = 0;
+  let phaseLimitBytes = 0;
+
+  const timer =
+    o.onProgress !== undefined
+      ? setInterval(() => {
+          const elapsedMs = performance.now() - phaseStart;
+          let fraction = 0;
+          if (phase === 'run' && o.runtimeMs) fraction = Math.min(1, elapsedMs / o.runtimeMs);
+          else if (phaseLimitBytes > 0) fraction = Math.min(1, phaseBytes / phaseLimitBytes);
+          o.onProgress?.({ phase, elapsedMs, ops: phaseOps, bytes: phaseBytes, fraction });
+        }, o.progressIntervalMs ?? 1000)
+      : undefined;
+
+  const doWrite = async (unit: number, buf: Buffer): Promise<void> => {
+    const slba = baseLba + unit * lbasPerUnit;
+    if (gens) {
+      const gen = nextGen++;
+      writePattern(buf, lbaSize, slba, gen, seed);
+      await dev.write(slba, buf);
+      gens[unit] = gen;
+    } else {
+      await dev.write(slba, buf);
+    }
+  };
+  const doRead = async (unit: number, buf: Buffer): Promise<void> => {
+    const slba = baseLba + unit * lbasPerUnit;
+    await dev.readInto(slba, buf);
+    if (gens && gens[unit] !== 0) {
+      const bad = checkPattern(buf, lbaSize, slba, gens[unit], seed);
+      if (bad !== undefined) throw new Error(`verify: ${bad}`);
+      verifiedBlocks += lbasPerUnit;
+    }
+  };
+
+  /** Runs `next()`-chosen I/Os on iodepth workers until next() returns -1. */
+  const drive = async (next: () => number, isRead: (unit: number) => boolean, timed: boolean): Promise<void> => {
+    const worker = async (buf: Buffer): Promise<void> => {
+      while (error === undefined) {
+        const unit = next();
+        if (unit < 0) return;
+        inflight[unit] = 1;
+        const read = isRead(unit);
+        const t0 = performance.now();
+        try {
+          if (read) await doRead(unit, buf);
+          else await doWrite(unit, buf);
+        } catch (e) {
+          error ??= e instanceof Error ? e.message : String(e);
+          return;
+        } finally {
+          inflight[unit] = 0;
+        }
+        phaseOps++;
+        phaseBytes += o.bs;
+        if (timed) {
+          const ns = (performance.now() - t0) * 1e6;
+          all.record(ns);
+          if (read) {
+            rh.record(ns);
+            readOps++;
+          } else {
+            wh.record(ns);
+            writeOps++;
+          }
+        }
+      }
+    };
+    await Promise.all(bufs.map((b) => worker(b)));
+  };
+
+  const startPhase = (p: WorkloadProgress['phase'], limitBytes: number) => {
+    phase = p;
+    phaseStart = performance.now();
+    phaseOps = 0;
+    phaseBytes = 0;
+    phaseLimitBytes = limitBytes;
+  };
+
+  try {
+    // Read modes with verify need known contents: write the region first (untimed).
+    if (verify && mix > 0) {
+      startPhase('prefill', units * o.bs);
+      let u = 0;
+      await drive(() => (u < units ? u++ : -1), () => false, false);
+    }
+
+    startPhase('run', o.totalBytes ?? (o.runtimeMs ? 0 : units * o.bs));
+    const limitOps = o.totalBytes !== undefined ? Math.ceil(o.totalBytes / o.bs) : o.runtimeMs ? Infinity : units;
+    const deadline = o.runtimeMs ? phaseStart + o.runtimeMs : Infinity;
+    let issued = 0;
+    let seq = 0;
+    const pick = (): number => {
+      if (issued >= limitOps || performance.now() >= deadline) return -1;
+      let unit: number;
+      if (isRandom) {
+        unit = Math.floor(rand() * units);
+      } else {
+        unit = seq;
+        seq = seq + 1 === units ? 0 : seq + 1;
+      }
+      // Never two requests on one block at once (a read racing a write would not verify).
+      for (let i = 0; inflight[unit] !== 0 && i < units; i++) unit = unit + 1 === units ? 0 : unit + 1;
+      issued++;
+      return unit;
+    };
+    const readChoice = mix === 100 ? () => true : mix === 0 ? () => false : () => rand() * 100 < mix;
+    const runStart = performance.now();
+    await drive(pick, readChoice, true);
+    const elapsedMs = performance.now() - runStart;
+
+    // Write-only modes with verify: read back everything written.
+    if (verify && mix === 0 && error === undefined && gens) {
+      startPhase('verify', units * o.bs);
+      let u = 0;
+      const nextWritten = (): number => {
+        while (u < units && gens[u] === 0) u++;
+        return u < units ? u++ : -1;
+      };
+      await drive(nextWritten, () => true, false);
+    }
+
+    const ops = readOps + writeOps;
+    const secs = elapsedMs / 1000;
+    const result: WorkloadResult = {
+      rw: o.rw,
+      bs: o.bs,
+      iodepth,
+      elapsedMs,
+      readOps,
+      writeOps,
+      readBytes: readOps * o.bs,
+      writeBytes: writeOps * o.bs,
+      iops: secs > 0 ? ops / secs : 0,
+      mbps: secs > 0 ? (ops * o.bs) / secs / 1e6 : 0,
+      lat: summarize(all),
+      readLat: summarize(rh),
+      writeLat: summarize(wh),
+      verifiedBlocks,
+    };
+    if (error !== undefined) result.error = error;
+    return result;
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
+
+/** Parses fio-style sizes: 4k, 128K, 1m, 2g, 512 (bytes); k = 1024. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$/i.exec(s.trim());
+  if (!m) throw new RangeError(`bad size "${s}"`);
+  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  const v = Number(m[1]) * mult[m[2].toLowerCase()];
+  if (!Number.isFinite(v) || v !== Math.floor(v)) throw new RangeError(`bad size "${s}"`);
+  return v;
+}

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LatencyHistogram } from '../../../src/workload/histogram.ts';
+import { checkPattern, writePattern } from '../../../src/workload/pattern.ts';
+import { type BlockDevice, parseSize, runWorkload } from '../../../src/workload/workload.ts';
+
+/** An in-memory block device that completes asynchronously and records what it did. */
+class MemDevice implements BlockDevice {
+  readonly data: Buffer;
+  reads = 0;
+  writes = 0;
+  maxInflight = 0;
+  private inflight = 0;
+  corruptLba = -1;
+  constructor(
+    readonly lbaSize: number,
+    readonly nlba: number,
+  ) {
+    this.data = Buffer.alloc(lbaSize * nlba);
+  }
+  private async op<T>(f: () => T): Promise<T> {
+    this.inflight++;
+    this.maxInflight = Math.max(this.maxInflight, this.inflight);
+    await new Promise<void>((r) => setImmediate(r));
+    this.inflight--;
+    return f();
+  }
+  readInto(slba: number, buf: Buffer): Promise<unknown> {
+    return this.op(() => {
+      this.reads++;
+      this.data.copy(buf, 0, slba * this.lbaSize, slba * this.lbaSize + buf.length);
+      const n = buf.length / this.lbaSize;
+      if (this.corruptLba >= slba && this.corruptLba < slba + n) buf[(this.corruptLba - slba) * this.lbaSize + 100] ^= 1;
+    });
+  }
+  write(slba: number, buf: Buffer): Promise<unknown> {
+    return this.op(() => {
+      this.writes++;
+      buf.copy(this.data, slba * this.lbaSize);
+    });
+  }
+}
+
+test('histogram - quantiles within 1/64 of the recorded values', () => {
+  const h = new LatencyHistogram();
+  for (let v = 1; v <= 100_000; v++) h.record(v * 1000);
+  for (const q of [0.5, 0.99, 0.999]) {
+    const want = q * 100_000 * 1000;
+    const got = h.quantile(q);
+    assert.ok(Math.abs(got - want) / want < 1 / 64, `q=${q}: ${got} vs ${want}`);
+  }
+  assert.equal(h.max, 100_000_000);
+  assert.equal(h.count, 100_000);
+  assert.equal(h.quantile(1), 100_000_000);
+});
+
+test('pattern - round trip, and a stale, misplaced or flipped block is named', () => {
+  const b = Buffer.alloc(4 * 512);
+  writePattern(b, 512, 100, 7, 42);
+  assert.equal(checkPattern(b, 512, 100, 7, 42), undefined);
+  assert.match(checkPattern(b, 512, 100, 8, 42) ?? '', /lba 100: generation 7, expected 8/);
+  assert.match(checkPattern(b, 512, 101, 7, 42) ?? '', /lba 101: holds the block written for lba 100/);
+  b[2 * 512 + 300] ^= 0x10;
+  assert.match(checkPattern(b, 512, 100, 7, 42) ?? '', /lba 102: fill differs/);
+});
+
+test('workload - sequential write then verify reads back every block', async () => {
+  const dev = new MemDevice(512, 2048);
+  const r = await runWorkload(dev, { rw: 'write', bs: 4096, iodepth: 8, verify: true });
+  assert.equal(r.error, undefined);
+  assert.equal(r.writeOps, 256);
+  assert.equal(r.writeBytes, 256 * 4096);
+  assert.equal(r.verifiedBlocks, 2048);
+  assert.equal(dev.reads, 256);
+  assert.equal(dev.maxInflight, 8);
+});
+
+test('workload - randrw with verify checks reads against the latest write', async () => {
+  const dev = new MemDevice(4096, 256);
+  const r = await runWorkload(dev, { rw: 'randrw', bs: 8192, iodepth: 16, totalBytes: 2000 * 8192, verify: true, seed: 3 });
+  assert.equal(r.error, undefined);
+  assert.equal(r.readOps + r.writeOps, 2000);
+  assert.ok(r.readOps > 800 && r.writeOps > 800, `mix ${r.readOps}/${r.writeOps}`);
+  // prefill wrote all 128 units, then every read of the run was verified
+  assert.equal(r.verifiedBlocks, r.readOps * 2);
+});
+
+test('workload - a corrupted block stops the run with a verify error', async () => {
+  const dev = new MemDevice(512, 1024);
+  dev.corruptLba = 77;
+  const r = await runWorkload(dev, { rw: 'randread', bs: 4096, iodepth: 4, totalBytes: 4096 * 500, verify: true });
+  assert.match(r.error ?? '', /^verify: lba 77: fill differs/);
+});
+
+test('workload - runtime limit and progress callbacks', async () => {
+  const dev = new MemDevice(512, 4096);
+  const seen: number[] = [];
+  const r = await runWorkload(dev, {
+    rw: 'randread',
+    bs: 512,
+    iodepth: 4,
+    runtimeMs: 120,
+    progressIntervalMs: 20,
+    onProgress: (p) => seen.push(p.ops),
+  });
+  assert.ok(r.elapsedMs >= 120);
+  assert.ok(seen.length >= 2);
+  assert.ok(r.readOps > 0 && r.lat.p50 > 0 && r.lat.max >= r.lat.p99);
+});
+
+test('workload - bad arguments are rejected', async () => {
+  const dev = new MemDevice(4096, 16);
+  await assert.rejects(runWorkload(dev, { rw: 'read', bs: 512, iodepth: 1 }), /multiple of the LBA size/);
+  await assert.rejects(runWorkload(dev, { rw: 'read', bs: 4096, iodepth: 0 }), /iodepth/);
+});
+
+test('parseSize - fio-style suffixes', () => {
+  assert.equal(parseSize('4k'), 4096);
+  assert.equal(parseSize('128K'), 131072);
+  assert.equal(parseSize('1m'), 1 << 20);
+  assert.equal(parseSize('2G'), 2 * 1024 ** 3);
+  assert.equal(parseSize('512'), 512);
+  assert.throws(() => parseSize('12q'), /bad size/);
+});
