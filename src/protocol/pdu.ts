@@ -92,14 +92,22 @@ export function readCh(buf: Buffer, off = 0): Ch {
 /**
  * Decodes a full header at buf[off] whose CH was already validated (type known,
  * hlen matches). TermReq `data` is filled in by the caller (it follows the header).
+ * One object per PDU: the CH fields are read into locals, not into a temporary Ch.
  */
 export function decodeHeader(buf: Buffer, off = 0): Pdu {
-  const ch = readCh(buf, off);
-  switch (ch.type) {
+  const type = buf[off + OFF.TYPE];
+  const flags = buf[off + OFF.FLAGS];
+  const hlen = buf[off + OFF.HLEN];
+  const pdo = buf[off + OFF.PDO];
+  const plen = buf.readUInt32LE(off + OFF.PLEN);
+  switch (type) {
     case PduType.ICReq:
       return {
-        ...ch,
-        type: PduType.ICReq,
+        type,
+        flags,
+        hlen,
+        pdo,
+        plen,
         pfv: buf.readUInt16LE(off + OFF.PFV),
         hpda: buf[off + OFF.HPDA],
         dgst: buf[off + OFF.DGST],
@@ -107,8 +115,11 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
       };
     case PduType.ICResp:
       return {
-        ...ch,
-        type: PduType.ICResp,
+        type,
+        flags,
+        hlen,
+        pdo,
+        plen,
         pfv: buf.readUInt16LE(off + OFF.PFV),
         cpda: buf[off + OFF.CPDA],
         dgst: buf[off + OFF.DGST],
@@ -117,27 +128,33 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
     case PduType.H2CTermReq:
     case PduType.C2HTermReq:
       return {
-        ...ch,
-        type: ch.type,
+        type,
+        flags,
+        hlen,
+        pdo,
+        plen,
         fes: buf.readUInt16LE(off + OFF.FES),
         fei: buf.readUInt32LE(off + OFF.FEI),
-        data: Buffer.alloc(0),
+        data: EMPTY,
       };
     case PduType.CapsuleCmd: {
       const sqe = Buffer.allocUnsafe(SQE_LEN);
       buf.copy(sqe, 0, off + OFF.SQE, off + OFF.SQE + SQE_LEN);
-      return { ...ch, type: PduType.CapsuleCmd, sqe };
+      return { type, flags, hlen, pdo, plen, sqe };
     }
     case PduType.CapsuleResp: {
       const cqe = Buffer.allocUnsafe(CQE_LEN);
       buf.copy(cqe, 0, off + OFF.CQE, off + OFF.CQE + CQE_LEN);
-      return { ...ch, type: PduType.CapsuleResp, cqe };
+      return { type, flags, hlen, pdo, plen, cqe };
     }
     case PduType.H2CData:
     case PduType.C2HData:
       return {
-        ...ch,
-        type: ch.type,
+        type,
+        flags,
+        hlen,
+        pdo,
+        plen,
         cccid: buf.readUInt16LE(off + OFF.CCCID),
         ttag: buf.readUInt16LE(off + OFF.TTAG),
         datao: buf.readUInt32LE(off + OFF.DATAO),
@@ -145,17 +162,23 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
       };
     case PduType.R2T:
       return {
-        ...ch,
-        type: PduType.R2T,
+        type,
+        flags,
+        hlen,
+        pdo,
+        plen,
         cccid: buf.readUInt16LE(off + OFF.CCCID),
         ttag: buf.readUInt16LE(off + OFF.TTAG),
         r2to: buf.readUInt32LE(off + OFF.R2TO),
         r2tl: buf.readUInt32LE(off + OFF.R2TL),
       };
     default:
-      throw new RangeError(`decodeHeader: unknown PDU type 0x${ch.type.toString(16)}`);
+      throw new RangeError(`decodeHeader: unknown PDU type 0x${type.toString(16)}`);
   }
 }
+
+/** A TermReq without error data shares this (a zero-length buffer cannot be written). */
+const EMPTY = Buffer.alloc(0);
 
 // ---------------------------------------------------------------- encoding
 
@@ -240,7 +263,8 @@ export function encodeCapsuleCmd(sqe: Uint8Array, icdLen: number, d: DigestOpts,
 
 export function encodeCapsuleResp(cqe: Uint8Array, hdgst: boolean): Buffer {
   const hlen = HLEN[PduType.CapsuleResp];
-  const b = Buffer.allocUnsafe(hlen + (hdgst ? DIGEST_LEN : 0));
+  // Zero-filled: a CQE shorter than 16 bytes must not put stale pool memory on the wire.
+  const b = Buffer.alloc(hlen + (hdgst ? DIGEST_LEN : 0));
   writeCh(b, PduType.CapsuleResp, hdgst ? PduFlag.HDGSTF : 0, hlen, 0, b.length);
   b.set(cqe.subarray(0, CQE_LEN), OFF.CQE);
   sealHeader(b, hlen, hdgst);
