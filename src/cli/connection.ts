@@ -1,0 +1,103 @@
+// The connection flags, spelled as nvme-cli spells them (nvme connect / discover):
+// -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
+// -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
+// -k/--keep-alive-tmo (seconds).
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { intArg } from './args.ts';
+
+export interface ConnectionFlags {
+  transport: string;
+  traddr: string;
+  trsvcid: number;
+  nqn?: string;
+  hostnqn?: string;
+  hostid?: string;
+  hdrDigest: boolean;
+  dataDigest: boolean;
+  nrIoQueues: number;
+  queueSize: number;
+  keepAliveTmo: number;
+}
+
+export const DEFAULT_TRSVCID = 4420;
+
+function transportArg(v: string): string {
+  if (v !== 'tcp') throw new InvalidArgumentError('only tcp is supported');
+  return v;
+}
+
+function hostidArg(v: string): string {
+  if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(v.trim())) {
+    throw new InvalidArgumentError('expected a UUID');
+  }
+  return v.trim();
+}
+
+export interface ConnectionFlagSet {
+  /** Whether -n/--nqn must be given. */
+  nqn: 'required' | 'optional' | 'none';
+  /** Whether the I/O queue flags (-i, -Q) apply. */
+  ioQueues: boolean;
+}
+
+export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Command {
+  cmd
+    .addOption(new Option('-t, --transport <trtype>', 'transport type (tcp only)').default('tcp').argParser(transportArg))
+    .option('-a, --traddr <addr>', 'transport address of the target', '127.0.0.1')
+    .option('-s, --trsvcid <port>', 'transport service id (TCP port)', intArg(1, 65535), DEFAULT_TRSVCID);
+  if (set.nqn === 'required') cmd.requiredOption('-n, --nqn <subnqn>', 'subsystem NQN');
+  else if (set.nqn === 'optional') cmd.option('-n, --nqn <subnqn>', 'subsystem NQN (default: the first NVM subsystem the discovery log lists)');
+  cmd
+    .option('-q, --hostnqn <nqn>', 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
+    .option('-I, --hostid <uuid>', 'host identifier (default: /etc/nvme/hostid, else a generated one)', hostidArg)
+    .option('-g, --hdr-digest', 'enable the transport header digest (CRC32C)', false)
+    .option('-G, --data-digest', 'enable the transport data digest (CRC32C)', false)
+    .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5);
+  if (set.ioQueues) {
+    cmd
+      .option('-i, --nr-io-queues <n>', 'number of I/O queues (default: number of CPUs)', intArg(1, 128), Math.min(availableParallelism(), 128))
+      .option('-Q, --queue-size <n>', 'I/O queue size (entries)', intArg(2, 1024), 128);
+  }
+  return cmd;
+}
+
+function readIdFile(path: string): string | undefined {
+  try {
+    const s = readFileSync(path, 'utf8').trim();
+    return s === '' ? undefined : s;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Raw commander option values → ConnectionFlags (defaults filled as nvme-cli does). */
+export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
+  const f: ConnectionFlags = {
+    transport: o.transport as string,
+    traddr: o.traddr as string,
+    trsvcid: o.trsvcid as number,
+    hdrDigest: o.hdrDigest === true,
+    dataDigest: o.dataDigest === true,
+    nrIoQueues: (o.nrIoQueues as number | undefined) ?? 1,
+    queueSize: (o.queueSize as number | undefined) ?? 128,
+    keepAliveTmo: o.keepAliveTmo as number,
+  };
+  if (typeof o.nqn === 'string') f.nqn = o.nqn;
+  const hostnqn = (o.hostnqn as string | undefined) ?? readIdFile('/etc/nvme/hostnqn');
+  if (hostnqn !== undefined) f.hostnqn = hostnqn;
+  const hostid = (o.hostid as string | undefined) ?? readIdFile('/etc/nvme/hostid');
+  if (hostid !== undefined && /^[0-9a-f-]{32,36}$/i.test(hostid)) f.hostid = hostid;
+  return f;
+}
+
+/** A 16-byte host identifier from its UUID text. */
+export function hostidBytes(uuid: string): Buffer {
+  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
+}
+
+/** "127.0.0.1:4420" / "[::1]:4420". */
+export function targetLabel(f: Pick<ConnectionFlags, 'traddr' | 'trsvcid'>): string {
+  return f.traddr.includes(':') ? `[${f.traddr}]:${f.trsvcid}` : `${f.traddr}:${f.trsvcid}`;
+}
