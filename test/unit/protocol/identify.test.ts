@@ -18,6 +18,15 @@ import {
   parseNsDescList,
 } from '../../../src/protocol/identify.ts';
 
+// Seeded PRNG (mulberry32) for the random-input tests.
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 const isArgError = (e: unknown): boolean => e instanceof InvalidArgumentError && e.code === 'NVMEOTCP_ERR_INVALID_ARG';
 const bytes = (n: number, from: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (from + i) & 0xff));
 
@@ -36,6 +45,9 @@ test('identify controller - round trip of every field', () => {
   const b = encodeIdentifyController(CTRL);
   assert.equal(b.length, 4096);
   assert.deepEqual(parseIdentifyController(b), CTRL);
+  // No field left at zero, so an overlap in the layout table cannot hide behind one.
+  const all = { ...CTRL, apsta: 1, icdoff: 0x0a0b };
+  assert.deepEqual(parseIdentifyController(encodeIdentifyController(all)), all);
 });
 
 test('identify controller - fields at their spec offsets', () => {
@@ -105,6 +117,8 @@ const NS: IdentifyNamespace = {
 
 test('identify namespace - round trip of every field', () => {
   assert.deepEqual(parseIdentifyNamespace(encodeIdentifyNamespace(NS)), NS);
+  const all = { ...NS, mc: 1, dpc: 2, dps: 3, rescap: 4, nsattr: 1 };
+  assert.deepEqual(parseIdentifyNamespace(encodeIdentifyNamespace(all)), all);
 });
 
 test('identify namespace - fields at their spec offsets', () => {
@@ -216,4 +230,20 @@ test('ns descriptor list - unknown NIDT skipped; wrong NIDL or overrun is a Rang
   overrun.set([0x03, 0x10]);
   assert.throws(() => parseNsDescList(overrun), RangeError);
   assert.throws(() => parseNsDescList(Buffer.alloc(2)), isArgError);
+});
+
+test('identify parsers - random 4096-byte buffers decode or fail only with RangeError', () => {
+  const rand = rng(0x5eed);
+  for (let i = 0; i < 200; i++) {
+    const b = Buffer.alloc(4096);
+    // Mostly small bytes so that descriptor lists get long chains of short descriptors.
+    for (let j = 0; j < 256; j++) b[j] = rand() < 0.5 ? Math.floor(rand() * 5) : Math.floor(rand() * 256);
+    for (const parse of [parseIdentifyController, parseIdentifyNamespace, parseIdentifyNsIndep, parseActiveNsList, parseNsDescList]) {
+      try {
+        parse(b);
+      } catch (e) {
+        assert.ok(e instanceof RangeError, `${parse.name}: ${String(e)}`);
+      }
+    }
+  }
 });
