@@ -1,0 +1,461 @@
+// The host controller: connects the admin queue and the I/O queues the way the
+// Linux host does (reference/nvme-tcp.md §4.4, §5.1), keeps the association alive
+// with Keep Alive every KATO/2, scans the namespaces, routes block I/O to the I/O
+// queues, and shuts the controller down cleanly (CC.SHN, CSTS.SHST).
+//
+// Connect sequence:
+//   TCP + ICReq/ICResp → Connect (qid 0, sqsize 31, KATO, CNTLID 0xFFFF) →
+//   Property Get CAP → Property Set CC = 0x00460000 → CC.EN = 1 → poll CSTS.RDY
+//   (bounded by CAP.TO) → Property Get VS → Identify Controller → Set Features
+//   Number of Queues → one TCP connection + Connect per I/O queue (KATO 0, the
+//   admin CNTLID) → Identify active NS list → Identify Namespace for each.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Cns, DEFAULT_PORT, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
+import {
+  ConnectionError,
+  InvalidArgumentError,
+  NegotiationError,
+  NvmeStatusError,
+  TimeoutError,
+} from '../protocol/errors.ts';
+import {
+  type IdentifyController,
+  lbaSizeOf,
+  NS_LIST_MAX,
+  parseActiveNsList,
+  parseIdentifyController,
+  parseIdentifyNamespace,
+} from '../protocol/identify.ts';
+import { AdminClient, fabricsConnect } from './admin.ts';
+import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
+import type { HostDdpDevice } from './offload.ts';
+import { HostQueue, MAX_XFER } from './queue.ts';
+import type { HostCommand } from './request.ts';
+
+export interface ConnectOptions {
+  traddr: string;
+  /** Default 4420. */
+  trsvcid?: number | string;
+  subnqn: string;
+  /** Default nqn.2014-08.org.nvmexpress:uuid:<hostid>. */
+  hostnqn?: string;
+  /** 16 bytes or a UUID string; default a random UUID. */
+  hostid?: Buffer | string;
+  hdgst?: boolean;
+  ddgst?: boolean;
+  /** I/O queues to ask for (default 1); the controller may grant fewer. */
+  nrIoQueues?: number;
+  /** I/O queue entries (default 128); clamped to CAP.MQES+1 and MAXCMD. */
+  queueSize?: number;
+  /** Keep Alive Timeout in ms (default 5000; 0 = no keep-alive). */
+  kato?: number;
+  /** Command timeout (default 30000 ms); a timeout tears its queue down. */
+  ioTimeoutMs?: number;
+  /** TCP connect + ICResp bound (default 10000 ms). */
+  connectTimeoutMs?: number;
+  /** How block I/O picks an I/O queue (default round-robin). */
+  queuePolicy?: 'round-robin' | 'least-loaded';
+  /** Receive offload device for the I/O queues. */
+  offload?: HostDdpDevice;
+}
+
+const ADMIN_SQSIZE = 31;
+const CC_ENABLE_BASE = 0x0046_0000; // IOCQES 4, IOSQES 6, SHN 0, AMS RR, MPS 0 (4 KiB), CSS NVM
+const CC_EN = 0x1;
+const CC_SHN_NORMAL = 0x4000;
+const CSTS_RDY = 0x1;
+const CSTS_CFS = 0x2;
+const CSTS_SHST_MASK = 0xc;
+const CSTS_SHST_COMPLETE = 0x8;
+const SHUTDOWN_TIMEOUT_MIN_MS = 5000;
+const SHUTDOWN_TIMEOUT_MAX_MS = 60_000;
+
+interface Resolved {
+  host: string;
+  port: number;
+  subnqn: string;
+  hostnqn: string;
+  hostid: Buffer;
+  hdgst: boolean;
+  ddgst: boolean;
+  nrIoQueues: number;
+  queueSize: number;
+  kato: number;
+  ioTimeoutMs: number;
+  connectTimeoutMs: number;
+  leastLoaded: boolean;
+  offload: HostDdpDevice | undefined;
+  discovery: boolean;
+}
+
+export class NvmeController implements IoPath {
+  readonly cntlid: number;
+  /** Controller Capabilities (CAP) as read at connect. */
+  readonly cap: bigint;
+  /** Version (VS). */
+  readonly vs: number;
+  readonly ioTimeoutMs: number;
+
+  private readonly o: Resolved;
+  private readonly admin: AdminClient;
+  private io: HostQueue[] = [];
+  private id: IdentifyController | undefined;
+  private nsInfo: NamespaceInfo[] = [];
+  private readonly nsCache = new Map<number, Namespace>();
+  private rr = 0;
+  private kaTimer: NodeJS.Timeout | undefined;
+  private kaBusy = false;
+  private closing = false;
+  private failure: Error | undefined;
+  /** CSTS.SHST seen at the end of disconnect(): 2 = shutdown complete. */
+  private shst = -1;
+  private xferMax = MAX_XFER;
+
+  private constructor(o: Resolved, admin: HostQueue, cntlid: number, cap: bigint, vs: number) {
+    this.o = o;
+    this.admin = new AdminClient(admin, o.ioTimeoutMs);
+    this.cntlid = cntlid;
+    this.cap = cap;
+    this.vs = vs;
+    this.ioTimeoutMs = o.ioTimeoutMs;
+  }
+
+  /** Connects, enables and identifies a controller; resolves once its namespaces are known. */
+  static async connect(opts: ConnectOptions): Promise<NvmeController> {
+    const o = resolveOptions(opts);
+    const admin = await HostQueue.open({
+      qid: 0,
+      host: o.host,
+      port: o.port,
+      hdgst: o.hdgst,
+      ddgst: o.ddgst,
+      sqsize: ADMIN_SQSIZE,
+      connectTimeoutMs: o.connectTimeoutMs,
+    });
+    let ctrl: NvmeController | undefined;
+    try {
+      admin.setTimeoutGranularity(Math.min(o.ioTimeoutMs, o.kato || Number.POSITIVE_INFINITY) / 4);
+      const cntlid = await fabricsConnect(
+        admin,
+        { qid: 0, sqsize: ADMIN_SQSIZE, kato: o.kato, cntlid: 0xffff, hostid: o.hostid, subnqn: o.subnqn, hostnqn: o.hostnqn },
+        o.ioTimeoutMs,
+      );
+      const a = new AdminClient(admin, o.ioTimeoutMs);
+      const cap = await a.propGet(Prop.CAP, true);
+      const mpsmin = Number((cap >> 48n) & 0xfn);
+      if (mpsmin !== 0) throw new NegotiationError(`minimum memory page size 2^${12 + mpsmin} too large (CAP.MPSMIN ${mpsmin})`);
+      await a.propSet(Prop.CC, CC_ENABLE_BASE);
+      await a.propSet(Prop.CC, CC_ENABLE_BASE | CC_EN);
+      await waitReady(a, Number((cap >> 24n) & 0xffn));
+      const vs = await a.propGet32(Prop.VS);
+      ctrl = new NvmeController(o, admin, cntlid, cap, vs);
+      ctrl.startKeepAlive();
+      await ctrl.init();
+      return ctrl;
+    } catch (e) {
+      if (ctrl !== undefined) await ctrl.abort();
+      else await admin.close();
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------ public API
+
+  get identify(): IdentifyController {
+    return this.id!;
+  }
+
+  get namespaces(): readonly NamespaceInfo[] {
+    return this.nsInfo;
+  }
+
+  /** Largest transfer of one command: 2^MDTS pages, at most 4 MiB. */
+  get maxXfer(): number {
+    return this.xferMax;
+  }
+
+  /** Number of connected I/O queues. */
+  get ioQueueCount(): number {
+    return this.io.length;
+  }
+
+  /** CSTS.SHST read at the end of disconnect() (2 = shutdown complete), -1 before. */
+  get shutdownStatus(): number {
+    return this.shst;
+  }
+
+  /** Why the controller failed (keep-alive), undefined while healthy. */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  namespace(nsid: number): Namespace {
+    let ns = this.nsCache.get(nsid);
+    if (ns !== undefined) return ns;
+    const info = this.nsInfo.find((n) => n.nsid === nsid);
+    if (info === undefined) throw new InvalidArgumentError(`namespace ${nsid} is not active on controller ${this.cntlid}`);
+    ns = new Namespace(this, info);
+    this.nsCache.set(nsid, ns);
+    return ns;
+  }
+
+  /**
+   * Shuts the controller down: waits for outstanding I/O, sets CC.SHN = 1 and polls
+   * CSTS until SHST = 2 (bounded by RTD3E, 5..60 s), then closes every queue.
+   */
+  async disconnect(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.stopKeepAlive();
+    await Promise.all(this.io.map((q) => q.idle()));
+    if (this.admin.q.live) {
+      try {
+        const rtd3eMs = Math.ceil((this.id?.rtd3e ?? 0) / 1000);
+        const bound = Math.min(SHUTDOWN_TIMEOUT_MAX_MS, Math.max(SHUTDOWN_TIMEOUT_MIN_MS, rtd3eMs));
+        await this.admin.propSet(Prop.CC, CC_ENABLE_BASE | CC_EN | CC_SHN_NORMAL);
+        const deadline = performance.now() + bound;
+        for (;;) {
+          const csts = await this.admin.propGet32(Prop.CSTS);
+          this.shst = (csts & CSTS_SHST_MASK) >> 2;
+          if ((csts & CSTS_SHST_MASK) === CSTS_SHST_COMPLETE || performance.now() > deadline) break;
+          await sleep(1);
+        }
+      } catch {
+        // The controller is going away either way; closing the queues is all that is left.
+      }
+    }
+    await Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]);
+  }
+
+  /** Get Log Page on the admin queue (the discovery log, SMART...). */
+  getLogPage(lid: number, len: number, offset = 0, opts: { nsid?: number; rae?: boolean } = {}): Promise<Buffer> {
+    return this.admin.getLogPage(lid, len, offset, opts.nsid ?? 0, opts.rae ?? false);
+  }
+
+  // ------------------------------------------------------------ I/O routing (IoPath)
+
+  submitIo(cmd: HostCommand): Promise<HostCommand> {
+    const q = this.pickQueue();
+    if (q === undefined) {
+      return Promise.reject(
+        new ConnectionError(
+          this.closing ? `controller ${this.cntlid} is disconnected` : `controller ${this.cntlid} has no live I/O queue`,
+          { cause: this.failure },
+        ),
+      );
+    }
+    return q.submit(cmd);
+  }
+
+  private pickQueue(): HostQueue | undefined {
+    if (this.closing) return undefined;
+    const qs = this.io;
+    const n = qs.length;
+    if (this.o.leastLoaded) {
+      let best: HostQueue | undefined;
+      for (const q of qs) if (q.live && (best === undefined || q.load < best.load)) best = q;
+      return best;
+    }
+    for (let i = 0; i < n; i++) {
+      const q = qs[this.rr++ % n];
+      if (q.live) return q;
+    }
+    return undefined;
+  }
+
+  // ------------------------------------------------------------ setup
+
+  private async init(): Promise<void> {
+    const a = this.admin;
+    const o = this.o;
+    const id = parseIdentifyController(await a.identify(Cns.Controller));
+    this.id = id;
+    checkIdentify(id, this.cntlid, o.discovery);
+    if (o.discovery) return;
+
+    const granted = await a.setNumQueues(o.nrIoQueues);
+    const nq = Math.min(o.nrIoQueues, granted);
+    const mqes = Number(this.cap & 0xffffn);
+    let sqsize = Math.min(o.queueSize - 1, mqes);
+    if (id.maxcmd > 0) sqsize = Math.min(sqsize, id.maxcmd - 1);
+    const mdtsBytes = id.mdts === 0 ? MAX_XFER : 2 ** id.mdts * 4096;
+    this.xferMax = Math.min(MAX_XFER, mdtsBytes);
+
+    const opened = await Promise.allSettled(
+      Array.from({ length: nq }, (_, i) => this.openIoQueue(i + 1, sqsize, id.ioccsz * 16 - 64)),
+    );
+    for (const r of opened) if (r.status === 'fulfilled') this.io.push(r.value);
+    const bad = opened.find((r) => r.status === 'rejected');
+    if (bad !== undefined) throw (bad as PromiseRejectedResult).reason;
+
+    await this.scanNamespaces(id.nn);
+  }
+
+  private async openIoQueue(qid: number, sqsize: number, icdMax: number): Promise<HostQueue> {
+    const o = this.o;
+    const q = await HostQueue.open({
+      qid,
+      host: o.host,
+      port: o.port,
+      hdgst: o.hdgst,
+      ddgst: o.ddgst,
+      sqsize,
+      connectTimeoutMs: o.connectTimeoutMs,
+      offload: o.offload,
+    });
+    try {
+      q.setTimeoutGranularity(o.ioTimeoutMs / 4);
+      q.icdMax = icdMax;
+      const p = { qid, sqsize, kato: 0, cntlid: this.cntlid, hostid: o.hostid, subnqn: o.subnqn, hostnqn: o.hostnqn };
+      await fabricsConnect(q, p, o.ioTimeoutMs);
+      q.attachOffload();
+      return q;
+    } catch (e) {
+      await q.close();
+      throw e;
+    }
+  }
+
+  private async scanNamespaces(nn: number): Promise<void> {
+    let nsids: number[] = [];
+    try {
+      for (let after = 0; ; ) {
+        const list = parseActiveNsList(await this.admin.identify(Cns.ActiveNsList, after));
+        nsids.push(...list);
+        if (list.length < NS_LIST_MAX) break;
+        after = list[list.length - 1];
+      }
+    } catch (e) {
+      if (!(e instanceof NvmeStatusError)) throw e;
+      // No active-namespace list (VS < 1.2): try every NSID up to NN, as Linux does.
+      nsids = Array.from({ length: nn }, (_, i) => i + 1);
+    }
+    const out: NamespaceInfo[] = [];
+    for (const nsid of nsids) {
+      const ns = parseIdentifyNamespace(await this.admin.identify(Cns.Namespace, nsid));
+      if (ns.ncap === 0) continue; // not allocated
+      const lbaSize = lbaSizeOf(ns);
+      out.push({ nsid, lbaSize, nlba: ns.nsze, bytes: ns.nsze * lbaSize });
+    }
+    this.nsInfo = out;
+  }
+
+  // ------------------------------------------------------------ keep-alive
+
+  private startKeepAlive(): void {
+    if (this.o.kato === 0) return;
+    this.kaTimer = setInterval(this.keepAliveTick, Math.max(1, Math.floor(this.o.kato / 2)));
+    this.kaTimer.unref();
+  }
+
+  private stopKeepAlive(): void {
+    clearInterval(this.kaTimer);
+    this.kaTimer = undefined;
+  }
+
+  private readonly keepAliveTick = (): void => {
+    if (this.kaBusy || this.closing) return;
+    this.kaBusy = true;
+    this.admin.keepAlive(this.o.kato).then(this.keepAliveDone, this.keepAliveFailed);
+  };
+
+  private readonly keepAliveDone = (): void => {
+    this.kaBusy = false;
+  };
+
+  /** A failed Keep Alive ends the association: the controller drops it too once KATO expires. */
+  private readonly keepAliveFailed = (e: Error): void => {
+    this.kaBusy = false;
+    if (this.closing) return;
+    this.failure = new ConnectionError(`controller ${this.cntlid}: keep-alive failed: ${e.message}`, { cause: e });
+    void this.abort();
+  };
+
+  /** Closes every queue at once (failed connect, lost keep-alive). */
+  private async abort(): Promise<void> {
+    this.closing = true;
+    this.stopKeepAlive();
+    await Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]);
+  }
+}
+
+/** The Identify Controller checks of the Linux host (nvme_init_identify, nvme_tcp_setup_ctrl). */
+function checkIdentify(id: IdentifyController, cntlid: number, discovery: boolean): void {
+  const bad = (why: string): never => {
+    throw new NegotiationError(`controller ${cntlid}: ${why}`);
+  };
+  if (id.cntlid !== cntlid) bad(`Identify CNTLID ${id.cntlid} differs from the Connect CNTLID`);
+  if (discovery) {
+    if (id.cntrltype !== 2 && id.subnqn !== NQN_DISCOVERY) bad('is not a discovery controller');
+    return;
+  }
+  if (id.kas === 0) bad('keep-alive support (KAS) is mandatory for fabrics');
+  if (id.ioccsz < 4) bad(`IOCCSZ ${id.ioccsz} < 4`);
+  if (id.iorcsz < 1) bad(`IORCSZ ${id.iorcsz} < 1`);
+  if (id.icdoff !== 0) bad(`ICDOFF ${id.icdoff} is not supported`);
+  if ((id.sgls & 3) === 0) bad('mandatory SGLs are not supported');
+}
+
+/** Polls CSTS until RDY = 1; the bound is CAP.TO (500 ms units), as Linux computes it. */
+async function waitReady(a: AdminClient, to: number): Promise<void> {
+  const boundMs = (to + 1) * 500;
+  const deadline = performance.now() + boundMs;
+  for (;;) {
+    const csts = await a.propGet32(Prop.CSTS);
+    if (csts === 0xffff_ffff) throw new ConnectionError('CSTS reads 0xffffffff: controller gone');
+    if (csts & CSTS_CFS) throw new ConnectionError('controller fatal status (CSTS.CFS) while enabling');
+    if (csts & CSTS_RDY) return;
+    if (performance.now() > deadline) throw new TimeoutError(`CSTS.RDY not set after ${boundMs} ms`, 'ready');
+    await sleep(1);
+  }
+}
+
+function parseHostId(h: Buffer | string | undefined): Buffer {
+  if (h === undefined) return Buffer.from(randomUUID().replaceAll('-', ''), 'hex');
+  if (typeof h === 'string') {
+    const hex = h.replaceAll('-', '');
+    if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new InvalidArgumentError(`hostid: ${JSON.stringify(h)} is not a UUID`);
+    return Buffer.from(hex, 'hex');
+  }
+  if (!Buffer.isBuffer(h) || h.length !== 16) throw new InvalidArgumentError('hostid: expected 16 bytes');
+  return h;
+}
+
+function uuidOf(b: Buffer): string {
+  const x = b.toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+function intOpt(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
+  const x = v ?? dflt;
+  if (!Number.isSafeInteger(x) || x < min || x > max) {
+    throw new InvalidArgumentError(`${name}: ${String(v)} is not an integer in ${min}..${max}`);
+  }
+  return x;
+}
+
+function resolveOptions(o: ConnectOptions): Resolved {
+  if (typeof o.traddr !== 'string' || o.traddr === '') throw new InvalidArgumentError('traddr: required');
+  if (typeof o.subnqn !== 'string' || o.subnqn === '') throw new InvalidArgumentError('subnqn: required');
+  const port = intOpt('trsvcid', o.trsvcid === undefined ? undefined : Number(o.trsvcid), DEFAULT_PORT, 1, 65535);
+  const hostid = parseHostId(o.hostid);
+  const discovery = o.subnqn === NQN_DISCOVERY;
+  return {
+    host: o.traddr,
+    port,
+    subnqn: o.subnqn,
+    hostnqn: o.hostnqn ?? `nqn.2014-08.org.nvmexpress:uuid:${uuidOf(hostid)}`,
+    hostid,
+    hdgst: o.hdgst === true,
+    ddgst: o.ddgst === true,
+    nrIoQueues: intOpt('nrIoQueues', o.nrIoQueues, 1, 1, 0xffff),
+    queueSize: intOpt('queueSize', o.queueSize, 128, 2, 0x10000),
+    kato: intOpt('kato', o.kato, discovery ? 0 : 5000, 0, 0xffff_ffff),
+    ioTimeoutMs: intOpt('ioTimeoutMs', o.ioTimeoutMs, 30_000, 1, 0x7fff_ffff),
+    connectTimeoutMs: intOpt('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1, 0x7fff_ffff),
+    leastLoaded: o.queuePolicy === 'least-loaded',
+    offload: o.offload,
+    discovery,
+  };
+}

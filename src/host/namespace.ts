@@ -1,0 +1,160 @@
+// Block API of one namespace. Arguments are checked against the namespace before
+// anything is sent (InvalidArgumentError); transfers larger than the controller's
+// limit (2^MDTS pages, at most 4 MiB, and 65536 blocks) are split into several
+// commands that run in parallel.
+import { IoOpc } from '../protocol/constants.ts';
+import { InvalidArgumentError } from '../protocol/errors.ts';
+import {
+  buildDsmSqe,
+  buildFlushSqe,
+  buildRwSqe,
+  buildWriteZeroesSqe,
+  DSM_MAX_RANGES,
+  DSM_PAYLOAD_LEN,
+  DsmAttr,
+  encodeDsmRanges,
+  NLB_MAX,
+} from '../protocol/admin.ts';
+import { DataDir, HostCommand } from './request.ts';
+
+export interface NamespaceInfo {
+  nsid: number;
+  /** Bytes per logical block. */
+  lbaSize: number;
+  /** Size in logical blocks (NSZE). */
+  nlba: number;
+  bytes: number;
+}
+
+/** What a namespace needs from its controller. */
+export interface IoPath {
+  /** Largest transfer of one command, in bytes. */
+  readonly maxXfer: number;
+  readonly ioTimeoutMs: number;
+  submitIo(cmd: HostCommand): Promise<HostCommand>;
+}
+
+export interface LbaRange {
+  slba: number;
+  nlb: number;
+}
+
+const NLB32_MAX = 0xffff_ffff;
+
+export class Namespace implements NamespaceInfo {
+  readonly nsid: number;
+  readonly lbaSize: number;
+  readonly nlba: number;
+  readonly bytes: number;
+
+  constructor(
+    private readonly io: IoPath,
+    info: NamespaceInfo,
+  ) {
+    this.nsid = info.nsid;
+    this.lbaSize = info.lbaSize;
+    this.nlba = info.nlba;
+    this.bytes = info.bytes;
+  }
+
+  /** Reads nlb blocks from slba into a new buffer. */
+  async read(slba: number, nlb: number): Promise<Buffer> {
+    this.checkRange('read', slba, nlb);
+    const buf = Buffer.allocUnsafe(nlb * this.lbaSize);
+    await this.rw(IoOpc.Read, slba, buf);
+    return buf;
+  }
+
+  /** Reads buf.length bytes (a multiple of the block size) from slba into buf. */
+  async readInto(slba: number, buf: Uint8Array): Promise<Buffer> {
+    const b = this.checkBuf('readInto', slba, buf);
+    await this.rw(IoOpc.Read, slba, b);
+    return b;
+  }
+
+  /** Writes buf (a multiple of the block size) at slba. The buffer must stay unchanged until this settles. */
+  async write(slba: number, buf: Uint8Array): Promise<void> {
+    const b = this.checkBuf('write', slba, buf);
+    await this.rw(IoOpc.Write, slba, b);
+  }
+
+  async flush(): Promise<void> {
+    await this.io.submitIo(this.cmd(buildFlushSqe({ cid: 0, nsid: this.nsid })));
+  }
+
+  async writeZeroes(slba: number, nlb: number, opts: { deac?: boolean } = {}): Promise<void> {
+    this.checkRange('writeZeroes', slba, nlb);
+    const ps: Promise<HostCommand>[] = [];
+    for (let done = 0; done < nlb; ) {
+      const n = Math.min(nlb - done, NLB_MAX);
+      const sqe = buildWriteZeroesSqe({ cid: 0, nsid: this.nsid, slba: slba + done, nlb: n, deac: opts.deac });
+      ps.push(this.io.submitIo(this.cmd(sqe)));
+      done += n;
+    }
+    await Promise.all(ps);
+  }
+
+  /** Dataset Management with the Deallocate attribute, 256 ranges per command (4096-byte payload, as Linux sends). */
+  async deallocate(ranges: readonly LbaRange[]): Promise<void> {
+    if (!Array.isArray(ranges) || ranges.length === 0) throw new InvalidArgumentError('deallocate: no ranges');
+    for (const r of ranges) {
+      this.checkRange('deallocate', r.slba, r.nlb);
+      if (r.nlb > NLB32_MAX) throw new InvalidArgumentError(`deallocate: nlb ${r.nlb} exceeds a DSM range`);
+    }
+    const ps: Promise<HostCommand>[] = [];
+    for (let i = 0; i < ranges.length; i += DSM_MAX_RANGES) {
+      const part = ranges.slice(i, i + DSM_MAX_RANGES);
+      const sqe = buildDsmSqe({ cid: 0, nsid: this.nsid, nr: part.length, attr: DsmAttr.AD, len: DSM_PAYLOAD_LEN });
+      ps.push(this.io.submitIo(this.cmd(sqe, encodeDsmRanges(part), DataDir.H2C)));
+    }
+    await Promise.all(ps);
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private cmd(sqe: Buffer, data?: Buffer, dir: DataDir = DataDir.None): HostCommand {
+    return new HostCommand(sqe, data, dir, this.io.ioTimeoutMs);
+  }
+
+  /** One command per chunk of at most maxXfer bytes (and NLB_MAX blocks). */
+  private async rw(opc: number, slba: number, buf: Buffer): Promise<void> {
+    const lbas = buf.length / this.lbaSize;
+    const per = Math.max(1, Math.min(NLB_MAX, Math.floor(this.io.maxXfer / this.lbaSize)));
+    const dir = opc === IoOpc.Read ? DataDir.C2H : DataDir.H2C;
+    if (lbas <= per) {
+      await this.io.submitIo(this.rwCmd(opc, dir, slba, lbas, buf));
+      return;
+    }
+    const ps: Promise<HostCommand>[] = [];
+    for (let done = 0; done < lbas; done += per) {
+      const n = Math.min(per, lbas - done);
+      const part = buf.subarray(done * this.lbaSize, (done + n) * this.lbaSize);
+      ps.push(this.io.submitIo(this.rwCmd(opc, dir, slba + done, n, part)));
+    }
+    await Promise.all(ps);
+  }
+
+  private rwCmd(opc: number, dir: DataDir, slba: number, nlb: number, buf: Buffer): HostCommand {
+    const sqe = buildRwSqe({ cid: 0, opc, nsid: this.nsid, slba, nlb, len: buf.length, inCapsule: false });
+    return new HostCommand(sqe, buf, dir, this.io.ioTimeoutMs);
+  }
+
+  private checkRange(what: string, slba: number, nlb: number): void {
+    if (!Number.isSafeInteger(slba) || slba < 0) throw new InvalidArgumentError(`${what}: slba ${slba} is not a block number`);
+    if (!Number.isSafeInteger(nlb) || nlb < 1) throw new InvalidArgumentError(`${what}: nlb ${nlb} is not a block count ≥ 1`);
+    if (slba + nlb > this.nlba) {
+      throw new InvalidArgumentError(
+        `${what}: blocks ${slba}..${slba + nlb - 1} beyond the end of namespace ${this.nsid} (${this.nlba} blocks)`,
+      );
+    }
+  }
+
+  private checkBuf(what: string, slba: number, buf: Uint8Array): Buffer {
+    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError(`${what}: expected a Buffer`);
+    if (buf.length === 0 || buf.length % this.lbaSize !== 0) {
+      throw new InvalidArgumentError(`${what}: length ${buf.length} is not a non-zero multiple of ${this.lbaSize}`);
+    }
+    this.checkRange(what, slba, buf.length / this.lbaSize);
+    return Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  }
+}

@@ -1,0 +1,105 @@
+// Send side of a host queue: CapsuleCmd headers built in a preallocated buffer per
+// CID, in-capsule data, and the H2CData PDUs answering an R2T. Payload buffers are
+// handed to the socket as they are (never concatenated) with their data digest.
+//
+// CapsuleCmd (CPDA is always 0, so no pad):
+//   CH type 0x04 | flags HDGSTF/DDGSTF | hlen 72 | pdo 72+hd (0 without data) | plen
+//   SQE[64] @8 | HDGST @72 | in-capsule data @pdo | DDGST
+import { DIGEST_LEN, Fes, OFF, PduFlag, PduType, SglType } from '../protocol/constants.ts';
+import { crc32c } from '../protocol/crc32c.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import { encodeDataHeader, encodeDdgst, type R2t } from '../protocol/pdu.ts';
+import { SqeOff } from '../protocol/sqe.ts';
+import type { PduWriter } from '../transport/writer.ts';
+import { DataDir, type HostCommand } from './request.ts';
+
+export const CAPSULE_HLEN = 72;
+
+export class QueueSender {
+  /** One CapsuleCmd header (+HDGST) per CID, reused for every command in that slot. */
+  private readonly hdrs: Buffer[];
+  private readonly digests: { hdgst: boolean; ddgst: boolean };
+
+  constructor(
+    private readonly writer: PduWriter,
+    slots: number,
+    private readonly hdgst: boolean,
+    private readonly ddgst: boolean,
+  ) {
+    const size = CAPSULE_HLEN + (hdgst ? DIGEST_LEN : 0);
+    this.hdrs = [];
+    for (let i = 0; i < slots; i++) this.hdrs.push(Buffer.alloc(size));
+    this.digests = { hdgst, ddgst };
+  }
+
+  send(buf: Buffer): void {
+    this.writer.send(buf);
+  }
+
+  /** Writes the CID and SGL into the SQE and sends the CapsuleCmd (with in-capsule data if any). */
+  sendCapsule(cmd: HostCommand): void {
+    const sqe = cmd.sqe;
+    sqe.writeUInt16LE(cmd.cid, SqeOff.CID);
+    if (cmd.dir === DataDir.H2C) {
+      // SGL1: in-capsule data (offset 0 = ICDOFF) or a transport data block fetched by R2T.
+      sqe.writeBigUInt64LE(0n, SqeOff.SGL_ADDR);
+      sqe.writeUInt32LE(cmd.len, SqeOff.SGL_LEN);
+      sqe[SqeOff.SGL_TYPE] = cmd.inCapsule ? SglType.InCapsuleOffset : SglType.TransportDataBlock;
+    }
+    const hd = this.hdgst ? DIGEST_LEN : 0;
+    const icd = cmd.inCapsule ? cmd.len : 0;
+    const dd = icd > 0 && this.ddgst ? DIGEST_LEN : 0;
+    const h = this.hdrs[cmd.cid];
+    h[0] = PduType.CapsuleCmd;
+    h[1] = (hd ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
+    h[2] = CAPSULE_HLEN;
+    h[3] = icd > 0 ? CAPSULE_HLEN + hd : 0;
+    h.writeUInt32LE(CAPSULE_HLEN + hd + icd + dd, 4);
+    sqe.copy(h, 8, 0, 64);
+    if (hd) h.writeUInt32LE(crc32c(h, 0, CAPSULE_HLEN), CAPSULE_HLEN);
+    if (icd === 0) this.writer.send(h);
+    else if (dd) this.writer.send(h, cmd.data!, encodeDdgst(crc32c(cmd.data!)));
+    else this.writer.send(h, cmd.data!);
+  }
+
+  /**
+   * Answers an R2T with H2CData PDUs of at most MAXH2CDATA bytes, DATAO = R2TO + k,
+   * TTAG echoed, LAST_PDU on the final one. Refuses (as Linux does) an R2T for a
+   * command that is not an R2T write, with R2TL 0, beyond the data, or overlapping
+   * data already requested.
+   */
+  onR2t(cmd: HostCommand, r2t: R2t, maxh2cdata: number): ProtocolError | undefined {
+    const t = r2t.type;
+    if (cmd.dir !== DataDir.H2C || cmd.inCapsule) {
+      return new ProtocolError(`R2T for cid 0x${cmd.cid.toString(16)}, which has no R2T data`, Fes.InvalidHeaderField, OFF.CCCID, t);
+    }
+    if (r2t.r2tl === 0) return new ProtocolError('R2T with R2TL 0', Fes.InvalidHeaderField, OFF.R2TL, t);
+    if (r2t.r2to + r2t.r2tl > cmd.len) {
+      return new ProtocolError(
+        `R2T ${r2t.r2to}+${r2t.r2tl} beyond the command's ${cmd.len} bytes`,
+        Fes.DataOutOfRange,
+        OFF.R2TL,
+        t,
+      );
+    }
+    if (r2t.r2to < cmd.r2tEnd) {
+      return new ProtocolError(`R2T at ${r2t.r2to} overlaps data already requested (${cmd.r2tEnd})`, Fes.InvalidHeaderField, OFF.R2TO, t);
+    }
+    const end = r2t.r2to + r2t.r2tl;
+    cmd.r2tEnd = end;
+    const data = cmd.data!;
+    for (let off = r2t.r2to; off < end; ) {
+      const n = Math.min(end - off, maxh2cdata);
+      const hdr = encodeDataHeader(
+        PduType.H2CData,
+        { cccid: cmd.cid, ttag: r2t.ttag, datao: off, datal: n, flags: off + n === end ? PduFlag.LAST_PDU : 0 },
+        this.digests,
+      );
+      const chunk = data.subarray(off, off + n);
+      if (this.ddgst) this.writer.send(hdr, chunk, encodeDdgst(crc32c(chunk)));
+      else this.writer.send(hdr, chunk);
+      off += n;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,558 @@
+// One host queue = one TCP connection: the ICReq/ICResp exchange (with the checks
+// the Linux host makes), the CID table, command dispatch, and the receive handler
+// (CapsuleResp, C2HData, R2T, C2HTermReq) driven by the shared PduReceiver.
+//
+// Every command has one slot (its CID) from dispatch until it settles; a CID goes
+// back to the end of a FIFO free list only then, so it is never reused while the
+// controller may still answer for it. Commands beyond the queue depth wait in a
+// FIFO. A fatal condition (socket error, protocol error, TermReq, command timeout)
+// tears the whole queue down and fails every outstanding command, as Linux's
+// error recovery does; a data digest error fails only its command.
+import net from 'node:net';
+import {
+  AdminOpc,
+  DigestOpt,
+  Fes,
+  hasHdgst,
+  IoOpc,
+  MIN_MAXH2CDATA,
+  OFF,
+  PduFlag,
+  PduType,
+  Sc,
+} from '../protocol/constants.ts';
+import {
+  ConnectionError,
+  NegotiationError,
+  NvmeStatusError,
+  ProtocolError,
+  TermReqError,
+  TimeoutError,
+} from '../protocol/errors.ts';
+import { type CapsuleCmd, type DataPdu, encodeIcReq, encodeTermReq, type IcResp, type Pdu } from '../protocol/pdu.ts';
+import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
+import { CqeOff, makeStatus } from '../protocol/sqe.ts';
+import type { DdpLimits, DdpQueue, UlpOps } from '../offload/types.ts';
+import { onreadFor, StagingPlacement } from '../transport/reader.ts';
+import { PduWriter } from '../transport/writer.ts';
+import { ddpEligible, type HostDdpDevice } from './offload.ts';
+import { DataDir, type HostCommand } from './request.ts';
+import { QueueSender } from './queue-send.ts';
+
+/** Largest in-capsule data of a fabrics command on any queue, and of any admin command (Linux NVME_TCP_ADMIN_CCSZ). */
+export const FABRICS_ICD_MAX = 8192;
+/** Largest transfer of one command the host ever issues (nvmet rejects SGLs above 4 MiB). */
+export const MAX_XFER = 4 * 1024 * 1024;
+/** Linux waits 10 s for the ICResp. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface QueueOptions {
+  qid: number;
+  host: string;
+  port: number;
+  hdgst: boolean;
+  ddgst: boolean;
+  /** 0's based SQ size sent in Connect; at most this many commands are outstanding. */
+  sqsize: number;
+  /** Bound on TCP connect + ICResp. */
+  connectTimeoutMs?: number;
+  /** I/O queues only: the offload device (its placement drives the socket reads). */
+  offload?: HostDdpDevice;
+}
+
+const QState = {
+  /** TCP connecting or waiting for the ICResp */
+  HANDSHAKE: 0,
+  /** ICResp accepted: commands may be sent */
+  LIVE: 1,
+  /** torn down or closed: everything fails */
+  DEAD: 2,
+} as const;
+type QState = (typeof QState)[keyof typeof QState];
+
+export class HostQueue implements RecvHandler, UlpOps {
+  readonly qid: number;
+  readonly hdgst: boolean;
+  readonly ddgst: boolean;
+  readonly sqsize: number;
+  /** MAXH2CDATA from the ICResp. */
+  maxh2cdata = 0;
+  /** In-capsule limit for non-fabrics commands with data; the controller lowers it to IOCCSZ*16-64 on I/O queues. */
+  icdMax = FABRICS_ICD_MAX;
+  readonly rx: PduReceiver;
+
+  private readonly socket: net.Socket;
+  private readonly sender: QueueSender;
+  private state: QState = QState.HANDSHAKE;
+  private failure: Error | undefined;
+
+  // ---- CID table ----
+  private readonly slots: (HostCommand | undefined)[];
+  private readonly freeCids: Uint16Array;
+  private freeHead = 0;
+  private freeCount: number;
+  private readonly waiting: (HostCommand | undefined)[] = [];
+  private waitHead = 0;
+  private inflightCount = 0;
+
+  // ---- timers ----
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private tickMs = 1000;
+  private handshakeResolve: ((q: HostQueue) => void) | undefined;
+  private handshakeReject: ((e: Error) => void) | undefined;
+  private closeWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] | undefined;
+
+  // ---- offload ----
+  private readonly device: HostDdpDevice | undefined;
+  private ddpQ: DdpQueue | undefined;
+  private ddpLimits: DdpLimits | undefined;
+  /** Stream position the device asked about (resync request), or -1. */
+  private resyncSeq = -1;
+
+  private constructor(o: QueueOptions) {
+    this.qid = o.qid;
+    this.hdgst = o.hdgst;
+    this.ddgst = o.ddgst;
+    this.sqsize = o.sqsize;
+    this.device = o.qid === 0 ? undefined : o.offload;
+    this.rx = new PduReceiver({ role: 'host', maxDataLen: MAX_XFER }, this);
+    this.slots = new Array<HostCommand | undefined>(o.sqsize).fill(undefined);
+    this.freeCids = new Uint16Array(o.sqsize);
+    for (let i = 0; i < o.sqsize; i++) this.freeCids[i] = i;
+    this.freeCount = o.sqsize;
+    const placement = this.device?.rxPlacement?.(this.rx) ?? new StagingPlacement(this.rx);
+    this.socket = net.connect({ host: o.host, port: o.port, noDelay: true, onread: onreadFor(placement) });
+    this.sender = new QueueSender(new PduWriter(this.socket), o.sqsize, o.hdgst, o.ddgst);
+    this.socket.on('connect', this.onConnect);
+    this.socket.on('error', this.onSocketError);
+    this.socket.on('close', this.onSocketClose);
+  }
+
+  /** TCP connect + ICReq/ICResp. Rejects with ConnectionError, TimeoutError or NegotiationError. */
+  static open(o: QueueOptions): Promise<HostQueue> {
+    if (!Number.isInteger(o.sqsize) || o.sqsize < 1 || o.sqsize > 0xffff) {
+      throw new RangeError(`queue ${o.qid}: sqsize ${o.sqsize} out of range`);
+    }
+    const q = new HostQueue(o);
+    return new Promise((resolve, reject) => {
+      q.handshakeResolve = resolve;
+      q.handshakeReject = reject;
+      const ms = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+      q.handshakeTimer = setTimeout(() => {
+        const connected = !q.socket.connecting;
+        q.fail(
+          new TimeoutError(
+            `queue ${q.qid}: ${connected ? 'no ICResp' : 'TCP connect not done'} after ${ms} ms`,
+            connected ? 'icresp' : 'connect',
+          ),
+        );
+      }, ms);
+    });
+  }
+
+  // ------------------------------------------------------------ public state
+
+  get live(): boolean {
+    return this.state === QState.LIVE;
+  }
+
+  /** Commands holding a CID plus those waiting for one. */
+  get load(): number {
+    return this.inflightCount + this.waiting.length - this.waitHead;
+  }
+
+  get inflight(): number {
+    return this.inflightCount;
+  }
+
+  /** Why the queue is down (undefined while it is up). */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  /** True once a DdpQueue is attached. */
+  get offloaded(): boolean {
+    return this.ddpQ !== undefined;
+  }
+
+  /** Resolves once no command is outstanding or waiting (or the queue is down). */
+  idle(): Promise<void> {
+    if (this.load === 0 || this.state === QState.DEAD) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.idleWaiters ??= [];
+      this.idleWaiters.push(resolve);
+    });
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    if (w === undefined) return;
+    this.idleWaiters = undefined;
+    for (const f of w) f();
+  }
+
+  /** Command timeouts are checked on this period (ms). */
+  setTimeoutGranularity(ms: number): void {
+    this.tickMs = Math.max(5, Math.min(1000, Math.floor(ms)));
+    if (this.tickTimer !== undefined) {
+      clearInterval(this.tickTimer);
+      this.tickTimer = undefined;
+    }
+    this.armTick();
+  }
+
+  // ------------------------------------------------------------ submission
+
+  /** Queues a command; the promise settles once, with the command or a typed error. */
+  submit(cmd: HostCommand): Promise<HostCommand> {
+    return new Promise<HostCommand>((resolve, reject) => {
+      cmd.resolve = resolve;
+      cmd.reject = reject;
+      if (this.state !== QState.LIVE) {
+        reject(this.downError());
+        return;
+      }
+      if (this.freeCount > 0 && this.waitHead === this.waiting.length) this.dispatch(cmd);
+      else this.waiting.push(cmd);
+    });
+  }
+
+  private dispatch(cmd: HostCommand): void {
+    const cid = this.freeCids[this.freeHead];
+    this.freeHead = (this.freeHead + 1) % this.freeCids.length;
+    this.freeCount--;
+    this.slots[cid] = cmd;
+    this.inflightCount++;
+    cmd.cid = cid;
+    cmd.deadline = performance.now() + cmd.timeoutMs;
+    if (cmd.dir === DataDir.H2C) {
+      cmd.inCapsule = cmd.len <= (cmd.opc === AdminOpc.Fabrics || this.qid === 0 ? FABRICS_ICD_MAX : this.icdMax);
+    } else if (cmd.dir === DataDir.C2H && this.ddpQ !== undefined && cmd.opc === IoOpc.Read) {
+      // DDP offload is best-effort: a refused setup (counted by the device) means software placement.
+      if (ddpEligible(this.ddpLimits!, cmd.len)) cmd.ddp = this.ddpQ.setup(cid, [cmd.data!]) >= 0;
+    }
+    this.sender.sendCapsule(cmd);
+  }
+
+  /** Frees the command's CID, settles it and starts the next waiting command. */
+  private release(cmd: HostCommand): void {
+    const cid = cmd.cid;
+    this.slots[cid] = undefined;
+    this.freeCids[(this.freeHead + this.freeCount) % this.freeCids.length] = cid;
+    this.freeCount++;
+    this.inflightCount--;
+    if (cmd.status === 0) cmd.resolve(cmd);
+    else cmd.reject(new NvmeStatusError(cmd.status, cid, this.qid, cmd.describe(this.qid)));
+    if (this.waitHead < this.waiting.length && this.state === QState.LIVE) {
+      const next = this.waiting[this.waitHead]!;
+      this.waiting[this.waitHead++] = undefined;
+      if (this.waitHead === this.waiting.length) {
+        this.waiting.length = 0;
+        this.waitHead = 0;
+      }
+      this.dispatch(next);
+    } else if (this.idleWaiters !== undefined && this.inflightCount === 0) {
+      this.wakeIdle();
+    }
+  }
+
+  /** The command is done on the wire. With a device placement, complete only after its teardown. */
+  private finish(cmd: HostCommand, status: number, dw0: number, dw1: number): void {
+    cmd.status = status;
+    cmd.dw0 = dw0;
+    cmd.dw1 = dw1;
+    if (cmd.ddp) {
+      cmd.ddp = false;
+      cmd.tearingDown = true;
+      this.ddpQ!.teardown(cmd.cid);
+      return;
+    }
+    this.release(cmd);
+  }
+
+  // ------------------------------------------------------------ UlpOps (device up-calls)
+
+  ddpTeardownDone(cid: number): void {
+    if (this.state === QState.DEAD) return;
+    const cmd = this.slots[cid];
+    if (cmd === undefined || !cmd.tearingDown) return;
+    cmd.tearingDown = false;
+    this.release(cmd);
+  }
+
+  resyncRequest(seq: number): boolean {
+    this.resyncSeq = seq;
+    return true;
+  }
+
+  /** Answers a pending resync request once a PDU starts at or after the asked position. */
+  private checkResync(pdu: Pdu): void {
+    const hd = this.rx.hdgst && hasHdgst(pdu.type) ? 4 : 0;
+    const start = this.rx.streamPos - pdu.hlen - hd;
+    const d = (start - this.resyncSeq) | 0; // 32-bit sequence arithmetic
+    if (d < 0) return;
+    const seq = this.resyncSeq;
+    this.resyncSeq = -1;
+    this.ddpQ?.resync(seq, d === 0);
+  }
+
+  // ------------------------------------------------------------ receive
+
+  onPdu(pdu: Pdu): ProtocolError | undefined {
+    if (this.resyncSeq >= 0) this.checkResync(pdu);
+    switch (pdu.type) {
+      case PduType.CapsuleResp:
+        return this.onCapsuleResp(pdu.cqe);
+      case PduType.C2HData:
+        return this.onC2hData(pdu);
+      case PduType.R2T: {
+        const cmd = this.slots[pdu.cccid];
+        if (cmd === undefined || cmd.tearingDown) {
+          return new ProtocolError(`R2T for unknown cid 0x${pdu.cccid.toString(16)}`, Fes.InvalidHeaderField, OFF.CCCID, pdu.type);
+        }
+        return this.sender.onR2t(cmd, pdu, this.maxh2cdata);
+      }
+      case PduType.C2HTermReq:
+        this.rx.halt();
+        this.fail(new TermReqError(pdu.fes, pdu.fei));
+        return undefined;
+      case PduType.ICResp:
+        this.onIcResp(pdu);
+        return undefined;
+      default:
+        return new ProtocolError(`unexpected PDU type 0x${pdu.type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, pdu.type);
+    }
+  }
+
+  private onIcResp(pdu: IcResp): void {
+    const asked = (this.hdgst ? DigestOpt.HDGST : 0) | (this.ddgst ? DigestOpt.DDGST : 0);
+    let why: string | undefined;
+    if (pdu.pfv !== 0) why = `unsupported PFV ${pdu.pfv}`;
+    else if ((pdu.dgst & 3) !== asked) why = `digest bits 0x${pdu.dgst.toString(16)} differ from the requested 0x${asked.toString(16)}`;
+    else if (pdu.cpda !== 0) why = `unsupported CPDA ${pdu.cpda}`;
+    else if (pdu.maxh2cdata < MIN_MAXH2CDATA || pdu.maxh2cdata % 4 !== 0) why = `invalid MAXH2CDATA ${pdu.maxh2cdata}`;
+    if (why !== undefined) {
+      this.rx.halt();
+      this.fail(new NegotiationError(`queue ${this.qid}: ICResp ${why}`));
+      return;
+    }
+    this.maxh2cdata = pdu.maxh2cdata;
+    this.rx.hdgst = this.hdgst;
+    this.rx.ddgst = this.ddgst;
+    this.rx.icDone = true;
+    this.state = QState.LIVE;
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    this.armTick();
+    const resolve = this.handshakeResolve!;
+    this.handshakeResolve = undefined;
+    this.handshakeReject = undefined;
+    resolve(this);
+  }
+
+  private onCapsuleResp(cqe: Buffer): ProtocolError | undefined {
+    const cid = cqe.readUInt16LE(CqeOff.CID);
+    const cmd = this.slots[cid];
+    if (cmd === undefined || cmd.tearingDown) {
+      return new ProtocolError(`CapsuleResp for unknown cid 0x${cid.toString(16)}`, Fes.InvalidHeaderField, OFF.CQE + CqeOff.CID, PduType.CapsuleResp);
+    }
+    let status = cqe.readUInt16LE(CqeOff.STATUS) >> 1;
+    if (status === 0 && cmd.dir === DataDir.C2H && cmd.received !== cmd.len) {
+      return new ProtocolError(
+        `queue ${this.qid} cid 0x${cid.toString(16)}: short data-in (${cmd.received} of ${cmd.len} bytes)`,
+        Fes.PduSequenceError,
+        0,
+        PduType.CapsuleResp,
+      );
+    }
+    // A data digest error seen on the way in overrides the controller's status (Linux does the same).
+    if (cmd.xferError) status = DATA_XFER_ERROR;
+    this.finish(cmd, status, cqe.readUInt32LE(CqeOff.DW0), cqe.readUInt32LE(CqeOff.DW1));
+    return undefined;
+  }
+
+  private onC2hData(pdu: DataPdu): ProtocolError | undefined {
+    const cmd = this.slots[pdu.cccid];
+    const t = pdu.type;
+    if (cmd === undefined || cmd.tearingDown) {
+      return new ProtocolError(`C2HData for unknown cid 0x${pdu.cccid.toString(16)}`, Fes.InvalidHeaderField, OFF.CCCID, t);
+    }
+    if (cmd.dir !== DataDir.C2H) {
+      return new ProtocolError(`C2HData for cid 0x${pdu.cccid.toString(16)}, which reads no data`, Fes.InvalidHeaderField, OFF.CCCID, t);
+    }
+    if (pdu.datao !== cmd.received) {
+      return new ProtocolError(`C2HData DATAO ${pdu.datao}, expected ${cmd.received}`, Fes.DataOutOfRange, OFF.DATAO, t);
+    }
+    if (pdu.datao + pdu.datal > cmd.len) {
+      return new ProtocolError(`C2HData beyond the command's ${cmd.len} bytes`, Fes.DataOutOfRange, OFF.DATAL, t);
+    }
+    if ((pdu.flags & PduFlag.SUCCESS) !== 0 && (pdu.flags & PduFlag.LAST_PDU) === 0) {
+      return new ProtocolError('C2HData SUCCESS without LAST_PDU', Fes.InvalidHeaderField, OFF.FLAGS, t);
+    }
+    this.rx.setDataDest(cmd.data!, pdu.datao);
+    return undefined;
+  }
+
+  onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean, _crcByDevice: boolean): void {
+    if (pdu.type !== PduType.C2HData) return; // the receiver never lets a host see CapsuleCmd
+    const cmd = this.slots[pdu.cccid]!;
+    cmd.received += pdu.datal;
+    if (!ddgstOk) cmd.xferError = true;
+    if ((pdu.flags & PduFlag.SUCCESS) === 0) return;
+    if (cmd.received !== cmd.len) {
+      this.onError(
+        new ProtocolError(
+          `queue ${this.qid} cid 0x${cmd.cid.toString(16)}: SUCCESS with short data-in (${cmd.received} of ${cmd.len} bytes)`,
+          Fes.PduSequenceError,
+          0,
+          pdu.type,
+        ),
+      );
+      return;
+    }
+    this.finish(cmd, cmd.xferError ? DATA_XFER_ERROR : 0, 0, 0);
+  }
+
+  onError(err: ProtocolError): void {
+    this.rx.halt();
+    this.fail(err, { term: encodeTermReq(PduType.H2CTermReq, err.fes, err.fei, this.rx.lastHeader) });
+  }
+
+  // ------------------------------------------------------------ offload attach
+
+  /** sk_add for this I/O queue; a failure leaves the queue in software mode. */
+  attachOffload(): void {
+    const dev = this.device;
+    if (dev === undefined || this.state !== QState.LIVE) return;
+    const r = dev.addQueue(
+      {
+        pfv: 0,
+        cpda: 0,
+        dgst: (this.hdgst ? DigestOpt.HDGST : 0) | (this.ddgst ? DigestOpt.DDGST : 0),
+        queueSize: this.sqsize + 1,
+        queueId: this.qid,
+        ioCpu: this.qid - 1,
+      },
+      this,
+    );
+    if (r === null || typeof r === 'number') return;
+    this.ddpQ = r;
+    this.ddpLimits = dev.limits();
+  }
+
+  // ------------------------------------------------------------ timeouts
+
+  private armTick(): void {
+    if (this.tickTimer !== undefined || this.state !== QState.LIVE) return;
+    this.tickTimer = setInterval(this.tick, this.tickMs);
+    this.tickTimer.unref();
+  }
+
+  private readonly tick = (): void => {
+    if (this.inflightCount === 0) return;
+    const now = performance.now();
+    for (const cmd of this.slots) {
+      if (cmd !== undefined && cmd.deadline <= now) {
+        const err = new TimeoutError(
+          `queue ${this.qid} cid 0x${cmd.cid.toString(16)}: ${cmd.describe(this.qid)} timed out after ${cmd.timeoutMs} ms`,
+          cmd.timeoutKind,
+        );
+        this.fail(new ConnectionError(`queue ${this.qid} torn down after a command timeout`, { cause: err }), {
+          culprit: cmd,
+          culpritErr: err,
+        });
+        return;
+      }
+    }
+  };
+
+  // ------------------------------------------------------------ teardown
+
+  private readonly onConnect = (): void => {
+    this.sender.send(encodeIcReq({ pfv: 0, hpda: 0, dgst: (this.hdgst ? 1 : 0) | (this.ddgst ? 2 : 0), maxr2t: 0 }));
+  };
+
+  private readonly onSocketError = (e: Error): void => {
+    this.fail(new ConnectionError(`queue ${this.qid}: socket error: ${e.message}`, { cause: e }));
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.fail(new ConnectionError(`queue ${this.qid}: connection closed`));
+    const w = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const f of w) f();
+  };
+
+  private downError(): Error {
+    return new ConnectionError(`queue ${this.qid} is down`, { cause: this.failure });
+  }
+
+  /**
+   * Tears the queue down once: every outstanding and waiting command fails with
+   * `err` (the `culprit`, if any, with `culpritErr`), the offload context is
+   * removed, and the socket is closed: after sending `term` and a FIN when
+   * given a term or `graceful`, else at once.
+   */
+  private fail(err: Error, o?: FailOptions): void {
+    if (this.state === QState.DEAD) return;
+    this.state = QState.DEAD;
+    this.failure = o?.culpritErr ?? err;
+    this.rx.halt();
+    clearTimeout(this.handshakeTimer);
+    clearInterval(this.tickTimer);
+    this.handshakeTimer = undefined;
+    this.tickTimer = undefined;
+    const hsReject = this.handshakeReject;
+    this.handshakeResolve = undefined;
+    this.handshakeReject = undefined;
+    hsReject?.(err);
+    if (this.ddpQ !== undefined) {
+      // Release every placement still registered (commands not yet torn down), then sk_del.
+      for (const cmd of this.slots) if (cmd?.ddp) this.ddpQ.teardown(cmd.cid);
+      this.ddpQ.remove();
+      this.ddpQ = undefined;
+    }
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const cmd = slots[i];
+      if (cmd === undefined) continue;
+      slots[i] = undefined;
+      cmd.reject(cmd === o?.culprit ? o.culpritErr! : err);
+    }
+    this.inflightCount = 0;
+    for (let i = this.waitHead; i < this.waiting.length; i++) this.waiting[i]!.reject(err);
+    this.waiting.length = 0;
+    this.waitHead = 0;
+    this.wakeIdle();
+    if (o?.term !== undefined) this.sender.send(o.term);
+    if ((o?.term !== undefined || o?.graceful === true) && !this.socket.destroyed) this.socket.destroySoon();
+    else this.socket.destroy();
+  }
+
+  /** Closes the connection (FIN); outstanding commands, if any, fail with ConnectionError. */
+  close(): Promise<void> {
+    if (this.socket.closed) {
+      this.fail(new ConnectionError(`queue ${this.qid} closed`));
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.closeWaiters.push(resolve);
+      this.fail(new ConnectionError(`queue ${this.qid} closed`), { graceful: true });
+    });
+  }
+}
+
+interface FailOptions {
+  /** H2CTermReq to send before closing. */
+  term?: Buffer;
+  /** Close with a FIN after the queued writes instead of at once. */
+  graceful?: boolean;
+  /** The command that caused the teardown gets culpritErr instead. */
+  culprit?: HostCommand;
+  culpritErr?: Error;
+}
+
+/** Status a host gives a command whose C2H data failed its digest (SCT 0, SC 4). */
+export const DATA_XFER_ERROR = makeStatus(0, Sc.DataXferError);
