@@ -71,7 +71,7 @@ export function putBytes(buf: Buffer, off: number, len: number, v: Uint8Array | 
 }
 
 // Field kinds of the layout tables below.
-export type Kind = 'u8' | 'u16' | 'u24' | 'u32' | 'u64' | 'ascii' | 'nqn' | 'bytes';
+type Kind = 'u8' | 'u16' | 'u24' | 'u32' | 'u64' | 'ascii' | 'nqn' | 'bytes';
 export type Field = readonly [name: string, off: number, kind: Kind, len?: number];
 
 export function encodeFields(b: Buffer, table: readonly Field[], obj: object, what: string): void {
