@@ -24,7 +24,7 @@ import {
   PduType,
   TERM_REQ_MAX_PLEN,
 } from './constants.ts';
-import { crc32cUpdate } from './crc32c.ts';
+import { crc32c, crc32cUpdate } from './crc32c.ts';
 import { ProtocolError } from './errors.ts';
 import { type CapsuleCmd, type DataPdu, decodeHeader, type Pdu, type TermReq } from './pdu.ts';
 
@@ -42,7 +42,7 @@ export const RecvState = {
   DDGST: 4,
   /** the error data of a TermReq (a copy of the peer's bad header) */
   TERM: 5,
-  /** sticky: a protocol error happened, everything after it is ignored */
+  /** sticky: a protocol error happened, a TermReq arrived, or halt(); everything after is ignored */
   ERR: 6,
 } as const;
 export type RecvState = (typeof RecvState)[keyof typeof RecvState];
@@ -91,6 +91,8 @@ export class PduReceiver {
 
   // ---- current PDU ----
   private readonly hdr = Buffer.alloc(IC_PLEN + DIGEST_LEN);
+  /** hdr[0, hlen) views for the digestible header lengths, made once (no subarray per PDU). */
+  private readonly hdrViews = new Map<number, Buffer>();
   private hdrGot = 0;
   private hdrNeed = CH_LEN;
   private padRemaining = 0;
@@ -278,16 +280,9 @@ export class PduReceiver {
         if (this.pda !== 0 && pdo % ((this.pda + 1) * 4) !== 0) {
           return new ProtocolError(`PDO ${pdo} not aligned to PDA ${this.pda}`, Fes.InvalidHeaderField, OFF.PDO, type);
         }
-        const dflag = (flags & PduFlag.DDGSTF) !== 0;
-        if (dflag !== this.ddgst) {
-          return new ProtocolError(
-            this.ddgst ? 'data digest negotiated but DDGSTF clear' : 'DDGSTF set but data digest not negotiated',
-            Fes.InvalidHeaderField,
-            OFF.FLAGS,
-            type,
-          );
-        }
-        const dataLen = plen - pdo - (dflag ? DIGEST_LEN : 0);
+        // The DDGSTF flag is checked once the header digest has vouched for the header
+        // (onHeader); until then the length follows what was negotiated.
+        const dataLen = plen - pdo - (this.ddgst ? DIGEST_LEN : 0);
         if (dataLen <= 0) return new ProtocolError(`bad PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
         if (dataLen > this.maxDataLen) {
           return new ProtocolError(
@@ -310,7 +305,7 @@ export class PduReceiver {
     const hd = this.hdrNeed - hlen;
     if (hd > 0) {
       const got = h.readUInt32LE(hlen);
-      const want = crc32cUpdate(0, h, 0, hlen);
+      const want = crc32c(this.hdrView(hlen));
       if (got !== want) {
         this.fail(
           new ProtocolError(
@@ -322,6 +317,11 @@ export class PduReceiver {
         );
         return;
       }
+    }
+    const flagErr = this.checkDataFlags(type, h[OFF.FLAGS], h.readUInt32LE(OFF.PLEN), hlen + hd);
+    if (flagErr) {
+      this.fail(flagErr);
+      return;
     }
     const pdu = decodeHeader(h);
     if (type === PduType.H2CTermReq || type === PduType.C2HTermReq) {
@@ -380,6 +380,33 @@ export class PduReceiver {
     this.ddgstGot = 0;
     this.padRemaining = pdu.pdo - hlen - hd;
     this.state = this.padRemaining > 0 ? RecvState.PAD : RecvState.DATA;
+  }
+
+  /**
+   * Flag rules that need a trusted header (checked after the header digest, as Linux
+   * does): DDGSTF must match the negotiation on a PDU with data, and C2HData SUCCESS
+   * needs LAST (L-host nvme_tcp_handle_c2h_data, S-host nvme_tcp_c2h_data_hdr_handle).
+   */
+  private checkDataFlags(type: number, flags: number, plen: number, hdrLen: number): ProtocolError | undefined {
+    if (type !== PduType.CapsuleCmd && type !== PduType.H2CData && type !== PduType.C2HData) return undefined;
+    if (plen > hdrLen && ((flags & PduFlag.DDGSTF) !== 0) !== this.ddgst) {
+      return new ProtocolError(
+        this.ddgst ? 'data digest negotiated but DDGSTF clear' : 'DDGSTF set but data digest not negotiated',
+        Fes.InvalidHeaderField,
+        OFF.FLAGS,
+        type,
+      );
+    }
+    if (type === PduType.C2HData && (flags & PduFlag.SUCCESS) !== 0 && (flags & PduFlag.LAST_PDU) === 0) {
+      return new ProtocolError('C2HData SUCCESS set without LAST_PDU', Fes.InvalidHeaderField, OFF.FLAGS, type);
+    }
+    return undefined;
+  }
+
+  private hdrView(hlen: number): Buffer {
+    let v = this.hdrViews.get(hlen);
+    if (v === undefined) this.hdrViews.set(hlen, (v = this.hdr.subarray(0, hlen)));
+    return v;
   }
 
   private recvData(chunk: Buffer, off: number): number {
@@ -442,8 +469,10 @@ export class PduReceiver {
     this.term = undefined;
     this.resetHeader();
     // A TermReq ends the connection either way; the handler decides how to report it.
+    // Nothing after it is parsed: the peer closes, and any further bytes are not PDUs.
     const err = this.handler.onPdu(t);
     if (err) this.fail(err);
+    else this.state = RecvState.ERR;
   }
 
   private resetHeader(): void {
@@ -462,8 +491,13 @@ export class PduReceiver {
     this.handler.onError(err);
   }
 
-  /** The bytes of the header that is being (or was last) received: for TermReq error data. */
+  /**
+   * The header that is being (or was last) received, for TermReq error data: the CH
+   * when the CH itself was bad, else the HLEN header bytes (never the digest). A view
+   * into scratch memory: copy it (encodeTermReq does) before the next feed().
+   */
   get lastHeader(): Buffer {
-    return this.hdr.subarray(0, Math.max(this.hdrGot, CH_LEN));
+    const n = this.hdrNeed > CH_LEN ? Math.min(this.hdrGot, this.hdr[OFF.HLEN]) : CH_LEN;
+    return this.hdr.subarray(0, Math.max(n, CH_LEN));
   }
 }

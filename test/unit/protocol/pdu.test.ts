@@ -135,7 +135,7 @@ test('pdu - encodeTermReq copies at most 128 bytes of the bad header (PLEN 152)'
 
 test('pdu - encodeTermReq writes FEI as u32 at offset 10 (not 12)', () => {
   const t = encodeTermReq(PduType.H2CTermReq, 1, 0x01020304);
-  assert.equal(t.subarray(8, 24).toString('hex'), `0100${'04030201'}${'00'.repeat(10)}`);
+  assert.equal(t.subarray(8, 24).toString('hex'), `010004030201${'00'.repeat(10)}`);
 });
 
 test('pdu - encodeDdgst writes the CRC little-endian', () => {
