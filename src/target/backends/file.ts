@@ -1,0 +1,116 @@
+// File namespace store through an fs.promises FileHandle. The file is created if
+// missing and extended (sparse) to the namespace size; bytes past the end of a
+// shorter file read as zeros.
+import { openSync, closeSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { readSync as fsReadSync, fstatSync } from 'node:fs';
+import type { Backend } from './types.ts';
+
+const ZERO_CHUNK = 1 << 20;
+
+export class FileBackend implements Backend {
+  readonly kind = 'file';
+  private fh: FileHandle | undefined;
+  private zeroes: Buffer | undefined;
+  size: number;
+
+  /** `size` 0 = the current size of the file (which must exist). */
+  constructor(
+    readonly path: string,
+    size: number,
+  ) {
+    this.size = size;
+  }
+
+  /** The size of an existing file, for a namespace declared without a size. */
+  static existingSize(path: string): number {
+    const fd = openSync(path, 'r');
+    try {
+      return fstatSync(fd).size;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async open(): Promise<void> {
+    if (this.fh !== undefined) return;
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fh = await open(this.path, 'w+');
+    }
+    const st = await fh.stat();
+    if (st.size < this.size) await fh.truncate(this.size);
+    this.fh = fh;
+  }
+
+  private handle(): FileHandle {
+    if (this.fh === undefined) throw new Error(`file namespace ${this.path} is not open`);
+    return this.fh;
+  }
+
+  async read(off: number, len: number): Promise<Buffer[]> {
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    const fh = this.handle();
+    while (got < len) {
+      const { bytesRead } = await fh.read(buf, got, len - got, off + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    if (got < len) buf.fill(0, got);
+    return [buf];
+  }
+
+  async write(off: number, data: Buffer): Promise<void> {
+    const fh = this.handle();
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await fh.write(data, done, data.length - done, off + done);
+      done += bytesWritten;
+    }
+  }
+
+  async writeZeroes(off: number, len: number): Promise<void> {
+    this.zeroes ??= Buffer.alloc(ZERO_CHUNK);
+    const end = off + len;
+    while (off < end) {
+      const n = Math.min(ZERO_CHUNK, end - off);
+      await this.write(off, this.zeroes.subarray(0, n));
+      off += n;
+    }
+  }
+
+  deallocate(off: number, len: number): Promise<void> {
+    return this.writeZeroes(off, len);
+  }
+
+  flush(): Promise<void> {
+    return this.handle().datasync();
+  }
+
+  readSync(off: number, len: number): Buffer {
+    const buf = Buffer.alloc(len);
+    const fd = this.handle().fd;
+    let got = 0;
+    while (got < len) {
+      const n = fsReadSync(fd, buf, got, len - got, off + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    if (fh === undefined) return;
+    this.fh = undefined;
+    try {
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+}

@@ -1,0 +1,91 @@
+// RAM namespace store, allocated lazily in 1 MiB chunks: memory is only taken for
+// chunks that were written, and reads of untouched chunks return views of one
+// shared zero buffer. Reads hand out views (no copy).
+import type { Backend } from './types.ts';
+
+export const RAM_CHUNK = 1 << 20;
+const ZEROES = Buffer.alloc(RAM_CHUNK);
+
+export class RamBackend implements Backend {
+  readonly kind = 'ram';
+  private readonly chunks: (Buffer | undefined)[];
+
+  constructor(readonly size: number) {
+    this.chunks = new Array(Math.ceil(size / RAM_CHUNK)).fill(undefined);
+  }
+
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Bytes of RAM actually allocated. */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const c of this.chunks) if (c !== undefined) n += c.length;
+    return n;
+  }
+
+  read(off: number, len: number): Buffer[] {
+    const out: Buffer[] = [];
+    const end = off + len;
+    while (off < end) {
+      const i = Math.floor(off / RAM_CHUNK);
+      const start = off - i * RAM_CHUNK;
+      const n = Math.min(end - off, RAM_CHUNK - start);
+      const c = this.chunks[i];
+      out.push((c ?? ZEROES).subarray(start, start + n));
+      off += n;
+    }
+    return out;
+  }
+
+  write(off: number, data: Buffer): undefined {
+    let pos = 0;
+    while (pos < data.length) {
+      const i = Math.floor((off + pos) / RAM_CHUNK);
+      const start = off + pos - i * RAM_CHUNK;
+      const n = Math.min(data.length - pos, RAM_CHUNK - start);
+      let c = this.chunks[i];
+      if (c === undefined) c = this.chunks[i] = Buffer.alloc(this.chunkLen(i));
+      data.copy(c, start, pos, pos + n);
+      pos += n;
+    }
+    return undefined;
+  }
+
+  writeZeroes(off: number, len: number): undefined {
+    const end = off + len;
+    while (off < end) {
+      const i = Math.floor(off / RAM_CHUNK);
+      const start = off - i * RAM_CHUNK;
+      const n = Math.min(end - off, RAM_CHUNK - start);
+      const c = this.chunks[i];
+      // A whole chunk is released, not zeroed: views handed to the socket stay intact.
+      if (n === this.chunkLen(i)) this.chunks[i] = undefined;
+      else if (c !== undefined) c.fill(0, start, start + n);
+      off += n;
+    }
+    return undefined;
+  }
+
+  deallocate(off: number, len: number): undefined {
+    return this.writeZeroes(off, len);
+  }
+
+  flush(): undefined {
+    return undefined;
+  }
+
+  readSync(off: number, len: number): Buffer {
+    return Buffer.concat(this.read(off, len), len);
+  }
+
+  close(): Promise<void> {
+    this.chunks.fill(undefined);
+    return Promise.resolve();
+  }
+
+  private chunkLen(i: number): number {
+    return Math.min(RAM_CHUNK, this.size - i * RAM_CHUNK);
+  }
+}

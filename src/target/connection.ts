@@ -1,0 +1,401 @@
+// One NVMe/TCP queue on the target side: a TCP connection from ICReq to close.
+//
+// Receive: socket 'data' chunks go to the shared PduReceiver; this class is its
+// handler. A CapsuleCmd's in-capsule data is placed in the command's own buffer; a
+// write whose data is not in the capsule gets one R2T for all of it (TTAG = command
+// slot), and its H2CData PDUs must arrive in order; the command runs only once all
+// of its data is in. Protocol errors answer with a C2HTermReq that carries a copy
+// of the offending header, stop receiving and close this connection only.
+import type { Socket } from 'node:net';
+import {
+  AdminOpc,
+  DIGEST_LEN,
+  DigestOpt,
+  Fes,
+  FabricsType,
+  HLEN,
+  OFF,
+  PDA_MAX,
+  PduFlag,
+  PduType,
+  Sc,
+  SglType,
+} from '../protocol/constants.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import { sqeFctype } from '../protocol/fabrics.ts';
+import type { CapsuleCmd, DataPdu, IcReq, Pdu } from '../protocol/pdu.ts';
+import { encodeIcResp, encodeR2t, encodeTermReq } from '../protocol/pdu.ts';
+import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
+import { buildCqe, makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { PduWriter } from '../transport/writer.ts';
+import { adminCommand } from './admin.ts';
+import { connectCommand, fabricsCommand } from './connect.ts';
+import type { TargetContext } from './context.ts';
+import type { Controller } from './controller.ts';
+import { ioCommand } from './io.ts';
+import { sendC2hData, sendCapsuleResp } from './send.ts';
+
+/** Called once the data of a host-to-controller command has arrived. */
+export type ResumeFn = (cmd: Cmd) => void;
+
+/** One command from its CapsuleCmd to its completion. */
+export class Cmd {
+  readonly cid: number;
+  readonly opc: number;
+  /** R2T transfer tag (index in the connection's slot table), -1 when none. */
+  slot = -1;
+  /** Host-to-controller data (in-capsule or collected from H2CData PDUs). */
+  data: Buffer | undefined = undefined;
+  /** Bytes of data expected. */
+  dataLen = 0;
+  /** Bytes of data received so far. */
+  received = 0;
+  /** A data digest error hit one of the command's data PDUs. */
+  ddgstErr = false;
+  resume: ResumeFn | undefined = undefined;
+
+  constructor(
+    readonly q: Connection,
+    readonly sqe: Buffer,
+  ) {
+    this.cid = sqe.readUInt16LE(SqeOff.CID);
+    this.opc = sqe[SqeOff.OPC];
+  }
+
+  get sglType(): number {
+    return this.sqe[SqeOff.SGL_TYPE];
+  }
+  get sglLen(): number {
+    return this.sqe.readUInt32LE(SqeOff.SGL_LEN);
+  }
+}
+
+const DNR = true;
+const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
+const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
+/** Data direction in opcode bits 1:0 (01 host to controller). */
+const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
+
+export class Connection implements RecvHandler {
+  readonly rx: PduReceiver;
+  readonly writer: PduWriter;
+  /** Queue ID once connected; -1 before the Connect command. */
+  qid = -1;
+  ctrl: Controller | undefined = undefined;
+  /** SQSIZE from Connect (0's based). */
+  sqsize = 0;
+  private sqHead = 0;
+  /** CATTR bit 2: SQ flow control disabled (SQHD 0xFFFF, C2HData SUCCESS). */
+  sqFlowOff = false;
+  hdgst = false;
+  ddgst = false;
+  /** The host's PDU data alignment (ICReq HPDA): C2H data is padded to it. */
+  hpda = 0;
+  /** Set when the connection stops (TermReq sent, or closed): nothing more is sent. */
+  dead = false;
+  private closed = false;
+  private readonly slots: (Cmd | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+  /** The command whose in-capsule data is arriving. */
+  private capsuleCmd: Cmd | undefined = undefined;
+  /** The command whose H2CData PDU is arriving. */
+  private h2cCmd: Cmd | undefined = undefined;
+  private readonly cqe = Buffer.alloc(16);
+  private lingerTimer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    readonly ctx: TargetContext,
+    readonly socket: Socket,
+  ) {
+    const o = ctx.opts;
+    this.rx = new PduReceiver(
+      { role: 'target', maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData) },
+      this,
+    );
+    this.writer = new PduWriter(socket);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('error', noop);
+    socket.on('close', this.onClose);
+  }
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+  get localAddress(): string {
+    return this.socket.localAddress ?? '';
+  }
+  get localPort(): number {
+    return this.socket.localPort ?? 0;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.rx.feed(chunk);
+    // Back-pressure: stop reading while the host does not drain what we send.
+    if (this.socket.writableNeedDrain && !this.closed) {
+      this.socket.pause();
+      this.socket.once('drain', this.onDrain);
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    if (!this.closed) this.socket.resume();
+  };
+
+  private readonly onClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.dead = true;
+    this.rx.halt();
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    this.slots.length = 0;
+    this.freeSlots.length = 0;
+    this.capsuleCmd = undefined;
+    this.h2cCmd = undefined;
+    this.ctrl?.queueClosed(this);
+    this.ctx.connectionClosed(this);
+  };
+
+  /** Closes the connection at once. */
+  close(): void {
+    this.dead = true;
+    this.rx.halt();
+    this.socket.destroy();
+  }
+
+  /** Fatal protocol error: C2HTermReq with a copy of the bad header, then close. */
+  fatal(err: ProtocolError): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.rx.halt();
+    const h = this.rx.lastHeader;
+    const hlen = h[OFF.HLEN];
+    const n = hlen >= 8 && hlen < h.length ? hlen : h.length;
+    this.writer.send(encodeTermReq(PduType.C2HTermReq, err.fes, err.fei, h.subarray(0, n)));
+    this.socket.end();
+    // The host should close; if it does not, drop the socket after a grace period.
+    this.lingerTimer = setTimeout(() => this.socket.destroy(), 2000);
+    this.lingerTimer.unref();
+  }
+
+  // ------------------------------------------------------------ RecvHandler
+
+  onError(err: ProtocolError): void {
+    this.fatal(err);
+  }
+
+  onPdu(pdu: Pdu): ProtocolError | undefined {
+    switch (pdu.type) {
+      case PduType.CapsuleCmd:
+        return this.onCapsule(pdu);
+      case PduType.H2CData:
+        return this.onH2cData(pdu);
+      case PduType.ICReq:
+        return this.onIcReq(pdu);
+      case PduType.H2CTermReq:
+        // The host ends the connection; nothing is sent back.
+        this.close();
+        return undefined;
+      default:
+        return new ProtocolError(`unexpected PDU type ${pdu.type}`, Fes.InvalidHeaderField, OFF.TYPE, pdu.type);
+    }
+  }
+
+  onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean): void {
+    if (pdu.type === PduType.CapsuleCmd) {
+      const cmd = this.capsuleCmd!;
+      this.capsuleCmd = undefined;
+      cmd.received = cmd.dataLen;
+      if (ddgstOk) this.exec(cmd);
+      else this.complete(cmd, STATUS_TRANSIENT);
+      return;
+    }
+    const cmd = this.h2cCmd!;
+    this.h2cCmd = undefined;
+    cmd.received += pdu.datal;
+    if (!ddgstOk) cmd.ddgstErr = true;
+    if (cmd.received < cmd.dataLen) return;
+    this.freeSlot(cmd);
+    // A digest error fails the command once all its data is in; the queue stays (SPDK).
+    if (cmd.ddgstErr) this.complete(cmd, STATUS_TRANSIENT);
+    else cmd.resume!(cmd);
+  }
+
+  // ------------------------------------------------------------ PDUs
+
+  private onIcReq(pdu: IcReq): ProtocolError | undefined {
+    if (pdu.pfv !== 0) return new ProtocolError(`unsupported PFV ${pdu.pfv}`, Fes.InvalidHeaderField, OFF.PFV, pdu.type);
+    if (pdu.hpda > PDA_MAX) {
+      return new ProtocolError(`HPDA ${pdu.hpda} above ${PDA_MAX}`, Fes.InvalidHeaderField, OFF.HPDA, pdu.type);
+    }
+    this.hdgst = (pdu.dgst & DigestOpt.HDGST) !== 0;
+    this.ddgst = (pdu.dgst & DigestOpt.DDGST) !== 0;
+    this.hpda = pdu.hpda;
+    this.writer.send(
+      encodeIcResp({ pfv: 0, cpda: 0, dgst: pdu.dgst & (DigestOpt.HDGST | DigestOpt.DDGST), maxh2cdata: this.ctx.opts.maxH2CData }),
+    );
+    this.rx.hdgst = this.hdgst;
+    this.rx.ddgst = this.ddgst;
+    this.rx.pda = 0;
+    this.rx.icDone = true;
+    return undefined;
+  }
+
+  private onCapsule(pdu: CapsuleCmd): ProtocolError | undefined {
+    const sqe = pdu.sqe;
+    const cmd = new Cmd(this, sqe);
+    if (this.sqsize > 0) this.sqHead = this.sqHead === this.sqsize ? 0 : this.sqHead + 1;
+    const hd = this.hdgst ? DIGEST_LEN : 0;
+    const icd = pdu.plen > HLEN[PduType.CapsuleCmd] + hd ? pdu.plen - pdu.pdo - (pdu.flags & PduFlag.DDGSTF ? DIGEST_LEN : 0) : 0;
+    const sglType = cmd.sglType;
+    if (icd === 0) {
+      if (sglType === SglType.InCapsuleOffset && cmd.sglLen !== 0) {
+        return new ProtocolError('in-capsule SGL without in-capsule data', Fes.InvalidHeaderField, OFF.PLEN, pdu.type);
+      }
+      this.exec(cmd);
+      return undefined;
+    }
+    if (sglType !== SglType.InCapsuleOffset || cmd.sglLen !== icd) {
+      return new ProtocolError(
+        `in-capsule data length ${icd} does not match the SGL (type 0x${sglType.toString(16)}, length ${cmd.sglLen})`,
+        Fes.InvalidHeaderField,
+        OFF.PLEN,
+        pdu.type,
+      );
+    }
+    if (sqe.readUInt32LE(SqeOff.SGL_ADDR) !== 0 || sqe.readUInt32LE(SqeOff.SGL_ADDR + 4) !== 0) {
+      return new ProtocolError('in-capsule data offset is not 0', Fes.UnsupportedParameter, OFF.SQE + SqeOff.SGL_ADDR, pdu.type);
+    }
+    const o = this.ctx.opts;
+    const limit = this.qid <= 0 || cmd.opc === AdminOpc.Fabrics ? o.adminInCapsuleDataSize : o.inCapsuleDataSize;
+    if (icd > limit) {
+      return new ProtocolError(`in-capsule data ${icd} above ${limit}`, Fes.DataLimitExceeded, 0, pdu.type);
+    }
+    cmd.data = Buffer.allocUnsafe(icd);
+    cmd.dataLen = icd;
+    this.capsuleCmd = cmd;
+    this.rx.setDataDest(cmd.data, 0);
+    return undefined;
+  }
+
+  private onH2cData(pdu: DataPdu): ProtocolError | undefined {
+    const t = pdu.type;
+    if (pdu.ttag >= this.slots.length) {
+      return new ProtocolError(`H2CData TTAG ${pdu.ttag} out of range`, Fes.PduSequenceError, 0, t);
+    }
+    const cmd = this.slots[pdu.ttag];
+    if (cmd === undefined) {
+      return new ProtocolError(`H2CData TTAG ${pdu.ttag} without an R2T`, Fes.InvalidHeaderField, OFF.TTAG, t);
+    }
+    if (pdu.cccid !== cmd.cid) {
+      return new ProtocolError(`H2CData CCCID 0x${pdu.cccid.toString(16)} for TTAG ${pdu.ttag}`, Fes.PduSequenceError, 0, t);
+    }
+    if (pdu.datal > this.ctx.opts.maxH2CData) {
+      return new ProtocolError(`H2CData DATAL ${pdu.datal} above MAXH2CDATA`, Fes.DataLimitExceeded, 0, t);
+    }
+    if (pdu.datao !== cmd.received || pdu.datao + pdu.datal > cmd.dataLen) {
+      return new ProtocolError(
+        `H2CData DATAO ${pdu.datao} DATAL ${pdu.datal}: expected DATAO ${cmd.received} within ${cmd.dataLen}`,
+        Fes.DataOutOfRange,
+        0,
+        t,
+      );
+    }
+    this.h2cCmd = cmd;
+    this.rx.setDataDest(cmd.data!, pdu.datao);
+    return undefined;
+  }
+
+  // ------------------------------------------------------------ commands
+
+  private exec(cmd: Cmd): void {
+    const ctrl = this.ctrl;
+    const fabrics = cmd.opc === AdminOpc.Fabrics;
+    if (cmd.data !== undefined && !(fabrics ? (sqeFctype(cmd.sqe) & 1) === 1 : isWriteOpc(cmd.opc))) {
+      // In-capsule data is only for host-to-controller commands.
+      this.complete(cmd, makeStatus(0, Sc.InvalidField, DNR));
+      return;
+    }
+    const sglType = cmd.sglType;
+    if (sglType !== SglType.TransportDataBlock && sglType !== SglType.InCapsuleOffset) {
+      this.complete(cmd, makeStatus(0, Sc.SglInvalidType, DNR));
+      return;
+    }
+    if (ctrl === undefined) {
+      if (fabrics && sqeFctype(cmd.sqe) === FabricsType.Connect) connectCommand(this, cmd);
+      else this.complete(cmd, STATUS_CMD_SEQ);
+      return;
+    }
+    if (fabrics) fabricsCommand(this, cmd);
+    else if (!ctrl.ready) this.complete(cmd, STATUS_CMD_SEQ);
+    else if (this.qid === 0) adminCommand(ctrl, cmd);
+    else ioCommand(ctrl, cmd);
+  }
+
+  /** The SQ head as reported in completions. */
+  get sqhd(): number {
+    return this.sqFlowOff ? 0xffff : this.sqHead;
+  }
+
+  /** Called by Connect once the queue is installed. */
+  installed(qid: number, sqsize: number, sqFlowOff: boolean, ctrl: Controller): void {
+    this.qid = qid;
+    this.sqsize = sqsize;
+    this.sqHead = 1 % (sqsize + 1);
+    this.sqFlowOff = sqFlowOff;
+    this.ctrl = ctrl;
+  }
+
+  /**
+   * Asks the host for the command's data with one R2T for all of it; `resume` runs
+   * once it has arrived. The caller checked the length against the transfer limit.
+   */
+  requestData(cmd: Cmd, len: number, resume: ResumeFn): void {
+    if (this.dead) return;
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      // The host may not have more commands outstanding than the queue holds.
+      if (this.slots.length >= 2 * (this.sqsize + 1)) {
+        this.fatal(new ProtocolError('too many commands waiting for data', Fes.DataLimitExceeded, 0, PduType.CapsuleCmd));
+        return;
+      }
+      slot = this.slots.length;
+      this.slots.push(undefined);
+    }
+    this.slots[slot] = cmd;
+    cmd.slot = slot;
+    cmd.data = Buffer.allocUnsafe(len);
+    cmd.dataLen = len;
+    cmd.received = 0;
+    cmd.resume = resume;
+    this.writer.send(encodeR2t({ cccid: cmd.cid, ttag: slot, r2to: 0, r2tl: len }, this.hdgst));
+  }
+
+  private freeSlot(cmd: Cmd): void {
+    if (cmd.slot < 0) return;
+    this.slots[cmd.slot] = undefined;
+    this.freeSlots.push(cmd.slot);
+    cmd.slot = -1;
+  }
+
+  /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
+  complete(cmd: Cmd, status: number, dw0 = 0, dw1 = 0): void {
+    if (this.dead) return;
+    buildCqe({ cid: cmd.cid, status, dw0, dw1, sqhd: this.sqhd, sqid: Math.max(0, this.qid) }, this.cqe);
+    sendCapsuleResp(this.writer, this.cqe, this.hdgst);
+  }
+
+  /**
+   * Completes a successful controller-to-host command: C2HData PDUs carrying `len`
+   * bytes of `bufs`, then a CapsuleResp, or the SUCCESS flag on the last data PDU
+   * when SQ flow control is disabled and the result is 0.
+   */
+  completeData(cmd: Cmd, bufs: readonly Buffer[], len: number, dw0 = 0): void {
+    if (this.dead) return;
+    const success = this.sqFlowOff && dw0 === 0 && len > 0;
+    sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success);
+    if (!success) this.complete(cmd, 0, dw0);
+  }
+}
+
+function noop(): void {}

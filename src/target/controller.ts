@@ -1,0 +1,255 @@
+// One controller (dynamic model): created by an admin-queue Connect, owns its I/O
+// queues, the controller properties (CAP, VS, CC, CSTS, CRTO), feature values,
+// the keep-alive watchdog and the outstanding Asynchronous Event Requests.
+import { FabricsType, Prop, Sc, ScCmd } from '../protocol/constants.ts';
+import { parsePropertySqe } from '../protocol/fabrics.ts';
+import { makeStatus } from '../protocol/sqe.ts';
+import type { Cmd, Connection } from './connection.ts';
+import type { TargetContext } from './context.ts';
+import type { Subsystem } from './subsystem.ts';
+
+/** VS / Identify VER: NVMe 2.0. */
+export const NVME_VERSION = 0x0002_0000;
+/** CAP.TO and CRTO: 15 × 500 ms. */
+const TIMEOUT_500MS = 15;
+
+export const CC = {
+  EN: 0x1,
+  SHN_MASK: 0xc000,
+} as const;
+export const CSTS = { RDY: 0x1, CFS: 0x2, SHST_MASK: 0xc, SHST_OCCURRING: 0x4, SHST_COMPLETE: 0x8 } as const;
+
+const STATUS_INVALID_FIELD = makeStatus(0, Sc.InvalidField, true);
+const STATUS_AER_LIMIT = makeStatus(1, ScCmd.AerLimitExceeded, true);
+
+/** AEN completion DW0 (type | info << 8 | log page << 16): discovery log page change. */
+export const AEN_DISCOVERY_CHANGE = 0x02 | (0xf0 << 8) | (0x70 << 16);
+/** Async Event Configuration bit 31: discovery log change notices. */
+const AEC_DISCOVERY_CHANGE = 0x8000_0000;
+
+/** Counters behind the SMART / health log page. */
+export interface HealthCounters {
+  readBytes: number;
+  writeBytes: number;
+  readCmds: number;
+  writeCmds: number;
+}
+
+export class Controller {
+  cntlid = 0;
+  readonly ioQueues = new Map<number, Connection>();
+  cc = 0;
+  csts = 0;
+  /** Keep Alive Timeout in ms (0 = no watchdog). */
+  kato: number;
+  /** I/O queues granted (Set Features Number of Queues). */
+  numIoQueues: number;
+  /** Async Event Configuration (feature 0x0B). */
+  aec = 0;
+  /** Volatile write cache enabled (feature 0x06). */
+  vwc = 1;
+  readonly health: HealthCounters = { readBytes: 0, writeBytes: 0, readCmds: 0, writeCmds: 0 };
+  readonly createdAt = Date.now();
+  gone = false;
+  private readonly aers: Cmd[] = [];
+  private readonly events: number[] = [];
+  /** A discovery-change notice was sent and the host has not read the log since. */
+  private discMasked = false;
+  private kaTimer: NodeJS.Timeout | undefined = undefined;
+  private lastKa = 0;
+
+  constructor(
+    readonly ctx: TargetContext,
+    readonly subsys: Subsystem,
+    readonly admin: Connection,
+    readonly hostnqn: string,
+    readonly hostid: Buffer,
+    kato: number,
+  ) {
+    this.kato = kato;
+    this.numIoQueues = subsys.isDiscovery ? 0 : ctx.opts.maxIoQueues;
+  }
+
+  /** CSTS.RDY: the host enabled the controller. */
+  get ready(): boolean {
+    return (this.csts & CSTS.RDY) !== 0;
+  }
+
+  // ------------------------------------------------------------ keep alive
+
+  /** (Re)starts the keep-alive watchdog with the current KATO. */
+  startKeepAlive(): void {
+    if (this.kaTimer !== undefined) clearTimeout(this.kaTimer);
+    this.kaTimer = undefined;
+    if (this.kato === 0 || this.gone) return;
+    this.lastKa = Date.now();
+    this.armKa(this.kato);
+  }
+
+  private armKa(ms: number): void {
+    this.kaTimer = setTimeout(this.kaCheck, ms);
+    this.kaTimer.unref();
+  }
+
+  private readonly kaCheck = (): void => {
+    this.kaTimer = undefined;
+    const idle = Date.now() - this.lastKa;
+    if (idle >= this.kato) this.destroy('keep-alive timeout');
+    else this.armKa(this.kato - idle);
+  };
+
+  keepAlive(): void {
+    this.lastKa = Date.now();
+  }
+
+  // ------------------------------------------------------------ lifetime
+
+  /** A queue's connection closed. The admin queue takes the controller with it. */
+  queueClosed(q: Connection): void {
+    if (q === this.admin) {
+      this.destroy('admin queue closed');
+      return;
+    }
+    if (this.ioQueues.get(q.qid) === q) this.ioQueues.delete(q.qid);
+  }
+
+  /** Tears the controller down: every queue is closed. */
+  destroy(reason: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    if (this.kaTimer !== undefined) clearTimeout(this.kaTimer);
+    this.kaTimer = undefined;
+    this.aers.length = 0;
+    this.ctx.controllerGone(this, reason);
+    for (const q of this.ioQueues.values()) q.close();
+    this.ioQueues.clear();
+    this.admin.close();
+  }
+
+  // ------------------------------------------------------------ properties
+
+  /** CAP low and high dwords: MQES, CQR, TO; CSS bit 37 (NVM command set); MPSMIN = MPSMAX = 0. */
+  capDwords(): [number, number] {
+    const lo = (this.ctx.opts.mqes | (1 << 16) | (TIMEOUT_500MS << 24)) >>> 0;
+    const hi = 1 << (37 - 32);
+    return [lo, hi];
+  }
+
+  propertyCommand(cmd: Cmd): void {
+    const p = parsePropertySqe(cmd.sqe);
+    const q = cmd.q;
+    if (p.fctype === FabricsType.PropertyGet) {
+      if (p.ofst === Prop.CAP) {
+        if (!p.size8) {
+          q.complete(cmd, STATUS_INVALID_FIELD);
+          return;
+        }
+        const [lo, hi] = this.capDwords();
+        q.complete(cmd, 0, lo, hi);
+        return;
+      }
+      if (p.size8) {
+        q.complete(cmd, STATUS_INVALID_FIELD);
+        return;
+      }
+      switch (p.ofst) {
+        case Prop.VS:
+          q.complete(cmd, 0, NVME_VERSION);
+          return;
+        case Prop.CC:
+          q.complete(cmd, 0, this.cc);
+          return;
+        case Prop.CSTS:
+          q.complete(cmd, 0, this.csts);
+          return;
+        case Prop.CRTO:
+          q.complete(cmd, 0, TIMEOUT_500MS | (TIMEOUT_500MS << 16));
+          return;
+        default:
+          q.complete(cmd, STATUS_INVALID_FIELD);
+          return;
+      }
+    }
+    // Property Set: only CC, 4 bytes.
+    if (p.size8 || p.ofst !== Prop.CC) {
+      q.complete(cmd, STATUS_INVALID_FIELD);
+      return;
+    }
+    this.writeCc(Number(p.value & 0xffff_ffffn));
+    q.complete(cmd, 0);
+  }
+
+  private writeCc(v: number): void {
+    const old = this.cc;
+    this.cc = v;
+    const en = (v & CC.EN) !== 0;
+    if (en && (old & CC.EN) === 0) {
+      this.csts |= this.ccValid(v) ? CSTS.RDY : CSTS.CFS;
+    } else if (!en && (old & CC.EN) !== 0) {
+      // Controller reset: not ready, no shutdown status.
+      this.csts = 0;
+    }
+    const shn = v & CC.SHN_MASK;
+    if (shn !== 0 && (old & CC.SHN_MASK) === 0) this.shutdown();
+    else if (shn === 0 && (old & CC.SHN_MASK) !== 0) this.csts &= ~CSTS.SHST_MASK;
+  }
+
+  /** IOSQES 6, IOCQES 4, MPS 0 (4 KiB), AMS 0 (round robin), CSS 0 (NVM) or 7 (admin only). */
+  private ccValid(v: number): boolean {
+    const css = (v >>> 4) & 7;
+    const mps = (v >>> 7) & 0xf;
+    const ams = (v >>> 11) & 7;
+    if (mps !== 0 || ams !== 0 || (css !== 0 && css !== 7)) return false;
+    if (this.subsys.isDiscovery) return true;
+    return ((v >>> 16) & 0xf) === 6 && ((v >>> 20) & 0xf) === 4;
+  }
+
+  /** CC.SHN: flush every namespace, then report CSTS.SHST = complete. */
+  private shutdown(): void {
+    this.csts = (this.csts & ~CSTS.SHST_MASK) | CSTS.SHST_OCCURRING;
+    const pending: Promise<void>[] = [];
+    for (const ns of this.subsys.namespaces.values()) {
+      const r = ns.backend.flush();
+      if (r !== undefined) pending.push(r);
+    }
+    const done = (): void => {
+      if ((this.csts & CSTS.SHST_MASK) === CSTS.SHST_OCCURRING) {
+        this.csts = (this.csts & ~CSTS.SHST_MASK) | CSTS.SHST_COMPLETE;
+      }
+    };
+    if (pending.length === 0) done();
+    else Promise.allSettled(pending).then(done);
+  }
+
+  // ------------------------------------------------------------ asynchronous events
+
+  /** Asynchronous Event Request: held until an event, at most AERL + 1 outstanding. */
+  asyncEventRequest(cmd: Cmd): void {
+    if (this.aers.length > this.ctx.opts.aerl) {
+      cmd.q.complete(cmd, STATUS_AER_LIMIT);
+      return;
+    }
+    this.aers.push(cmd);
+    this.deliverEvents();
+  }
+
+  /** The discovery log changed: notify a discovery controller that asked for it. */
+  discoveryChanged(): void {
+    if (!this.subsys.isDiscovery || (this.aec & AEC_DISCOVERY_CHANGE) === 0 || this.discMasked) return;
+    this.discMasked = true;
+    this.events.push(AEN_DISCOVERY_CHANGE);
+    this.deliverEvents();
+  }
+
+  /** The host read the discovery log without RAE: discovery-change notices resume. */
+  discoveryLogRead(rae: boolean): void {
+    if (!rae) this.discMasked = false;
+  }
+
+  private deliverEvents(): void {
+    while (this.aers.length > 0 && this.events.length > 0) {
+      const cmd = this.aers.shift()!;
+      cmd.q.complete(cmd, 0, this.events.shift()!);
+    }
+  }
+}

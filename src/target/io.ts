@@ -1,0 +1,203 @@
+// NVM I/O commands: Read, Write, Flush, Write Zeroes, Dataset Management.
+//
+// Every LBA range is checked before anything moves (LBA Out of Range, never a
+// write past the end), and a write's data is fetched (R2T) only once the command
+// is known to be valid. RAM namespaces complete synchronously; file namespaces
+// through their promise.
+import { IoOpc, Sc, Sct } from '../protocol/constants.ts';
+import { DSM_PAYLOAD_LEN, DSM_RANGE_LEN, DsmAttr, decodeDsmRanges, parseDsmSqe, parseRw } from '../protocol/admin.ts';
+import { makeStatus, sqeNsid } from '../protocol/sqe.ts';
+import type { Cmd } from './connection.ts';
+import type { Controller } from './controller.ts';
+import type { Namespace } from './subsystem.ts';
+
+const DNR = true;
+const STATUS_INVALID_NS = makeStatus(0, Sc.InvalidNamespace, DNR);
+const STATUS_LBA_RANGE = makeStatus(0, Sc.LbaOutOfRange, DNR);
+const STATUS_SGL_LEN = makeStatus(0, Sc.SglInvalidDataLength, DNR);
+const STATUS_WRITE_FAULT = makeStatus(Sct.MediaError, 0x80);
+const STATUS_READ_ERROR = makeStatus(Sct.MediaError, 0x81);
+const NSID_ALL = 0xffff_ffff;
+
+export function ioCommand(ctrl: Controller, cmd: Cmd): void {
+  switch (cmd.opc) {
+    case IoOpc.Read:
+      read(ctrl, cmd);
+      return;
+    case IoOpc.Write:
+      write(ctrl, cmd);
+      return;
+    case IoOpc.Flush:
+      flush(ctrl, cmd);
+      return;
+    case IoOpc.WriteZeroes:
+      writeZeroes(ctrl, cmd);
+      return;
+    case IoOpc.DatasetMgmt:
+      dsm(ctrl, cmd);
+      return;
+    default:
+      cmd.q.complete(cmd, makeStatus(0, Sc.InvalidOpcode, DNR));
+  }
+}
+
+function nsOf(ctrl: Controller, cmd: Cmd): Namespace | undefined {
+  return ctrl.subsys.namespaces.get(sqeNsid(cmd.sqe));
+}
+
+/** Checks a Read/Write: the namespace, the LBA range, the data length. Returns the status (0 = fine). */
+function checkRw(ctrl: Controller, cmd: Cmd, ns: Namespace | undefined, slba: number, nlb: number): number {
+  if (ns === undefined) return STATUS_INVALID_NS;
+  if (!ns.inRange(slba, nlb)) return STATUS_LBA_RANGE;
+  const len = nlb * ns.lbaSize;
+  if (len !== cmd.sglLen || len > ctrl.ctx.opts.maxTransfer) return STATUS_SGL_LEN;
+  return 0;
+}
+
+function read(ctrl: Controller, cmd: Cmd): void {
+  const q = cmd.q;
+  const ns = nsOf(ctrl, cmd);
+  const rw = parseRw(cmd.sqe);
+  const st = checkRw(ctrl, cmd, ns, rw.slba, rw.nlb);
+  if (st !== 0) {
+    q.complete(cmd, st);
+    return;
+  }
+  const len = rw.nlb * ns!.lbaSize;
+  const h = ctrl.health;
+  h.readCmds++;
+  h.readBytes += len;
+  const r = ns!.backend.read(rw.slba * ns!.lbaSize, len);
+  if (r instanceof Promise) {
+    r.then(
+      (bufs) => q.completeData(cmd, bufs, len),
+      () => q.complete(cmd, STATUS_READ_ERROR),
+    );
+  } else {
+    q.completeData(cmd, r, len);
+  }
+}
+
+function write(ctrl: Controller, cmd: Cmd): void {
+  const q = cmd.q;
+  const ns = nsOf(ctrl, cmd);
+  const rw = parseRw(cmd.sqe);
+  const st = checkRw(ctrl, cmd, ns, rw.slba, rw.nlb);
+  if (st !== 0) {
+    q.complete(cmd, st);
+    return;
+  }
+  if (cmd.data === undefined) q.requestData(cmd, cmd.sglLen, writeData);
+  else writeData(cmd);
+}
+
+function writeData(cmd: Cmd): void {
+  const q = cmd.q;
+  const ctrl = q.ctrl!;
+  const ns = nsOf(ctrl, cmd)!;
+  const rw = parseRw(cmd.sqe);
+  const data = cmd.data!;
+  cmd.data = undefined;
+  const h = ctrl.health;
+  h.writeCmds++;
+  h.writeBytes += data.length;
+  const be = ns.backend;
+  const r = be.write(rw.slba * ns.lbaSize, data);
+  if (r === undefined) {
+    q.complete(cmd, 0);
+    return;
+  }
+  r.then(() => (rw.fua ? be.flush() : undefined)).then(
+    () => q.complete(cmd, 0),
+    () => q.complete(cmd, STATUS_WRITE_FAULT),
+  );
+}
+
+/** Completes `cmd` once an optional backend promise settles. */
+function settle(cmd: Cmd, r: Promise<unknown> | undefined): void {
+  if (r === undefined) {
+    cmd.q.complete(cmd, 0);
+    return;
+  }
+  r.then(
+    () => cmd.q.complete(cmd, 0),
+    () => cmd.q.complete(cmd, STATUS_WRITE_FAULT),
+  );
+}
+
+function flush(ctrl: Controller, cmd: Cmd): void {
+  const nsid = sqeNsid(cmd.sqe);
+  if (nsid === NSID_ALL) {
+    const pending: Promise<void>[] = [];
+    for (const ns of ctrl.subsys.namespaces.values()) {
+      const r = ns.backend.flush();
+      if (r !== undefined) pending.push(r);
+    }
+    settle(cmd, pending.length > 0 ? Promise.all(pending) : undefined);
+    return;
+  }
+  const ns = ctrl.subsys.namespaces.get(nsid);
+  if (ns === undefined) {
+    cmd.q.complete(cmd, STATUS_INVALID_NS);
+    return;
+  }
+  settle(cmd, ns.backend.flush());
+}
+
+function writeZeroes(ctrl: Controller, cmd: Cmd): void {
+  const ns = nsOf(ctrl, cmd);
+  if (ns === undefined) {
+    cmd.q.complete(cmd, STATUS_INVALID_NS);
+    return;
+  }
+  const rw = parseRw(cmd.sqe);
+  if (!ns.inRange(rw.slba, rw.nlb)) {
+    cmd.q.complete(cmd, STATUS_LBA_RANGE);
+    return;
+  }
+  const off = rw.slba * ns.lbaSize;
+  const len = rw.nlb * ns.lbaSize;
+  settle(cmd, rw.deac ? ns.backend.deallocate(off, len) : ns.backend.writeZeroes(off, len));
+}
+
+function dsm(ctrl: Controller, cmd: Cmd): void {
+  const ns = nsOf(ctrl, cmd);
+  if (ns === undefined) {
+    cmd.q.complete(cmd, STATUS_INVALID_NS);
+    return;
+  }
+  const { nr } = parseDsmSqe(cmd.sqe);
+  // Linux sends 4096 bytes of ranges whatever NR is.
+  const len = cmd.sglLen;
+  if (len < nr * DSM_RANGE_LEN || len > DSM_PAYLOAD_LEN) {
+    cmd.q.complete(cmd, STATUS_SGL_LEN);
+    return;
+  }
+  if (cmd.data === undefined) cmd.q.requestData(cmd, len, dsmData);
+  else dsmData(cmd);
+}
+
+function dsmData(cmd: Cmd): void {
+  const ctrl = cmd.q.ctrl!;
+  const ns = nsOf(ctrl, cmd)!;
+  const { nr, attr } = parseDsmSqe(cmd.sqe);
+  const ranges = decodeDsmRanges(cmd.data!, nr);
+  cmd.data = undefined;
+  if ((attr & DsmAttr.AD) === 0) {
+    cmd.q.complete(cmd, 0);
+    return;
+  }
+  for (const r of ranges) {
+    if (!ns.inRange(r.slba, r.nlb)) {
+      cmd.q.complete(cmd, STATUS_LBA_RANGE);
+      return;
+    }
+  }
+  const pending: Promise<void>[] = [];
+  for (const r of ranges) {
+    if (r.nlb === 0) continue;
+    const p = ns.backend.deallocate(r.slba * ns.lbaSize, r.nlb * ns.lbaSize);
+    if (p !== undefined) pending.push(p);
+  }
+  settle(cmd, pending.length > 0 ? Promise.all(pending) : undefined);
+}

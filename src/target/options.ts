@@ -1,0 +1,77 @@
+// Target options and their resolved (validated, defaulted) form.
+import { MIN_MAXH2CDATA } from '../protocol/constants.ts';
+import { InvalidArgumentError } from '../protocol/errors.ts';
+import type { SubsystemConfig } from './subsystem.ts';
+
+export interface TargetOptions {
+  subsystems?: SubsystemConfig[];
+  /** In-capsule data accepted on I/O queues (IOCCSZ = (64 + this) / 16). Default 8192. */
+  inCapsuleDataSize?: number;
+  /** MAXH2CDATA announced in ICResp: largest H2CData payload. Default 131072. */
+  maxH2CData?: number;
+  /** Largest C2HData payload; longer reads are split into several PDUs. Default 131072. */
+  c2hMaxData?: number;
+  /** CAP.MQES: largest queue size, 0's based. Default 127. */
+  mqes?: number;
+  /** I/O queues granted per controller. Default 8. */
+  maxIoQueues?: number;
+  /** Identify MDTS: largest transfer = 4096 << mdts bytes (0 = 4 MiB here). Default 5 (128 KiB). */
+  mdts?: number;
+  /** Largest RAM namespace in bytes. Default 1 GiB. */
+  maxRamSize?: number;
+  /** Identify AERL: outstanding AERs allowed, 0's based. Default 3. */
+  aerl?: number;
+  /** Firmware revision (Identify FR, 8 ASCII characters). */
+  firmware?: string;
+}
+
+export interface ResolvedOptions {
+  inCapsuleDataSize: number;
+  /** In-capsule data accepted on the admin queue and for fabrics commands. */
+  adminInCapsuleDataSize: number;
+  maxH2CData: number;
+  c2hMaxData: number;
+  mqes: number;
+  maxIoQueues: number;
+  mdts: number;
+  /** Largest data transfer of one command, in bytes. */
+  maxTransfer: number;
+  maxRamSize: number;
+  aerl: number;
+  firmware: string;
+}
+
+/** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
+export const ADMIN_ICD = 8192;
+const DEFAULT_MAX_TRANSFER = 4 << 20;
+
+function int(what: string, v: number | undefined, dflt: number, min: number, max: number): number {
+  const x = v ?? dflt;
+  if (!Number.isSafeInteger(x) || x < min || x > max) {
+    throw new InvalidArgumentError(`${what}: ${x} must be an integer in ${min}..${max}`);
+  }
+  return x;
+}
+
+export function resolveOptions(o: TargetOptions): ResolvedOptions {
+  const inCapsuleDataSize = int('inCapsuleDataSize', o.inCapsuleDataSize, 8192, 0, 1 << 20);
+  if (inCapsuleDataSize % 16 !== 0) throw new InvalidArgumentError('inCapsuleDataSize must be a multiple of 16');
+  const maxH2CData = int('maxH2CData', o.maxH2CData, 131072, MIN_MAXH2CDATA, 1 << 24);
+  if (maxH2CData % 4 !== 0) throw new InvalidArgumentError('maxH2CData must be a multiple of 4');
+  const mdts = int('mdts', o.mdts, 5, 0, 10);
+  const firmware = o.firmware ?? '0.1.0';
+  if (!/^[\x20-\x7e]{0,8}$/.test(firmware)) throw new InvalidArgumentError('firmware: at most 8 printable ASCII');
+  return {
+    inCapsuleDataSize,
+    adminInCapsuleDataSize: Math.max(ADMIN_ICD, inCapsuleDataSize),
+    maxH2CData,
+    c2hMaxData: int('c2hMaxData', o.c2hMaxData, 131072, 4, 1 << 24),
+    mqes: int('mqes', o.mqes, 127, 1, 0xffff),
+    maxIoQueues: int('maxIoQueues', o.maxIoQueues, 8, 1, 0xfffe),
+    mdts,
+    maxTransfer: mdts === 0 ? DEFAULT_MAX_TRANSFER : 4096 * 2 ** mdts,
+    maxRamSize: int('maxRamSize', o.maxRamSize, 1 << 30, 512, Number.MAX_SAFE_INTEGER),
+    aerl: int('aerl', o.aerl, 3, 0, 255),
+    firmware,
+  };
+}

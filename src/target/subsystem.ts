@@ -1,0 +1,122 @@
+// Subsystems and their namespaces, built from the target options.
+import { createHash } from 'node:crypto';
+import { NQN_DISCOVERY } from '../protocol/constants.ts';
+import { InvalidArgumentError } from '../protocol/errors.ts';
+import { FileBackend } from './backends/file.ts';
+import { RamBackend } from './backends/ram.ts';
+import type { Backend } from './backends/types.ts';
+
+export type BackendConfig = { kind: 'ram'; size: number } | { kind: 'file'; path: string; size?: number };
+
+export interface NamespaceConfig {
+  /** 1-based; defaults to the next free NSID. */
+  nsid?: number;
+  backend: BackendConfig;
+  lbaSize?: 512 | 4096;
+}
+
+export interface SubsystemConfig {
+  nqn: string;
+  /** Any host NQN may connect (the default when allowedHosts is not given). */
+  allowAnyHost?: boolean;
+  allowedHosts?: string[];
+  namespaces?: NamespaceConfig[];
+  serial?: string;
+  model?: string;
+}
+
+export class Namespace {
+  readonly lbaSize: number;
+  /** log2(lbaSize). */
+  readonly lbaShift: number;
+  /** Size in logical blocks (NSZE). */
+  readonly nlba: number;
+  /** Stable unique identifiers derived from the subsystem NQN and the NSID. */
+  readonly nguid: Buffer;
+  readonly eui64: Buffer;
+
+  constructor(
+    readonly nsid: number,
+    readonly backend: Backend,
+    lbaSize: number,
+    subnqn: string,
+  ) {
+    this.lbaSize = lbaSize;
+    this.lbaShift = lbaSize === 4096 ? 12 : 9;
+    this.nlba = Math.floor(backend.size / lbaSize);
+    const h = createHash('sha256').update(`${subnqn}\0${nsid}`).digest();
+    this.nguid = h.subarray(0, 16);
+    this.eui64 = h.subarray(16, 24);
+  }
+
+  /** True when [slba, slba + nlb) lies inside the namespace. */
+  inRange(slba: number, nlb: number): boolean {
+    return slba + nlb <= this.nlba;
+  }
+}
+
+export class Subsystem {
+  readonly nqn: string;
+  readonly allowAnyHost: boolean;
+  readonly allowedHosts: ReadonlySet<string>;
+  readonly serial: string;
+  readonly model: string;
+  readonly namespaces = new Map<number, Namespace>();
+  /** Ascending NSIDs. */
+  readonly nsids: number[];
+  readonly isDiscovery: boolean;
+
+  constructor(cfg: SubsystemConfig, maxRamSize: number) {
+    if (typeof cfg.nqn !== 'string' || cfg.nqn.length === 0 || Buffer.byteLength(cfg.nqn) > 223) {
+      throw new InvalidArgumentError(`subsystem nqn: ${JSON.stringify(cfg.nqn)} must be 1..223 bytes`);
+    }
+    this.nqn = cfg.nqn;
+    this.isDiscovery = cfg.nqn === NQN_DISCOVERY;
+    this.allowAnyHost = cfg.allowAnyHost ?? cfg.allowedHosts === undefined;
+    this.allowedHosts = new Set(cfg.allowedHosts ?? []);
+    this.serial = cfg.serial ?? createHash('sha256').update(cfg.nqn).digest('hex').slice(0, 20);
+    this.model = cfg.model ?? 'nvmeotcp';
+    let next = 1;
+    for (const nc of cfg.namespaces ?? []) {
+      const nsid = nc.nsid ?? next;
+      if (!Number.isInteger(nsid) || nsid < 1 || nsid >= 0xffff_fffe || this.namespaces.has(nsid)) {
+        throw new InvalidArgumentError(`subsystem ${cfg.nqn}: bad or duplicate nsid ${nsid}`);
+      }
+      const lbaSize = nc.lbaSize ?? 512;
+      if (lbaSize !== 512 && lbaSize !== 4096) {
+        throw new InvalidArgumentError(`subsystem ${cfg.nqn} nsid ${nsid}: lbaSize must be 512 or 4096`);
+      }
+      const be = makeBackend(nc.backend, lbaSize, maxRamSize, `subsystem ${cfg.nqn} nsid ${nsid}`);
+      this.namespaces.set(nsid, new Namespace(nsid, be, lbaSize, cfg.nqn));
+      next = nsid + 1;
+    }
+    this.nsids = [...this.namespaces.keys()].sort((a, b) => a - b);
+  }
+
+  /** The highest NSID (Identify Controller NN). */
+  get nn(): number {
+    return this.nsids.length > 0 ? this.nsids[this.nsids.length - 1] : 0;
+  }
+
+  allowsHost(hostnqn: string): boolean {
+    return this.allowAnyHost || this.allowedHosts.has(hostnqn);
+  }
+}
+
+function makeBackend(c: BackendConfig, lbaSize: number, maxRamSize: number, what: string): Backend {
+  if (c.kind === 'ram') {
+    if (!Number.isSafeInteger(c.size) || c.size < lbaSize || c.size > maxRamSize) {
+      throw new InvalidArgumentError(`${what}: RAM size ${c.size} must be ${lbaSize}..${maxRamSize} bytes`);
+    }
+    return new RamBackend(c.size - (c.size % lbaSize));
+  }
+  if (c.kind === 'file') {
+    if (typeof c.path !== 'string' || c.path.length === 0) throw new InvalidArgumentError(`${what}: file path required`);
+    const size = c.size ?? FileBackend.existingSize(c.path);
+    if (!Number.isSafeInteger(size) || size < lbaSize) {
+      throw new InvalidArgumentError(`${what}: file size ${size} must be at least one block (${lbaSize})`);
+    }
+    return new FileBackend(c.path, size - (size % lbaSize));
+  }
+  throw new InvalidArgumentError(`${what}: unknown backend kind ${(c as { kind: string }).kind}`);
+}

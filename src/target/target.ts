@@ -1,0 +1,181 @@
+// NvmeTarget: the NVMe/TCP controller side. Listeners accept TCP connections (one
+// per queue); each becomes a Connection; an admin Connect creates a Controller of
+// a subsystem (dynamic CNTLID). The discovery subsystem is served on every listener.
+import { EventEmitter } from 'node:events';
+import { createServer, type Server } from 'node:net';
+import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
+import type { DiscoveryEntry } from '../protocol/discovery.ts';
+import { InvalidArgumentError } from '../protocol/errors.ts';
+import { Connection } from './connection.ts';
+import type { TargetContext } from './context.ts';
+import type { Controller } from './controller.ts';
+import { discoveryEntries, type ListenerInfo } from './discovery.ts';
+import { type ResolvedOptions, resolveOptions, type TargetOptions } from './options.ts';
+import { Subsystem } from './subsystem.ts';
+
+/** Payload of the 'connect' and 'disconnect' events (one of each per controller). */
+export interface ControllerInfo {
+  cntlid: number;
+  subnqn: string;
+  hostnqn: string;
+  /** Host identifier as 32 hex digits. */
+  hostid: string;
+  remoteAddress: string;
+  /** 'disconnect' only: why the controller went away. */
+  reason?: string;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+const MAX_CNTLID = 0xffef;
+
+export class NvmeTarget extends EventEmitter {
+  readonly options: ResolvedOptions;
+  private readonly subsystems = new Map<string, Subsystem>();
+  private readonly disc: Subsystem;
+  private readonly servers: Server[] = [];
+  private readonly listenerInfos: ListenerInfo[] = [];
+  private readonly connections = new Set<Connection>();
+  private readonly controllers = new Map<number, Controller>();
+  private nextCntlid = 1;
+  private genctr = 0;
+  private opened: Promise<void> | undefined;
+  private closing = false;
+  private readonly ctx: TargetContext;
+
+  constructor(options: TargetOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    for (const cfg of options.subsystems ?? []) {
+      if (cfg.nqn === NQN_DISCOVERY) throw new InvalidArgumentError('the discovery subsystem is built in');
+      if (this.subsystems.has(cfg.nqn)) throw new InvalidArgumentError(`duplicate subsystem ${cfg.nqn}`);
+      this.subsystems.set(cfg.nqn, new Subsystem(cfg, this.options.maxRamSize));
+    }
+    this.disc = new Subsystem({ nqn: NQN_DISCOVERY, allowAnyHost: true }, this.options.maxRamSize);
+    const self = this;
+    this.ctx = {
+      opts: this.options,
+      discovery: this.disc,
+      get genctr() {
+        return self.genctr;
+      },
+      subsystem: (nqn) => this.subsystems.get(nqn),
+      addController: (c) => this.addController(c),
+      controller: (cntlid) => this.controllers.get(cntlid),
+      controllerGone: (c, reason) => this.controllerGone(c, reason),
+      connectionClosed: (q) => {
+        this.connections.delete(q);
+      },
+      discoveryEntries: (hostnqn, q) => this.discoveryEntries(hostnqn, q),
+    };
+  }
+
+  /** Starts a listener (repeatable: one per address). Resolves with the bound address. */
+  async listen(addr: { host?: string; port?: number } = {}): Promise<ListenAddress> {
+    if (this.closing) throw new InvalidArgumentError('target is closed');
+    this.opened ??= this.openBackends();
+    await this.opened;
+    const host = addr.host ?? '127.0.0.1';
+    const server = createServer({ noDelay: true }, (socket) => {
+      if (this.closing) {
+        socket.destroy();
+        return;
+      }
+      this.connections.add(new Connection(this.ctx, socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(addr.port ?? DEFAULT_PORT, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : 0;
+    this.servers.push(server);
+    this.listenerInfos.push({ host, port, portid: this.listenerInfos.length + 1 });
+    this.discoveryChanged();
+    return { host, port };
+  }
+
+  /** Stops listening, closes every connection and flushes and closes the namespaces. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const q of this.connections) q.close();
+    for (const c of [...this.controllers.values()]) c.destroy('target closed');
+    await Promise.all(closed);
+    await this.opened?.catch(() => undefined);
+    const all = [...this.subsystems.values()].flatMap((s) => [...s.namespaces.values()]);
+    await Promise.all(all.map((ns) => ns.backend.close()));
+  }
+
+  /** What the target holds for namespace `nsid` of `nqn` at [offset, offset+len) (tests, tools). */
+  namespaceBytes(nqn: string, nsid: number, offset: number, len: number): Buffer {
+    const ns = this.subsystems.get(nqn)?.namespaces.get(nsid);
+    if (ns === undefined) throw new InvalidArgumentError(`no namespace ${nsid} in ${nqn}`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len < 0 || offset + len > ns.backend.size) {
+      throw new InvalidArgumentError(`range [${offset}, ${offset + len}) outside namespace ${nsid} (${ns.backend.size} bytes)`);
+    }
+    return ns.backend.readSync(offset, len);
+  }
+
+  /** Live controllers (for tools and tests). */
+  get controllerCount(): number {
+    return this.controllers.size;
+  }
+
+  private async openBackends(): Promise<void> {
+    for (const s of this.subsystems.values()) {
+      for (const ns of s.namespaces.values()) await ns.backend.open();
+    }
+  }
+
+  private discoveryChanged(): void {
+    this.genctr++;
+    for (const c of this.controllers.values()) c.discoveryChanged();
+  }
+
+  private discoveryEntries(hostnqn: string, q: Connection): DiscoveryEntry[] {
+    return discoveryEntries(this.subsystems.values(), this.listenerInfos, hostnqn, q.localAddress, this.options.mqes + 1);
+  }
+
+  private addController(c: Controller): number {
+    for (let i = 0; i < MAX_CNTLID; i++) {
+      const id = this.nextCntlid;
+      this.nextCntlid = id === MAX_CNTLID ? 1 : id + 1;
+      if (!this.controllers.has(id)) {
+        c.cntlid = id;
+        this.controllers.set(id, c);
+        this.emitLater('connect', info(c));
+        return id;
+      }
+    }
+    return 0;
+  }
+
+  private controllerGone(c: Controller, reason: string): void {
+    if (this.controllers.get(c.cntlid) !== c) return;
+    this.controllers.delete(c.cntlid);
+    this.emitLater('disconnect', { ...info(c), reason });
+  }
+
+  /** Events leave the receive path first: a listener that throws cannot break a queue. */
+  private emitLater(event: string, payload: ControllerInfo): void {
+    process.nextTick(() => this.emit(event, payload));
+  }
+}
+
+function info(c: Controller): ControllerInfo {
+  return {
+    cntlid: c.cntlid,
+    subnqn: c.subsys.nqn,
+    hostnqn: c.hostnqn,
+    hostid: c.hostid.toString('hex'),
+    remoteAddress: c.admin.remoteAddress,
+  };
+}
