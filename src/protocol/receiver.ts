@@ -169,7 +169,7 @@ export class PduReceiver {
    * device did not checksum them.
    */
   feedPlaced(n: number, crc?: number): void {
-    if (this.state !== RecvState.DATA || this.destBuf === undefined || n > this.dataRemaining) {
+    if (this.state !== RecvState.DATA || this.destBuf === undefined || !(n >= 0 && n <= this.dataRemaining)) {
       this.fail(new ProtocolError('placed bytes outside a data phase', Fes.PduSequenceError));
       return;
     }
