@@ -192,6 +192,29 @@ export class PduReceiver {
     return this.dataCrc;
   }
 
+  /**
+   * Bytes still missing from the unit the receiver waits for: the common header (CH),
+   * the rest of the header and its digest (PSH), pad (PAD), data (DATA), the data
+   * digest (DDGST) or TermReq data (TERM); 0 in ERR. A socket placement bounds its
+   * next read with it so a read never runs past the unit into the next payload.
+   */
+  get unitRemaining(): number {
+    switch (this.state) {
+      case RecvState.CH:
+      case RecvState.PSH:
+        return this.hdrNeed - this.hdrGot;
+      case RecvState.PAD:
+        return this.padRemaining;
+      case RecvState.DATA:
+      case RecvState.TERM:
+        return this.dataRemaining;
+      case RecvState.DDGST:
+        return DIGEST_LEN - this.ddgstGot;
+      default:
+        return 0;
+    }
+  }
+
   /** Stop processing (the queue is closing). */
   halt(): void {
     this.state = RecvState.ERR;
