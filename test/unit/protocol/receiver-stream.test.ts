@@ -79,3 +79,28 @@ for (const s of STREAMS) {
     }
   });
 }
+
+for (const s of [hostStream(STREAM_OPTS[5]), targetStream(STREAM_OPTS[5])]) {
+  test(`receiver stream - reads bounded by unitRemaining end exactly on unit boundaries: ${label(s)}`, () => {
+    const r = recorder(s);
+    const states: number[] = [];
+    let off = 0;
+    while (off < s.bytes.length && r.rx.state !== RecvState.ERR) {
+      const n = r.rx.unitRemaining;
+      assert.ok(n > 0, `unitRemaining is positive outside ERR (state ${r.rx.state})`);
+      const before = r.rx.state;
+      r.rx.feed(s.bytes.subarray(off, off + n));
+      off += n;
+      // Each bounded read completes its unit: the state moves on (CH->PSH, PSH->PAD/DATA/CH, ...).
+      assert.ok(r.rx.state !== before || before === RecvState.CH || before === RecvState.PSH, `state ${before} at ${off}`);
+      states.push(before);
+    }
+    check(s, r, 'unit-bounded reads');
+    assert.equal(r.rx.unitRemaining, 0, '0 in ERR');
+    const visit = [RecvState.CH, RecvState.PSH, RecvState.PAD, RecvState.DATA, RecvState.DDGST];
+    if (s.role === 'host') visit.push(RecvState.TERM); // only the host stream's TermReq has error data
+    for (const st of visit) {
+      assert.ok(states.includes(st), `visited state ${st}`);
+    }
+  });
+}
