@@ -1,0 +1,116 @@
+// The offload counters, each named once (mlx5 counter_desc style): the seed's
+// ethtool key, the netlink (ulp-ddp family, v30) attribute name and a one-line
+// help. Index constants are derived from the tables, so a counter's position,
+// its names and its help can never drift apart. Extra counters go after these,
+// never instead of them (reference/offload.md §1.6, §3.1).
+
+export interface CounterDesc {
+  /** Index-constant key. */
+  readonly key: string;
+  /** The seed's key (struct ulp_ddp_stats field, ethtool -S name, summed value). */
+  readonly name: string;
+  /** Attribute name of the ulp-ddp netlink family's stats-get reply (v30 spelling). */
+  readonly netlink: string;
+  readonly help: string;
+}
+
+export interface ChannelCounterDesc extends CounterDesc {
+  /** mlx5e_rq_stats field: the per-queue ethtool line is `rx<N>_<rq>`. */
+  readonly rq: string;
+}
+
+/** Control path (sk_add/sk_del/setup/teardown): one device-wide block. */
+export const GLOBAL_COUNTERS = [
+  {
+    key: 'skAdd',
+    name: 'rx_nvmeotcp_sk_add',
+    netlink: 'rx-nvme-tcp-sk-add',
+    help: 'I/O queues (sockets) successfully attached to the offload device.',
+  },
+  {
+    key: 'skAddFail',
+    name: 'rx_nvmeotcp_sk_add_fail',
+    netlink: 'rx-nvme-tcp-sk-add-fail',
+    help: 'I/O queues the device refused to attach (they run without offload).',
+  },
+  {
+    key: 'skDel',
+    name: 'rx_nvmeotcp_sk_del',
+    netlink: 'rx-nvme-tcp-sk-del',
+    help: 'I/O queues detached from the offload device.',
+  },
+  {
+    key: 'ddpSetup',
+    name: 'rx_nvmeotcp_ddp_setup',
+    netlink: 'rx-nvme-tcp-setup',
+    help: 'Commands whose destination buffers were registered for direct data placement.',
+  },
+  {
+    key: 'ddpSetupFail',
+    name: 'rx_nvmeotcp_ddp_setup_fail',
+    netlink: 'rx-nvme-tcp-setup-fail',
+    help: 'Commands whose buffer registration failed (placed in software instead).',
+  },
+  {
+    key: 'ddpTeardown',
+    name: 'rx_nvmeotcp_ddp_teardown',
+    netlink: 'rx-nvme-tcp-teardown',
+    help: 'Buffer registrations released after their command finished.',
+  },
+] as const satisfies readonly CounterDesc[];
+
+/** Data path: one block per receive channel and per queue, summed when read. */
+export const CHANNEL_COUNTERS = [
+  {
+    key: 'drop',
+    name: 'rx_nvmeotcp_drop',
+    rq: 'nvmeotcp_drop',
+    netlink: 'rx-nvme-tcp-drop',
+    help: 'Received pieces dropped because no offload queue context was found.',
+  },
+  {
+    key: 'resync',
+    name: 'rx_nvmeotcp_resync',
+    rq: 'nvmeotcp_resync',
+    netlink: 'rx-nvme-tcp-resync',
+    help: 'Resync requests the device sent to the ULP after losing PDU sync.',
+  },
+  {
+    key: 'packets',
+    name: 'rx_nvmeotcp_packets',
+    rq: 'nvmeotcp_packets',
+    netlink: 'rx-nvme-tcp-packets',
+    help: 'Received pieces whose payload was placed directly in the command buffer.',
+  },
+  {
+    key: 'bytes',
+    name: 'rx_nvmeotcp_bytes',
+    rq: 'nvmeotcp_bytes',
+    netlink: 'rx-nvme-tcp-bytes',
+    help: 'Payload bytes placed directly in command buffers.',
+  },
+] as const satisfies readonly ChannelCounterDesc[];
+
+export type GlobalCounterName = (typeof GLOBAL_COUNTERS)[number]['name'];
+export type ChannelCounterName = (typeof CHANNEL_COUNTERS)[number]['name'];
+export type CounterName = GlobalCounterName | ChannelCounterName;
+export type NetlinkName = (typeof GLOBAL_COUNTERS)[number]['netlink'] | (typeof CHANNEL_COUNTERS)[number]['netlink'];
+
+type IndexOf<T extends readonly { key: string }[]> = { readonly [K in T[number]['key']]: number };
+
+function indexOf<T extends readonly { key: string }[]>(table: T): IndexOf<T> {
+  const out: Record<string, number> = {};
+  table.forEach((d, i) => {
+    out[d.key] = i;
+  });
+  return Object.freeze(out) as IndexOf<T>;
+}
+
+/** Global counter indexes: `g[G.ddpSetup] += 1`. */
+export const G = indexOf(GLOBAL_COUNTERS);
+/** Data-path counter indexes: `q[C.bytes] += n`. */
+export const C = indexOf(CHANNEL_COUNTERS);
+
+/** All ten in get_stats order (struct ulp_ddp_stats): global first, then the data-path sums. */
+export const ALL_COUNTERS: readonly (CounterDesc | ChannelCounterDesc)[] = [...GLOBAL_COUNTERS, ...CHANNEL_COUNTERS];
+
