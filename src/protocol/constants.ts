@@ -51,9 +51,9 @@ export const HLEN: Readonly<Record<number, number>> = {
   9: 24,
 };
 
-/** Types that carry a header digest once it is negotiated. */
+/** Types that carry a header digest once it is negotiated (CapsuleCmd..R2T; never an undefined type). */
 export function hasHdgst(type: number): boolean {
-  return type >= PduType.CapsuleCmd && type !== 8;
+  return type >= PduType.CapsuleCmd && type <= PduType.R2T && type !== 8;
 }
 
 /** Types that may carry data (and then a data digest). TermReq data is never digested. */

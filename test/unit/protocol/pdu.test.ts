@@ -182,6 +182,10 @@ test('layout - which types carry a header digest and which may carry data (§1.2
   const dd = [0, 1, 2, 3, 4, 5, 6, 7, 9].filter(mayCarryData);
   assert.deepEqual(hd, [4, 5, 6, 7, 9]);
   assert.deepEqual(dd, [4, 6, 7]);
+  for (const undefinedType of [8, 0x0a, 0x7f, 0xff]) {
+    assert.equal(hasHdgst(undefinedType), false, `type 0x${undefinedType.toString(16)}`);
+    assert.equal(mayCarryData(undefinedType), false);
+  }
 });
 
 test('layout - FLAGS bits (§1.3), DGST bits (§2.1), FES codes (§3.5), size limits', () => {
