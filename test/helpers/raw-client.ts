@@ -50,6 +50,7 @@ export class RawClient {
   readonly closed: Promise<void>;
 
   private constructor(readonly socket: Socket) {
+    socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined);
     this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
@@ -83,7 +84,9 @@ export class RawClient {
   }
 
   send(...bufs: Buffer[]): void {
+    this.socket.cork();
     for (const b of bufs) this.socket.write(b);
+    this.socket.uncork();
   }
 
   close(): void {
