@@ -97,7 +97,7 @@ for (const s of [hostStream(STREAM_OPTS[5]), targetStream(STREAM_OPTS[5])]) {
     }
     check(s, r, 'unit-bounded reads');
     assert.equal(r.rx.unitRemaining, 0, '0 in ERR');
-    const visit = [RecvState.CH, RecvState.PSH, RecvState.PAD, RecvState.DATA, RecvState.DDGST];
+    const visit: number[] = [RecvState.CH, RecvState.PSH, RecvState.PAD, RecvState.DATA, RecvState.DDGST];
     if (s.role === 'host') visit.push(RecvState.TERM); // only the host stream's TermReq has error data
     for (const st of visit) {
       assert.ok(states.includes(st), `visited state ${st}`);
