@@ -32,6 +32,7 @@ import {
   encodeIcResp,
   encodeR2t,
   encodeTermReq,
+  type Pdu,
   readCh,
 } from '../../../src/protocol/pdu.ts';
 import { capsuleCmdIcd, capsuleRespHdgst, identifySqe } from '../../fixtures/pdu/capsule.ts';
@@ -40,7 +41,37 @@ import { hex } from '../../helpers/hex.ts';
 
 // ---------------------------------------------------------------- round trips
 
+/** Encodes a decoded header object (plus the fixture's data and PDA) back to wire bytes. */
+function encodeObject(p: Pdu, data: Buffer | undefined, pda: number): Buffer {
+  const d = { hdgst: (p.flags & PduFlag.HDGSTF) !== 0, ddgst: (p.flags & PduFlag.DDGSTF) !== 0 };
+  const tail = (b: Buffer) => (data === undefined ? [] : [b, ...(d.ddgst ? [encodeDdgst(crc32c(b))] : [])]);
+  switch (p.type) {
+    case PduType.ICReq:
+      return encodeIcReq(p);
+    case PduType.ICResp:
+      return encodeIcResp(p);
+    case PduType.H2CTermReq:
+    case PduType.C2HTermReq:
+      return encodeTermReq(p.type, p.fes, p.fei, data);
+    case PduType.CapsuleCmd:
+      return Buffer.concat([encodeCapsuleCmd(p.sqe, data?.length ?? 0, d, pda), ...tail(data!)]);
+    case PduType.CapsuleResp:
+      return encodeCapsuleResp(p.cqe, d.hdgst);
+    case PduType.H2CData:
+    case PduType.C2HData: {
+      const flags = p.flags & (PduFlag.LAST_PDU | PduFlag.SUCCESS);
+      return Buffer.concat([encodeDataHeader(p.type, { ...p, flags }, d, pda), ...tail(data!)]);
+    }
+    case PduType.R2T:
+      return encodeR2t(p, d.hdgst);
+  }
+}
+
 for (const f of ALL_FIXTURES) {
+  test(`pdu - bytes -> decodeHeader -> encode gives the same bytes: ${f.name}`, () => {
+    assert.equal(encodeObject(decodeHeader(f.bytes), f.data, f.pda).toString('hex'), f.bytes.toString('hex'));
+  });
+
   test(`pdu - decodeHeader: ${f.name}`, () => {
     assert.deepEqual(decodeHeader(f.bytes), f.header);
   });
