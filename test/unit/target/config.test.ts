@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NQN_DISCOVERY } from '../../../src/protocol/constants.ts';
+import { InvalidArgumentError } from '../../../src/protocol/errors.ts';
+import { discoveryEntries, traddrFor } from '../../../src/target/discovery.ts';
+import { resolveOptions } from '../../../src/target/options.ts';
+import { Subsystem } from '../../../src/target/subsystem.ts';
+import { NvmeTarget } from '../../../src/target/target.ts';
+
+test('target options - defaults and the derived limits', () => {
+  const o = resolveOptions({});
+  assert.equal(o.inCapsuleDataSize, 8192);
+  assert.equal(o.adminInCapsuleDataSize, 8192);
+  assert.equal(o.maxH2CData, 131072);
+  assert.equal(o.c2hMaxData, 131072);
+  assert.equal(o.mqes, 127);
+  assert.equal(o.maxIoQueues, 8);
+  assert.equal(o.mdts, 5);
+  assert.equal(o.maxTransfer, 128 * 1024);
+  assert.equal(resolveOptions({ inCapsuleDataSize: 16384 }).adminInCapsuleDataSize, 16384);
+  assert.equal(resolveOptions({ mdts: 0 }).maxTransfer, 4 << 20);
+});
+
+test('target options - MAXH2CDATA must be a multiple of 4 and at least 4096', () => {
+  assert.throws(() => resolveOptions({ maxH2CData: 4094 }), InvalidArgumentError);
+  assert.throws(() => resolveOptions({ maxH2CData: 4098 }), InvalidArgumentError);
+  assert.equal(resolveOptions({ maxH2CData: 4096 }).maxH2CData, 4096);
+  assert.throws(() => resolveOptions({ inCapsuleDataSize: 100 }), InvalidArgumentError);
+});
+
+test('target subsystem - NSIDs default to the next free one; duplicates and bad sizes are refused', () => {
+  const s = new Subsystem(
+    {
+      nqn: 'nqn.x:a',
+      namespaces: [
+        { backend: { kind: 'ram', size: 1 << 20 } },
+        { nsid: 5, backend: { kind: 'ram', size: 1 << 20 }, lbaSize: 4096 },
+        { backend: { kind: 'ram', size: (1 << 20) + 100 } },
+      ],
+    },
+    1 << 30,
+  );
+  assert.deepEqual(s.nsids, [1, 5, 6]);
+  assert.equal(s.nn, 6);
+  assert.equal(s.namespaces.get(5)!.nlba, 256);
+  assert.equal(s.namespaces.get(6)!.nlba, 2048);
+  assert.equal(s.allowAnyHost, true);
+  const dup = { nqn: 'nqn.x:b', namespaces: [{ nsid: 2, backend: { kind: 'ram' as const, size: 4096 } }] };
+  dup.namespaces.push(dup.namespaces[0]);
+  assert.throws(() => new Subsystem(dup, 1 << 30), InvalidArgumentError);
+  assert.throws(
+    () => new Subsystem({ nqn: 'nqn.x:c', namespaces: [{ backend: { kind: 'ram', size: 2 << 20 } }] }, 1 << 20),
+    InvalidArgumentError,
+  );
+  assert.throws(() => new Subsystem({ nqn: '' }, 1 << 20), InvalidArgumentError);
+});
+
+test('target subsystem - an allow-list turns off allow-any unless asked for', () => {
+  const s = new Subsystem({ nqn: 'nqn.x:d', allowedHosts: ['h1'] }, 1 << 20);
+  assert.equal(s.allowsHost('h1'), true);
+  assert.equal(s.allowsHost('h2'), false);
+  const t = new Subsystem({ nqn: 'nqn.x:e', allowedHosts: ['h1'], allowAnyHost: true }, 1 << 20);
+  assert.equal(t.allowsHost('h2'), true);
+});
+
+test('target - the discovery subsystem cannot be configured, nor a subsystem twice', () => {
+  assert.throws(() => new NvmeTarget({ subsystems: [{ nqn: NQN_DISCOVERY }] }), InvalidArgumentError);
+  assert.throws(() => new NvmeTarget({ subsystems: [{ nqn: 'nqn.x:f' }, { nqn: 'nqn.x:f' }] }), InvalidArgumentError);
+});
+
+test('target discovery - wildcard listeners report the connection local address, IPv4-mapped unwrapped', () => {
+  assert.equal(traddrFor({ host: '0.0.0.0', port: 1, portid: 1 }, '192.0.2.7'), '192.0.2.7');
+  assert.equal(traddrFor({ host: '::', port: 1, portid: 1 }, '::ffff:127.0.0.1'), '127.0.0.1');
+  assert.equal(traddrFor({ host: '::', port: 1, portid: 1 }, '::1'), '::1');
+  assert.equal(traddrFor({ host: '10.0.0.1', port: 1, portid: 1 }, '127.0.0.1'), '10.0.0.1');
+});
+
+test('target discovery - entries: subsystems × listeners, IPv6 address family, hidden subsystems skipped', () => {
+  const subs = [
+    new Subsystem({ nqn: 'nqn.x:s1' }, 1 << 20),
+    new Subsystem({ nqn: 'nqn.x:s2', allowedHosts: ['other'] }, 1 << 20),
+  ];
+  const ls = [
+    { host: '127.0.0.1', port: 4420, portid: 1 },
+    { host: '::1', port: 4421, portid: 2 },
+  ];
+  const e = discoveryEntries(subs, ls, 'me', '127.0.0.1', 128);
+  assert.deepEqual(
+    e.map((x) => [x.subnqn, x.traddr, x.trsvcid, x.adrfam, x.portid, x.asqsz]),
+    [
+      ['nqn.x:s1', '127.0.0.1', '4420', 1, 1, 128],
+      ['nqn.x:s1', '::1', '4421', 2, 2, 128],
+    ],
+  );
+  assert.equal(discoveryEntries(subs, ls, 'other', '127.0.0.1', 128).length, 4);
+});

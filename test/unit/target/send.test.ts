@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { OFF, PduFlag, PduType } from '../../../src/protocol/constants.ts';
+import { crc32c } from '../../../src/protocol/crc32c.ts';
+import { sendC2hData } from '../../../src/target/send.ts';
+import type { PduWriter } from '../../../src/transport/writer.ts';
+
+/** Collects what would be written, one entry per buffer handed to the writer. */
+function fakeWriter(): { w: PduWriter; out: Buffer[] } {
+  const out: Buffer[] = [];
+  const w = { send: (...bufs: Buffer[]) => out.push(...bufs) } as unknown as PduWriter;
+  return { w, out };
+}
+
+test('target send - C2HData split across PDUs and source buffers, payload passed as views', () => {
+  const a = Buffer.alloc(3000, 1);
+  const b = Buffer.alloc(5000, 2);
+  const { w, out } = fakeWriter();
+  sendC2hData(w, 0x21, [a, b], 8000, 4096, false, false, 0, false);
+  // [hdr, a(3000), b(1096)] [hdr, b(3904)]
+  assert.equal(out.length, 5);
+  const [h1, p1, p2, h2, p3] = out;
+  assert.equal(h1[OFF.TYPE], PduType.C2HData);
+  assert.equal(h1.readUInt16LE(OFF.CCCID), 0x21);
+  assert.equal(h1.readUInt32LE(OFF.DATAO), 0);
+  assert.equal(h1.readUInt32LE(OFF.DATAL), 4096);
+  assert.equal(h1[OFF.FLAGS], 0);
+  assert.equal(h1.readUInt32LE(OFF.PLEN), 24 + 4096);
+  assert.equal(p1, a);
+  assert.equal(p2.buffer, b.buffer);
+  assert.equal(p2.length, 1096);
+  assert.equal(h2.readUInt32LE(OFF.DATAO), 4096);
+  assert.equal(h2.readUInt32LE(OFF.DATAL), 3904);
+  assert.equal(h2[OFF.FLAGS], PduFlag.LAST_PDU);
+  assert.equal(p3.length, 3904);
+  assert.equal(p3.byteOffset, b.byteOffset + 1096);
+});
+
+test('target send - digests per PDU, SUCCESS with LAST, PDO padded to HPDA, len shorter than the buffers', () => {
+  const src = Buffer.alloc(10000);
+  for (let i = 0; i < src.length; i++) src[i] = i & 0xff;
+  const { w, out } = fakeWriter();
+  sendC2hData(w, 7, [src], 6000, 4000, true, true, 15, true);
+  // [hdr, data, ddgst] × 2
+  assert.equal(out.length, 6);
+  const [h1, d1, g1, h2, d2, g2] = out;
+  assert.equal(h1.length, 64); // (15 + 1) * 4
+  assert.equal(h1[OFF.PDO], 64);
+  assert.equal(h1[OFF.FLAGS], PduFlag.HDGSTF | PduFlag.DDGSTF);
+  assert.equal(h1.readUInt32LE(24), crc32c(h1, 0, 24));
+  assert.equal(h1.readUInt32LE(OFF.PLEN), 64 + 4000 + 4);
+  assert.equal(g1.readUInt32LE(0), crc32c(src.subarray(0, 4000)));
+  assert.deepEqual(d1, src.subarray(0, 4000));
+  assert.equal(h2[OFF.FLAGS], PduFlag.HDGSTF | PduFlag.DDGSTF | PduFlag.LAST_PDU | PduFlag.SUCCESS);
+  assert.equal(h2.readUInt32LE(OFF.DATAL), 2000);
+  assert.deepEqual(d2, src.subarray(4000, 6000));
+  assert.equal(g2.readUInt32LE(0), crc32c(src.subarray(4000, 6000)));
+});
+
+test('target send - zero length sends nothing', () => {
+  const { w, out } = fakeWriter();
+  sendC2hData(w, 1, [Buffer.alloc(10)], 0, 4096, false, false, 0, true);
+  assert.equal(out.length, 0);
+});
