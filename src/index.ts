@@ -1,0 +1,72 @@
+// nvmeotcp: NVMe over TCP for Node.js. Public entry point.
+
+// Host (initiator)
+export {
+  type ConnectOptions,
+  type DiscoverOptions,
+  discover,
+  type HostDdpDevice,
+  type LbaRange,
+  Namespace,
+  type NamespaceInfo,
+  NvmeController,
+} from './host/index.ts';
+
+// Target (controller)
+export {
+  type BackendConfig,
+  type ControllerInfo,
+  type ListenAddress,
+  type NamespaceConfig,
+  NvmeTarget,
+  type SubsystemConfig,
+  type TargetOptions,
+} from './target/index.ts';
+
+// Offload device contract and statistics
+export {
+  type DdpCaps,
+  type DdpLimits,
+  type DdpQueue,
+  type DdpQueueConfig,
+  Errno,
+  type RxPlacement,
+  type RxPlacementFactory,
+  type UlpOps,
+} from './offload/types.ts';
+export {
+  ALL_COUNTERS,
+  CHANNEL_COUNTERS,
+  type ChannelCounterName,
+  type CounterDesc,
+  type CounterName,
+  GLOBAL_COUNTERS,
+  type GlobalCounterName,
+} from './stats/counters.ts';
+export { type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
+
+// Protocol: errors, constants, wire structures users see
+export {
+  AbortError,
+  ConnectionError,
+  DigestError,
+  InvalidArgumentError,
+  NegotiationError,
+  NvmeStatusError,
+  NvmeTcpError,
+  ProtocolError,
+  TermReqError,
+  TimeoutError,
+} from './protocol/errors.ts';
+export {
+  DEFAULT_PORT,
+  DISCOVERY_PORT,
+  Fes,
+  NQN_DISCOVERY,
+  PduType,
+  Sc,
+  ScCmd,
+  Sct,
+} from './protocol/constants.ts';
+export type { DiscoveryEntry } from './protocol/discovery.ts';
+export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';

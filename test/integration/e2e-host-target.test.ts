@@ -1,0 +1,193 @@
+// End to end: our host against our target over 127.0.0.1.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { IoOpc, NQN_DISCOVERY, Sc } from '../../src/protocol/constants.ts';
+import { InvalidArgumentError, NvmeStatusError } from '../../src/protocol/errors.ts';
+import { buildRwSqe } from '../../src/protocol/admin.ts';
+import { type ControllerInfo, NvmeTarget, type TargetOptions } from '../../src/target/index.ts';
+import { discover, NvmeController } from '../../src/host/index.ts';
+import { DataDir, HostCommand } from '../../src/host/request.ts';
+import { Prng } from '../helpers/prng.ts';
+
+const NQN = 'nqn.2024-01.io.nvmeotcp:e2e';
+
+async function withTarget(
+  o: Omit<TargetOptions, 'subsystems'>,
+  fn: (port: number, tgt: NvmeTarget) => Promise<void>,
+): Promise<void> {
+  const tgt = new NvmeTarget({
+    ...o,
+    subsystems: [
+      {
+        nqn: NQN,
+        namespaces: [
+          { nsid: 1, backend: { kind: 'ram', size: 8 << 20 }, lbaSize: 512 },
+          { nsid: 2, backend: { kind: 'ram', size: 8 << 20 }, lbaSize: 4096 },
+        ],
+      },
+    ],
+  });
+  const { port } = await tgt.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    await fn(port, tgt);
+  } finally {
+    await tgt.close();
+  }
+}
+
+test('e2e - connect, identify, namespaces of 512 and 4096 bytes, clean shutdown', async () => {
+  await withTarget({}, async (port, tgt) => {
+    const events: string[] = [];
+    tgt.on('connect', (i: ControllerInfo) => events.push(`connect ${i.cntlid}`));
+    tgt.on('disconnect', (i: ControllerInfo) => events.push(`disconnect ${i.cntlid}`));
+    const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, nrIoQueues: 2 });
+    assert.equal(ctrl.identify.subnqn, NQN);
+    assert.equal(ctrl.identify.cntlid, ctrl.cntlid);
+    assert.equal(ctrl.ioQueueCount, 2);
+    assert.deepEqual(ctrl.namespaces, [
+      { nsid: 1, lbaSize: 512, nlba: 16384, bytes: 8 << 20 },
+      { nsid: 2, lbaSize: 4096, nlba: 2048, bytes: 8 << 20 },
+    ]);
+    const gone = once(tgt, 'disconnect');
+    await ctrl.disconnect();
+    assert.equal(ctrl.shutdownStatus, 2);
+    await gone;
+    assert.deepEqual(events, [`connect ${ctrl.cntlid}`, `disconnect ${ctrl.cntlid}`]);
+  });
+});
+
+const DIGESTS = [
+  { hdgst: false, ddgst: false },
+  { hdgst: true, ddgst: false },
+  { hdgst: false, ddgst: true },
+  { hdgst: true, ddgst: true },
+];
+
+for (const d of DIGESTS) {
+  test(`e2e - in-capsule, R2T and split C2HData transfers, hdgst=${d.hdgst} ddgst=${d.ddgst}`, async () => {
+    // 4 KiB in-capsule limit, 4 KiB H2CData PDUs, 8 KiB C2HData PDUs.
+    await withTarget({ inCapsuleDataSize: 4096, maxH2CData: 4096, c2hMaxData: 8192 }, async (port, tgt) => {
+      const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, ...d });
+      try {
+        const rng = new Prng(100 + (d.hdgst ? 1 : 0) + (d.ddgst ? 2 : 0));
+        for (const nsid of [1, 2]) {
+          const ns = ctrl.namespace(nsid);
+          const small = rng.bytes(4096); // in-capsule
+          const big = rng.bytes(98304); // R2T: 24 H2CData PDUs; read back in 12 C2HData PDUs
+          await ns.write(0, small);
+          await ns.write(16, big.subarray(0, 65536));
+          await ns.write(16 + 65536 / ns.lbaSize, big.subarray(65536));
+          assert.deepEqual(await ns.read(0, 4096 / ns.lbaSize), small);
+          assert.deepEqual(await ns.read(16, big.length / ns.lbaSize), big);
+          assert.deepEqual(tgt.namespaceBytes(NQN, nsid, 16 * ns.lbaSize, big.length), big);
+        }
+      } finally {
+        await ctrl.disconnect();
+      }
+    });
+  });
+}
+
+test('e2e - random pattern write-then-read across 4 queues at queue depth 32 each', async () => {
+  await withTarget({ mdts: 3 }, async (port, tgt) => {
+    const ctrl = await NvmeController.connect({
+      traddr: '127.0.0.1',
+      trsvcid: port,
+      subnqn: NQN,
+      nrIoQueues: 4,
+      queueSize: 64,
+      ddgst: true,
+    });
+    try {
+      assert.equal(ctrl.maxXfer, 32768);
+      const ns = ctrl.namespace(1);
+      const rng = new Prng(0xc0ffee);
+      const model = Buffer.alloc(ns.bytes);
+      for (let round = 0; round < 2; round++) {
+        const ps: Promise<void>[] = [];
+        for (let i = 0; i < 128; i++) {
+          const slba = (round * 128 + i) * 64 + rng.int(0, 15);
+          const data = rng.bytes(rng.int(1, 48) * 512); // up to 24 KiB: in-capsule and R2T
+          data.copy(model, slba * 512);
+          ps.push(ns.write(slba, data));
+        }
+        await Promise.all(ps);
+      }
+      const reads: Promise<void>[] = [];
+      for (let i = 0; i < 128; i++) {
+        const slba = rng.int(0, ns.nlba - 512);
+        const nlb = rng.int(1, 512); // up to 256 KiB: split at MDTS (32 KiB)
+        reads.push(ns.read(slba, nlb).then((b) => assert.deepEqual(b, model.subarray(slba * 512, (slba + nlb) * 512))));
+      }
+      await Promise.all(reads);
+      assert.deepEqual(tgt.namespaceBytes(NQN, 1, 0, ns.bytes), model);
+    } finally {
+      await ctrl.disconnect();
+    }
+  });
+});
+
+test('e2e - flush, write zeroes, deallocate', async () => {
+  await withTarget({}, async (port) => {
+    const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN });
+    try {
+      const ns = ctrl.namespace(2);
+      await ns.write(0, Buffer.alloc(8 * 4096, 0xee));
+      await ns.flush();
+      await ns.writeZeroes(1, 2);
+      await ns.deallocate([{ slba: 5, nlb: 1 }]);
+      const want = Buffer.alloc(8 * 4096, 0xee);
+      want.fill(0, 4096, 3 * 4096);
+      want.fill(0, 5 * 4096, 6 * 4096);
+      assert.deepEqual(await ns.read(0, 8), want);
+    } finally {
+      await ctrl.disconnect();
+    }
+  });
+});
+
+test('e2e - LBA beyond the end: refused by the host, and LBA Out of Range from the target when sent raw', async () => {
+  await withTarget({}, async (port) => {
+    const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN });
+    try {
+      const ns = ctrl.namespace(1);
+      await assert.rejects(ns.read(ns.nlba - 1, 2), InvalidArgumentError);
+      const sqe = buildRwSqe({ cid: 0, opc: IoOpc.Read, nsid: 1, slba: ns.nlba - 1, nlb: 2, len: 1024, inCapsule: false });
+      await assert.rejects(ctrl.submitIo(new HostCommand(sqe, Buffer.alloc(1024), DataDir.C2H, 5000)), (e: unknown) => {
+        assert.ok(e instanceof NvmeStatusError);
+        assert.deepEqual([e.sct, e.sc], [0, Sc.LbaOutOfRange]);
+        return true;
+      });
+      // The queue is still fine.
+      assert.equal((await ns.read(0, 1)).length, 512);
+    } finally {
+      await ctrl.disconnect();
+    }
+  });
+});
+
+test('e2e - discovery lists the subsystem on the listener', async () => {
+  await withTarget({}, async (port) => {
+    const entries = await discover({ traddr: '127.0.0.1', trsvcid: port });
+    const nvm = entries.filter((e) => e.subtype === 2);
+    assert.equal(nvm.length, 1);
+    assert.deepEqual([nvm[0].subnqn, nvm[0].trtype, nvm[0].adrfam, nvm[0].traddr, nvm[0].trsvcid], [NQN, 3, 1, '127.0.0.1', String(port)]);
+    for (const e of entries) if (e.subtype !== 2) assert.equal(e.subnqn, NQN_DISCOVERY);
+  });
+});
+
+test('e2e - keep-alive keeps an idle controller alive past KATO', async () => {
+  await withTarget({}, async (port, tgt) => {
+    const gone: string[] = [];
+    tgt.on('disconnect', (i: ControllerInfo) => gone.push(i.reason ?? ''));
+    const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, kato: 300 });
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // idle for more than 3 x KATO
+      assert.deepEqual(gone, []);
+      assert.equal((await ctrl.namespace(1).read(0, 1)).length, 512);
+    } finally {
+      await ctrl.disconnect();
+    }
+  });
+});
