@@ -174,6 +174,7 @@ test('pdu - encodeDdgst writes the CRC little-endian', () => {
   assert.equal(encodeDdgst(crc32c(Buffer.alloc(4096))).toString('hex'), '8941f998');
 });
 
+// Regression test for bf68712: a short CQE put stale Buffer-pool bytes on the wire (allocUnsafe).
 test('pdu - encodeCapsuleResp copies only 16 CQE bytes and zero-fills a short CQE', () => {
   const long = Buffer.alloc(20, 0x77);
   assert.equal(encodeCapsuleResp(long, false).subarray(8).toString('hex'), '77'.repeat(16));

@@ -219,10 +219,12 @@ test('receiver errors - data digest off, DDGSTF set on a CapsuleCmd with data. E
   expectError(target, Buffer.concat([b, Buffer.alloc(4)]), Fes.InvalidHeaderField, OFF.FLAGS, 4);
 });
 
+// Regression test for 2b54c1c: SUCCESS without LAST was passed on to the handler unchecked.
 test('receiver errors - C2HData SUCCESS without LAST_PDU. Expect: FES=1, FEI=1', () => {
   expectError(host, mutate(c2hDataSuccess.bytes, setU8(OFF.FLAGS, 0x08)), Fes.InvalidHeaderField, OFF.FLAGS, 7);
 });
 
+// Regression test for 2b54c1c: DDGSTF was checked before the header digest verified the header.
 test('receiver errors - a bad header digest is reported before the flag and DATAL checks. Expect: FES=3', () => {
   // DDGSTF cleared and DATAL wrong, digest left as it was: the digest check wins.
   const b = mutate(h2cDataBoth.bytes, (c) => {
@@ -300,6 +302,7 @@ test('receiver errors - TermReq error data after a bad CH is the 8-byte CH', () 
   assert.equal(term.toString('hex'), `0300181820000000010002000000${'00'.repeat(10)}${bad.subarray(0, 8).toString('hex')}`);
 });
 
+// Regression test for 2b54c1c: lastHeader included the header digest.
 test('receiver errors - TermReq error data after a header digest error is the HLEN header, without the digest', () => {
   const bad = mutate(capsuleCmdIcdBoth.bytes, (c) => {
     c[75] ^= 1;

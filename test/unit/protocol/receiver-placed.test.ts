@@ -158,6 +158,7 @@ test('receiver placed - feedPlaced beyond the PDU data. Expect: FES=2, state=ERR
   assert.equal(r.errors.length, 1);
 });
 
+// Regression test for 47331ee: a negative count grew dataRemaining instead of failing.
 test('receiver placed - feedPlaced with a negative count. Expect: FES=2, state=ERR', () => {
   const r = ddgstHost();
   r.rx.feedPlaced(-1);

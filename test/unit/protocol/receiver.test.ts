@@ -67,6 +67,7 @@ test('receiver - without setDataDest the data is checksummed and dropped', () =>
   assert.equal(r.rx.state, RecvState.CH);
 });
 
+// Regression test for 2b54c1c: bytes after a TermReq were parsed as further PDUs.
 test('receiver - a TermReq ends the stream: later bytes are ignored, no onError', () => {
   for (const f of [h2cTermReq, c2hTermReq]) {
     const r = recorderFor(f);
