@@ -11,7 +11,10 @@
 //   teardown    DdpQueue.teardown() release them; completes asynchronously
 //   resync      DdpQueue.resync()   the ULP confirms or denies a PDU start
 //   get_stats   getStats()          the ten seed counters, summed on read
+//               snapshot()          the same plus per-queue and per-channel values
 import type { PduReceiver } from '../protocol/receiver.ts';
+import type { StatsSnapshot } from '../stats/registry.ts';
+import type { CounterName } from '../stats/counters.ts';
 
 export interface DdpLimits {
   /** Largest number of SGL entries one command may register (mlx5: 128). 0 = no limit. */
@@ -41,6 +44,13 @@ export interface DdpQueueConfig {
   queueId: number;
   /** Affinity hint; the device maps it to a receive channel (io_cpu % channels). */
   ioCpu: number;
+  /** Controller label of the queue's per-queue counters (several controllers may share a device). */
+  ctrl?: string;
+  /**
+   * Stream sequence number (mod 2^32) of the next PDU start when the queue is added
+   * (the kernel's tcp copied_seq at sk_add): where a packet device starts tracking. Default 0.
+   */
+  rxSeq?: number;
 }
 
 /** Up-calls from the device to the ULP (struct ulp_ddp_ulp_ops). */
@@ -83,3 +93,43 @@ export interface RxPlacement {
 
 /** Builds the placement hook of one queue from its receiver (socket device only). */
 export type RxPlacementFactory = (rx: PduReceiver) => RxPlacement;
+
+/** struct ulp_ddp_dev_caps: what the hardware can do and what is switched on. */
+export interface DdpCapsState {
+  hw: DdpCaps;
+  active: DdpCaps;
+}
+
+/** struct ulp_ddp_stats: the ten seed counters, global then summed over channels. */
+export type UlpDdpStats = Record<CounterName, number>;
+
+/** struct ulp_ddp_dev_ops of one device (a NIC, possibly shared by several controllers). */
+export interface DdpDevice {
+  limits(): DdpLimits;
+  getCaps(): DdpCapsState;
+  /**
+   * Switch capabilities (ethtool -K / caps-set analogue): fields left out keep their
+   * value; bits the hardware lacks stay off. 0, or a negative Errno. Disabling is lazy
+   * as in mlx5: queues already attached keep their offload, new ones are refused.
+   */
+  setCaps(wanted: Partial<DdpCaps>): number;
+  /**
+   * sk_add: attach an I/O queue (never the admin queue). `rx` is the queue's receiver:
+   * for a socket device it identifies the socket (the kernel's `sk`) whose placement,
+   * made earlier by rxPlacement(rx), starts placing for this queue. Returns the queue
+   * context, or a negative Errno (the queue then runs in software).
+   */
+  addQueue(cfg: DdpQueueConfig, ulp: UlpOps, rx?: PduReceiver): DdpQueue | number;
+  /** get_stats: the ten counters, computed now. */
+  getStats(): UlpDdpStats;
+  /** The counters with their per-queue and per-channel breakdown, computed now. */
+  snapshot(): StatsSnapshot;
+}
+
+/** A device that places live socket reads (see socket-device.ts). */
+export interface SocketDdpDevice extends DdpDevice {
+  /** The placement of a queue's socket, made before the queue is added (bound by addQueue(cfg, ulp, rx)). */
+  readonly rxPlacement: RxPlacementFactory;
+  /** The placement of an already added queue (or a plain staging placement for `undefined`). */
+  placementFor(queue: DdpQueue | undefined, rx: PduReceiver): RxPlacement;
+}

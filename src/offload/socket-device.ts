@@ -1,0 +1,225 @@
+// The socket device: direct data placement on live traffic.
+//
+// Node lets the owner of a socket choose, before each read, the memory the kernel
+// copies into (net.connect's `onread.buffer` generator, called once at start and
+// then after every read callback). While the receiver waits for the payload of a
+// C2HData whose CCID is registered, the placement hands out the registered buffer
+// itself at the byte the payload continues at, bounded by the bytes left in the
+// PDU, so the kernel's copy is the only one and a read never crosses into the next
+// PDU. The device checksums the placed bytes (when DDGST_RX is on and data digests
+// are negotiated) continuing the PDU's running CRC, then calls rx.feedPlaced(n, crc):
+// the ULP neither copies nor checksums. Everything else (headers, digests, payload
+// of unregistered commands) lands in a page-aligned staging buffer and goes through
+// rx.feed(), the software path.
+//
+// Reads into staging are bounded at PDU boundaries, so the payload after a C2HData
+// header is never swallowed by a large staging read: the buffer of a read is chosen
+// when the previous read completes, before the ULP registers the next command, so
+// the bound applies while commands are registered and for IDLE_GRACE reads after
+// the last one (and from the start of a queue). After that the placement reads
+// big chunks again, as the software path does.
+import { CH_LEN, DIGEST_LEN, PduType } from '../protocol/constants.ts';
+import { crc32cUpdate } from '../protocol/crc32c.ts';
+import { InvalidArgumentError } from '../protocol/errors.ts';
+import { type PduReceiver, RecvState } from '../protocol/receiver.ts';
+import { C } from '../stats/counters.ts';
+import { type CcidEntry, DeviceCore, type DeviceOptions, type QueueCtx } from './core.ts';
+import { segmentAt } from './sgl.ts';
+import type { DdpQueue, RxPlacement, SocketDdpDevice } from './types.ts';
+
+export interface SocketDeviceOptions extends DeviceOptions {
+  /** Staging buffer of each queue, for headers and unplaced bytes. Default 256 KiB. */
+  stagingSize?: number;
+}
+
+export const DEFAULT_STAGING_SIZE = 256 * 1024;
+/** Reads after the last registered command during which staging reads stay bounded. */
+export const IDLE_GRACE = 64;
+/** HLEN of C2HData and CapsuleResp: the header a bounded read completes. */
+const DATA_HLEN = 24;
+
+export function createSocketDevice(opts: SocketDeviceOptions = {}): SocketDevice {
+  return new SocketDevice(opts);
+}
+
+export class SocketDevice extends DeviceCore implements SocketDdpDevice {
+  private readonly stagingSize: number;
+  private readonly byRx = new WeakMap<PduReceiver, SocketPlacement>();
+  private readonly byQueue = new Map<QueueCtx, SocketPlacement>();
+
+  constructor(opts: SocketDeviceOptions = {}) {
+    super(opts);
+    const size = opts.stagingSize ?? DEFAULT_STAGING_SIZE;
+    if (!Number.isInteger(size) || size < 4096) throw new InvalidArgumentError(`stagingSize must be ≥ 4096, got ${size}`);
+    this.stagingSize = size;
+  }
+
+  readonly rxPlacement = (rx: PduReceiver): RxPlacement => {
+    const p = new SocketPlacement(this, rx, this.stagingSize, this.getCaps().active.ddp);
+    this.byRx.set(rx, p);
+    return p;
+  };
+
+  placementFor(queue: DdpQueue | undefined, rx: PduReceiver): RxPlacement {
+    if (queue !== undefined && !this.owns(queue)) {
+      throw new InvalidArgumentError(`queue ${queue.queueId} is not attached to this device`);
+    }
+    const p = new SocketPlacement(this, rx, this.stagingSize, queue !== undefined);
+    this.byRx.set(rx, p);
+    if (queue !== undefined) this.bind(queue, p);
+    return p;
+  }
+
+  protected queueAdded(q: QueueCtx, rx: PduReceiver | undefined): void {
+    const p = rx === undefined ? undefined : this.byRx.get(rx);
+    if (p !== undefined) this.bind(q, p);
+  }
+
+  private bind(q: QueueCtx, p: SocketPlacement): void {
+    this.byQueue.get(q)?.unbind();
+    this.byQueue.set(q, p);
+    p.bind(q);
+  }
+
+  protected queueRemoved(q: QueueCtx): void {
+    this.byQueue.get(q)?.unbind();
+    this.byQueue.delete(q);
+  }
+
+  /** The socket is read in order, so PDU sync is never lost and no resync is ever requested. */
+  resyncResponse(): void {}
+
+  protected placementHolds(q: QueueCtx, e: CcidEntry): boolean {
+    return this.byQueue.get(q)?.holds(e) ?? false;
+  }
+}
+
+/** A Buffer whose first byte sits on a page boundary. */
+function allocPageAligned(size: number): Buffer {
+  const raw = Buffer.allocUnsafeSlow(size + 4096);
+  const mis = raw.byteOffset % 4096;
+  const start = mis === 0 ? 0 : 4096 - mis;
+  return raw.subarray(start, start + size);
+}
+
+/** The RxPlacement of one queue's socket. */
+export class SocketPlacement implements RxPlacement {
+  readonly staging: Buffer;
+  private q: QueueCtx | undefined;
+  /** The entry the last handed-out buffer points into (a placed read is armed). */
+  private armed: CcidEntry | undefined;
+  private armedQ: QueueCtx | undefined;
+  private idleReads: number;
+
+  constructor(
+    private readonly dev: DeviceCore,
+    private readonly rx: PduReceiver,
+    stagingSize: number,
+    expectQueue: boolean,
+  ) {
+    this.staging = allocPageAligned(stagingSize);
+    // A placement that will never get a queue (capability off) reads like the software path.
+    this.idleReads = expectQueue ? 0 : IDLE_GRACE;
+  }
+
+  bind(q: QueueCtx): void {
+    this.q = q;
+    this.idleReads = 0;
+  }
+
+  unbind(): void {
+    this.q = undefined;
+  }
+
+  holds(e: CcidEntry): boolean {
+    return this.armed === e;
+  }
+
+  nextBuffer(): Buffer {
+    const q = this.q;
+    if (q !== undefined && q.outstanding > 0) {
+      this.idleReads = 0;
+      if (this.rx.state === RecvState.DATA) {
+        const v = this.placedView(q);
+        if (v !== undefined) return v;
+      }
+    } else if (this.idleReads < IDLE_GRACE) {
+      this.idleReads++;
+    } else {
+      return this.staging;
+    }
+    return this.boundedStaging();
+  }
+
+  onRead(n: number, buf: Buffer): void {
+    const e = this.armed;
+    const rx = this.rx;
+    if (e === undefined) {
+      rx.feed(n === buf.length ? buf : buf.subarray(0, n));
+      return;
+    }
+    const q = this.armedQ!;
+    this.armed = undefined;
+    this.armedQ = undefined;
+    if (q.removed) {
+      // The queue context went away while the read was armed: the piece is not
+      // offloaded. The bytes are where the ULP wants them; its copy is a no-op move.
+      this.dev.stats.channelBlock(q.channel)[C.drop] += 1;
+      rx.feed(buf.subarray(0, n));
+      return;
+    }
+    const crc = q.crcRx && rx.ddgst ? crc32cUpdate(rx.dataCrcSoFar, buf, 0, n) : undefined;
+    const s = q.s;
+    s[C.packets] += 1;
+    s[C.bytes] += n;
+    rx.feedPlaced(n, crc);
+    if (e.deferred) this.dev.releaseDeferred(q, e);
+  }
+
+  /** The registered buffer at the byte the current C2HData payload continues at, or undefined. */
+  private placedView(q: QueueCtx): Buffer | undefined {
+    const rx = this.rx;
+    const pdu = rx.currentPdu;
+    const dest = rx.destBuf;
+    if (pdu === undefined || pdu.type !== PduType.C2HData || dest === undefined) return undefined;
+    const e = q.placeable(pdu.cccid);
+    if (e === undefined) return undefined;
+    const m = e.sgl;
+    const off = pdu.datao + (pdu.datal - rx.dataRemaining);
+    const i = segmentAt(m, off);
+    if (i < 0) return undefined;
+    const seg = m.segs[i];
+    const so = off - m.starts[i];
+    const n = Math.min(seg.length - so, rx.dataRemaining);
+    // Place only where the ULP would have copied the bytes itself.
+    if (seg.buffer !== dest.buffer || seg.byteOffset + so !== dest.byteOffset + rx.destPos) return undefined;
+    this.armed = e;
+    this.armedQ = q;
+    return seg.subarray(so, so + n);
+  }
+
+  /** Staging, bounded so the read ends at the end of the next 24-byte header at the latest. */
+  private boundedStaging(): Buffer {
+    const rx = this.rx;
+    const hdr = DATA_HLEN + (rx.hdgst ? DIGEST_LEN : 0);
+    let n: number;
+    switch (rx.state) {
+      case RecvState.CH:
+        n = rx.unitRemaining + hdr - CH_LEN;
+        break;
+      case RecvState.PSH:
+      case RecvState.PAD:
+        n = rx.unitRemaining;
+        break;
+      case RecvState.DATA: // payload the device does not place: through its digest and the next header
+        n = rx.unitRemaining + (rx.ddgst ? DIGEST_LEN : 0) + hdr;
+        break;
+      case RecvState.DDGST:
+        n = rx.unitRemaining + hdr;
+        break;
+      default:
+        return this.staging;
+    }
+    return n < this.staging.length ? this.staging.subarray(0, n) : this.staging;
+  }
+}
