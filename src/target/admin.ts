@@ -276,6 +276,11 @@ function setFeatures(ctrl: Controller, cmd: Cmd): void {
       q.complete(cmd, 0, (n | (n << 16)) >>> 0);
       return;
     }
+    case FeatureId.TempThreshold:
+      if (disc) break;
+      ctrl.tempThreshold = f.dw11 & 0xffff;
+      q.complete(cmd, 0);
+      return;
     case FeatureId.VolatileWriteCache:
       if (disc) break;
       ctrl.vwc = f.dw11 & 1;
@@ -302,6 +307,10 @@ function getFeatures(ctrl: Controller, cmd: Cmd): void {
       q.complete(cmd, 0, (n | (n << 16)) >>> 0);
       return;
     }
+    case FeatureId.TempThreshold:
+      if (disc) break;
+      q.complete(cmd, 0, ctrl.tempThreshold);
+      return;
     case FeatureId.VolatileWriteCache:
       if (disc) break;
       q.complete(cmd, 0, ctrl.vwc);

@@ -130,7 +130,14 @@ export class Connection implements RecvHandler {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.rx.feed(chunk);
+    try {
+      this.rx.feed(chunk);
+    } catch (err) {
+      // A bug of ours must cost this queue only, never the process.
+      process.emitWarning(`nvmeotcp target: queue ${this.qid} closed after an internal error: ${String(err)}`);
+      this.close();
+      return;
+    }
     // Back-pressure: stop reading while the host does not drain what we send.
     if (this.socket.writableNeedDrain && !this.closed) {
       this.socket.pause();
@@ -168,10 +175,7 @@ export class Connection implements RecvHandler {
     if (this.dead) return;
     this.dead = true;
     this.rx.halt();
-    const h = this.rx.lastHeader;
-    const hlen = h[OFF.HLEN];
-    const n = hlen >= 8 && hlen < h.length ? hlen : h.length;
-    this.writer.send(encodeTermReq(PduType.C2HTermReq, err.fes, err.fei, h.subarray(0, n)));
+    this.writer.send(encodeTermReq(PduType.C2HTermReq, err.fes, err.fei, this.rx.lastHeader));
     this.socket.end();
     // The host should close; if it does not, drop the socket after a grace period.
     this.lingerTimer = setTimeout(() => this.socket.destroy(), 2000);

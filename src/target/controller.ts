@@ -48,6 +48,8 @@ export class Controller {
   aec = 0;
   /** Volatile write cache enabled (feature 0x06). */
   vwc = 1;
+  /** Temperature threshold in kelvin (feature 0x04, composite sensor, over-temperature). */
+  tempThreshold = 343;
   readonly health: HealthCounters = { readBytes: 0, writeBytes: 0, readCmds: 0, writeCmds: 0 };
   readonly createdAt = Date.now();
   gone = false;

@@ -131,7 +131,7 @@ test('target identify - a shorter SGL gets only that many bytes', async () => {
   assert.equal(r.data.readUInt16LE(78), cntlid);
 });
 
-test('target features - number of queues, async event config, keep-alive timer, volatile write cache', async () => {
+test('target features - number of queues, async event config, keep-alive timer, volatile write cache, temperature threshold', async () => {
   const nq = await a.exchange(buildSetFeaturesSqe({ cid: a.cid(), fid: FeatureId.NumQueues, dw11: (7 << 16) | 7 }));
   assert.equal(nq.cqe!.status, 0);
   assert.equal(nq.cqe!.dw0, (3 << 16) | 3);
@@ -144,6 +144,8 @@ test('target features - number of queues, async event config, keep-alive timer, 
   await a.exchange(buildSetFeaturesSqe({ cid: a.cid(), fid: FeatureId.KeepAliveTimer, dw11: 20000 }));
   assert.equal((await a.exchange(buildGetFeaturesSqe({ cid: a.cid(), fid: FeatureId.KeepAliveTimer }))).cqe!.dw0, 20000);
   assert.equal((await a.exchange(buildGetFeaturesSqe({ cid: a.cid(), fid: FeatureId.VolatileWriteCache }))).cqe!.dw0, 1);
+  await a.exchange(buildSetFeaturesSqe({ cid: a.cid(), fid: FeatureId.TempThreshold, dw11: 350 }));
+  assert.equal((await a.exchange(buildGetFeaturesSqe({ cid: a.cid(), fid: FeatureId.TempThreshold }))).cqe!.dw0, 350);
   const unknown = await a.exchange(buildGetFeaturesSqe({ cid: a.cid(), fid: FeatureId.Arbitration }));
   assert.equal(unknown.cqe!.status, 0x4002);
 });
