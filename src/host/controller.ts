@@ -309,7 +309,7 @@ export class NvmeController implements IoPath {
       q.icdMax = icdMax;
       const p = { qid, sqsize, kato: 0, cntlid: this.cntlid, hostid: o.hostid, subnqn: o.subnqn, hostnqn: o.hostnqn };
       await fabricsConnect(q, p, o.ioTimeoutMs);
-      q.attachOffload();
+      q.attachOffload(`${o.host}:${o.port}/${this.cntlid}`);
       return q;
     } catch (e) {
       await q.close();

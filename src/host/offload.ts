@@ -4,12 +4,13 @@
 // enough READ, teardown when that READ's response arrives (the command completes
 // in ulp.ddpTeardownDone), and remove when the queue closes. A socket device also
 // hands out the receive placement of each queue's socket.
-import type { DdpLimits, DdpQueue, DdpQueueConfig, RxPlacementFactory, UlpOps } from '../offload/types.ts';
+import type { DdpDevice, DdpLimits, RxPlacementFactory } from '../offload/types.ts';
 
-export interface HostDdpDevice {
-  limits(): DdpLimits;
-  /** sk_add. A negative Errno (or null) means the queue runs without offload; the device counts the failure. */
-  addQueue(cfg: DdpQueueConfig, ulp: UlpOps): DdpQueue | number | null;
+/**
+ * The part of a DdpDevice the host uses. addQueue (sk_add) gets the queue's receiver
+ * too; a negative Errno means the queue runs without offload (the device counts it).
+ */
+export interface HostDdpDevice extends Pick<DdpDevice, 'limits' | 'addQueue'> {
   /** Socket device: the placement that replaces StagingPlacement on every I/O queue's socket. */
   readonly rxPlacement?: RxPlacementFactory;
 }

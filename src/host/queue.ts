@@ -251,6 +251,10 @@ export class HostQueue implements RecvHandler, UlpOps {
       if (this.waitHead === this.waiting.length) {
         this.waiting.length = 0;
         this.waitHead = 0;
+      } else if (this.waitHead >= 1024 && this.waitHead * 2 >= this.waiting.length) {
+        // Under sustained overload the FIFO never drains: drop the consumed head now and then.
+        this.waiting.splice(0, this.waitHead);
+        this.waitHead = 0;
       }
       this.dispatch(next);
     } else if (this.idleWaiters !== undefined && this.inflightCount === 0) {
@@ -422,8 +426,11 @@ export class HostQueue implements RecvHandler, UlpOps {
 
   // ------------------------------------------------------------ offload attach
 
-  /** sk_add for this I/O queue; a failure leaves the queue in software mode. */
-  attachOffload(): void {
+  /**
+   * sk_add for this I/O queue, once Connect is done (nothing else is in flight, so the
+   * receiver sits at a PDU boundary: that is rxSeq). A failure leaves the queue in software.
+   */
+  attachOffload(ctrlLabel: string): void {
     const dev = this.device;
     if (dev === undefined || this.state !== QState.LIVE) return;
     const r = dev.addQueue(
@@ -434,10 +441,13 @@ export class HostQueue implements RecvHandler, UlpOps {
         queueSize: this.sqsize + 1,
         queueId: this.qid,
         ioCpu: this.qid - 1,
+        ctrl: ctrlLabel,
+        rxSeq: this.rx.streamPos % 0x1_0000_0000,
       },
       this,
+      this.rx,
     );
-    if (r === null || typeof r === 'number') return;
+    if (typeof r === 'number') return;
     this.ddpQ = r;
     this.ddpLimits = dev.limits();
   }

@@ -164,3 +164,26 @@ test('host queue - discover reads the discovery log (header, entries, header aga
     await t.close();
   }
 });
+
+test('host queue - thousands of requests beyond the queue depth all complete', async () => {
+  const t = new FakeTarget({ namespaces: [{ nsid: 1, lbaSize: 512, nlba: 4096 }] });
+  const order: number[] = [];
+  t.o.hook = (c, sqe) => {
+    if (c.qid > 0 && sqeOpc(sqe) === IoOpc.Read) order.push(parseRw(sqe).slba);
+    return false;
+  };
+  const ram = t.ram.get(1)!;
+  for (let i = 0; i < 4096; i++) ram.fill(i & 0xff, i * 512, (i + 1) * 512);
+  const port = await t.listen();
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, queueSize: 8 });
+  try {
+    const n = ctrl.namespace(1);
+    const reads = Array.from({ length: 2500 }, (_, i) => n.read(i, 1));
+    const got = await Promise.all(reads);
+    for (const [i, b] of got.entries()) assert.deepEqual(b, Buffer.alloc(512, i & 0xff));
+    assert.deepEqual(order, Array.from({ length: 2500 }, (_, i) => i));
+  } finally {
+    await ctrl.disconnect();
+    await t.close();
+  }
+});
