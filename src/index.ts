@@ -23,17 +23,25 @@ export {
   type TargetOptions,
 } from './target/index.ts';
 
-// Offload device contract and statistics
+// Offload: the device contract (ulp_ddp ops) and the socket device
 export {
   type DdpCaps,
+  type DdpCapsState,
+  type DdpDevice,
   type DdpLimits,
   type DdpQueue,
   type DdpQueueConfig,
   Errno,
   type RxPlacement,
   type RxPlacementFactory,
+  type SocketDdpDevice,
+  type UlpDdpStats,
   type UlpOps,
 } from './offload/types.ts';
+export { type DeviceOptions } from './offload/core.ts';
+export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
+
+// Statistics
 export {
   ALL_COUNTERS,
   CHANNEL_COUNTERS,
@@ -43,7 +51,7 @@ export {
   GLOBAL_COUNTERS,
   type GlobalCounterName,
 } from './stats/counters.ts';
-export { type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
+export { type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
 
 // Protocol: errors, constants, wire structures users see
 export {
