@@ -38,7 +38,7 @@ export {
   type UlpDdpStats,
   type UlpOps,
 } from './offload/types.ts';
-export { type DeviceOptions } from './offload/core.ts';
+export type { DeviceOptions } from './offload/core.ts';
 export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
 
 // Statistics
