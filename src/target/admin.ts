@@ -15,7 +15,7 @@ import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd } from './connection.ts';
 import { type Controller, NVME_VERSION } from './controller.ts';
 import { discoveryLogPage } from './discovery.ts';
-import { commandEffectsLog, ELPE, errorLog, smartLog } from './logs.ts';
+import { commandEffectsLog, ELPE, errorLog, LID_SUPPORTED_LOGS, smartLog, supportedLogs } from './logs.ts';
 import type { Namespace } from './subsystem.ts';
 
 const DNR = true;
@@ -210,7 +210,9 @@ function getLogPage(ctrl: Controller, cmd: Cmd): void {
   const q = cmd.q;
   const lp = parseGetLogPage(cmd.sqe);
   let page: Buffer;
-  if (ctrl.subsys.isDiscovery) {
+  if (lp.lid === LID_SUPPORTED_LOGS) {
+    page = supportedLogs(ctrl.subsys.isDiscovery);
+  } else if (ctrl.subsys.isDiscovery) {
     if (lp.lid !== LogId.Discovery) {
       q.complete(cmd, STATUS_INVALID_FIELD);
       return;

@@ -1,5 +1,5 @@
-// Log pages of NVM controllers: error information (0x01), SMART / health (0x02)
-// and commands supported and effects (0x05).
+// Log pages of NVM controllers: supported log pages (0x00), error information (0x01),
+// SMART / health (0x02) and commands supported and effects (0x05).
 //
 //   Error log: (ELPE + 1) entries of 64 bytes; this target records none (all zero).
 //   SMART (512 bytes): critical warning u8 @0 | composite temperature u16 @1 (kelvin) |
@@ -7,9 +7,10 @@
 //     data units read u128 @32 / written @48 (units of 1000 × 512 bytes, rounded up) |
 //     host read commands u128 @64 / write commands @80 | power cycles u128 @112 |
 //     power-on hours u128 @128
+//   Supported log pages (1024 bytes): LSUPP[256] u32, bit 0 = the log page is supported.
 //   Commands supported and effects (4096 bytes): ACS[256] u32 @0 (admin opcodes),
 //     IOCS[256] u32 @1024 (I/O opcodes): bit 0 CSUPP, bit 1 LBCC (changes LBA content).
-import { AdminOpc, IoOpc } from '../protocol/constants.ts';
+import { AdminOpc, IoOpc, LogId } from '../protocol/constants.ts';
 import { writeU64 } from '../protocol/fields.ts';
 import type { Controller } from './controller.ts';
 
@@ -62,4 +63,19 @@ const EFFECTS_LOG = buildEffectsLog();
 
 export function commandEffectsLog(): Buffer {
   return EFFECTS_LOG;
+}
+
+/** LID 0x00 (NVMe 2.0): which log pages this controller serves. */
+export const LID_SUPPORTED_LOGS = 0x00;
+
+function buildSupportedLogs(lids: readonly number[]): Buffer {
+  const b = Buffer.alloc(1024);
+  for (const lid of lids) b.writeUInt32LE(CSUPP, lid * 4);
+  return b;
+}
+const SUPPORTED_NVM = buildSupportedLogs([LID_SUPPORTED_LOGS, LogId.Error, LogId.Smart, LogId.CmdEffects]);
+const SUPPORTED_DISCOVERY = buildSupportedLogs([LID_SUPPORTED_LOGS, LogId.Discovery]);
+
+export function supportedLogs(discovery: boolean): Buffer {
+  return discovery ? SUPPORTED_DISCOVERY : SUPPORTED_NVM;
 }

@@ -174,6 +174,11 @@ test('target logs - SMART is 512 bytes, effects log marks write as LBA-changing,
   assert.deepEqual(err.data, Buffer.alloc(64));
   const past = await a.exchange(buildGetLogPageSqe({ cid: a.cid(), lid: LogId.Smart, len: 4, offset: 512 }));
   assert.equal(past.cqe!.status, 0x4002);
+  const sup = await a.exchange(buildGetLogPageSqe({ cid: a.cid(), lid: 0x00, len: 1024 }));
+  assert.deepEqual(
+    [0, 1, 2, 3, 5, 0x70].map((lid) => sup.data.readUInt32LE(lid * 4)),
+    [1, 1, 1, 0, 1, 0],
+  );
   const unknown = await a.exchange(buildGetLogPageSqe({ cid: a.cid(), lid: 0xc0, len: 4 }));
   assert.equal(unknown.cqe!.status, 0x4109);
 });

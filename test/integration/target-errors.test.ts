@@ -3,8 +3,8 @@
 // queue kept), and meanwhile another connection keeps working.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { buildFlushSqe, buildRwSqe } from '../../src/protocol/admin.ts';
-import { Fes, IoOpc, OFF, PduType } from '../../src/protocol/constants.ts';
+import { buildFlushSqe, buildRwSqe, buildSetFeaturesSqe } from '../../src/protocol/admin.ts';
+import { Fes, IoOpc, OFF, PduType, SglType } from '../../src/protocol/constants.ts';
 import { encodeCapsuleCmd, encodeDataHeader, encodeIcReq, encodeTermReq } from '../../src/protocol/pdu.ts';
 import { NvmeTarget } from '../../src/target/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
@@ -237,4 +237,45 @@ test('target PDU - a valid PDU right after a bad one gets no answer (receive sto
   c.send(cap, good);
   await expectTerm(c, Fes.InvalidHeaderField, OFF.HLEN, cap.subarray(0, 8));
   await otherStillWorks();
+});
+
+test('target H2CData - DATAL above MAXH2CDATA: FES 5', async () => {
+  const c = await ioQueue();
+  const sqe = buildRwSqe({ cid: 4, opc: IoOpc.Write, nsid: 1, slba: 0, nlb: 64, len: 32768, inCapsule: false });
+  c.send(...c.capsule(sqe));
+  const r2t = await c.nextPdu();
+  assert.equal(r2t?.hdr.type, PduType.R2T);
+  const pdu = h2c(c, 4, r2t.raw.readUInt16LE(OFF.TTAG), 0, Buffer.alloc(32768));
+  c.send(...pdu);
+  // PLEN gives it away at the common header.
+  await expectTerm(c, Fes.DataLimitExceeded, 0, pdu[0].subarray(0, 8));
+  await otherStillWorks();
+});
+
+test('target CapsuleCmd - the admin queue takes 8 KiB of in-capsule data, not more', async () => {
+  const c = await RawClient.open(port);
+  await c.adminConnect(NQN);
+  // Set Features with an 8 KiB payload for a feature this target does not have: a status, no error.
+  const sqe = buildSetFeaturesSqe({ cid: c.cid(), fid: 0x16, dw11: 0 });
+  sqe[39] = SglType.InCapsuleOffset;
+  sqe.writeUInt32LE(8192, 32);
+  assert.equal((await c.exchange(sqe, { icd: Buffer.alloc(8192) })).cqe!.status, 0x4002);
+  const big = buildSetFeaturesSqe({ cid: c.cid(), fid: 0x16, dw11: 0 });
+  big[39] = SglType.InCapsuleOffset;
+  big.writeUInt32LE(8196, 32);
+  const parts = c.capsule(big, Buffer.alloc(8196));
+  c.send(...parts);
+  await expectTerm(c, Fes.DataLimitExceeded, 0, parts[0]);
+  await otherStillWorks();
+});
+
+test('target CapsuleCmd - in-capsule data on a read is INVALID_FIELD, the queue goes on', async () => {
+  const c = await ioQueue();
+  const sqe = buildRwSqe({ cid: 11, opc: IoOpc.Read, nsid: 1, slba: 0, nlb: 1, len: 512, inCapsule: false });
+  sqe[39] = SglType.InCapsuleOffset;
+  const r = await c.exchange(sqe, { icd: Buffer.alloc(512) });
+  assert.equal(r.cqe!.status, 0x4002);
+  assert.equal(r.c2h.length, 0);
+  assert.equal((await c.exchange(buildFlushSqe({ cid: c.cid(), nsid: 1 }))).cqe!.status, 0);
+  c.close();
 });
