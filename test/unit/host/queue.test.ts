@@ -4,6 +4,7 @@ import { AdminOpc, FabricsType, IoOpc, Prop } from '../../../src/protocol/consta
 import { parsePropertySqe } from '../../../src/protocol/fabrics.ts';
 import { parseRw } from '../../../src/protocol/admin.ts';
 import { sqeCid, sqeOpc } from '../../../src/protocol/sqe.ts';
+import { TimeoutError } from '../../../src/protocol/errors.ts';
 import { discover, NvmeController } from '../../../src/host/index.ts';
 import { Prng } from '../../helpers/prng.ts';
 import { type FakeConn, FakeTarget } from './fake-target.ts';
@@ -182,6 +183,45 @@ test('host queue - thousands of requests beyond the queue depth all complete', a
     const got = await Promise.all(reads);
     for (const [i, b] of got.entries()) assert.deepEqual(b, Buffer.alloc(512, i & 0xff));
     assert.deepEqual(order, Array.from({ length: 2500 }, (_, i) => i));
+  } finally {
+    await ctrl.disconnect();
+    await t.close();
+  }
+});
+
+test('host queue - least-loaded policy spreads concurrent requests over the queues', async () => {
+  const t = new FakeTarget();
+  const port = await t.listen();
+  const ctrl = await NvmeController.connect({
+    traddr: '127.0.0.1',
+    trsvcid: port,
+    subnqn: t.subnqn,
+    nrIoQueues: 4,
+    queuePolicy: 'least-loaded',
+  });
+  try {
+    const n = ctrl.namespace(1);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => n.read(i, 1)));
+    await n.read(0, 1); // alone: the first idle queue
+    const perQueue = [1, 2, 3, 4].map((q) => t.seen.filter((c) => c.qid === q && c.opc === IoOpc.Read).length);
+    assert.deepEqual(perQueue, [3, 2, 2, 2]);
+  } finally {
+    await ctrl.disconnect();
+    await t.close();
+  }
+});
+
+test('host queue - an unanswered keep-alive ends the controller', async () => {
+  const t = new FakeTarget({ hook: (c, sqe) => c.qid === 0 && sqeOpc(sqe) === AdminOpc.KeepAlive });
+  const port = await t.listen();
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, kato: 60 });
+  try {
+    await t.until(() => ctrl.error !== undefined);
+    assert.equal(ctrl.error?.name, 'ConnectionError');
+    const cause = ctrl.error?.cause;
+    assert.ok(cause instanceof TimeoutError);
+    assert.equal(cause.kind, 'kato');
+    await assert.rejects(ctrl.namespace(1).read(0, 1), { name: 'ConnectionError' });
   } finally {
     await ctrl.disconnect();
     await t.close();
