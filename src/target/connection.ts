@@ -125,9 +125,6 @@ export class Connection implements RecvHandler {
   get localAddress(): string {
     return this.socket.localAddress ?? '';
   }
-  get localPort(): number {
-    return this.socket.localPort ?? 0;
-  }
 
   private readonly onData = (chunk: Buffer): void => {
     try {

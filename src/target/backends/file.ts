@@ -1,9 +1,8 @@
 // File namespace store through an fs.promises FileHandle. The file is created if
 // missing and extended (sparse) to the namespace size; bytes past the end of a
 // shorter file read as zeros.
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, fstatSync, readSync as fsReadSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { readSync as fsReadSync, fstatSync } from 'node:fs';
 import type { Backend } from './types.ts';
 
 const ZERO_CHUNK = 1 << 20;
@@ -12,15 +11,12 @@ export class FileBackend implements Backend {
   readonly kind = 'file';
   private fh: FileHandle | undefined;
   private zeroes: Buffer | undefined;
-  size: number;
 
-  /** `size` 0 = the current size of the file (which must exist). */
+  /** `size`: the namespace size; a shorter file is extended (sparse) to it when opened. */
   constructor(
     readonly path: string,
-    size: number,
-  ) {
-    this.size = size;
-  }
+    readonly size: number,
+  ) {}
 
   /** The size of an existing file, for a namespace declared without a size. */
   static existingSize(path: string): number {
