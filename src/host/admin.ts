@@ -11,6 +11,8 @@ import { DataDir, HostCommand } from './request.ts';
 export interface ConnectParams {
   qid: number;
   sqsize: number;
+  /** CATTR (bit 2: disable SQ flow control). */
+  cattr: number;
   kato: number;
   cntlid: number;
   hostid: Buffer;
@@ -20,7 +22,7 @@ export interface ConnectParams {
 
 /** Fabrics Connect (data in-capsule, 1024 bytes). Resolves with the CNTLID (DW0 15:0). */
 export async function fabricsConnect(q: HostQueue, p: ConnectParams, timeoutMs: number): Promise<number> {
-  const sqe = buildConnectSqe({ cid: 0, qid: p.qid, sqsize: p.sqsize, kato: p.kato });
+  const sqe = buildConnectSqe({ cid: 0, qid: p.qid, sqsize: p.sqsize, cattr: p.cattr, kato: p.kato });
   const data = encodeConnectData({ hostid: p.hostid, cntlid: p.cntlid, subnqn: p.subnqn, hostnqn: p.hostnqn });
   const c = await q.submit(new HostCommand(sqe, data, DataDir.H2C, timeoutMs));
   return c.dw0 & 0xffff;

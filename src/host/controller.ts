@@ -27,6 +27,7 @@ import {
   parseIdentifyController,
   parseIdentifyNamespace,
 } from '../protocol/identify.ts';
+import { CATTR_DISABLE_SQFLOW } from '../protocol/fabrics.ts';
 import { AdminClient, fabricsConnect } from './admin.ts';
 import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
 import type { HostDdpDevice } from './offload.ts';
@@ -54,6 +55,11 @@ export interface ConnectOptions {
   ioTimeoutMs?: number;
   /** TCP connect + ICResp bound (default 10000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * Connect with CATTR.DISSQFC (SQ flow control disabled, Linux `disable_sqflow`): the
+   * controller may then end successful reads with a C2HData SUCCESS and no CapsuleResp.
+   */
+  disableSqFlow?: boolean;
   /** How block I/O picks an I/O queue (default round-robin). */
   queuePolicy?: 'round-robin' | 'least-loaded';
   /** Receive offload device for the I/O queues. */
@@ -85,6 +91,7 @@ interface Resolved {
   ioTimeoutMs: number;
   connectTimeoutMs: number;
   leastLoaded: boolean;
+  cattr: number;
   offload: HostDdpDevice | undefined;
   discovery: boolean;
 }
@@ -107,6 +114,7 @@ export class NvmeController implements IoPath {
   private kaTimer: NodeJS.Timeout | undefined;
   private kaBusy = false;
   private closing = false;
+  private closed: Promise<void> | undefined;
   private failure: Error | undefined;
   /** CSTS.SHST seen at the end of disconnect(): 2 = shutdown complete. */
   private shst = -1;
@@ -138,7 +146,16 @@ export class NvmeController implements IoPath {
       admin.setTimeoutGranularity(Math.min(o.ioTimeoutMs, o.kato || Number.POSITIVE_INFINITY) / 4);
       const cntlid = await fabricsConnect(
         admin,
-        { qid: 0, sqsize: ADMIN_SQSIZE, kato: o.kato, cntlid: 0xffff, hostid: o.hostid, subnqn: o.subnqn, hostnqn: o.hostnqn },
+        {
+          qid: 0,
+          sqsize: ADMIN_SQSIZE,
+          cattr: o.cattr,
+          kato: o.kato,
+          cntlid: 0xffff,
+          hostid: o.hostid,
+          subnqn: o.subnqn,
+          hostnqn: o.hostnqn,
+        },
         o.ioTimeoutMs,
       );
       const a = new AdminClient(admin, o.ioTimeoutMs);
@@ -204,9 +221,15 @@ export class NvmeController implements IoPath {
    * Shuts the controller down: waits for outstanding I/O, sets CC.SHN = 1 and polls
    * CSTS until SHST = 2 (bounded by RTD3E, 5..60 s), then closes every queue.
    */
-  async disconnect(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+  disconnect(): Promise<void> {
+    if (this.closed === undefined) {
+      this.closing = true;
+      this.closed = this.shutdown();
+    }
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopKeepAlive();
     await Promise.all(this.io.map((q) => q.idle()));
     if (this.admin.q.live) {
@@ -307,7 +330,16 @@ export class NvmeController implements IoPath {
     try {
       q.setTimeoutGranularity(o.ioTimeoutMs / 4);
       q.icdMax = icdMax;
-      const p = { qid, sqsize, kato: 0, cntlid: this.cntlid, hostid: o.hostid, subnqn: o.subnqn, hostnqn: o.hostnqn };
+      const p = {
+        qid,
+        sqsize,
+        cattr: o.cattr,
+        kato: 0,
+        cntlid: this.cntlid,
+        hostid: o.hostid,
+        subnqn: o.subnqn,
+        hostnqn: o.hostnqn,
+      };
       await fabricsConnect(q, p, o.ioTimeoutMs);
       q.attachOffload(`${o.host}:${o.port}/${this.cntlid}`);
       return q;
@@ -373,10 +405,11 @@ export class NvmeController implements IoPath {
   };
 
   /** Closes every queue at once (failed connect, lost keep-alive). */
-  private async abort(): Promise<void> {
+  private abort(): Promise<void> {
     this.closing = true;
     this.stopKeepAlive();
-    await Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]);
+    this.closed ??= Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]).then(() => undefined);
+    return this.closed;
   }
 }
 
@@ -455,6 +488,7 @@ function resolveOptions(o: ConnectOptions): Resolved {
     ioTimeoutMs: intOpt('ioTimeoutMs', o.ioTimeoutMs, 30_000, 1, 0x7fff_ffff),
     connectTimeoutMs: intOpt('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1, 0x7fff_ffff),
     leastLoaded: o.queuePolicy === 'least-loaded',
+    cattr: o.disableSqFlow === true ? CATTR_DISABLE_SQFLOW : 0,
     offload: o.offload,
     discovery,
   };

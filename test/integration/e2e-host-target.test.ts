@@ -191,3 +191,25 @@ test('e2e - keep-alive keeps an idle controller alive past KATO', async () => {
     }
   });
 });
+
+test('e2e - SQ flow control disabled: reads end with C2HData SUCCESS and stay correct', async () => {
+  await withTarget({ c2hMaxData: 16384 }, async (port) => {
+    const ctrl = await NvmeController.connect({
+      traddr: '127.0.0.1',
+      trsvcid: port,
+      subnqn: NQN,
+      disableSqFlow: true,
+      ddgst: true,
+      nrIoQueues: 2,
+    });
+    try {
+      const ns = ctrl.namespace(2);
+      const data = new Prng(77).bytes(256 * 1024);
+      await ns.write(3, data);
+      const reads = [0, 1, 2, 3].map((i) => ns.read(3 + i * 16, 16));
+      assert.deepEqual(Buffer.concat(await Promise.all(reads)), data);
+    } finally {
+      await ctrl.disconnect();
+    }
+  });
+});

@@ -40,3 +40,16 @@ test('host connect - Linux connect sequence, identify and namespaces', async () 
     await t.close();
   }
 });
+
+test('host connect - disableSqFlow sets CATTR bit 2 on every Connect', async () => {
+  const t = new FakeTarget();
+  const port = await t.listen();
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, nrIoQueues: 2, disableSqFlow: true });
+  try {
+    const cattrs = t.seen.filter((c) => c.fctype === FabricsType.Connect).map((c) => parseConnectSqe(c.sqe).cattr);
+    assert.deepEqual(cattrs, [4, 4, 4]);
+  } finally {
+    await ctrl.disconnect();
+    await t.close();
+  }
+});
