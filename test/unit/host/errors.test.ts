@@ -238,3 +238,28 @@ test('host errors - a refused Connect is an NvmeStatusError', async () => {
     await t.close();
   }
 });
+
+test('host errors - a header digest error ends the queue with ProtocolError FES 3 and an H2CTermReq', async () => {
+  const { t, ctrl } = await setup(
+    {
+      hook: (c, sqe) => {
+        if (c.qid === 0 || sqeOpc(sqe) !== IoOpc.Read) return false;
+        const resp = encodeCapsuleResp(buildCqe({ cid: sqeCid(sqe), status: 0 }), true);
+        resp[resp.length - 1] ^= 0xff; // corrupt the HDGST
+        c.send(resp);
+        return true;
+      },
+    },
+    { hdgst: true },
+  );
+  try {
+    const e = await rejection(ctrl.namespace(1).read(0, 1));
+    assert.ok(e instanceof ProtocolError);
+    assert.equal(e.fes, Fes.HeaderDigestError);
+    await t.until(() => t.termReqs.length > 0);
+    assert.deepEqual(t.termReqs, [[Fes.HeaderDigestError, 0]]);
+  } finally {
+    await ctrl.disconnect();
+    await t.close();
+  }
+});
