@@ -1,0 +1,80 @@
+// One NVMe/TCP benchmark case: our target in a child process, our host in this
+// process running a workload; CPU seconds of each side, RSS and latency percentiles.
+import { NvmeController } from '../src/host/index.ts';
+import { createSocketDevice } from '../src/offload/socket-device.ts';
+import { type RwMode, runWorkload } from '../src/workload/workload.ts';
+import { cpuSince, spawnPeer } from './proc.ts';
+
+export interface CaseSpec {
+  rw: RwMode;
+  bs: number;
+  iodepth: number;
+  queues: number;
+  digests: boolean;
+  offload: boolean;
+  seconds: number;
+  /** Pin host and target to these CPUs (taskset). */
+  cpus?: [number, number];
+}
+
+export interface CaseResult {
+  mbps: number;
+  iops: number;
+  p50us: number;
+  p99us: number;
+  hostCpuPerGB: number;
+  targetCpuPerGB: number;
+  hostRssMB: number;
+  placedBytes: number;
+  readBytes: number;
+}
+
+const NQN = 'nqn.2024-01.io.nvmeotcp:bench';
+const REGION = 256 << 20;
+
+export async function runCase(c: CaseSpec): Promise<CaseResult> {
+  const peer = await spawnPeer('target-peer.ts', [String(REGION), '512'], c.cpus?.[1]);
+  const dev = c.offload ? createSocketDevice() : undefined;
+  try {
+    const ctrl = await NvmeController.connect({
+      traddr: '127.0.0.1',
+      trsvcid: peer.port,
+      subnqn: NQN,
+      nrIoQueues: c.queues,
+      queueSize: Math.max(64, c.iodepth + 1),
+      hdgst: c.digests,
+      ddgst: c.digests,
+      ...(dev ? { offload: dev } : {}),
+    });
+    const ns = ctrl.namespace(1);
+    // Reads of never-written RAM return zeros without touching memory on the
+    // target; write the region once so reads move real data.
+    if (c.rw.includes('read')) {
+      await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: REGION });
+    }
+    const cpu0 = process.cpuUsage();
+    const r = await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: c.seconds * 1000, regionBytes: REGION });
+    const hostCpu = cpuSince(cpu0);
+    const rss = process.memoryUsage().rss;
+    const stats = dev?.getStats();
+    await ctrl.disconnect();
+    const targetCpu = await peer.stop();
+    if (r.error) throw new Error(r.error);
+    const gb = (r.readBytes + r.writeBytes) / 1e9;
+    return {
+      mbps: r.mbps,
+      iops: r.iops,
+      p50us: r.lat.p50,
+      p99us: r.lat.p99,
+      hostCpuPerGB: hostCpu / gb,
+      // The target's CPU also covers the prefill; report it per GB of the whole session.
+      targetCpuPerGB: targetCpu / (gb + (c.rw.includes('read') ? REGION / 1e9 : 0)),
+      hostRssMB: rss / 1e6,
+      placedBytes: stats?.rx_nvmeotcp_bytes ?? 0,
+      readBytes: r.readBytes,
+    };
+  } catch (e) {
+    peer.child.kill();
+    throw e;
+  }
+}

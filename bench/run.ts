@@ -1,0 +1,112 @@
+// npm run bench [-- options]
+//   --suite offload|matrix|all   offload: 128 KiB reads QD32, offload on/off × digests off/on
+//                                matrix: the full issue-5 matrix (seq 128 KiB r/w QD32, 4 KiB
+//                                randread/randwrite QD1 and QD64, 1 and 4 queues, digests, offload)
+//   --seconds N   per run (default 3)     --reps N   repetitions (default 3)
+//   --pin         pin host to CPU 0 and peers to CPU 1 (taskset)
+//   --filter S    only cases whose label contains S
+//   --out FILE    write the results as JSON (default bench/results/<suite>-<time>.json)
+// Baselines (raw socket stream, raw 72/24-byte ping-pong) are measured in the same run.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { RwMode } from '../src/workload/workload.ts';
+import { rawPingPong, rawStream } from './baselines.ts';
+import { type CaseResult, type CaseSpec, runCase } from './nvme-case.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    suite: { type: 'string', default: 'offload' },
+    seconds: { type: 'string', default: '3' },
+    reps: { type: 'string', default: '3' },
+    pin: { type: 'boolean', default: false },
+    filter: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const seconds = Number(a.seconds);
+const reps = Number(a.reps);
+const cpus: [number, number] | undefined = a.pin ? [0, 1] : undefined;
+if (cpus) {
+  // Pin this (host) process too.
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+}
+
+function label(c: CaseSpec): string {
+  return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}`;
+}
+
+function cases(): CaseSpec[] {
+  const out: CaseSpec[] = [];
+  const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean) =>
+    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}) });
+  if (a.suite === 'offload' || a.suite === 'all') {
+    for (const dg of [false, true]) for (const off of [false, true]) add('read', 128 * 1024, 32, 1, dg, off);
+  }
+  if (a.suite === 'matrix' || a.suite === 'all') {
+    for (const q of [1, 4])
+      for (const dg of [false, true])
+        for (const off of [false, true]) {
+          add('read', 128 * 1024, 32, q, dg, off);
+          add('write', 128 * 1024, 32, q, dg, off);
+          add('randread', 4096, 1, q, dg, off);
+          add('randread', 4096, 64, q, dg, off);
+          add('randwrite', 4096, 1, q, dg, off);
+          add('randwrite', 4096, 64, q, dg, off);
+        }
+  }
+  return out.filter((c) => !a.filter || label(c).includes(a.filter));
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const spread = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
+
+async function main(): Promise<void> {
+  const todo = cases();
+  console.log(`nvmeotcp bench: suite ${a.suite}, ${todo.length} cases × ${reps} reps × ${seconds}s${cpus ? ', pinned' : ''}`);
+  const streamRuns: number[] = [];
+  const ppRuns: number[] = [];
+  const results = new Map<string, CaseResult[]>();
+  for (let r = 0; r < reps; r++) {
+    streamRuns.push((await rawStream(128 * 1024, seconds, cpus)).mbps);
+    ppRuns.push((await rawPingPong(64, seconds, cpus)).opsPerSec);
+    // Alternate the order each repetition so slow drift does not favour one side.
+    const order = r % 2 === 0 ? todo : [...todo].reverse();
+    for (const c of order) {
+      const res = await runCase(c);
+      const l = label(c);
+      results.set(l, [...(results.get(l) ?? []), res]);
+      process.stdout.write(`  rep ${r + 1} ${l}: ${res.mbps.toFixed(0)} MB/s ${res.iops.toFixed(0)} IOPS host ${res.hostCpuPerGB.toFixed(3)} s/GB\n`);
+    }
+  }
+  const streamMbps = median(streamRuns);
+  const ppOps = median(ppRuns);
+  console.log(`\nraw socket stream (128 KiB writes → onread): ${streamMbps.toFixed(0)} MB/s (${spread(streamRuns)})`);
+  console.log(`raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)})\n`);
+  console.log('| case | MB/s (spread) | IOPS | p50 µs | p99 µs | host CPU s/GB | target CPU s/GB | host RSS MB | placed/read | vs baseline |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  const rows: Record<string, unknown>[] = [];
+  for (const c of todo) {
+    const l = label(c);
+    const rs = results.get(l) ?? [];
+    const m = (f: (x: CaseResult) => number) => median(rs.map(f));
+    const mbps = m((x) => x.mbps);
+    const iops = m((x) => x.iops);
+    const base = c.bs >= 65536 ? mbps / streamMbps : iops / ppOps;
+    const placed = m((x) => x.readBytes) > 0 ? m((x) => x.placedBytes) / m((x) => x.readBytes) : 0;
+    console.log(
+      `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} |`,
+    );
+    rows.push({ case: l, ...c, runs: rs, median: { mbps, iops }, ratioToBaseline: base });
+  }
+  const out = a.out ?? `bench/results/${a.suite}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, pingPongOps: ppOps, ppRuns }, rows }, null, 2));
+  console.log(`\nresults: ${out}`);
+}
+
+await main();
