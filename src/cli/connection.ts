@@ -2,6 +2,7 @@
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
 // -k/--keep-alive-tmo (seconds).
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -12,8 +13,8 @@ export interface ConnectionFlags {
   traddr: string;
   trsvcid: number;
   nqn?: string;
-  hostnqn?: string;
-  hostid?: string;
+  hostnqn: string;
+  hostid: string;
   hdrDigest: boolean;
   dataDigest: boolean;
   nrIoQueues: number;
@@ -28,8 +29,10 @@ function transportArg(v: string): string {
   return v;
 }
 
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
 function hostidArg(v: string): string {
-  if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(v.trim())) {
+  if (!UUID.test(v.trim())) {
     throw new InvalidArgumentError('expected a UUID');
   }
   return v.trim();
@@ -74,10 +77,17 @@ function readIdFile(path: string): string | undefined {
 
 /** Raw commander option values → ConnectionFlags (defaults filled as nvme-cli does). */
 export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
+  // As nvme-cli: the flags, else /etc/nvme/hostid and /etc/nvme/hostnqn, else generated
+  // (the hostnqn from the hostid, the form `nvme gen-hostnqn` writes).
+  const fileId = readIdFile('/etc/nvme/hostid');
+  const hostid = (o.hostid as string | undefined) ?? (fileId !== undefined && UUID.test(fileId) ? fileId : randomUUID());
+  const hostnqn = (o.hostnqn as string | undefined) ?? readIdFile('/etc/nvme/hostnqn') ?? `nqn.2014-08.org.nvmexpress:uuid:${hostid}`;
   const f: ConnectionFlags = {
     transport: o.transport as string,
     traddr: o.traddr as string,
     trsvcid: o.trsvcid as number,
+    hostnqn,
+    hostid,
     hdrDigest: o.hdrDigest === true,
     dataDigest: o.dataDigest === true,
     nrIoQueues: (o.nrIoQueues as number | undefined) ?? 1,
@@ -85,16 +95,7 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     keepAliveTmo: o.keepAliveTmo as number,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;
-  const hostnqn = (o.hostnqn as string | undefined) ?? readIdFile('/etc/nvme/hostnqn');
-  if (hostnqn !== undefined) f.hostnqn = hostnqn;
-  const hostid = (o.hostid as string | undefined) ?? readIdFile('/etc/nvme/hostid');
-  if (hostid !== undefined && /^[0-9a-f-]{32,36}$/i.test(hostid)) f.hostid = hostid;
   return f;
-}
-
-/** A 16-byte host identifier from its UUID text. */
-export function hostidBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
 }
 
 /** "127.0.0.1:4420" / "[::1]:4420". */

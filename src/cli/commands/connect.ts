@@ -1,0 +1,159 @@
+// `nvmeotcp connect` and `nvmeotcp list`: connect a controller, show it as nvme-cli
+// would (connect message, list-subsys block, id-ctrl fields, `nvme list` table),
+// then shut it down. We are not a kernel: no /dev/nvme* node appears, so both verbs
+// end with a clean disconnect.
+import type { Command } from 'commander';
+import type { NvmeController } from '../../host/index.ts';
+import type { IdentifyController } from '../../protocol/identify.ts';
+import { addConnectionOptions, type ConnectionFlags, connectionFlags } from '../connection.ts';
+import { formatListTable, type ListRow, listJson } from '../format/nvme-cli.ts';
+import { connectController, resolveSubnqn } from '../session.ts';
+
+const CTRL_NAME = 'nvme0';
+
+function listRows(ctrl: NvmeController): ListRow[] {
+  const id = ctrl.identify;
+  // The host's namespace info carries NSZE and the LBA size; our host does not track
+  // thin provisioning, so usage is reported as the full size (as nvmet reports NUSE).
+  return ctrl.namespaces.map((ns) => ({
+    node: `${CTRL_NAME}n${ns.nsid}`,
+    sn: id.sn,
+    mn: id.mn,
+    fr: id.fr,
+    nsid: ns.nsid,
+    lbaSize: ns.lbaSize,
+    metadataSize: 0,
+    nsze: ns.nlba,
+    nuse: ns.nlba,
+  }));
+}
+
+const hex = (v: number) => `0x${v.toString(16)}`;
+
+/** The Identify Controller fields `nvme id-ctrl` prints that matter on fabrics. */
+function idCtrlFields(id: IdentifyController): [string, string][] {
+  return [
+    ['vid', hex(id.vid)],
+    ['ssvid', hex(id.ssvid)],
+    ['sn', id.sn],
+    ['mn', id.mn],
+    ['fr', id.fr],
+    ['ieee', id.ieee.toString(16).padStart(6, '0')],
+    ['cmic', String(id.cmic)],
+    ['mdts', String(id.mdts)],
+    ['cntlid', hex(id.cntlid)],
+    ['ver', hex(id.ver)],
+    ['oaes', hex(id.oaes)],
+    ['ctratt', hex(id.ctratt)],
+    ['cntrltype', String(id.cntrltype)],
+    ['kas', String(id.kas)],
+    ['sqes', hex(id.sqes)],
+    ['cqes', hex(id.cqes)],
+    ['maxcmd', String(id.maxcmd)],
+    ['nn', String(id.nn)],
+    ['oncs', hex(id.oncs)],
+    ['vwc', hex(id.vwc)],
+    ['sgls', hex(id.sgls)],
+    ['subnqn', id.subnqn],
+    ['ioccsz', String(id.ioccsz)],
+    ['iorcsz', String(id.iorcsz)],
+    ['icdoff', String(id.icdoff)],
+    ['fcatt', hex(id.fcatt)],
+    ['msdbd', String(id.msdbd)],
+  ];
+}
+
+function address(f: ConnectionFlags): string {
+  return `traddr=${f.traddr},trsvcid=${f.trsvcid}`;
+}
+
+function connectText(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): string {
+  const out = [
+    `connecting to device: ${CTRL_NAME}`,
+    `nvme-subsys0 - NQN=${subnqn}`,
+    `               hostnqn=${f.hostnqn}`,
+    '\\',
+    ` +- ${CTRL_NAME} tcp ${address(f)} live`,
+    '',
+    `queues: admin + ${ctrl.ioQueueCount} I/O (asked ${f.nrIoQueues}, size ${f.queueSize}), ` +
+      `header digest ${f.hdrDigest ? 'on' : 'off'}, data digest ${f.dataDigest ? 'on' : 'off'}, ` +
+      `keep-alive ${f.keepAliveTmo ? `${f.keepAliveTmo} s` : 'off'}`,
+    '',
+    'NVME Identify Controller:',
+    ...idCtrlFields(ctrl.identify).map(([k, v]) => `${k.padEnd(10)}: ${v}`),
+    '',
+  ];
+  return `${out.join('\n')}\n${formatListTable(listRows(ctrl))}\nNQN:${subnqn} disconnected 1 controller(s)\n`;
+}
+
+function connectJson(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): object {
+  return {
+    device: CTRL_NAME,
+    subsystem: { name: 'nvme-subsys0', nqn: subnqn, hostnqn: f.hostnqn },
+    controller: {
+      name: CTRL_NAME,
+      transport: 'tcp',
+      address: address(f),
+      state: 'live',
+      cntlid: ctrl.cntlid,
+      ioQueues: ctrl.ioQueueCount,
+      hdrDigest: f.hdrDigest,
+      dataDigest: f.dataDigest,
+      keepAliveTmo: f.keepAliveTmo,
+    },
+    identify: Object.fromEntries(idCtrlFields(ctrl.identify)),
+    namespaces: (listJson(listRows(ctrl)) as { Devices: unknown[] }).Devices,
+  };
+}
+
+/** Connects, renders, disconnects (also when rendering fails). */
+async function withController(opts: Record<string, unknown>, render: (f: ConnectionFlags, subnqn: string, c: NvmeController) => string): Promise<void> {
+  const f = connectionFlags(opts);
+  const subnqn = await resolveSubnqn(f);
+  const ctrl = await connectController(f, subnqn);
+  let text: string;
+  try {
+    text = render(f, subnqn, ctrl);
+  } finally {
+    await ctrl.disconnect();
+  }
+  process.stdout.write(text);
+}
+
+const NOT_A_KERNEL = `
+We are not a kernel: no /dev/nvme* node is created. The controller is connected,
+shown, and shut down cleanly (CC.SHN) before the command exits.`;
+
+export function registerConnect(program: Command): void {
+  const cmd = program
+    .command('connect')
+    .description('connect to a subsystem, show the controller and its namespaces, disconnect')
+    .option('--json', 'print JSON', false);
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true });
+  cmd
+    .addHelpText('after', `${NOT_A_KERNEL}\n\nExample:\n  nvmeotcp connect -a 127.0.0.1 -s 4420 -n nqn.2024-01.io.nvmeotcp:target -g -G -i 2`)
+    .action(async (opts: Record<string, unknown>) => {
+      await withController(opts, (f, subnqn, ctrl) =>
+        opts.json ? `${JSON.stringify(connectJson(f, subnqn, ctrl), null, 2)}\n` : connectText(f, subnqn, ctrl),
+      );
+    });
+}
+
+export function registerList(program: Command): void {
+  const cmd = program
+    .command('list')
+    .description("list a target's namespaces as `nvme list` does")
+    .option('--json', 'print JSON (as `nvme list -o json`)', false);
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: false });
+  cmd
+    .addHelpText(
+      'after',
+      `${NOT_A_KERNEL} The Node column names the namespace (nvme0n<NSID>); it is not a
+device file.\n\nExample:\n  nvmeotcp list -a 127.0.0.1 -s 4420`,
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      await withController(opts, (_f, _subnqn, ctrl) =>
+        opts.json ? `${JSON.stringify(listJson(listRows(ctrl)), null, 2)}\n` : formatListTable(listRows(ctrl)),
+      );
+    });
+}

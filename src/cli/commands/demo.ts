@@ -1,0 +1,139 @@
+// `nvmeotcp demo`: the whole story in one command. An in-memory target on
+// 127.0.0.1:0, a host with the socket offload device (several I/O queues, header
+// and data digests on), a short verified workload — 128 KiB reads, which the
+// device places straight into the I/O buffers, then 4 KiB reads, which stay below
+// io_threshold and take the software path — and the counters with what they mean.
+import { type Command, Option } from 'commander';
+import { NvmeController } from '../../host/index.ts';
+import { createSocketDevice } from '../../offload/socket-device.ts';
+import type { StatsSnapshot } from '../../stats/registry.ts';
+import { NvmeTarget } from '../../target/index.ts';
+import type { WorkloadResult } from '../../workload/workload.ts';
+import { formatHostPort, type HostPort, intArg, parseHostPort } from '../args.ts';
+import { CliError, describeError } from '../errors.ts';
+import { formatOffloadBlock, offloadEndpoints } from '../offload-stats.ts';
+import { type StatsServer, startStatsServer } from '../stats-server.ts';
+import { formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
+
+const NQN = 'nqn.2024-01.io.nvmeotcp:demo';
+const NS_BYTES = 64 << 20;
+const LARGE = 128 * 1024;
+const SMALL = 4096;
+
+interface DemoOpts {
+  queues: number;
+  digests: boolean;
+  statsListen?: HostPort;
+}
+
+interface Phase {
+  name: string;
+  result: WorkloadResult;
+}
+
+const pct = (part: number, whole: number) => (whole === 0 ? '0' : ((100 * part) / whole).toFixed(1));
+
+/** One paragraph, every number taken from the counters and the results. */
+export function explain(s: StatsSnapshot, large: WorkloadResult, small: WorkloadResult, ioThreshold: number, queues: number): string {
+  const g = s.global;
+  const d = s.sum;
+  const largeRead = large.readBytes;
+  const lines = [
+    `The host attached ${g.rx_nvmeotcp_sk_add} of its ${queues} I/O queues to the offload device (sk_add) and ` +
+      `detached ${g.rx_nvmeotcp_sk_del} at disconnect (sk_del); the admin queue is never offloaded.`,
+    `${g.rx_nvmeotcp_ddp_setup} READs were large enough (≥ io_threshold, ${ioThreshold / 1024} KiB) to register ` +
+      `their buffers for direct data placement (ddp_setup), ${g.rx_nvmeotcp_ddp_setup_fail} registrations failed, ` +
+      `and ${g.rx_nvmeotcp_ddp_teardown} were released when their responses arrived (ddp_teardown${
+        g.rx_nvmeotcp_ddp_setup === g.rx_nvmeotcp_ddp_teardown ? ' = ddp_setup: nothing left registered' : ''
+      }).`,
+    `The device placed ${humanBytes(d.rx_nvmeotcp_bytes)} in ${d.rx_nvmeotcp_packets} socket reads straight into ` +
+      `those buffers (bytes, packets): ${pct(d.rx_nvmeotcp_bytes, largeRead)}% of the ${humanBytes(largeRead)} read ` +
+      `with ${LARGE / 1024} KiB commands, with no copy and the data digest checked by the device.`,
+    `The ${small.readOps} reads of ${SMALL / 1024} KiB (${humanBytes(small.readBytes)}) stayed below io_threshold: ` +
+      'they were copied and checksummed in software and add nothing to the counters.',
+    `drop ${d.rx_nvmeotcp_drop} and resync ${d.rx_nvmeotcp_resync}: on a live socket the stream is never out of ` +
+      'order, so the device never lost PDU sync.',
+  ];
+  return `${lines.join(' ')}\n`;
+}
+
+async function runDemo(o: DemoOpts): Promise<number> {
+  const out = (s: string) => process.stdout.write(s);
+  const target = new NvmeTarget({ subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: NS_BYTES } }] }] });
+  const at = await target.listen({ host: '127.0.0.1', port: 0 });
+  const device = createSocketDevice({ labels: { role: 'host' } });
+  let stats: StatsServer | undefined;
+  let ctrl: NvmeController | undefined;
+  const phases: Phase[] = [];
+  try {
+    out(`target: ${NQN} on ${formatHostPort(at)}, one ${NS_BYTES >> 20} MiB RAM namespace\n`);
+    ctrl = await NvmeController.connect({
+      traddr: at.host,
+      trsvcid: at.port,
+      subnqn: NQN,
+      nrIoQueues: o.queues,
+      hdgst: o.digests,
+      ddgst: o.digests,
+      offload: device,
+    });
+    out(
+      `host: ${ctrl.ioQueueCount} I/O queues, header digest ${o.digests ? 'on' : 'off'}, data digest ${o.digests ? 'on' : 'off'}, ` +
+        `socket offload device (io_threshold ${device.limits().ioThreshold / 1024} KiB)\n`,
+    );
+    if (o.statsListen) {
+      stats = await startStatsServer(o.statsListen, offloadEndpoints(device)).catch((e: unknown) => {
+        throw new CliError(`cannot serve stats on ${formatHostPort(o.statsListen!)}: ${describeError(e)}`);
+      });
+      out(`stats: http://${formatHostPort(stats.address)}/metrics and /stats\n`);
+    }
+    const ns = ctrl.namespace(1);
+    const runs: [string, Parameters<typeof runWithProgress>[1]][] = [
+      [
+        `write ${16} MiB, then ${LARGE / 1024} KiB reads, verified`,
+        { rw: 'randread', bs: LARGE, iodepth: 16, regionBytes: 16 << 20, totalBytes: 96 << 20, verify: true, seed: 7 },
+      ],
+      [
+        `write 2 MiB, then ${SMALL / 1024} KiB reads, verified`,
+        { rw: 'randread', bs: SMALL, iodepth: 16, regionBytes: 2 << 20, totalBytes: 8 << 20, verify: true, seed: 11 },
+      ],
+    ];
+    for (const [name, wo] of runs) {
+      out(`\n== ${name}\n`);
+      const result = await runWithProgress(ns, { ...wo, progressIntervalMs: 250 }, 'demo', false);
+      out(formatSummary(result));
+      phases.push({ name, result });
+      if (result.error !== undefined) break;
+    }
+  } finally {
+    await stats?.close();
+    await ctrl?.disconnect();
+    await target.close();
+  }
+  const snap = device.snapshot();
+  out(`\nOffload statistics (after disconnect):\n${formatOffloadBlock(snap)}\n`);
+  const failed = phases.find((p) => p.result.error !== undefined);
+  if (failed || phases.length < 2) {
+    process.stderr.write(`nvmeotcp demo: ${failed?.result.error ?? 'workload did not run'}\n`);
+    return 1;
+  }
+  out(explain(snap, phases[0].result, phases[1].result, device.limits().ioThreshold, o.queues));
+  return 0;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('in-memory target + offloaded host, a short verified workload, then the offload counters explained')
+    .option('--queues <n>', 'I/O queues', intArg(1, 16), 4)
+    .addOption(new Option('--no-digests', 'run without header and data digests'))
+    .option('--stats-listen <addr:port>', 'also serve /metrics and /stats while it runs', parseHostPort)
+    .addHelpText(
+      'after',
+      `
+Everything runs in this process on 127.0.0.1 (an ephemeral port) and takes a few
+seconds. Exit code 1 if a read did not match what was written.`,
+    )
+    .action(async (opts: DemoOpts) => {
+      process.exitCode = await runDemo(opts);
+    });
+}

@@ -1,0 +1,81 @@
+// `nvmeotcp <verb>`: the command registry and the one place errors become exit codes.
+// Every failure is one line on stderr ("nvmeotcp <verb>: <what>") and a non-zero exit
+// code; NVMEOTCP_DEBUG=1 adds the stack trace.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { registerConnect, registerList } from './commands/connect.ts';
+import { registerDemo } from './commands/demo.ts';
+import { registerDiscover } from './commands/discover.ts';
+import { registerPerf } from './commands/perf.ts';
+import { registerStats } from './commands/stats.ts';
+import { registerTarget } from './commands/target.ts';
+import { CliError, describeError } from './errors.ts';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}
+
+export function buildProgram(): Command {
+  const program = new Command('nvmeotcp')
+    .description(
+      'NVMe over TCP in Node.js: a target, a host with a receive offload engine (the Linux ulp_ddp ' +
+        'NVMe/TCP offload model) and the mlx5e offload statistics.',
+    )
+    .version(packageVersion(), '-V, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      // Commander's own errors ("error: unknown option '--x'"): one line.
+      outputError: (str, write) => write(`nvmeotcp: ${str.replace(/\s*\n\s*/g, ' ').trim()}\n`),
+    });
+  registerTarget(program);
+  registerDiscover(program);
+  registerConnect(program);
+  registerList(program);
+  registerPerf(program);
+  registerStats(program);
+  registerDemo(program);
+  return program;
+}
+
+/** Runs the CLI; resolves with the exit code. */
+export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  let verb = '';
+  program.hook('preAction', (_this, action) => {
+    verb = action.name();
+  });
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and --version end here too, with exit code 0; errors were printed by commander.
+      return e.exitCode;
+    }
+    process.stderr.write(`nvmeotcp${verb ? ` ${verb}` : ''}: ${describeError(e)}\n`);
+    if (process.env.NVMEOTCP_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return e instanceof CliError ? e.exitCode : 1;
+  }
+}
+
+/** Entry point for the bin launcher and `node --import tsx src/cli/main.ts`. */
+export async function run(argv: readonly string[] = process.argv): Promise<void> {
+  const oneLine = (e: unknown) => {
+    process.stderr.write(`nvmeotcp: internal error: ${describeError(e)}\n`);
+    if (process.env.NVMEOTCP_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    process.exit(70);
+  };
+  process.on('uncaughtException', oneLine);
+  process.on('unhandledRejection', oneLine);
+  const code = await main(argv);
+  process.exitCode = code;
+  // Everything was closed by the verb; if a handle still lingers, do not hang the shell.
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) await run();

@@ -1,0 +1,71 @@
+// What `nvmeotcp stats` reads back from a /stats endpoint: an offload device's
+// snapshot (perf, demo) or a target's controller counters, and the per-second
+// rates between two reads.
+import { CHANNEL_COUNTERS, GLOBAL_COUNTERS } from '../stats/counters.ts';
+import type { ChannelValues, StatsSnapshot } from '../stats/registry.ts';
+import { CliError } from './errors.ts';
+import { ethtoolText } from './offload-stats.ts';
+
+export type ParsedStats =
+  | { kind: 'offload'; raw: unknown; snapshot: StatsSnapshot }
+  | { kind: 'counters'; raw: unknown; counters: Record<string, number> };
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const allNumbers = (o: Record<string, unknown>, names: readonly string[]) => names.every((n) => typeof o[n] === 'number');
+
+/** Accepts an offload snapshot (global + summed counters) or a `counters` map of numbers. */
+export function parseStatsJson(raw: unknown, url: string): ParsedStats {
+  if (!isObj(raw)) throw new CliError(`${url} did not answer with a JSON object`);
+  if (
+    isObj(raw.global) &&
+    isObj(raw.sum) &&
+    Array.isArray(raw.perQueue) &&
+    allNumbers(raw.global, GLOBAL_COUNTERS.map((d) => d.name)) &&
+    allNumbers(raw.sum, CHANNEL_COUNTERS.map((d) => d.name))
+  ) {
+    return { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot };
+  }
+  if (isObj(raw.counters) && allNumbers(raw.counters, Object.keys(raw.counters))) {
+    return { kind: 'counters', raw, counters: raw.counters as Record<string, number> };
+  }
+  throw new CliError(`${url} is not an nvmeotcp stats endpoint (no counters in its answer)`);
+}
+
+function rates<T extends Record<string, number>>(a: T | undefined, b: T, secs: number): T {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(b)) out[k] = Math.round((b[k] - (a?.[k] ?? 0)) / secs);
+  return out as T;
+}
+
+/** Per-second change from a to b; queues that appeared since a count from 0. */
+export function rateSnapshot(a: ParsedStats, b: ParsedStats, secs: number): ParsedStats {
+  if (a.kind === 'counters' && b.kind === 'counters') {
+    const r = rates(a.counters, b.counters, secs);
+    return { kind: 'counters', raw: { counters: r }, counters: r };
+  }
+  if (a.kind !== 'offload' || b.kind !== 'offload') throw new CliError('the endpoint changed kind between two reads');
+  const x = a.snapshot;
+  const y = b.snapshot;
+  const key = (q: { ctrl?: string; queueId: number }) => `${q.ctrl ?? ''}/${q.queueId}`;
+  const before = new Map(x.perQueue.map((q) => [key(q), q.values]));
+  const snap: StatsSnapshot = {
+    labels: y.labels,
+    global: rates(x.global, y.global, secs),
+    sum: rates(x.sum, y.sum, secs),
+    perChannel: y.perChannel.map((c) => ({
+      channel: c.channel,
+      values: rates<ChannelValues>(x.perChannel.find((p) => p.channel === c.channel)?.values, c.values, secs),
+    })),
+    perQueue: y.perQueue.map((q) => ({ ...q, values: rates<ChannelValues>(before.get(key(q)), q.values, secs) })),
+    retired: rates(x.retired, y.retired, secs),
+  };
+  return { kind: 'offload', raw: snap, snapshot: snap };
+}
+
+/** ethtool -S layout for either kind. */
+export function formatStatsText(p: ParsedStats, perQueue: boolean): string {
+  if (p.kind === 'offload') return ethtoolText(p.snapshot, perQueue);
+  let t = 'NIC statistics:\n';
+  for (const [k, v] of Object.entries(p.counters)) t += `     ${k}: ${v}\n`;
+  return t;
+}

@@ -1,0 +1,46 @@
+// Running a workload with live progress, and its summary as text (fio /
+// spdk_nvme_perf habits: IOPS, MB/s, latency percentiles in µs).
+import { type BlockDevice, runWorkload, type WorkloadOptions, type WorkloadResult } from '../workload/workload.ts';
+import { makeProgress } from './progress.ts';
+
+/** Runs the workload, showing progress on stdout (or on a TTY stderr when stdout carries JSON). */
+export async function runWithProgress(dev: BlockDevice, o: WorkloadOptions, label: string, json: boolean): Promise<WorkloadResult> {
+  const sink = makeProgress(label, json ? process.stderr : process.stdout, json);
+  try {
+    return await runWorkload(dev, { ...o, progressIntervalMs: o.progressIntervalMs ?? 1000, onProgress: (p) => sink.update(p) });
+  } finally {
+    sink.stop();
+  }
+}
+
+/** Decimal bytes as fio prints them (kB, MB, GB: powers of 1000). */
+export function humanBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+const us = (v: number) => v.toFixed(1);
+
+export function formatSummary(r: WorkloadResult): string {
+  const lat = (name: string, l: WorkloadResult['lat']) =>
+    `  ${name.padEnd(10)} p50 ${us(l.p50)}  p99 ${us(l.p99)}  p99.9 ${us(l.p999)}  max ${us(l.max)}  mean ${us(l.mean)}`;
+  const lines = [
+    `Results: ${r.rw}, bs ${r.bs}, iodepth ${r.iodepth}, ${(r.elapsedMs / 1000).toFixed(2)} s`,
+    `  IOPS       ${r.iops.toFixed(1)}`,
+    `  MB/s       ${r.mbps.toFixed(2)}`,
+    `  reads      ${r.readOps} (${humanBytes(r.readBytes)})`,
+    `  writes     ${r.writeOps} (${humanBytes(r.writeBytes)})`,
+    'Latency (µs):',
+    lat('all', r.lat),
+  ];
+  if (r.readOps > 0 && r.writeOps > 0) lines.push(lat('read', r.readLat), lat('write', r.writeLat));
+  if (r.verifiedBlocks > 0 && r.error === undefined) lines.push(`Verify: ${r.verifiedBlocks} blocks checked, all match`);
+  if (r.error !== undefined) lines.push(`Error: ${r.error}`);
+  return `${lines.join('\n')}\n`;
+}
