@@ -2,6 +2,7 @@
 // Set Features, Get Log Page, Keep Alive. Thin wrappers that build the SQE with
 // the protocol/ builders and wait for the completion; the queue patches the CID.
 import { FeatureId } from '../protocol/constants.ts';
+import { NegotiationError } from '../protocol/errors.ts';
 import { buildGetLogPageSqe, buildIdentifySqe, buildKeepAliveSqe, buildSetFeaturesSqe } from '../protocol/admin.ts';
 import { buildConnectSqe, buildPropertyGetSqe, buildPropertySetSqe, encodeConnectData } from '../protocol/fabrics.ts';
 import { IDENTIFY_LEN } from '../protocol/identify.ts';
@@ -20,11 +21,21 @@ export interface ConnectParams {
   hostnqn: string;
 }
 
-/** Fabrics Connect (data in-capsule, 1024 bytes). Resolves with the CNTLID (DW0 15:0). */
+/** Connect response DW0 AUTHREQ bits: ATR (bit 17) and ASCR (bit 18). */
+const AUTHREQ_MASK = 0x6_0000;
+
+/**
+ * Fabrics Connect (data in-capsule, 1024 bytes). Resolves with the CNTLID (DW0 15:0).
+ * A controller that asks for in-band authentication (DH-HMAC-CHAP) is refused: the
+ * host does not implement it, and every later command would fail.
+ */
 export async function fabricsConnect(q: HostQueue, p: ConnectParams, timeoutMs: number): Promise<number> {
   const sqe = buildConnectSqe({ cid: 0, qid: p.qid, sqsize: p.sqsize, cattr: p.cattr, kato: p.kato });
   const data = encodeConnectData({ hostid: p.hostid, cntlid: p.cntlid, subnqn: p.subnqn, hostnqn: p.hostnqn });
   const c = await q.submit(new HostCommand(sqe, data, DataDir.H2C, timeoutMs));
+  if ((c.dw0 & AUTHREQ_MASK) !== 0) {
+    throw new NegotiationError(`queue ${p.qid}: the controller requires authentication (AUTHREQ 0x${(c.dw0 >>> 16).toString(16)})`);
+  }
   return c.dw0 & 0xffff;
 }
 

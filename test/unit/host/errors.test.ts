@@ -263,3 +263,21 @@ test('host errors - a header digest error ends the queue with ProtocolError FES 
     await t.close();
   }
 });
+
+test('host errors - a Connect response asking for authentication fails the connect', async () => {
+  const t = new FakeTarget({
+    hook: (c, sqe) => {
+      if (sqeOpc(sqe) !== 0x7f || sqe[4] !== 0x01) return false;
+      c.respond(sqeCid(sqe), 0, 1 | (1 << 17));
+      return true;
+    },
+  });
+  const port = await t.listen();
+  try {
+    const e = await rejection(NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn }));
+    assert.ok(e instanceof NegotiationError);
+    assert.match(e.message, /authentication/);
+  } finally {
+    await t.close();
+  }
+});
