@@ -156,7 +156,7 @@ export class StatsRegistry {
       if (q.ctrl !== undefined) qs.ctrl = q.ctrl;
       perQueue.push(qs);
     }
-    perQueue.sort((a, b) => (a.ctrl ?? '').localeCompare(b.ctrl ?? '') || a.queueId - b.queueId);
+    perQueue.sort((a, b) => cmp(a.ctrl ?? '', b.ctrl ?? '') || a.queueId - b.queueId);
     const sum = new Float64Array(CHANNEL_COUNTERS.length);
     for (let ch = 0; ch < this.channels; ch++) {
       const acc = chanAcc[ch];
@@ -181,6 +181,11 @@ export class StatsRegistry {
   private read(block: Float64Array, zero: Float64Array): Float64Array {
     return this.enabled ? block : zero;
   }
+}
+
+/** Code-unit order: the same on every machine, unlike localeCompare. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function channelValues(v: Float64Array): ChannelValues {
