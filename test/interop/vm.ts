@@ -33,6 +33,8 @@ export interface VmOptions {
   memMib?: number;
   smp?: number;
   bootTimeoutMs?: number;
+  /** Also record the guest NIC's traffic (both forwarders' guest side) to this pcap file. */
+  netDump?: string;
 }
 
 export interface RunResult {
@@ -141,6 +143,7 @@ export class LinuxVm {
       `user,id=n0,hostfwd=tcp:127.0.0.1:${targetPort}-:4420,guestfwd=tcp:10.0.2.100:4420-cmd:/bin/sh ${fwd}`,
       '-device',
       'virtio-net-pci,netdev=n0',
+      ...(opts.netDump ? ['-object', `filter-dump,id=d0,netdev=n0,file=${opts.netDump}`] : []),
     ];
     installExitHook();
     this.proc = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,0 +1,258 @@
+// Packet capture on loopback with tshark, and a decode of the capture as NVMe/TCP.
+// Wireshark binds its nvme-tcp dissector to port 4420 only: the decode passes
+// `-d tcp.port==N,nvme-tcp` and turns on its header/data digest checks.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { within } from './vm.ts';
+
+export class Capture {
+  private stderr = '';
+  private constructor(
+    readonly port: number,
+    readonly file: string,
+    private readonly proc: ChildProcess,
+  ) {}
+
+  /** Starts `tshark -i lo -f 'tcp port N' -w file` and waits until it captures. */
+  static async start(port: number, file: string): Promise<Capture> {
+    const proc = spawn(
+      'setpriv',
+      ['--pdeathsig', 'SIGKILL', '--', 'tshark', '-i', 'lo', '-f', `tcp port ${port}`, '-w', file, '-a', 'duration:900'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    proc.unref();
+    const cap = new Capture(port, file, proc);
+    await within(
+      new Promise<void>((res, rej) => {
+        proc.stderr?.on('data', (d: Buffer) => {
+          cap.stderr += d.toString();
+          if (cap.stderr.includes('Capturing on')) res();
+        });
+        proc.on('exit', (code) => rej(new Error(`tshark exited (${code}): ${cap.stderr}`)));
+        proc.on('error', rej);
+      }),
+      30_000,
+      'tshark start',
+    ).catch((e) => {
+      proc.kill('SIGKILL');
+      throw e;
+    });
+    return cap;
+  }
+
+  /** Stops the capture (SIGINT lets tshark finish the file). */
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const gone = new Promise<void>((res) => this.proc.once('exit', () => res()));
+    this.proc.kill('SIGINT');
+    try {
+      await within(gone, 15_000, 'tshark stop');
+    } catch {
+      this.proc.kill('SIGKILL');
+      await within(gone, 5000, 'tshark kill').catch(() => {});
+    }
+  }
+}
+
+function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<string> {
+  return new Promise((res, rej) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+      if (err) rej(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else res(stdout);
+    });
+  });
+}
+
+export interface DecodedPdu {
+  frame: number;
+  /** true: host → controller (sent to the target port). */
+  toTarget: boolean;
+  /** TCP stream index (one per NVMe/TCP queue). */
+  stream: number;
+  type: number;
+  flags: number;
+  plen: number;
+  /** Wireshark checksum status: 1 good, 0 bad, 2 unverified; -1 when the PDU has no digest. */
+  hdgstStatus: number;
+  ddgstStatus: number;
+}
+
+export interface CaptureReport {
+  frames: number;
+  pdus: DecodedPdu[];
+  /** TCP payload bytes per direction and the bytes covered by decoded PDUs. */
+  tcpBytesToTarget: number;
+  tcpBytesFromTarget: number;
+  pduBytesToTarget: number;
+  pduBytesFromTarget: number;
+  /** TCP streams seen (connections). */
+  streams: number;
+  /** Expert infos of severity warning or error (malformed frames included), TCP's excepted. */
+  problems: string[];
+  /** TCP's own warnings (retransmissions, D-SACK...): transport noise, not NVMe/TCP faults. */
+  tcpNotes: string[];
+}
+
+const TSHARK_OPTS = (port: number) => [
+  '-d',
+  `tcp.port==${port},nvme-tcp`,
+  '-o',
+  'nvme-tcp.check_hdgst:TRUE',
+  '-o',
+  'nvme-tcp.check_ddgst:TRUE',
+];
+
+/** Decodes a capture made on `port` (the target's port) and accounts for every payload byte. */
+export async function decodeCapture(file: string, port: number): Promise<CaptureReport> {
+  const fields = [
+    'frame.number',
+    'tcp.stream',
+    'tcp.dstport',
+    'tcp.len',
+    'tcp.seq',
+    'nvme-tcp.type',
+    'nvme-tcp.flags',
+    'nvme-tcp.plen',
+    'nvme-tcp.hdgst.status',
+    'nvme-tcp.ddgst.status',
+  ];
+  const out = await run('tshark', [
+    '-r',
+    file,
+    ...TSHARK_OPTS(port),
+    '-T',
+    'fields',
+    '-E',
+    'separator=/t',
+    '-E',
+    'occurrence=a',
+    '-E',
+    'aggregator=,',
+    ...fields.flatMap((f) => ['-e', f]),
+  ]);
+  const rep: CaptureReport = {
+    frames: 0,
+    pdus: [],
+    tcpBytesToTarget: 0,
+    tcpBytesFromTarget: 0,
+    pduBytesToTarget: 0,
+    pduBytesFromTarget: 0,
+    streams: 0,
+    problems: [],
+    tcpNotes: [],
+  };
+  // Payload bytes of a stream direction = highest relative sequence number reached - 1
+  // (retransmitted segments are not counted twice).
+  const seqEnd = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    if (!line) continue;
+    const [frame, stream, dport, tcpLen, seq, types, flags, plens, hst, dst] = line.split('\t');
+    rep.frames++;
+    const toTarget = Number(dport) === port;
+    const key = `${stream}${toTarget ? '>' : '<'}`;
+    if (Number(tcpLen) > 0) seqEnd.set(key, Math.max(seqEnd.get(key) ?? 0, Number(seq) + Number(tcpLen) - 1));
+    if (!types) continue;
+    const t = types.split(',');
+    const f = flags.split(',');
+    const p = plens.split(',');
+    // Digest statuses are listed only for PDUs that carry one, in PDU order.
+    const hs = hst ? hst.split(',').map(Number) : [];
+    const ds = dst ? dst.split(',').map(Number) : [];
+    for (let i = 0; i < t.length; i++) {
+      const flg = Number(f[i]);
+      const pdu: DecodedPdu = {
+        frame: Number(frame),
+        toTarget,
+        stream: Number(stream),
+        type: Number(t[i]),
+        flags: flg,
+        plen: Number(p[i]),
+        hdgstStatus: flg & 1 ? (hs.shift() ?? -2) : -1,
+        ddgstStatus: flg & 2 ? (ds.shift() ?? -2) : -1,
+      };
+      rep.pdus.push(pdu);
+      if (toTarget) rep.pduBytesToTarget += pdu.plen;
+      else rep.pduBytesFromTarget += pdu.plen;
+    }
+  }
+  const streams = new Set<string>();
+  for (const [key, end] of seqEnd) {
+    streams.add(key.slice(0, -1));
+    if (key.endsWith('>')) rep.tcpBytesToTarget += end;
+    else rep.tcpBytesFromTarget += end;
+  }
+  rep.streams = streams.size;
+  for (const e of await expertInfos(file, port)) {
+    if (e.protocol === 'TCP') rep.tcpNotes.push(`${e.severity}: ${e.summary} (x${e.count})`);
+    else rep.problems.push(`${e.severity} [${e.group}/${e.protocol}]: ${e.summary} (x${e.count})`);
+  }
+  return rep;
+}
+
+export interface ExpertInfo {
+  severity: string;
+  count: number;
+  group: string;
+  protocol: string;
+  summary: string;
+}
+
+/** Expert infos of severity warning and error (`tshark -z expert,warn`; malformed frames are errors). */
+export async function expertInfos(file: string, port: number): Promise<ExpertInfo[]> {
+  const out = await run('tshark', ['-r', file, ...TSHARK_OPTS(port), '-q', '-z', 'expert,warn']);
+  const infos: ExpertInfo[] = [];
+  let severity = '';
+  for (const line of out.split('\n')) {
+    const head = /^(Errors|Warns|Notes|Chats) \(\d+\)/.exec(line);
+    if (head) {
+      severity = head[1];
+      continue;
+    }
+    const cols = line.trim().split(/\s{2,}/);
+    if (severity && cols.length >= 4 && /^\d+$/.test(cols[0])) {
+      infos.push({ severity, count: Number(cols[0]), group: cols[1], protocol: cols[2], summary: cols.slice(3).join('  ') });
+    }
+  }
+  return infos;
+}
+
+const TO_TARGET_TYPES = new Set([0, 2, 4, 6]);
+const FROM_TARGET_TYPES = new Set([1, 3, 5, 7, 9]);
+
+/**
+ * Everything wrong with a decoded session: expert warnings/errors, bytes not covered by
+ * PDUs, PDU types in the wrong direction, digest flags and Wireshark's digest verdicts.
+ */
+export function captureIssues(rep: CaptureReport, o: { hdgst: boolean; ddgst: boolean }): string[] {
+  const issues = [...rep.problems];
+  if (rep.pduBytesToTarget !== rep.tcpBytesToTarget) {
+    issues.push(`host→target: ${rep.tcpBytesToTarget} TCP bytes but ${rep.pduBytesToTarget} in decoded PDUs`);
+  }
+  if (rep.pduBytesFromTarget !== rep.tcpBytesFromTarget) {
+    issues.push(`target→host: ${rep.tcpBytesFromTarget} TCP bytes but ${rep.pduBytesFromTarget} in decoded PDUs`);
+  }
+  for (const p of rep.pdus) {
+    const where = `frame ${p.frame} type ${p.type}`;
+    if (!(p.toTarget ? TO_TARGET_TYPES : FROM_TARGET_TYPES).has(p.type)) {
+      issues.push(`${where}: PDU type not expected ${p.toTarget ? 'from the host' : 'from the target'}`);
+    }
+    const digestible = p.type >= 4;
+    if (digestible && o.hdgst !== (p.hdgstStatus >= 0)) issues.push(`${where}: HDGSTF ${p.hdgstStatus >= 0 ? 'set' : 'clear'}`);
+    if ((p.type === 6 || p.type === 7) && o.ddgst !== (p.ddgstStatus >= 0)) {
+      issues.push(`${where}: DDGSTF ${p.ddgstStatus >= 0 ? 'set' : 'clear'}`);
+    }
+    if (p.hdgstStatus >= 0 && p.hdgstStatus !== 1) issues.push(`${where}: header digest status ${p.hdgstStatus}`);
+    if (p.ddgstStatus >= 0 && p.ddgstStatus !== 1) issues.push(`${where}: data digest status ${p.ddgstStatus}`);
+  }
+  return issues;
+}
+
+/** PDU count per direction and type name, e.g. { 'h2c CapsuleCmd': 12 }. */
+export function pduCounts(rep: CaptureReport): Record<string, number> {
+  const names = ['ICReq', 'ICResp', 'H2CTermReq', 'C2HTermReq', 'CapsuleCmd', 'CapsuleResp', 'H2CData', 'C2HData', '8', 'R2T'];
+  const c: Record<string, number> = {};
+  for (const p of rep.pdus) {
+    const k = `${p.toTarget ? 'h2c' : 'c2h'} ${names[p.type] ?? p.type}`;
+    c[k] = (c[k] ?? 0) + 1;
+  }
+  return c;
+}
