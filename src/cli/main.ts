@@ -18,7 +18,18 @@ function packageVersion(): string {
   return pkg.version ?? '0.0.0';
 }
 
-export function buildProgram(): Command {
+/** Where help, usage errors and failure lines go (tests pass their own). */
+export interface Io {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+const processIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+export function buildProgram(io: Io = processIo): Command {
   const program = new Command('nvmeotcp')
     .description(
       'NVMe over TCP in Node.js: a target, a host with a receive offload engine (the Linux ulp_ddp ' +
@@ -28,8 +39,10 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
+      writeOut: (s) => io.out(s),
+      writeErr: (s) => io.err(s),
       // Commander's own errors ("error: unknown option '--x'"): one line.
-      outputError: (str, write) => write(`nvmeotcp: ${str.replace(/\s*\n\s*/g, ' ').trim()}\n`),
+      outputError: (str) => io.err(`nvmeotcp: ${str.replace(/\s*\n\s*/g, ' ').trim()}\n`),
     });
   registerTarget(program);
   registerDiscover(program);
@@ -42,8 +55,8 @@ export function buildProgram(): Command {
 }
 
 /** Runs the CLI; resolves with the exit code. */
-export async function main(argv: readonly string[] = process.argv): Promise<number> {
-  const program = buildProgram();
+export async function main(argv: readonly string[] = process.argv, io: Io = processIo): Promise<number> {
+  const program = buildProgram(io);
   let verb = '';
   program.hook('preAction', (_this, action) => {
     verb = action.name();
@@ -56,8 +69,8 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       // Help and --version end here too, with exit code 0; errors were printed by commander.
       return e.exitCode;
     }
-    process.stderr.write(`nvmeotcp${verb ? ` ${verb}` : ''}: ${describeError(e)}\n`);
-    if (process.env.NVMEOTCP_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    io.err(`nvmeotcp${verb ? ` ${verb}` : ''}: ${describeError(e)}\n`);
+    if (process.env.NVMEOTCP_DEBUG && e instanceof Error && e.stack) io.err(`${e.stack}\n`);
     return e instanceof CliError ? e.exitCode : 1;
   }
 }

@@ -2,9 +2,9 @@
 // spdk_nvme_perf habits), with the host's receive offload on or off, then the
 // results and the offload counters.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { NvmeController } from '../../host/index.ts';
+import type { Namespace, NvmeController } from '../../host/index.ts';
 import { createSocketDevice, type SocketDevice } from '../../offload/socket-device.ts';
-import { RW_MODES, type RwMode, type WorkloadOptions, type WorkloadResult } from '../../workload/workload.ts';
+import { type BlockDevice, RW_MODES, type RwMode, type WorkloadOptions, type WorkloadResult } from '../../workload/workload.ts';
 import { formatHostPort, type HostPort, intArg, onOffArg, parseHostPort, positiveNumberArg, sizeArg } from '../args.ts';
 import { addConnectionOptions, type ConnectionFlags, connectionFlags, targetLabel } from '../connection.ts';
 import { CliError, describeError } from '../errors.ts';
@@ -31,6 +31,33 @@ function rwArg(v: string): RwMode {
   if (!(RW_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${RW_MODES.join(', ')}`);
   return v as RwMode;
 }
+
+/**
+ * The namespace as the workload sees it, with a stop switch: after SIGINT/SIGTERM
+ * no new I/O starts (what is in flight completes), so the workload ends at once
+ * and perf still prints the results so far and the counters (fio's habit).
+ */
+class StoppableNamespace implements BlockDevice {
+  stoppedBy: NodeJS.Signals | undefined;
+  readonly lbaSize: number;
+  readonly nlba: number;
+  constructor(private readonly ns: Namespace) {
+    this.lbaSize = ns.lbaSize;
+    this.nlba = ns.nlba;
+  }
+  get stopMessage(): string {
+    return `interrupted by ${this.stoppedBy}`;
+  }
+  readInto(slba: number, buf: Buffer): Promise<unknown> {
+    return this.stoppedBy ? Promise.reject(new Error(this.stopMessage)) : this.ns.readInto(slba, buf);
+  }
+  write(slba: number, buf: Buffer): Promise<unknown> {
+    return this.stoppedBy ? Promise.reject(new Error(this.stopMessage)) : this.ns.write(slba, buf);
+  }
+}
+
+/** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
+const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 export interface PerfReport {
   workload: Record<string, unknown>;
@@ -68,10 +95,21 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   let stats: StatsServer | undefined;
   let result: WorkloadResult;
   let workload: Record<string, unknown>;
+  let dev: StoppableNamespace | undefined;
+  const stop = (sig: NodeJS.Signals) => {
+    if (dev) dev.stoppedBy = sig;
+    // A second signal ends the process the default way.
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  };
+  const onInt = () => stop('SIGINT');
+  const onTerm = () => stop('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   try {
     const nsid = o.nsid ?? ctrl.namespaces[0]?.nsid;
     if (nsid === undefined) throw new CliError(`${subnqn} has no namespace`);
-    const ns = ctrl.namespace(nsid);
+    dev = new StoppableNamespace(ctrl.namespace(nsid));
     workload = workloadDescription(o, f, subnqn, nsid, ctrl);
     if (o.statsListen && device) {
       stats = await startStatsServer(o.statsListen, offloadEndpoints(device)).catch((e: unknown) => {
@@ -89,16 +127,23 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     if (o.runtime !== undefined) wo.runtimeMs = o.runtime * 1000;
     if (o.size !== undefined) wo.totalBytes = o.size;
     try {
-      result = await runWithProgress(ns, wo, 'perf', o.json);
+      result = await runWithProgress(dev, wo, 'perf', o.json);
     } catch (e) {
       // Bad block size or region for this namespace: a usage error, not a crash.
       if (e instanceof RangeError) throw new CliError(e.message);
       throw e;
     }
   } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
     await stats?.close();
     // Counters are read after the disconnect: every queue's sk_add has its sk_del.
     await ctrl.disconnect();
+  }
+  const stoppedBy = dev.stoppedBy;
+  if (stoppedBy !== undefined && result.error === dev.stopMessage) {
+    delete result.error;
+    workload.interrupted = stoppedBy;
   }
   const snap = device?.snapshot();
   if (o.json) {
@@ -111,6 +156,10 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   if (result.error !== undefined) {
     process.stderr.write(`nvmeotcp perf: ${result.error}\n`);
     return 1;
+  }
+  if (stoppedBy !== undefined) {
+    process.stderr.write(`nvmeotcp perf: interrupted by ${stoppedBy}\n`);
+    return SIGNAL_EXIT[stoppedBy] ?? 1;
   }
   return 0;
 }
@@ -140,7 +189,9 @@ shows live MB/s and IOPS (a bar on a terminal, one line per second otherwise). T
 summary gives IOPS, MB/s and latency percentiles in µs, then the offload counters
 (ethtool -S style). READs of at least the device's io_threshold (32 KiB) are placed
 directly in the I/O buffers; smaller ones take the software path. Exit code 1 if an
-I/O or a verification failed.
+I/O or a verification failed. SIGINT (Ctrl-C) or SIGTERM stops the workload: I/O in
+flight completes, then the results so far and the counters are printed (exit code
+130 or 143; a second signal ends perf at once).
 
 Examples:
   nvmeotcp perf -a 127.0.0.1 -s 4420 --rw randread --bs 128k --iodepth 32 --runtime 10

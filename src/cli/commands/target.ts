@@ -154,7 +154,7 @@ export function registerTarget(program: Command): void {
     .addOption(new Option('--lba <bytes>', 'logical block size: 512 or 4096').default(512).argParser(lbaArg))
     .option('--allow-host <hostnqn>', 'host NQN allowed to connect, repeatable (default: any host)', collect(String))
     .option('--config <file>', 'nvmetcli-style JSON (what `nvmetcli save` writes) describing ports and subsystems')
-    .option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none', sizeArg, DEFAULT_RAM)
+    .addOption(new Option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none').default(DEFAULT_RAM, '64M').argParser(sizeArg))
     .option('--stats-listen <addr:port>', 'serve /metrics (Prometheus) and /stats (JSON) on this address', parseHostPort)
     .addHelpText(
       'after',

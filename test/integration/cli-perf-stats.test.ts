@@ -1,0 +1,107 @@
+// A running `perf --stats-listen` read from outside: /metrics parsed as Prometheus
+// text, /stats as JSON, `stats --url` as ethtool -S (global, sums, per queue) and
+// --watch rates; then SIGINT ends perf with its results and consistent counters.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { CliProcess, cli, startTarget } from './cli-helpers.ts';
+
+let target: CliProcess;
+let perf: CliProcess;
+let statsUrl = '';
+
+before(async () => {
+  const t = await startTarget(['--ns', 'ram:16M']);
+  target = t.proc;
+  // Long enough to be read while it runs; the last test stops it with SIGINT.
+  perf = CliProcess.start(['perf', '-s', String(t.port), '-i', '2', '--rw', 'randread', '--bs', '128k', '--runtime', '120', '--json', '--stats-listen', '127.0.0.1:0']);
+  statsUrl = (await perf.waitFor(/^stats: (http:\/\/\S+)\/metrics/m, 'stderr'))[1];
+});
+
+after(async () => {
+  await perf.stop('SIGKILL');
+  await target.stop('SIGKILL');
+});
+
+interface Metric {
+  name: string;
+  type: string;
+  help: string;
+  metrics: { value: string; labels?: Record<string, string> }[];
+}
+
+test('cli perf --stats-listen - /metrics is Prometheus text with the ten seed counters', async () => {
+  const res = await fetch(`${statsUrl}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const families = parsePrometheusTextFormat(await res.text()) as Metric[];
+  const names = families.map((f) => f.name);
+  for (const seed of ['sk_add', 'sk_add_fail', 'sk_del', 'ddp_setup', 'ddp_setup_fail', 'ddp_teardown', 'drop', 'resync', 'packets', 'bytes']) {
+    assert.ok(
+      names.some((n) => n.includes(`rx_nvmeotcp_${seed}`)),
+      `${seed} in ${names.join(',')}`,
+    );
+  }
+  for (const f of families) {
+    assert.equal(f.type, 'COUNTER', f.name);
+    assert.ok(f.help.length > 0, f.name);
+  }
+  const skAdd = families.find((f) => /rx_nvmeotcp_sk_add(_total)?$/.test(f.name))!;
+  assert.equal(skAdd.metrics.reduce((a, m) => a + Number(m.value), 0), 2);
+  const missing = await fetch(`${statsUrl}/nope`);
+  assert.equal(missing.status, 404);
+  await missing.text();
+});
+
+test('cli stats --url - ethtool -S text with global, sums and per-queue counters', async () => {
+  const r = await cli(['stats', '--url', statsUrl, '--per-queue']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines[0], 'NIC statistics:');
+  const kv = new Map(lines.slice(1).map((l) => /^ {5}(\w+): (\d+)$/.exec(l)!.slice(1, 3) as [string, string]));
+  assert.deepEqual([...kv.keys()].slice(0, 10), [
+    'rx_nvmeotcp_sk_add',
+    'rx_nvmeotcp_sk_add_fail',
+    'rx_nvmeotcp_sk_del',
+    'rx_nvmeotcp_ddp_setup',
+    'rx_nvmeotcp_ddp_setup_fail',
+    'rx_nvmeotcp_ddp_teardown',
+    'rx_nvmeotcp_drop',
+    'rx_nvmeotcp_resync',
+    'rx_nvmeotcp_packets',
+    'rx_nvmeotcp_bytes',
+  ]);
+  assert.equal(kv.get('rx_nvmeotcp_sk_add'), '2');
+  const perQueue = [...kv.keys()].slice(10);
+  assert.equal(perQueue.length, 8, perQueue.join(','));
+  assert.ok(perQueue.every((k) => /^rx\d+_nvmeotcp_(drop|resync|packets|bytes)$/.test(k)));
+});
+
+test('cli stats --watch - one rate report per interval, bounded by --count', async () => {
+  const r = await cli(['stats', '--url', statsUrl, '--watch', '0.5', '--count', '2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const reports = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { global: Record<string, number>; sum: Record<string, number> });
+  assert.equal(reports.length, 2);
+  for (const rep of reports) {
+    assert.equal(rep.global.rx_nvmeotcp_sk_add, 0);
+    assert.ok(rep.sum.rx_nvmeotcp_bytes >= 0);
+  }
+});
+
+test('cli perf - SIGINT stops the workload, prints the results, counters are consistent', async () => {
+  const before = (await (await fetch(`${statsUrl}/stats`)).json()) as { global: Record<string, number> };
+  const r = await perf.stop('SIGINT');
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /^nvmeotcp perf: interrupted by SIGINT$/m);
+  const p = JSON.parse(r.stdout) as {
+    workload: { interrupted: string };
+    results: { readOps: number; readBytes: number; error?: string };
+    offload: Record<string, number>;
+  };
+  assert.equal(p.workload.interrupted, 'SIGINT');
+  assert.equal(p.results.error, undefined);
+  const o = p.offload;
+  assert.ok(o.rx_nvmeotcp_ddp_setup >= before.global.rx_nvmeotcp_ddp_setup);
+  assert.equal(o.rx_nvmeotcp_ddp_teardown, o.rx_nvmeotcp_ddp_setup);
+  assert.deepEqual([o.rx_nvmeotcp_sk_add, o.rx_nvmeotcp_sk_del], [2, 2]);
+});

@@ -1,0 +1,162 @@
+// A `target` subprocess on 127.0.0.1:0 driven by the other verbs as subprocesses:
+// discover, list, connect, perf (counters checked against the workload done),
+// stats against the target's endpoint, and a clean SIGTERM stop.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type CliProcess, cli, startTarget } from './cli-helpers.ts';
+
+const NQN = 'nqn.2024-01.io.example:cli';
+let target: CliProcess;
+let port = 0;
+let statsUrl = '';
+
+before(async () => {
+  const t = await startTarget(['--nqn', NQN, '--ns', 'ram:16M', '--ns', 'ram:8M', '--stats-listen', '127.0.0.1:0']);
+  target = t.proc;
+  port = t.port;
+  statsUrl = t.statsUrl!;
+});
+
+after(async () => {
+  await target.stop('SIGKILL');
+});
+
+const conn = () => ['-a', '127.0.0.1', '-s', String(port)];
+
+interface PerfJson {
+  workload: Record<string, unknown>;
+  results: { readOps: number; readBytes: number; writeOps: number; verifiedBlocks: number; error?: string };
+  offload: Record<string, number> | null;
+}
+
+test('cli discover - the nvme discover layout and its JSON form', async () => {
+  const [text, json] = await Promise.all([cli(['discover', ...conn()]), cli(['discover', ...conn(), '--json'])]);
+  assert.equal(text.code, 0, text.stderr);
+  const m = /^\nDiscovery Log Number of Records (\d+), Generation counter (\d+)\n/.exec(text.stdout);
+  assert.ok(m, text.stdout);
+  const blocks = text.stdout.split(/^=====Discovery Log Entry \d+======$/m).slice(1);
+  assert.equal(blocks.length, Number(m[1]));
+  const nvm = blocks.find((b) => b.includes(`subnqn:  ${NQN}\n`));
+  assert.ok(nvm, text.stdout);
+  assert.match(nvm, /^trtype: {2}tcp\nadrfam: {2}ipv4\nsubtype: nvme subsystem\ntreq: {4}.+\nportid: {2}\d+\n/m);
+  assert.match(nvm, new RegExp(`trsvcid: ${port}\nsubnqn:  ${NQN}\ntraddr:  127\\.0\\.0\\.1\neflags:  .+\nsectype: none\n`));
+  assert.equal(json.code, 0, json.stderr);
+  const log = JSON.parse(json.stdout) as { genctr: number; records: Record<string, unknown>[] };
+  assert.equal(log.records.length, Number(m[1]));
+  assert.deepEqual(
+    log.records.filter((r) => r.subnqn === NQN).map((r) => [r.trtype, r.adrfam, r.subtype, r.trsvcid, r.traddr]),
+    [['tcp', 'ipv4', 'nvme subsystem', String(port), '127.0.0.1']],
+  );
+});
+
+test('cli list - one nvme list row per namespace with its size and format', async () => {
+  const [text, json] = await Promise.all([cli(['list', ...conn()]), cli(['list', ...conn(), '-n', NQN, '--json'])]);
+  assert.equal(text.code, 0, text.stderr);
+  const lines = text.stdout.trimEnd().split('\n');
+  assert.match(lines[0], /^Node {13}SN {19}Model {36}Namespace Usage {22}Format {11}FW Rev$/);
+  assert.equal(lines.length, 4);
+  assert.match(lines[2], /^nvme0n1 .* 1 +16\.78 {2}MB \/ {2}16\.78 {2}MB {4}512 {3}B \+ {2}0 B {3}\S+$/);
+  assert.match(lines[3], /^nvme0n2 .* 2 +8\.39 {2}MB \/ {3}8\.39 {2}MB {4}512 {3}B \+ {2}0 B {3}\S+$/);
+  assert.equal(json.code, 0, json.stderr);
+  const devs = (JSON.parse(json.stdout) as { Devices: Record<string, unknown>[] }).Devices;
+  assert.deepEqual(
+    devs.map((d) => [d.NameSpace, d.DevicePath, d.PhysicalSize, d.SectorSize, d.MaximumLBA]),
+    [
+      [1, 'nvme0n1', 16 << 20, 512, 32768],
+      [2, 'nvme0n2', 8 << 20, 512, 16384],
+    ],
+  );
+});
+
+test('cli connect - controller, identify fields and namespaces, then a clean disconnect', async () => {
+  const r = await cli(['connect', ...conn(), '-n', NQN, '-g', '-G', '-i', '2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const c = JSON.parse(r.stdout) as {
+    subsystem: { nqn: string };
+    controller: { ioQueues: number; hdrDigest: boolean; dataDigest: boolean; state: string };
+    identify: Record<string, string>;
+    namespaces: { NameSpace: number }[];
+  };
+  assert.equal(c.subsystem.nqn, NQN);
+  assert.deepEqual([c.controller.ioQueues, c.controller.hdrDigest, c.controller.dataDigest, c.controller.state], [2, true, true, 'live']);
+  assert.equal(c.identify.subnqn, NQN);
+  assert.deepEqual(
+    c.namespaces.map((n) => n.NameSpace),
+    [1, 2],
+  );
+  const text = await cli(['connect', ...conn(), '-n', NQN]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`^connecting to device: nvme0\nnvme-subsys0 - NQN=${NQN}\n`));
+  assert.match(text.stdout, /\nNVME Identify Controller:\nvid {7}: 0x/);
+  assert.match(text.stdout, new RegExp(`\nNQN:${NQN} disconnected 1 controller\\(s\\)\n$`));
+});
+
+test('cli perf - verified 128 KiB I/O: every read is placed and every setup torn down', async () => {
+  const r = await cli(['perf', ...conn(), '-n', NQN, '-i', '2', '-G', '--rw', 'write', '--bs', '128k', '--size', '4m', '--verify', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as PerfJson;
+  assert.equal(p.results.error, undefined);
+  assert.equal(p.results.writeOps, 32);
+  // Write mode with --verify reads everything back: 4 MiB of 128 KiB reads, all ≥ io_threshold.
+  const readBack = p.results.verifiedBlocks * 512;
+  assert.equal(readBack, 4 << 20);
+  const o = p.offload!;
+  assert.equal(o.rx_nvmeotcp_sk_add, 2);
+  assert.equal(o.rx_nvmeotcp_sk_del, 2);
+  assert.equal(o.rx_nvmeotcp_sk_add_fail, 0);
+  assert.equal(o.rx_nvmeotcp_ddp_setup, 32);
+  assert.equal(o.rx_nvmeotcp_ddp_teardown, o.rx_nvmeotcp_ddp_setup);
+  assert.equal(o.rx_nvmeotcp_ddp_setup_fail, 0);
+  assert.equal(o.rx_nvmeotcp_bytes, readBack);
+  assert.ok(o.rx_nvmeotcp_packets >= 32, `packets ${o.rx_nvmeotcp_packets}`);
+  assert.equal(o.rx_nvmeotcp_drop, 0);
+  assert.deepEqual(Object.keys(p.workload).slice(0, 6), ['target', 'subnqn', 'nsid', 'rw', 'bs', 'iodepth']);
+});
+
+test('cli perf - 4 KiB reads stay below io_threshold: nothing is set up or placed', async () => {
+  const r = await cli(['perf', ...conn(), '-n', NQN, '-i', '1', '--rw', 'randread', '--bs', '4k', '--size', '1m', '--verify', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as PerfJson;
+  assert.equal(p.results.readOps, 256);
+  assert.equal(p.results.verifiedBlocks, 256 * 8);
+  const o = p.offload!;
+  assert.deepEqual(
+    [o.rx_nvmeotcp_sk_add, o.rx_nvmeotcp_sk_del, o.rx_nvmeotcp_ddp_setup, o.rx_nvmeotcp_ddp_teardown, o.rx_nvmeotcp_packets, o.rx_nvmeotcp_bytes],
+    [1, 1, 0, 0, 0, 0],
+  );
+});
+
+test('cli perf --offload off - the same workload without a device reports no counters', async () => {
+  const r = await cli(['perf', ...conn(), '-n', NQN, '-i', '1', '--rw', 'read', '--bs', '64k', '--size', '1m', '--offload', 'off', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as PerfJson;
+  assert.equal(p.results.readOps, 16);
+  assert.equal(p.workload.offload, false);
+  assert.equal(p.offload, null);
+});
+
+test('cli stats - reads the target endpoint as ethtool -S, and --json', async () => {
+  const [text, json] = await Promise.all([cli(['stats', '--url', statsUrl]), cli(['stats', '--url', statsUrl, '--json'])]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^NIC statistics:\n {5}target_connects: \d+\n {5}target_disconnects: \d+\n$/);
+  const s = JSON.parse(json.stdout) as { role: string; counters: { target_connects: number; target_disconnects: number } };
+  assert.equal(s.role, 'target');
+  assert.ok(s.counters.target_connects >= s.counters.target_disconnects);
+});
+
+test('cli target - connect and disconnect are logged, SIGTERM stops it with exit code 0', async () => {
+  const t = await startTarget(['--ns', 'ram:1M']);
+  const l = await cli(['list', '-s', String(t.port)]);
+  assert.equal(l.code, 0, l.stderr);
+  // The target logs a disconnect when it sees the host's queues close: wait for both.
+  await t.proc.waitFor(/^disconnect: controller [^\n]*\n(?:[\s\S]*\n)?disconnect: controller /m);
+  const r = await t.proc.stop('SIGTERM');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.match(lines[0], /^nvmeotcp target: listening on 127\.0\.0\.1:\d+$/);
+  // list: discovery (to find the NQN), then the NVM subsystem; one line each way.
+  assert.equal(lines.filter((x) => x.startsWith('connect: controller ')).length, 2);
+  assert.equal(lines.filter((x) => x.startsWith('disconnect: controller ')).length, 2);
+  assert.deepEqual(lines.slice(-2), ['SIGTERM: stopping', 'nvmeotcp target: stopped']);
+  assert.equal(r.stderr, '');
+});
