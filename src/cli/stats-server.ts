@@ -6,6 +6,7 @@
 // a timer), so a scrape always sees the counters as they are now.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PROMETHEUS_CONTENT_TYPE } from '../exporters/prometheus.ts';
 import type { HostPort } from './args.ts';
 
 export interface StatsEndpoints {
@@ -20,8 +21,6 @@ export interface StatsServer {
   close(): Promise<void>;
 }
 
-const PROM_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
 function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -33,7 +32,7 @@ function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): 
   try {
     if (path === '/metrics') {
       body = ep.metrics();
-      type = PROM_CONTENT_TYPE;
+      type = PROMETHEUS_CONTENT_TYPE;
     } else if (path === '/stats') {
       body = `${JSON.stringify(ep.stats(), null, 2)}\n`;
       type = 'application/json';

@@ -4,7 +4,8 @@
 import { CHANNEL_COUNTERS, GLOBAL_COUNTERS } from '../stats/counters.ts';
 import type { ChannelValues, StatsSnapshot } from '../stats/registry.ts';
 import { CliError } from './errors.ts';
-import { ethtoolText } from './offload-stats.ts';
+import { formatEthtool } from '../exporters/ethtool.ts';
+import { statsToJson } from '../exporters/json.ts';
 
 export type ParsedStats =
   | { kind: 'offload'; raw: unknown; snapshot: StatsSnapshot }
@@ -62,10 +63,20 @@ export function rateSnapshot(a: ParsedStats, b: ParsedStats, secs: number): Pars
   return { kind: 'offload', raw: snap, snapshot: snap };
 }
 
+export interface ViewOptions {
+  perQueue: boolean;
+  perChannel: boolean;
+}
+
 /** ethtool -S layout for either kind. */
-export function formatStatsText(p: ParsedStats, perQueue: boolean): string {
-  if (p.kind === 'offload') return ethtoolText(p.snapshot, perQueue);
+export function formatStatsText(p: ParsedStats, o: ViewOptions): string {
+  if (p.kind === 'offload') return formatEthtool(p.snapshot, o);
   let t = 'NIC statistics:\n';
   for (const [k, v] of Object.entries(p.counters)) t += `     ${k}: ${v}\n`;
   return t;
+}
+
+/** JSON for either kind: an offload snapshot as the exporter's seed-named JSON. */
+export function statsJson(p: ParsedStats, o: ViewOptions): unknown {
+  return p.kind === 'offload' ? statsToJson(p.snapshot, o) : p.raw;
 }

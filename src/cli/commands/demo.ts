@@ -61,7 +61,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
   const out = (s: string) => process.stdout.write(s);
   const target = new NvmeTarget({ subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: NS_BYTES } }] }] });
   const at = await target.listen({ host: '127.0.0.1', port: 0 });
-  const device = createSocketDevice({ labels: { role: 'host' } });
+  const device = createSocketDevice();
   let stats: StatsServer | undefined;
   let ctrl: NvmeController | undefined;
   const phases: Phase[] = [];

@@ -62,7 +62,7 @@ const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 14
 export interface PerfReport {
   workload: Record<string, unknown>;
   results: WorkloadResult;
-  offload: Record<string, number> | null;
+  offload: Record<string, unknown> | null;
 }
 
 function workloadDescription(o: PerfOpts, f: ConnectionFlags, subnqn: string, nsid: number, ctrl: NvmeController): Record<string, unknown> {
@@ -90,7 +90,7 @@ function workloadDescription(o: PerfOpts, f: ConnectionFlags, subnqn: string, ns
 
 async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   const subnqn = await resolveSubnqn(f);
-  const device: SocketDevice | undefined = o.offload ? createSocketDevice({ labels: { role: 'host' } }) : undefined;
+  const device: SocketDevice | undefined = o.offload ? createSocketDevice() : undefined;
   const ctrl = await connectController(f, subnqn, device);
   let stats: StatsServer | undefined;
   let result: WorkloadResult;

@@ -4,11 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { intArg, positiveNumberArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
-import { formatStatsText, parseStatsJson, rateSnapshot } from '../stats-view.ts';
+import { formatStatsText, parseStatsJson, rateSnapshot, statsJson } from '../stats-view.ts';
 
 interface StatsOpts {
   url: string;
   perQueue: boolean;
+  perChannel: boolean;
   json: boolean;
   watch?: number;
   count?: number;
@@ -47,7 +48,7 @@ async function fetchStats(url: string): Promise<unknown> {
 async function runStats(o: StatsOpts): Promise<void> {
   const first = parseStatsJson(await fetchStats(o.url), o.url);
   if (o.watch === undefined) {
-    process.stdout.write(o.json ? `${JSON.stringify(first.raw, null, 2)}\n` : formatStatsText(first, o.perQueue));
+    process.stdout.write(o.json ? `${JSON.stringify(statsJson(first, o), null, 2)}\n` : formatStatsText(first, o));
     return;
   }
   let prev = first;
@@ -57,7 +58,7 @@ async function runStats(o: StatsOpts): Promise<void> {
     const cur = parseStatsJson(await fetchStats(o.url), o.url);
     const now = performance.now();
     const rates = rateSnapshot(prev, cur, (now - prevAt) / 1000);
-    process.stdout.write(o.json ? `${JSON.stringify(rates.raw)}\n` : `${formatStatsText(rates, o.perQueue)}\n`);
+    process.stdout.write(o.json ? `${JSON.stringify(statsJson(rates, o))}\n` : `${formatStatsText(rates, o)}\n`);
     prev = cur;
     prevAt = now;
   }
@@ -69,6 +70,7 @@ export function registerStats(program: Command): void {
     .description("print a running target's or perf's offload statistics as ethtool -S does")
     .requiredOption('--url <url>', 'stats endpoint of a process started with --stats-listen, e.g. http://127.0.0.1:9100', urlArg)
     .option('--per-queue', 'add the per-queue counters (rx<N>_...)', false)
+    .option('--per-channel', 'add the per-channel counters (ch<N>_...)', false)
     .option('--json', 'print the JSON snapshot (with --watch: one JSON object of rates per line)', false)
     .option('--watch <seconds>', 'print per-second rates every SECONDS', positiveNumberArg)
     .option('--count <n>', 'with --watch: stop after N reports', intArg(1, 1_000_000))
@@ -76,8 +78,9 @@ export function registerStats(program: Command): void {
       'after',
       `
 Reads <url>/stats (JSON of one snapshot). Output: "NIC statistics:", then the global
-counters, their sums over every receive channel, and with --per-queue one block per
-queue, in ethtool -S order. --watch shows the change per second between reads.
+counters, their sums over every receive channel, and with --per-queue (--per-channel)
+one block per queue (channel), in ethtool -S order. --json prints the same counters
+under their seed names. --watch shows the change per second between reads.
 
 Examples:
   nvmeotcp stats --url http://127.0.0.1:9100 --per-queue
