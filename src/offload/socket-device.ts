@@ -17,8 +17,10 @@
 // when the previous read completes, before the ULP registers the next command, so
 // the bound applies while commands are registered and for IDLE_GRACE reads after
 // the last one (and from the start of a queue). After that the placement reads
-// big chunks again, as the software path does.
-import { CH_LEN, DIGEST_LEN, PduType } from '../protocol/constants.ts';
+// big chunks again, as the software path does. A bounded read takes at most one
+// header (24 + HDGST), or the rest of a PDU plus the next header; after a
+// command's last C2HData it also takes the CapsuleResp expected there.
+import { CH_LEN, DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
 import { type PduReceiver, RecvState } from '../protocol/receiver.ts';
@@ -94,6 +96,16 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
   }
 }
 
+/**
+ * A C2HData with LAST_PDU and without SUCCESS is followed by its command's
+ * CapsuleResp (Linux nvmet sends a command's response right behind its data): a bounded
+ * read takes that response and the next header at once, one read per command less.
+ * If another PDU comes instead, a few payload bytes of it go the software way.
+ */
+function respFollows(flags: number): boolean {
+  return (flags & PduFlag.LAST_PDU) !== 0 && (flags & PduFlag.SUCCESS) === 0;
+}
+
 /** A Buffer whose first byte sits on a page boundary. */
 function allocPageAligned(size: number): Buffer {
   const raw = Buffer.allocUnsafeSlow(size + 4096);
@@ -110,6 +122,8 @@ export class SocketPlacement implements RxPlacement {
   private armed: CcidEntry | undefined;
   private armedQ: QueueCtx | undefined;
   private idleReads: number;
+  /** The data of a command's last C2HData just ended: its CapsuleResp should be next. */
+  private respNext = false;
 
   constructor(
     private readonly dev: DeviceCore,
@@ -152,6 +166,12 @@ export class SocketPlacement implements RxPlacement {
   }
 
   onRead(n: number, buf: Buffer): void {
+    const respAt = this.respPos();
+    this.consume(n, buf);
+    this.respNext = respAt >= 0 && this.rx.streamPos === respAt;
+  }
+
+  private consume(n: number, buf: Buffer): void {
     const e = this.armed;
     const rx = this.rx;
     if (e === undefined) {
@@ -176,6 +196,19 @@ export class SocketPlacement implements RxPlacement {
     if (e.deferred) this.dev.releaseDeferred(q, e);
   }
 
+  /**
+   * Stream position right after the current C2HData (its digest included) when it is
+   * its command's last without SUCCESS, so a CapsuleResp should follow; else -1.
+   */
+  private respPos(): number {
+    const rx = this.rx;
+    const pdu = rx.currentPdu;
+    if (pdu === undefined || !respFollows(pdu.flags)) return -1;
+    if (rx.state === RecvState.DATA) return rx.streamPos + rx.unitRemaining + (rx.ddgst ? DIGEST_LEN : 0);
+    if (rx.state === RecvState.DDGST) return rx.streamPos + rx.unitRemaining;
+    return -1;
+  }
+
   /** The registered buffer at the byte the current C2HData payload continues at, or undefined. */
   private placedView(q: QueueCtx): Buffer | undefined {
     const rx = this.rx;
@@ -198,6 +231,12 @@ export class SocketPlacement implements RxPlacement {
     return seg.subarray(so, so + n);
   }
 
+  /** Header bytes to read after the current PDU's data: the next header, after a CapsuleResp if one should follow. */
+  private afterData(hdr: number): number {
+    const pdu = this.rx.currentPdu;
+    return pdu !== undefined && respFollows(pdu.flags) ? 2 * hdr : hdr;
+  }
+
   /** Staging, bounded so the read ends at the end of the next 24-byte header at the latest. */
   private boundedStaging(): Buffer {
     const rx = this.rx;
@@ -205,17 +244,17 @@ export class SocketPlacement implements RxPlacement {
     let n: number;
     switch (rx.state) {
       case RecvState.CH:
-        n = rx.unitRemaining + hdr - CH_LEN;
+        n = rx.unitRemaining + hdr - CH_LEN + (this.respNext ? hdr : 0);
         break;
       case RecvState.PSH:
       case RecvState.PAD:
         n = rx.unitRemaining;
         break;
       case RecvState.DATA: // payload the device does not place: through its digest and the next header
-        n = rx.unitRemaining + (rx.ddgst ? DIGEST_LEN : 0) + hdr;
+        n = rx.unitRemaining + (rx.ddgst ? DIGEST_LEN : 0) + this.afterData(hdr);
         break;
       case RecvState.DDGST:
-        n = rx.unitRemaining + hdr;
+        n = rx.unitRemaining + this.afterData(hdr);
         break;
       default:
         return this.staging;

@@ -111,12 +111,47 @@ test('socket device - staging reads stop at the next header while commands are r
   const specs = reads(3, 40000, { maxPdu: 10000 });
   for (const r of specs) s.host.read(r.cid, 40000, true);
   const log = drive(s, concat(c2hPdus(specs, BOTH)), () => 1 << 20);
-  const staged = log.filter((r) => !r.placed);
-  // Each staging read completes one 28-byte header (24 + HDGST), or a DDGST + the next header.
-  assert.deepEqual([...new Set(staged.map((r) => r.len))].sort((a, b) => a - b), [28, 32]);
+  const staged = log.filter((r) => !r.placed).map((r) => r.len);
+  // A staging read completes one 28-byte header (24 + HDGST), or a DDGST and the next
+  // header, or after a command's last C2HData its DDGST, CapsuleResp and the next header.
+  const cmd = [32, 32, 32, 60];
+  assert.deepEqual(staged, [28, ...cmd, ...cmd, ...cmd]);
   // With unlimited reads every PDU's payload is one placed read.
   assert.equal(log.filter((r) => r.placed).length, 12);
   assert.equal(s.dev.getStats().rx_nvmeotcp_bytes, 120000);
+});
+
+for (const d of [NONE, BOTH]) {
+  test(`socket device - another command's data where the CapsuleResp was expected: one header's worth goes to software (${d.ddgst ? 'digests' : 'no digests'})`, async () => {
+    const s = setup(d);
+    const a = pattern(32768, 1);
+    const b = pattern(32768, 2);
+    s.host.read(0, 32768, true);
+    s.host.read(1, 32768, true);
+    // Both commands' data first, then both responses (a target interleaving its queue).
+    const [d0, r0] = c2hPdus([{ cid: 0, data: a }], d);
+    const [d1, r1] = c2hPdus([{ cid: 1, data: b }], d);
+    drive(s, concat([d0, d1, r0, r1]), () => 1 << 20);
+    await tick();
+    assert.deepEqual(s.host.bufs.get(0), a);
+    assert.deepEqual(s.host.bufs.get(1), b);
+    assert.deepEqual(s.host.completed, [0, 1]);
+    assert.ok(s.host.dataDone.every((x) => x.ok));
+    const hdr = 24 + (d.hdgst ? 4 : 0);
+    assert.equal(s.dev.getStats().rx_nvmeotcp_bytes, 2 * 32768 - hdr);
+  });
+}
+
+test('socket device - no digests: the CapsuleResp and the next header come in one read', () => {
+  const s = setup(NONE);
+  const specs = reads(3, 20000);
+  for (const r of specs) s.host.read(r.cid, 20000, true);
+  const log = drive(s, concat(c2hPdus(specs, NONE)), () => 1 << 20);
+  assert.deepEqual(
+    log.map((r) => (r.placed ? 'P' : r.len)),
+    [24, 'P', 48, 'P', 48, 'P', 48],
+  );
+  assert.equal(s.dev.getStats().rx_nvmeotcp_bytes, 60000);
 });
 
 test('socket device - reads stay bounded for IDLE_GRACE reads after the last command, then batch', () => {
