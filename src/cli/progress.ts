@@ -84,6 +84,8 @@ class LineProgress implements ProgressSink {
     private readonly label: string,
   ) {}
   update(p: WorkloadProgress): void {
+    // A tick that lands just as a phase starts has nothing to say.
+    if (p.ops === 0 && p.elapsedMs < 100) return;
     const r = this.meter.next(p);
     this.stream.write(
       `${this.label}: ${p.phase} ${(p.elapsedMs / 1000).toFixed(1)}s ${r.mbps.toFixed(1)} MB/s ${Math.round(r.iops)} IOPS ${Math.round(p.fraction * 100)}%\n`,
