@@ -34,7 +34,7 @@ interface Phase {
 const pct = (part: number, whole: number) => (whole === 0 ? '0' : ((100 * part) / whole).toFixed(1));
 
 /** One paragraph, every number taken from the counters and the results. */
-export function explain(s: StatsSnapshot, large: WorkloadResult, small: WorkloadResult, ioThreshold: number, queues: number): string {
+function explain(s: StatsSnapshot, large: WorkloadResult, small: WorkloadResult, ioThreshold: number, queues: number): string {
   const g = s.global;
   const d = s.sum;
   const largeRead = large.readBytes;

@@ -110,6 +110,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     const nsid = o.nsid ?? ctrl.namespaces[0]?.nsid;
     if (nsid === undefined) throw new CliError(`${subnqn} has no namespace`);
     dev = new StoppableNamespace(ctrl.namespace(nsid));
+    if (o.bs % dev.lbaSize !== 0) throw new CliError(`--bs ${o.bs} is not a multiple of namespace ${nsid}'s LBA size ${dev.lbaSize}`);
     workload = workloadDescription(o, f, subnqn, nsid, ctrl);
     if (o.statsListen && device) {
       stats = await startStatsServer(o.statsListen, offloadEndpoints(device)).catch((e: unknown) => {
