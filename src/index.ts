@@ -40,6 +40,15 @@ export {
 } from './offload/types.ts';
 export type { DeviceOptions } from './offload/core.ts';
 export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
+export {
+  createPacketDevice,
+  PacketDevice,
+  type RxPiece,
+  type RxSegment,
+  type TcpSegment,
+} from './offload/packet-device.ts';
+export { PacketRx, type PacketRxOptions } from './offload/packet-rx.ts';
+export { type Impairments, impair, segmentStream } from './offload/inject.ts';
 
 // Statistics
 export {
@@ -52,6 +61,21 @@ export {
   type GlobalCounterName,
 } from './stats/counters.ts';
 export { type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
+
+// Exporters: ethtool -S text, JSON, Prometheus text exposition (one snapshot each)
+export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
+export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
+export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+
+// Workload generator (fio-style) used by `nvmeotcp perf`
+export {
+  type BlockDevice,
+  parseSize,
+  type RwMode,
+  runWorkload,
+  type WorkloadOptions,
+  type WorkloadResult,
+} from './workload/workload.ts';
 
 // Protocol: errors, constants, wire structures users see
 export {
