@@ -1,5 +1,6 @@
 // Guest-side helpers: the kernel nvme-tcp host driven with nvme-cli, data checks with dd,
 // kernel log checks, and the TCP connection count seen from this machine.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { LinuxVm } from './vm.ts';
 
@@ -119,4 +120,18 @@ export function establishedTcp(port: number, side: 'local' | 'remote'): number {
     if (addr.endsWith(`:${hex}`)) n++;
   }
   return n;
+}
+
+/** Bytes sent and received by each established client socket to 127.0.0.1:port (`ss -ti`). */
+export function clientSocketBytes(port: number): { sent: number; received: number }[] {
+  const out = execFileSync('ss', ['-tinH', 'state', 'established', `( dport = :${port} )`], { encoding: 'utf8' });
+  const socks: { sent: number; received: number }[] = [];
+  for (const line of out.split('\n')) {
+    if (!/bytes_/.test(line)) continue;
+    socks.push({
+      sent: Number(/bytes_sent:(\d+)/.exec(line)?.[1] ?? 0),
+      received: Number(/bytes_received:(\d+)/.exec(line)?.[1] ?? 0),
+    });
+  }
+  return socks;
 }

@@ -5,7 +5,7 @@
 # when an input changes (see scripts/interop/build-initramfs.sh).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PKGS="linux-image-cloud-amd64 busybox-static nvme-cli tshark qemu-system-x86 cpio"
+PKGS="linux-image-cloud-amd64 busybox-static nvme-cli tshark qemu-system-x86 cpio iproute2"
 
 missing=""
 for p in $PKGS; do

@@ -2,7 +2,10 @@
 // Wireshark binds its nvme-tcp dissector to port 4420 only: the decode passes
 // `-d tcp.port==N,nvme-tcp` and turns on its header/data digest checks.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { within } from './vm.ts';
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { freePort, within } from './vm.ts';
 
 export class Capture {
   private stderr = '';
@@ -10,38 +13,101 @@ export class Capture {
     readonly port: number,
     readonly file: string,
     private readonly proc: ChildProcess,
+    private readonly probePort: number,
   ) {}
 
-  /** Starts `tshark -i lo -f 'tcp port N' -w file` and waits until it captures. */
+  /**
+   * Starts `tshark -i lo -f 'tcp port N' -w file` and returns once packets really land in the
+   * file: "Capturing on" is printed before the filter is live, so UDP probes (to a port in the
+   * filter that nothing listens on) are sent until the file grows. decodeCapture skips them.
+   */
   static async start(port: number, file: string): Promise<Capture> {
+    rmSync(file, { force: true });
+    const probePort = await freePort();
     const proc = spawn(
       'setpriv',
-      ['--pdeathsig', 'SIGKILL', '--', 'tshark', '-i', 'lo', '-f', `tcp port ${port}`, '-w', file, '-a', 'duration:900'],
+      [
+        '--pdeathsig',
+        'SIGKILL',
+        '--',
+        'tshark',
+        '-i',
+        'lo',
+        '-f',
+        `tcp port ${port} or udp port ${probePort}`,
+        '-w',
+        file,
+        '-a',
+        'duration:900',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     proc.unref();
-    const cap = new Capture(port, file, proc);
-    await within(
-      new Promise<void>((res, rej) => {
-        proc.stderr?.on('data', (d: Buffer) => {
-          cap.stderr += d.toString();
-          if (cap.stderr.includes('Capturing on')) res();
-        });
-        proc.on('exit', (code) => rej(new Error(`tshark exited (${code}): ${cap.stderr}`)));
-        proc.on('error', rej);
-      }),
-      30_000,
-      'tshark start',
-    ).catch((e) => {
+    const cap = new Capture(port, file, proc, probePort);
+    const probe = dgram.createSocket('udp4');
+    let tick: NodeJS.Timeout | undefined;
+    try {
+      await within(
+        new Promise<void>((res, rej) => {
+          proc.stderr?.on('data', (d: Buffer) => {
+            cap.stderr += d.toString();
+          });
+          proc.on('exit', (code) => rej(new Error(`tshark exited (${code}): ${cap.stderr}`)));
+          proc.on('error', rej);
+          let empty = -1;
+          tick = setInterval(() => {
+            if (!cap.stderr.includes('Capturing on')) return;
+            let size = -1;
+            try {
+              size = statSync(file).size;
+            } catch {}
+            if (size > 0 && empty < 0) empty = size;
+            if (empty > 0 && size > empty) {
+              clearInterval(tick);
+              res();
+            } else {
+              probe.send('capture probe', probePort, '127.0.0.1');
+            }
+          }, 50);
+        }),
+        30_000,
+        'tshark start',
+      );
+    } catch (e) {
       proc.kill('SIGKILL');
       throw e;
-    });
+    } finally {
+      clearInterval(tick);
+      probe.close();
+    }
     return cap;
   }
 
-  /** Stops the capture (SIGINT lets tshark finish the file). */
+  /**
+   * Stops the capture (SIGINT lets tshark finish the file). dumpcap's ring hands packets
+   * over in blocks (up to ~1 s late) and drops the unfinished block on stop, so first a
+   * marked UDP probe is sent until it shows up in the file: everything before it is in.
+   */
   async stop(): Promise<void> {
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const mark = Buffer.from(`capture end ${randomBytes(8).toString('hex')}`);
+    const probe = dgram.createSocket('udp4');
+    let tick: NodeJS.Timeout | undefined;
+    try {
+      await within(
+        new Promise<void>((res) => {
+          tick = setInterval(() => {
+            if (tail(this.file).includes(mark)) res();
+            else probe.send(mark, this.probePort, '127.0.0.1');
+          }, 100);
+        }),
+        15_000,
+        'capture flush',
+      ).catch(() => {});
+    } finally {
+      clearInterval(tick);
+      probe.close();
+    }
     const gone = new Promise<void>((res) => this.proc.once('exit', () => res()));
     this.proc.kill('SIGINT');
     try {
@@ -50,6 +116,24 @@ export class Capture {
       this.proc.kill('SIGKILL');
       await within(gone, 5000, 'tshark kill').catch(() => {});
     }
+  }
+}
+
+/** The last 1 MiB of a file (empty if it does not exist). */
+function tail(file: string): Buffer {
+  try {
+    const size = statSync(file).size;
+    const n = Math.min(size, 1 << 20);
+    const b = Buffer.alloc(n);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, b, 0, n, size - n);
+    } finally {
+      closeSync(fd);
+    }
+    return b;
+  } catch {
+    return Buffer.alloc(0);
   }
 }
 
@@ -119,6 +203,8 @@ export async function decodeCapture(file: string, port: number): Promise<Capture
     '-r',
     file,
     ...TSHARK_OPTS(port),
+    '-Y',
+    'tcp',
     '-T',
     'fields',
     '-E',
