@@ -32,7 +32,7 @@ import {
 import { type CapsuleCmd, type DataPdu, encodeIcReq, encodeTermReq, type IcResp, type Pdu } from '../protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
 import { CqeOff, makeStatus } from '../protocol/sqe.ts';
-import type { DdpLimits, DdpQueue, UlpOps } from '../offload/types.ts';
+import type { DdpLimits, DdpQueue, RxPlacement, UlpOps } from '../offload/types.ts';
 import { onreadFor, StagingPlacement } from '../transport/reader.ts';
 import { PduWriter } from '../transport/writer.ts';
 import { ddpEligible, type HostDdpDevice } from './offload.ts';
@@ -122,8 +122,9 @@ export class HostQueue implements RecvHandler, UlpOps {
     this.freeCids = new Uint16Array(o.sqsize);
     for (let i = 0; i < o.sqsize; i++) this.freeCids[i] = i;
     this.freeCount = o.sqsize;
-    const placement = this.device?.rxPlacement?.(this.rx) ?? new StagingPlacement(this.rx);
+    const placement: RxPlacement = this.device?.rxPlacement?.(this.rx) ?? new StagingPlacement(this.rx);
     this.socket = net.connect({ host: o.host, port: o.port, noDelay: true, onread: onreadFor(placement) });
+    placement.attachSocket?.(this.socket);
     this.sender = new QueueSender(new PduWriter(this.socket), o.sqsize, o.hdgst, o.ddgst);
     this.socket.on('connect', this.onConnect);
     this.socket.on('error', this.onSocketError);

@@ -243,6 +243,7 @@ export abstract class DeviceCore implements DdpDevice {
   setup(q: QueueCtx, cid: number, sgl: readonly Uint8Array[]): number {
     const r = this.register(q, cid, sgl);
     this.stats.global[r === 0 ? G.ddpSetup : G.ddpSetupFail] += 1;
+    if (r === 0) this.registered(q);
     return r;
   }
 
@@ -321,4 +322,7 @@ export abstract class DeviceCore implements DdpDevice {
   abstract resyncResponse(q: QueueCtx, seq: number, ok: boolean): void;
   /** True while the data path may still write into this entry's buffers. */
   protected abstract placementHolds(q: QueueCtx, e: CcidEntry): boolean;
+
+  /** A command was registered on `q` (its data is not on the wire yet: the ULP sends it next). */
+  protected registered(_q: QueueCtx): void {}
 }

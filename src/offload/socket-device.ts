@@ -20,6 +20,7 @@
 // big chunks again, as the software path does. A bounded read takes at most one
 // header (24 + HDGST), or the rest of a PDU plus the next header; after a
 // command's last C2HData it also takes the CapsuleResp expected there.
+import type { Socket } from 'node:net';
 import { CH_LEN, DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
@@ -94,6 +95,10 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
   protected placementHolds(q: QueueCtx, e: CcidEntry): boolean {
     return this.byQueue.get(q)?.holds(e) ?? false;
   }
+
+  protected registered(q: QueueCtx): void {
+    this.byQueue.get(q)?.rearm();
+  }
 }
 
 /**
@@ -124,6 +129,9 @@ export class SocketPlacement implements RxPlacement {
   private idleReads: number;
   /** The data of a command's last C2HData just ended: its CapsuleResp should be next. */
   private respNext = false;
+  /** The memory the armed read lands in (what nextBuffer or rearm handed out last). */
+  private pending: Buffer | undefined;
+  private socket: Socket | undefined;
 
   constructor(
     private readonly dev: DeviceCore,
@@ -149,7 +157,16 @@ export class SocketPlacement implements RxPlacement {
     return this.armed === e;
   }
 
+  attachSocket(socket: Socket): void {
+    this.socket = socket;
+  }
+
   nextBuffer(): Buffer {
+    this.pending = this.choose();
+    return this.pending;
+  }
+
+  private choose(): Buffer {
     const q = this.q;
     if (q !== undefined && q.outstanding > 0) {
       this.idleReads = 0;
@@ -157,7 +174,7 @@ export class SocketPlacement implements RxPlacement {
         const v = this.placedView(q);
         if (v !== undefined) return v;
       }
-    } else if (this.idleReads < IDLE_GRACE) {
+    } else if (this.idleReads < IDLE_GRACE && this.handle() === undefined) {
       this.idleReads++;
     } else {
       return this.staging;
@@ -165,9 +182,34 @@ export class SocketPlacement implements RxPlacement {
     return this.boundedStaging();
   }
 
+  /**
+   * A command was just registered. Its data cannot have been read yet (the ULP sends
+   * the command after setup), but the read armed now may be a full staging read,
+   * chosen while nothing was registered, that would swallow the payload. Node has no
+   * public way to change the memory of an armed read; the stream handle's
+   * useUserBuffer does it (Node's own onread code uses it), after which the read
+   * callback still names the old buffer, so onRead goes by `pending`. Without that
+   * handle method, reads stay bounded for IDLE_GRACE reads after the last command.
+   */
+  rearm(): void {
+    this.idleReads = 0;
+    if (this.pending !== this.staging) return;
+    const h = this.handle();
+    if (h === undefined) return;
+    const b = this.boundedStaging();
+    if (b === this.staging) return;
+    h.useUserBuffer(b);
+    this.pending = b;
+  }
+
+  private handle(): { useUserBuffer(b: Uint8Array): void } | undefined {
+    const h = (this.socket as { _handle?: { useUserBuffer?: unknown } } | undefined)?._handle;
+    return typeof h?.useUserBuffer === 'function' ? (h as { useUserBuffer(b: Uint8Array): void }) : undefined;
+  }
+
   onRead(n: number, buf: Buffer): void {
     const respAt = this.respPos();
-    this.consume(n, buf);
+    this.consume(n, this.pending ?? buf);
     this.respNext = respAt >= 0 && this.rx.streamPos === respAt;
   }
 

@@ -12,6 +12,7 @@
 //   resync      DdpQueue.resync()   the ULP confirms or denies a PDU start
 //   get_stats   getStats()          the ten seed counters, summed on read
 //               snapshot()          the same plus per-queue and per-channel values
+import type { Socket } from 'node:net';
 import type { PduReceiver } from '../protocol/receiver.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
 import type { CounterName } from '../stats/counters.ts';
@@ -89,6 +90,11 @@ export interface RxPlacement {
   nextBuffer(): Buffer;
   /** The kernel wrote `n` bytes at the start of `buf` (the last nextBuffer()). */
   onRead(n: number, buf: Buffer): void;
+  /**
+   * The socket whose reads this placement feeds, once it exists: lets the placement
+   * change the memory of a read that is already armed (see SocketPlacement.rearm).
+   */
+  attachSocket?(socket: Socket): void;
 }
 
 /** Builds the placement hook of one queue from its receiver (socket device only). */
