@@ -52,13 +52,15 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
     if (c.rw.includes('read')) {
       await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: REGION });
     }
+    const tcpu0 = await peer.cpu();
     const cpu0 = process.cpuUsage();
     const r = await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: c.seconds * 1000, regionBytes: REGION });
     const hostCpu = cpuSince(cpu0);
+    const targetCpu = (await peer.cpu()) - tcpu0;
     const rss = process.memoryUsage().rss;
     const stats = dev?.getStats();
     await ctrl.disconnect();
-    const targetCpu = await peer.stop();
+    await peer.stop();
     if (r.error) throw new Error(r.error);
     const gb = (r.readBytes + r.writeBytes) / 1e9;
     return {
@@ -67,8 +69,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
       p50us: r.lat.p50,
       p99us: r.lat.p99,
       hostCpuPerGB: hostCpu / gb,
-      // The target's CPU also covers the prefill; report it per GB of the whole session.
-      targetCpuPerGB: targetCpu / (gb + (c.rw.includes('read') ? REGION / 1e9 : 0)),
+      targetCpuPerGB: targetCpu / gb,
       hostRssMB: rss / 1e6,
       placedBytes: stats?.rx_nvmeotcp_bytes ?? 0,
       readBytes: r.readBytes,

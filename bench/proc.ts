@@ -1,48 +1,120 @@
-// Child processes for benchmarks: each peer prints "port <n>" when ready and
-// "cpu <seconds>" (its own user+system CPU time) when its stdin closes.
+// Child processes for benchmarks: each peer prints "port <n>" when ready, answers a
+// "cpu" line on stdin with "cpu <seconds>" (its own user+system CPU time so far),
+// and prints the same and exits when its stdin closes.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 
 export interface Peer {
   port: number;
   child: ChildProcess;
+  /** The peer's CPU seconds so far. */
+  cpu(): Promise<number>;
+  /** Sends a control line and waits for "prof-done" (see servePeerControl). */
+  profile(line: string): Promise<void>;
   /** Closes stdin and resolves with the peer's CPU seconds. */
   stop(): Promise<number>;
+}
+
+/**
+ * Peer side: answer "cpu" lines on stdin; "prof-start" / "prof-stop <file>" run the
+ * inspector's CPU profiler over a window (answered by "prof-done"); report and exit
+ * (after `onEnd`) when stdin closes.
+ */
+export function servePeerControl(onEnd: () => Promise<void> | void = () => {}): void {
+  const report = () => {
+    const u = process.cpuUsage();
+    process.stdout.write(`cpu ${(u.user + u.system) / 1e6}\n`);
+  };
+  let session: Session | undefined;
+  const command = async (line: string): Promise<void> => {
+    if (line === 'cpu') {
+      report();
+    } else if (line === 'prof-start') {
+      session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+      process.stdout.write('prof-done\n');
+    } else if (line.startsWith('prof-stop ') && session !== undefined) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(line.slice('prof-stop '.length), JSON.stringify(profile));
+      session.disconnect();
+      session = undefined;
+      process.stdout.write('prof-done\n');
+    }
+  };
+  process.stdin.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) if (line.trim() !== '') void command(line.trim());
+  });
+  process.stdin.on('end', async () => {
+    await onEnd();
+    report();
+    process.exit(0);
+  });
 }
 
 export function benchFile(name: string): string {
   return fileURLToPath(new URL(name, import.meta.url));
 }
 
-/** Starts `node --import tsx <script> ...args`, optionally pinned to a CPU with taskset. */
-export function spawnPeer(script: string, args: string[], cpu?: number): Promise<Peer> {
-  const node = [process.execPath, '--import', 'tsx', benchFile(script), ...args];
+/** Starts `node [nodeArgs] --import tsx <script> ...args`, optionally pinned to a CPU with taskset. */
+export function spawnPeer(script: string, args: string[], cpu?: number, nodeArgs: string[] = []): Promise<Peer> {
+  const node = [process.execPath, ...nodeArgs, '--import', 'tsx', benchFile(script), ...args];
   const cmd = cpu === undefined ? node : ['taskset', '-c', String(cpu), ...node];
   const child = spawn(cmd[0], cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  let cpuResolve: ((s: number) => void) | undefined;
+  let seen = false;
+  let cpuWaiters: ((s: number) => void)[] = [];
+  let profWaiters: (() => void)[] = [];
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (!out.includes('port ')) reject(new Error(`${script} exited (${code}) before listening`));
+      if (!seen) reject(new Error(`${script} exited (${code}) before listening`));
     });
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      const pm = /port (\d+)/.exec(out);
-      if (pm && !out.includes('\u0000seen')) {
-        out += '\u0000seen';
-        resolve({
-          port: Number(pm[1]),
-          child,
-          stop: () =>
-            new Promise<number>((res) => {
-              cpuResolve = res;
-              child.stdin?.end();
-            }),
-        });
+      let nl = out.indexOf('\n');
+      while (nl >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        nl = out.indexOf('\n');
+        const pm = /^port (\d+)/.exec(line);
+        if (pm && !seen) {
+          seen = true;
+          resolve({
+            port: Number(pm[1]),
+            child,
+            cpu: () =>
+              new Promise<number>((res) => {
+                cpuWaiters.push(res);
+                child.stdin?.write('cpu\n');
+              }),
+            profile: (line: string) =>
+              new Promise<void>((res) => {
+                profWaiters.push(res);
+                child.stdin?.write(`${line}\n`);
+              }),
+            stop: () =>
+              new Promise<number>((res) => {
+                cpuWaiters.push(res);
+                child.stdin?.end();
+              }),
+          });
+        }
+        if (line === 'prof-done') {
+          const w = profWaiters;
+          profWaiters = [];
+          for (const f of w) f();
+        }
+        const cm = /^cpu ([\d.]+)/.exec(line);
+        if (cm) {
+          const w = cpuWaiters;
+          cpuWaiters = [];
+          for (const f of w) f(Number(cm[1]));
+        }
       }
-      const cm = /cpu ([\d.]+)/.exec(out);
-      if (cm && cpuResolve) cpuResolve(Number(cm[1]));
     });
   });
 }

@@ -3,6 +3,7 @@
 //   pingpong                   : answer every 72-byte request with a 24-byte response
 // Prints "port <n>" once listening, then reports its CPU time on stdin close.
 import net from 'node:net';
+import { servePeerControl } from './proc.ts';
 
 const mode = process.argv[2];
 const chunk = Number(process.argv[3] ?? 131072);
@@ -39,9 +40,4 @@ server.listen(0, '127.0.0.1', () => {
   const a = server.address() as net.AddressInfo;
   process.stdout.write(`port ${a.port}\n`);
 });
-process.stdin.on('data', () => {});
-process.stdin.on('end', () => {
-  const u = process.cpuUsage();
-  process.stdout.write(`cpu ${(u.user + u.system) / 1e6}\n`);
-  process.exit(0);
-});
+servePeerControl();

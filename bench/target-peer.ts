@@ -1,7 +1,8 @@
 // Our NVMe/TCP target as a benchmark peer process: one RAM namespace, prints
-// "port <n>" once listening and "cpu <seconds>" when stdin closes.
+// "port <n>" once listening; "cpu" on stdin → "cpu <seconds>"; exits when stdin closes.
 //   node --import tsx bench/target-peer.ts [ramBytes] [lbaSize]
 import { NvmeTarget } from '../src/target/index.ts';
+import { servePeerControl } from './proc.ts';
 
 export const BENCH_NQN = 'nqn.2024-01.io.nvmeotcp:bench';
 const size = Number(process.argv[2] ?? 1 << 30);
@@ -13,10 +14,4 @@ const tgt = new NvmeTarget({
 });
 const addr = await tgt.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`port ${addr.port}\n`);
-process.stdin.on('data', () => {});
-process.stdin.on('end', async () => {
-  const u = process.cpuUsage();
-  await tgt.close();
-  process.stdout.write(`cpu ${(u.user + u.system) / 1e6}\n`);
-  process.exit(0);
-});
+servePeerControl(() => tgt.close());
