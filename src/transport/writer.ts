@@ -1,6 +1,10 @@
 // Send path: PDUs are queued as separate buffers (header, payload, digest; the
-// payload is never concatenated) and flushed in one writev per event-loop turn by
-// corking the socket until the next microtask checkpoint.
+// payload is never concatenated) and flushed in one writev per event-loop turn:
+// the socket stays corked until the check phase (setImmediate), so everything
+// sent while handling every read of this poll phase goes out together. Flushing
+// at the next microtask checkpoint instead would write once per read callback:
+// with reads bounded at PDU boundaries (the offload placement) that is one write
+// per command, and the peer, woken once per command, answers one at a time too.
 import type { Socket } from 'node:net';
 
 export class PduWriter {
@@ -14,7 +18,7 @@ export class PduWriter {
     if (!this.corked) {
       this.corked = true;
       s.cork();
-      queueMicrotask(this.flush);
+      setImmediate(this.flush);
     }
     for (const b of bufs) if (b.length > 0) s.write(b);
   }
