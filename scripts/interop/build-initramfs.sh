@@ -23,7 +23,7 @@ KOS=$(for m in $MODS; do modprobe -S "$KVER" --show-depends "$m" | awk '$1=="ins
 STAMP=$( {
   echo "$KVER"; cat "$0" "$HERE/guest-init.sh"
   # shellcheck disable=SC2086
-  ls -lL "/boot/vmlinuz-$KVER" /bin/busybox "$NVME" /bin/dd $KOS
+  ls -lL "/boot/vmlinuz-$KVER" /bin/busybox "$NVME" /bin/dd /sbin/blkdiscard $KOS
 } | sha256sum | cut -c1-32)
 if [ -f "$OUT/initramfs.gz" ] && [ "$(cat "$OUT/initramfs.stamp" 2>/dev/null)" = "$STAMP" ]; then
   echo "interop initramfs up to date ($KVER)"
@@ -58,6 +58,8 @@ copy_bin() {
 }
 copy_bin "$NVME" /usr/sbin/nvme
 copy_bin /bin/dd /usr/bin/gdd
+# util-linux blkdiscard (-z = BLKZEROOUT); busybox's own applet would shadow the plain name
+copy_bin /sbin/blkdiscard /usr/sbin/ul-blkdiscard
 cp -L /lib64/ld-linux-x86-64.so.2 "$W/lib64/"
 
 # Stable host identity derived from the stamp (nvme-cli needs it; no DMI in the guest).

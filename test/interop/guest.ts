@@ -24,10 +24,17 @@ export async function linuxConnect(vm: LinuxVm, o: ConnectOpts): Promise<string>
   if (o.ddgst) args.push('-G');
   if (o.kato !== undefined) args.push(`-k ${o.kato}`);
   if (o.nrIoQueues !== undefined) args.push(`-i ${o.nrIoQueues}`);
-  const out = await vm.sh(`nvme connect ${args.join(' ')} -o json`, 90_000);
-  const m = /"device"\s*:\s*"(nvme\d+)"/.exec(out);
-  if (!m) throw new Error(`nvme connect printed no device:\n${out}`);
-  return m[1];
+  const before = await controllersOf(vm, o.nqn);
+  const out = await vm.sh(`nvme connect ${args.join(' ')}`, 90_000);
+  const added = (await controllersOf(vm, o.nqn)).filter((c) => !before.includes(c));
+  if (added.length !== 1) throw new Error(`nvme connect made ${added.length} controllers of ${o.nqn}:\n${out}`);
+  return added[0];
+}
+
+/** Names (nvmeN) of the guest's controllers of subsystem nqn, from sysfs. */
+export async function controllersOf(vm: LinuxVm, nqn: string): Promise<string[]> {
+  const out = await vm.read(`grep -lxF '${nqn}' /sys/class/nvme/nvme*/subsysnqn 2>/dev/null || true`);
+  return [...out.matchAll(/\/sys\/class\/nvme\/(nvme\d+)\/subsysnqn/g)].map((m) => m[1]);
 }
 
 /** The block device (nvmeXnY) of namespace nsid behind controller ctrl, waiting for the scan. */
@@ -35,7 +42,7 @@ export async function namespaceDev(vm: LinuxVm, ctrl: string, nsid = 1, timeoutM
   const t0 = Date.now();
   for (;;) {
     // With native multipath the disk is named after the subsystem, not the controller.
-    const out = await vm.sh(
+    const out = await vm.read(
       `for s in /sys/class/nvme-subsystem/*; do [ -e $s/${ctrl} ] && ls $s; done | grep -E '^nvme[0-9]+n${nsid}$' || true`,
     );
     const dev = out.trim().split('\n')[0];
@@ -45,12 +52,13 @@ export async function namespaceDev(vm: LinuxVm, ctrl: string, nsid = 1, timeoutM
   }
 }
 
-/** `nvme disconnect -n nqn`; resolves with the number of controllers it reports. */
+/** `nvme disconnect -n nqn`; resolves with the number of controllers it removed (sysfs). */
 export async function linuxDisconnect(vm: LinuxVm, nqn: string): Promise<number> {
+  const before = await controllersOf(vm, nqn);
   const out = await vm.sh(`nvme disconnect -n ${nqn}`, 60_000);
-  const m = /disconnected (\d+) controller/.exec(out);
-  if (!m) throw new Error(`unexpected nvme disconnect output: ${out}`);
-  return Number(m[1]);
+  const left = await controllersOf(vm, nqn);
+  if (left.length > 0) throw new Error(`controllers left after nvme disconnect: ${left.join(' ')}\n${out}`);
+  return before.length;
 }
 
 /** Kernel log lines that report a problem on the NVMe/TCP path. */
@@ -87,21 +95,23 @@ export async function ddPattern(vm: LinuxVm, dev: string, offset: number, bytes:
     `gdd if=/dev/urandom of=/tmp/pat bs=${bytes} count=1 iflag=fullblock status=none && ` +
       `gdd if=/tmp/pat of=/dev/${dev} bs=${bs} seek=${at} count=${n} oflag=direct && ` +
       `gdd if=/dev/${dev} of=/tmp/back bs=${bs} skip=${at} count=${n} iflag=direct && ` +
-      'cmp /tmp/pat /tmp/back && sha256sum /tmp/pat && rm -f /tmp/pat /tmp/back',
+      'cmp /tmp/pat /tmp/back && sha256sum /tmp/pat > /tmp/sum && rm -f /tmp/pat /tmp/back',
     180_000,
   );
-  const sha = /^([0-9a-f]{64}) {2}\/tmp\/pat$/m.exec(out);
-  if (!sha) throw new Error(`no checksum in dd output:\n${out}`);
+  const sum = await vm.read('cat /tmp/sum');
+  const sha = /^([0-9a-f]{64}) {2}\/tmp\/pat$/m.exec(sum);
+  if (!sha) throw new Error(`no checksum: ${sum}`);
   return { sha256: sha[1], writeMBps: mbps(out, 0), readMBps: mbps(out, 1) };
 }
 
 /** sha256 of `bytes` at `offset` of a guest block device (read with O_DIRECT, 4 KiB blocks). */
 export async function guestSha256(vm: LinuxVm, dev: string, offset: number, bytes: number): Promise<string> {
-  const out = await vm.sh(
-    `gdd if=/dev/${dev} bs=4096 skip=${offset / 4096} count=${bytes / 4096} iflag=direct status=none | sha256sum`,
+  await vm.sh(
+    `gdd if=/dev/${dev} bs=4096 skip=${offset / 4096} count=${bytes / 4096} iflag=direct status=none | sha256sum > /tmp/gsum`,
     120_000,
   );
-  const m = /^([0-9a-f]{64})/m.exec(out);
+  const out = await vm.read('cat /tmp/gsum');
+  const m = /^([0-9a-f]{64}) {2}-$/m.exec(out);
   if (!m) throw new Error(`no checksum: ${out}`);
   return m[1];
 }

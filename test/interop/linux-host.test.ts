@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { type ControllerInfo, NvmeTarget } from '../../src/target/index.ts';
 import {
   ddPattern,
   establishedTcp,
+  guestSha256,
   GUEST_FWD_ADDR,
   GUEST_FWD_PORT,
   kernelComplaints,
@@ -17,7 +18,7 @@ import {
   linuxDisconnect,
   namespaceDev,
 } from './guest.ts';
-import { Capture, captureIssues, decodeCapture, pduCounts } from './tshark.ts';
+import { Capture, captureIssues, decodeCapture, failedCompletions, ioOpcodes, pduCounts } from './tshark.ts';
 import { INTEROP_DIR, LinuxVm } from './vm.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:interop-linux-host';
@@ -64,6 +65,12 @@ after(async () => {
   await tgt?.close();
 });
 
+// A failed test must not leave the kernel connected: the next `nvme connect` would say
+// "already connected".
+afterEach(async () => {
+  await vm?.run(`nvme disconnect -n ${NQN}`, { timeoutMs: 60_000 });
+});
+
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
@@ -77,14 +84,19 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): P
 }
 
 /** Fails with the kernel's own words when the kernel logged a problem. */
-async function assertKernelQuiet(): Promise<void> {
+async function assertKernelQuiet(): Promise<string> {
   const log = await vm.dmesg();
   assert.deepEqual(kernelComplaints(log), [], `kernel log:\n${log}`);
+  return log;
+}
+
+function isZero(b: Buffer): boolean {
+  return b.equals(Buffer.alloc(b.length));
 }
 
 test('linux-host - nvme discover lists our subsystem', { timeout: 120_000 }, async () => {
   await vm.dmesg();
-  const out = await vm.sh(`nvme discover -t tcp -a ${GUEST_FWD_ADDR} -s ${GUEST_FWD_PORT} -o json`, 60_000);
+  const out = await vm.read(`nvme discover -t tcp -a ${GUEST_FWD_ADDR} -s ${GUEST_FWD_PORT} -o json`, 60_000);
   const log = JSON.parse(out.slice(out.indexOf('{'))) as { records: Record<string, string | number>[] };
   const ours = log.records.filter((r) => r.subnqn === NQN);
   assert.equal(ours.length, 1, out);
@@ -111,9 +123,9 @@ for (const dg of [
     const info = connects.slice(before).find((c) => c.subnqn === NQN)!;
     assert.equal(establishedTcp(port, 'local'), QUEUES, 'admin + 2 I/O queue connections');
 
-    const sectors = Number((await vm.sh(`cat /sys/block/${dev}/size`)).trim());
+    const sectors = Number((await vm.read(`cat /sys/block/${dev}/size`)).trim());
     assert.equal(sectors * 512, NS_BYTES);
-    const list = JSON.parse(await vm.sh('nvme list -o json')) as { Devices: Record<string, string | number>[] };
+    const list = JSON.parse(await vm.read('nvme list -o json')) as { Devices: Record<string, string | number>[] };
     const entry = list.Devices.find((d) => d.DevicePath === `/dev/${dev}`);
     assert.ok(entry, `nvme list has /dev/${dev}`);
     assert.equal(entry.PhysicalSize, NS_BYTES);
@@ -136,16 +148,105 @@ for (const dg of [
   });
 }
 
+test('linux-host - nvme-cli admin passthrough reads our identify, logs and features', { timeout: 180_000 }, async () => {
+  await vm.dmesg();
+  const ctrl = await linuxConnect(vm, { nqn: NQN });
+  await namespaceDev(vm, ctrl);
+  const idc = JSON.parse(await vm.read(`nvme id-ctrl /dev/${ctrl} -o json`)) as Record<string, number | string>;
+  assert.equal(idc.subnqn, NQN);
+  assert.equal(String(idc.mn).trim(), MODEL);
+  assert.equal(idc.cntrltype, 1);
+  assert.equal(idc.mdts, 8);
+  assert.equal(idc.ioccsz, (64 + ICD) / 16);
+  assert.equal(idc.iorcsz, 1);
+  assert.equal(idc.icdoff, 0);
+  assert.equal(Number(idc.sgls) & 1, 1);
+  assert.ok(Number(idc.kas) > 0, 'KAS set');
+  assert.equal(Number(idc.vwc) & 1, 1);
+  assert.equal(Number(idc.oncs) & 0x0c, 0x0c, 'DSM and Write Zeroes');
+  assert.equal(idc.nn, 1);
+  const idn = JSON.parse(await vm.read(`nvme id-ns /dev/${ctrl} -n 1 -o json`)) as {
+    nsze: number;
+    ncap: number;
+    flbas: number;
+    lbafs: { ms: number; ds: number }[];
+  };
+  assert.equal(idn.nsze, NS_BYTES / 512);
+  assert.equal(idn.ncap, NS_BYTES / 512);
+  assert.deepEqual({ ms: idn.lbafs[idn.flbas & 0xf].ms, ds: idn.lbafs[idn.flbas & 0xf].ds }, { ms: 0, ds: 9 });
+  assert.match(await vm.read(`nvme list-ns /dev/${ctrl}`), /^\[\s*0\]:0x1$/m);
+  for (const cmd of [`smart-log /dev/${ctrl}`, `error-log /dev/${ctrl}`, `get-feature /dev/${ctrl} -f 7`]) {
+    await vm.sh(`nvme ${cmd}`);
+  }
+  assert.equal(await linuxDisconnect(vm, NQN), 1);
+  await assertKernelQuiet();
+});
+
+test('linux-host - nvme fw-log reads the firmware slot log (LID 03h, mandatory for I/O controllers)', { timeout: 120_000 }, async () => {
+  const ctrl = await linuxConnect(vm, { nqn: NQN });
+  const fw = JSON.parse(await vm.read(`nvme fw-log /dev/${ctrl} -o json`)) as Record<string, Record<string, unknown>>;
+  // nvmet answers with an all-zero page (afi 0); a real slot 1 would give afi 1.
+  assert.equal(typeof fw[ctrl]['Active Firmware Slot (afi)'], 'number', JSON.stringify(fw));
+  assert.equal(await linuxDisconnect(vm, NQN), 1);
+  await assertKernelQuiet();
+});
+
+test('linux-host - discard (DSM), write zeroes and flush from the kernel act on our namespace', { timeout: 180_000 }, async () => {
+  await vm.dmesg();
+  const ctrl = await linuxConnect(vm, { nqn: NQN });
+  const dev = await namespaceDev(vm, ctrl);
+  const q = (await vm.read(`cd /sys/block/${dev}/queue && cat write_cache discard_max_bytes write_zeroes_max_bytes`)).split('\n');
+  assert.equal(q[0], 'write back', 'VWC: the kernel sends flushes');
+  assert.ok(Number(q[1]) > 0, 'ONCS DSM: discard enabled');
+  assert.ok(Number(q[2]) > 0, 'ONCS Write Zeroes: zeroout offloaded');
+  const off = 24 * MiB;
+  const len = 1 * MiB;
+  await ddPattern(vm, dev, off, len, 64 * KiB);
+  await vm.sh(`ul-blkdiscard -o ${off} -l ${256 * KiB} /dev/${dev}`);
+  await vm.sh(`ul-blkdiscard -z -o ${off + 256 * KiB} -l ${256 * KiB} /dev/${dev}`);
+  const held = tgt.namespaceBytes(NQN, 1, off, len);
+  assert.ok(isZero(held.subarray(0, 512 * KiB)), 'discarded and zeroed ranges read as zeros at the target');
+  assert.ok(!isZero(held.subarray(512 * KiB)), 'the rest keeps its data');
+  assert.equal(await guestSha256(vm, dev, off, len), sha256(held), 'the kernel reads what the target holds');
+  // A buffered write + fsync: the kernel ends it with a Flush (write cache on).
+  await vm.sh(`gdd if=/dev/urandom of=/dev/${dev} bs=4096 count=4 seek=${(off + len) / 4096} conv=fsync status=none`);
+  assert.equal(await guestSha256(vm, dev, off + len, 16 * KiB), sha256(tgt.namespaceBytes(NQN, 1, off + len, 16 * KiB)));
+  assert.equal(await linuxDisconnect(vm, NQN), 1);
+  await assertKernelQuiet();
+});
+
+test('linux-host - a controller reset from the kernel (sysfs reset_controller) reconnects and keeps working', { timeout: 180_000 }, async () => {
+  await vm.dmesg();
+  const before = connects.length;
+  const ctrl = await linuxConnect(vm, { nqn: NQN });
+  const dev = await namespaceDev(vm, ctrl);
+  await waitFor('connect event', () => connects.length === before + 1);
+  await vm.sh(`echo 1 > /sys/class/nvme/${ctrl}/reset_controller`);
+  const t0 = Date.now();
+  while ((await vm.read(`cat /sys/class/nvme/${ctrl}/state`)).trim() !== 'live') {
+    assert.ok(Date.now() - t0 < 60_000, 'controller live again within 60 s');
+    await vm.sh('sleep 0.5');
+  }
+  await waitFor('a new controller association', () => connects.length === before + 2);
+  await waitFor('the old association gone', () => disconnects.some((d) => d.cntlid === connects[before].cntlid));
+  const r = await ddPattern(vm, dev, 28 * MiB, 256 * KiB, 64 * KiB);
+  assert.equal(sha256(tgt.namespaceBytes(NQN, 1, 28 * MiB, 256 * KiB)), r.sha256);
+  assert.equal(await linuxDisconnect(vm, NQN), 1);
+  const log = await vm.dmesg();
+  console.log(`kernel on reset: ${log.split('\n').filter((l) => /nvme/.test(l)).join(' | ')}`);
+  assert.deepEqual(kernelComplaints(log), [], `kernel log:\n${log}`);
+});
+
 test('linux-host - the connection survives an idle period longer than the keep-alive timeout', { timeout: 180_000 }, async () => {
   await vm.dmesg();
   const before = connects.length;
   const gone = disconnects.length;
   const ctrl = await linuxConnect(vm, { nqn: NQN, kato: 3 });
   const dev = await namespaceDev(vm, ctrl);
-  assert.equal((await vm.sh(`cat /sys/class/nvme/${ctrl}/kato`)).trim(), '3');
+  assert.equal((await vm.read(`cat /sys/class/nvme/${ctrl}/kato`)).trim(), '3');
   // Three keep-alive timeouts without any I/O.
   await vm.sh('sleep 10', 30_000);
-  assert.equal((await vm.sh(`cat /sys/class/nvme/${ctrl}/state`)).trim(), 'live');
+  assert.equal((await vm.read(`cat /sys/class/nvme/${ctrl}/state`)).trim(), 'live');
   assert.equal(disconnects.length, gone, 'the target dropped no controller');
   assert.equal(connects.length, before + 1, 'no reconnect');
   assert.equal(establishedTcp(port, 'local'), QUEUES);
@@ -166,6 +267,9 @@ test('linux-host - tshark decodes a digest session of the kernel host as clean N
       const r = await ddPattern(vm, dev, 16 * MiB, 256 * KiB, bs);
       assert.equal(sha256(tgt.namespaceBytes(NQN, 1, 16 * MiB, 256 * KiB)), r.sha256);
     }
+    await vm.sh(`ul-blkdiscard -o ${16 * MiB} -l ${64 * KiB} /dev/${dev}`);
+    await vm.sh(`ul-blkdiscard -z -o ${16 * MiB + 64 * KiB} -l ${64 * KiB} /dev/${dev}`);
+    await vm.sh(`gdd if=/dev/urandom of=/dev/${dev} bs=4096 count=1 seek=${(17 * MiB) / 4096} conv=fsync status=none`);
     assert.equal(await linuxDisconnect(vm, NQN), 1);
     await waitFor('queues closed', () => establishedTcp(port, 'local') === 0);
   } finally {
@@ -182,4 +286,16 @@ test('linux-host - tshark decodes a digest session of the kernel host as clean N
     assert.ok((counts[k] ?? 0) > 0, `${k} present`);
   }
   assert.equal(counts['h2c ICReq'], QUEUES);
+  const opcodes = await ioOpcodes(file, port);
+  console.log(`I/O opcodes: ${JSON.stringify(opcodes)}`);
+  for (const [opc, name] of [
+    [0x00, 'Flush'],
+    [0x01, 'Write'],
+    [0x02, 'Read'],
+    [0x08, 'Write Zeroes'],
+    [0x09, 'Dataset Management'],
+  ] as const) {
+    assert.ok((opcodes[opc] ?? 0) > 0, `${name} seen on an I/O queue`);
+  }
+  assert.deepEqual(await failedCompletions(file, port), []);
 });

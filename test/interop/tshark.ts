@@ -342,3 +342,47 @@ export function pduCounts(rep: CaptureReport): Record<string, number> {
   }
   return c;
 }
+
+/** Frames of the capture matching a display filter, as tab-separated field rows. */
+async function rows(file: string, port: number, filter: string, fields: string[]): Promise<string[][]> {
+  const out = await run('tshark', [
+    '-r',
+    file,
+    ...TSHARK_OPTS(port),
+    '-Y',
+    filter,
+    '-T',
+    'fields',
+    '-E',
+    'separator=/t',
+    '-E',
+    'occurrence=a',
+    '-E',
+    'aggregator=,',
+    ...fields.flatMap((f) => ['-e', f]),
+  ]);
+  return out
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => l.split('\t'));
+}
+
+/** NVM opcodes of the commands sent on I/O queues (QID > 0), with their counts. */
+export async function ioOpcodes(file: string, port: number): Promise<Record<number, number>> {
+  const c: Record<number, number> = {};
+  for (const [opcs] of await rows(file, port, 'nvme.cmd.opc && nvme-tcp.cmd.qid > 0', ['nvme.cmd.opc'])) {
+    for (const o of opcs.split(',')) c[Number(o)] = (c[Number(o)] ?? 0) + 1;
+  }
+  return c;
+}
+
+/** Completions with a non-zero status: "frame N qid Q: <info> status 0xSSSS". */
+export async function failedCompletions(file: string, port: number): Promise<string[]> {
+  const r = await rows(file, port, 'nvme.cqe.status.sc != 0 || nvme.cqe.status.sct != 0', [
+    'frame.number',
+    'nvme-tcp.cmd.qid',
+    '_ws.col.Info',
+    'nvme.cqe.status',
+  ]);
+  return r.map(([frame, qid, info, status]) => `frame ${frame} qid ${Number(qid)}: ${info} status ${status}`);
+}

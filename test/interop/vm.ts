@@ -261,6 +261,20 @@ export class LinuxVm {
     return r.out;
   }
 
+  /**
+   * A read-only command whose output gets parsed: run until two runs agree. The emulated
+   * serial console has been seen to repeat a character of output (once in ~100 KB).
+   */
+  async read(cmd: string, timeoutMs = 60_000): Promise<string> {
+    let prev = await this.sh(cmd, timeoutMs);
+    for (let i = 0; i < 4; i++) {
+      const out = await this.sh(cmd, timeoutMs);
+      if (out === prev) return out;
+      prev = out;
+    }
+    throw new Error(`guest output unstable over 5 runs: ${cmd}\n${prev}`);
+  }
+
   private async runNow(cmd: string, timeoutMs: number): Promise<RunResult> {
     if (this.closed || !this.serial || this.exited()) throw new Error(`VM ${this.name} is not running`);
     if (cmd.includes('\n')) throw new Error('run(): one command line only');
