@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { NvmeController } from '../../src/host/index.ts';
 import { createSocketDevice } from '../../src/offload/socket-device.ts';
 import { clientSocketBytes, establishedTcp, guestSha256, kernelComplaints } from './guest.ts';
-import { Capture, captureIssues, decodeCapture, pduCounts } from './tshark.ts';
+import { Capture, captureIssues, decodeCapture, failedCompletions, ioOpcodes, pduCounts } from './tshark.ts';
 import { INTEROP_DIR, LinuxVm } from './vm.ts';
 
 const KiB = 1024;
@@ -118,6 +118,66 @@ for (const dg of [
   });
 }
 
+test('linux-target - flush, write zeroes and deallocate against nvmet; the zeroes reach the guest ram disk', { timeout: 120_000 }, async () => {
+  await vm.dmesg();
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: vm.targetPort, subnqn: vm.nqn, nrIoQueues: 2 });
+  try {
+    assert.equal(ctrl.identify.oncs & 0x0c, 0x0c, 'nvmet reports DSM and Write Zeroes');
+    assert.equal(ctrl.identify.vwc & 1, 1);
+    const ns = ctrl.namespace(1);
+    const base = 48 * MiB;
+    const data = randomBytes(256 * KiB);
+    await ns.write(base / 512, data);
+    await ns.flush();
+    await ns.writeZeroes(base / 512, 128);
+    await ns.writeZeroes((base + 64 * KiB) / 512, 128, { deac: true });
+    // brd in 6.1 has no discard: nvmet completes the DSM and the data stays (no DLFEAT promise).
+    await ns.deallocate([{ slba: (base + 128 * KiB) / 512, nlb: 128 }]);
+    const expect = Buffer.concat([Buffer.alloc(128 * KiB), data.subarray(128 * KiB)]);
+    assert.ok((await ns.read(base / 512, 512)).equals(expect));
+    assert.equal(await guestSha256(vm, 'ram0', base, 256 * KiB), sha256(expect));
+  } finally {
+    await ctrl.disconnect();
+  }
+  await assertKernelQuiet();
+});
+
+test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData SUCCESS, and our host completes them', { timeout: 120_000 }, async () => {
+  mkdirSync(join(INTEROP_DIR, 'captures'), { recursive: true });
+  const file = join(INTEROP_DIR, 'captures', 'our-host-to-linux-target-sqflow-off.pcapng');
+  await vm.dmesg();
+  const cap = await Capture.start(vm.targetPort, file);
+  try {
+    const ctrl = await NvmeController.connect({
+      traddr: '127.0.0.1',
+      trsvcid: vm.targetPort,
+      subnqn: vm.nqn,
+      nrIoQueues: 1,
+      disableSqFlow: true,
+    });
+    try {
+      const ns = ctrl.namespace(1);
+      for (const r of regions(52 * MiB, [4 * KiB, 64 * KiB, 1 * MiB], 1 * MiB)) {
+        await ns.write(r.offset / 512, r.data);
+        assert.ok((await ns.read(r.offset / 512, r.data.length / 512)).equals(r.data));
+      }
+    } finally {
+      await ctrl.disconnect();
+    }
+    await waitFor('queues closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
+  } finally {
+    await cap.stop();
+  }
+  await assertKernelQuiet();
+  const rep = await decodeCapture(file, vm.targetPort);
+  assert.deepEqual(captureIssues(rep, { hdgst: false, ddgst: false }), []);
+  const c2h = rep.pdus.filter((p) => p.type === 7);
+  const success = c2h.filter((p) => (p.flags & 0x0c) === 0x0c);
+  console.log(`C2HData: ${c2h.length}, with LAST|SUCCESS: ${success.length}`);
+  assert.ok(success.length >= 3, 'the three reads ended with SUCCESS');
+  assert.deepEqual(await failedCompletions(file, vm.targetPort), []);
+});
+
 test('linux-target - keep-alive holds the controller through an idle period longer than KATO', { timeout: 120_000 }, async () => {
   await vm.dmesg();
   const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: vm.targetPort, subnqn: vm.nqn, kato: 2000 });
@@ -205,6 +265,9 @@ test('linux-target - tshark decodes a digest session of our host as clean NVMe/T
         await ns.write(r.offset / 512, r.data);
         assert.ok((await ns.read(r.offset / 512, r.data.length / 512)).equals(r.data));
       }
+      await ns.flush();
+      await ns.writeZeroes((32 * MiB) / 512, 8);
+      await ns.deallocate([{ slba: (36 * MiB) / 512, nlb: 8 }]);
     } finally {
       await ctrl.disconnect();
     }
@@ -223,4 +286,8 @@ test('linux-target - tshark decodes a digest session of our host as clean NVMe/T
   for (const k of ['c2h ICResp', 'h2c CapsuleCmd', 'c2h CapsuleResp', 'c2h R2T', 'h2c H2CData', 'c2h C2HData']) {
     assert.ok((counts[k] ?? 0) > 0, `${k} present`);
   }
+  const opcodes = await ioOpcodes(file, vm.targetPort);
+  console.log(`I/O opcodes: ${JSON.stringify(opcodes)}`);
+  assert.deepEqual(Object.keys(opcodes).map(Number), [0, 1, 2, 8, 9]);
+  assert.deepEqual(await failedCompletions(file, vm.targetPort), []);
 });
