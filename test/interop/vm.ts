@@ -175,14 +175,19 @@ export class LinuxVm {
         throw new Error(`${join(INTEROP_DIR, f)} missing: run "sh test/interop/setup.sh" first`);
       }
     }
-    const vm = new LinuxVm(opts, await freePort());
-    try {
-      await vm.waitReady(opts.bootTimeoutMs ?? 180_000);
-      await vm.attachSerial();
-      return vm;
-    } catch (e) {
-      await vm.shutdown();
-      throw e;
+    // The forwarded port is picked free, then bound by qemu: another process may take it in
+    // between ("could not set up host forwarding rule"); pick again in that case.
+    for (let attempt = 1; ; attempt++) {
+      const vm = new LinuxVm(opts, await freePort());
+      try {
+        await vm.waitReady(opts.bootTimeoutMs ?? 180_000);
+        await vm.attachSerial();
+        return vm;
+      } catch (e) {
+        await vm.shutdown();
+        if (attempt < 3 && /host forwarding rule/i.test(vm.procOutput)) continue;
+        throw e;
+      }
     }
   }
 
