@@ -274,6 +274,7 @@ test('linux-host - tshark decodes a digest session of the kernel host as clean N
     await waitFor('queues closed', () => establishedTcp(port, 'local') === 0);
   } finally {
     await cap.stop();
+    console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
   }
   await assertKernelQuiet();
   const rep = await decodeCapture(file, port);

@@ -167,6 +167,7 @@ test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData
     await waitFor('queues closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
   } finally {
     await cap.stop();
+    console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
   }
   await assertKernelQuiet();
   const rep = await decodeCapture(file, vm.targetPort);
@@ -274,6 +275,7 @@ test('linux-target - tshark decodes a digest session of our host as clean NVMe/T
     await waitFor('queues closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
   } finally {
     await cap.stop();
+    console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
   }
   await assertKernelQuiet();
   const rep = await decodeCapture(file, vm.targetPort);

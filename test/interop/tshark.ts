@@ -37,6 +37,10 @@ export class Capture {
         `tcp port ${port} or udp port ${probePort}`,
         '-w',
         file,
+        // 1 MiB bursts at loopback speed overrun the default 2 MiB kernel buffer when two
+        // VMs share the machine ("Previous segment not captured").
+        '-B',
+        '64',
         '-a',
         'duration:900',
       ],
@@ -81,6 +85,11 @@ export class Capture {
       probe.close();
     }
     return cap;
+  }
+
+  /** What tshark printed (its last lines report captured and dropped packets). */
+  get log(): string {
+    return this.stderr;
   }
 
   /**
@@ -310,6 +319,8 @@ const FROM_TARGET_TYPES = new Set([1, 3, 5, 7, 9]);
  */
 export function captureIssues(rep: CaptureReport, o: { hdgst: boolean; ddgst: boolean }): string[] {
   const issues = [...rep.problems];
+  // Lost packets (not a protocol fault) make every later check meaningless: say so first.
+  for (const n of rep.tcpNotes) if (/not captured/.test(n)) issues.unshift(`capture incomplete: ${n}`);
   if (rep.pduBytesToTarget !== rep.tcpBytesToTarget) {
     issues.push(`host→target: ${rep.tcpBytesToTarget} TCP bytes but ${rep.pduBytesToTarget} in decoded PDUs`);
   }
