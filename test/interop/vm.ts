@@ -13,7 +13,17 @@
 // (PR_SET_PDEATHSIG via setpriv) if this process dies without running any handler.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -50,6 +60,34 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
+}
+
+const RUN_DIR_PREFIX = 'nvmeotcp-vm-';
+
+/**
+ * Removes run directories left by test processes that were killed (SIGKILL leaves no
+ * chance to clean up; their qemu died with them): older than 15 min, qemu not alive.
+ */
+function sweepStaleRunDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(RUN_DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      if (Date.now() - statSync(dir).mtimeMs < 15 * 60_000) continue;
+      const pid = Number(readFileSync(join(dir, 'qemu.pid'), 'utf8'));
+      if (pid > 0 && isAlive(pid)) continue;
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A free TCP port on 127.0.0.1 (closed again before returning). */
@@ -106,7 +144,7 @@ export class LinuxVm {
     this.ramBytes = (opts.ramMib ?? 64) * 1024 * 1024;
     this.targetPort = targetPort;
     // Short path: a unix socket path must fit in 108 bytes.
-    this.dir = mkdtempSync(join(tmpdir(), 'nvmeotcp-vm-'));
+    this.dir = mkdtempSync(join(tmpdir(), RUN_DIR_PREFIX));
     const fwd = join(this.dir, 'fwd.sh');
     writeFileSync(fwd, `exec 2>/dev/null\nexec busybox nc 127.0.0.1 "$(cat ${join(this.dir, 'fwd-port')})"\n`);
     const kernel = readFileSync(join(INTEROP_DIR, 'kernel'), 'utf8').trim();
@@ -129,6 +167,8 @@ export class LinuxVm {
       '-vga',
       'none',
       '-no-reboot',
+      '-pidfile',
+      join(this.dir, 'qemu.pid'),
       '-kernel',
       kernel,
       '-initrd',
@@ -175,6 +215,7 @@ export class LinuxVm {
         throw new Error(`${join(INTEROP_DIR, f)} missing: run "sh test/interop/setup.sh" first`);
       }
     }
+    sweepStaleRunDirs();
     // The forwarded port is picked free, then bound by qemu: another process may take it in
     // between ("could not set up host forwarding rule"); pick again in that case.
     for (let attempt = 1; ; attempt++) {
