@@ -182,7 +182,7 @@ test('linux-host - nvme-cli admin passthrough reads our identify, logs and featu
   await assertKernelQuiet();
 });
 
-test('linux-host - nvme fw-log reads the firmware slot log (LID 03h, mandatory for I/O controllers)', { timeout: 120_000 }, async () => {
+test('linux-host - nvme fw-log reads the firmware slot log (LID 03h, which nvmet serves too)', { timeout: 120_000 }, async () => {
   const ctrl = await linuxConnect(vm, { nqn: NQN });
   const fw = JSON.parse(await vm.read(`nvme fw-log /dev/${ctrl} -o json`)) as Record<string, Record<string, unknown>>;
   // nvmet answers with an all-zero page (afi 0); a real slot 1 would give afi 1.

@@ -79,7 +79,7 @@ for (const dg of [
       assert.equal(id.cntrltype, 1);
       assert.deepEqual(
         ctrl.namespaces.map((n) => ({ ...n })),
-        [{ nsid: 1, lbaSize: 512, nlba: (NS_MIB * MiB) / 512, bytes: NS_MIB * MiB }],
+        [{ nsid: 1, lbaSize: 512, nlba: vm.ramBytes / 512, bytes: vm.ramBytes }],
       );
       const ns = ctrl.namespace(1);
 
