@@ -22,6 +22,8 @@ import { Capture, captureIssues, decodeCapture, failedCompletions, ioOpcodes, pd
 import { INTEROP_DIR, LinuxVm } from './vm.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:interop-linux-host';
+/** A subsystem only a host NQN the guest does not have may use. */
+const NQN_CLOSED = 'nqn.2024-01.io.nvmeotcp:interop-closed';
 const MODEL = 'nvmeotcp-interop';
 const NS_BYTES = 64 << 20;
 const KiB = 1024;
@@ -46,6 +48,11 @@ before(async () => {
   tgt = new NvmeTarget({
     subsystems: [
       { nqn: NQN, allowAnyHost: true, model: MODEL, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: NS_BYTES } }] },
+      {
+        nqn: NQN_CLOSED,
+        allowedHosts: ['nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000000'],
+        namespaces: [{ nsid: 1, backend: { kind: 'ram', size: 1 << 20 } }],
+      },
     ],
     inCapsuleDataSize: ICD,
     maxH2CData: MAXH2CDATA,
@@ -105,6 +112,8 @@ test('linux-host - nvme discover lists our subsystem', { timeout: 120_000 }, asy
   assert.equal(ours[0].subtype, 'nvme subsystem');
   assert.equal(ours[0].traddr, '127.0.0.1');
   assert.equal(ours[0].trsvcid, String(port));
+  // Like nvmet, only subsystems this host may connect to are listed.
+  assert.equal(log.records.filter((r) => r.subnqn === NQN_CLOSED).length, 0, out);
   await assertKernelQuiet();
 });
 
@@ -235,6 +244,22 @@ test('linux-host - a controller reset from the kernel (sysfs reset_controller) r
   const log = await vm.dmesg();
   console.log(`kernel on reset: ${log.split('\n').filter((l) => /nvme/.test(l)).join(' | ')}`);
   assert.deepEqual(kernelComplaints(log), [], `kernel log:\n${log}`);
+});
+
+test('linux-host - the kernel decodes our Connect rejections: unknown subsystem, host not allowed', { timeout: 120_000 }, async () => {
+  await vm.dmesg();
+  const unknown = 'nqn.2024-01.io.nvmeotcp:no-such-subsystem';
+  const r1 = await vm.run(`nvme connect -t tcp -a ${GUEST_FWD_ADDR} -s ${GUEST_FWD_PORT} -n ${unknown}`, { timeoutMs: 60_000 });
+  assert.notEqual(r1.code, 0, r1.out);
+  const hostnqn = (await vm.read('cat /etc/nvme/hostnqn')).trim();
+  const r2 = await vm.run(`nvme connect -t tcp -a ${GUEST_FWD_ADDR} -s ${GUEST_FWD_PORT} -n ${NQN_CLOSED}`, { timeoutMs: 60_000 });
+  assert.notEqual(r2.code, 0, r2.out);
+  const log = await vm.dmesg();
+  // drivers/nvme/host/fabrics.c nvmf_log_connect_error(): SCT 1 SC 0x82 with IATTR=1 IPO=256,
+  // and SCT 1 SC 0x84.
+  assert.match(log, new RegExp(`Connect Invalid Data Parameter, subsysnqn "${unknown}"`), log);
+  assert.match(log, new RegExp(`Connect for subsystem ${NQN_CLOSED} is not allowed, hostnqn: ${hostnqn}`), log);
+  assert.equal(establishedTcp(port, 'local'), 0, 'no queue left open');
 });
 
 test('linux-host - the connection survives an idle period longer than the keep-alive timeout', { timeout: 180_000 }, async () => {

@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { NvmeController } from '../../src/host/index.ts';
+import { NvmeStatusError } from '../../src/protocol/errors.ts';
 import { createSocketDevice } from '../../src/offload/socket-device.ts';
 import { clientSocketBytes, establishedTcp, guestSha256, kernelComplaints } from './guest.ts';
 import { Capture, captureIssues, decodeCapture, failedCompletions, ioOpcodes, pduCounts } from './tshark.ts';
@@ -177,6 +178,25 @@ test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData
   console.log(`C2HData: ${c2h.length}, with LAST|SUCCESS: ${success.length}`);
   assert.ok(success.length >= 3, 'the three reads ended with SUCCESS');
   assert.deepEqual(await failedCompletions(file, vm.targetPort), []);
+});
+
+test('linux-target - nvmet rejects a Connect to an unknown subsystem and our host reports its status', { timeout: 60_000 }, async () => {
+  await vm.dmesg();
+  const unknown = 'nqn.2024-01.io.nvmeotcp:no-such-subsystem';
+  await assert.rejects(
+    NvmeController.connect({ traddr: '127.0.0.1', trsvcid: vm.targetPort, subnqn: unknown }),
+    (e: unknown) => {
+      assert.ok(e instanceof NvmeStatusError, String(e));
+      // SCT 1 (command specific), SC 0x82 Connect Invalid Parameters, DNR.
+      assert.equal(e.sct, 1);
+      assert.equal(e.sc, 0x82);
+      assert.equal(e.dnr, true);
+      assert.equal(e.qid, 0);
+      return true;
+    },
+  );
+  await waitFor('queue closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
+  assert.match(await vm.dmesg(), new RegExp(`nvmet: connect request for invalid subsystem ${unknown}!`));
 });
 
 test('linux-target - keep-alive holds the controller through an idle period longer than KATO', { timeout: 120_000 }, async () => {
