@@ -29,6 +29,7 @@ import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
 import { buildCqe, makeStatus, SqeOff } from '../protocol/sqe.ts';
 import { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
+import { DataPool } from './data-pool.ts';
 import { connectCommand, fabricsCommand } from './connect.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
@@ -46,6 +47,8 @@ export class Cmd {
   slot = -1;
   /** Host-to-controller data (in-capsule or collected from H2CData PDUs). */
   data: Buffer | undefined = undefined;
+  /** The pooled buffer `data` is a view of (Connection.releaseData gives it back). */
+  backing: Buffer | undefined = undefined;
   /** Bytes of data expected. */
   dataLen = 0;
   /** Bytes of data received so far. */
@@ -75,6 +78,8 @@ const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
 const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
+/** Free host-to-controller data buffers a connection keeps for reuse. */
+const POOL_FREE_BYTES = 8 << 20;
 
 export class Connection implements RecvHandler {
   readonly rx: PduReceiver;
@@ -101,6 +106,7 @@ export class Connection implements RecvHandler {
   /** The command whose H2CData PDU is arriving. */
   private h2cCmd: Cmd | undefined = undefined;
   private readonly cqe = Buffer.alloc(16);
+  private readonly pool = new DataPool(POOL_FREE_BYTES);
   private lingerTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
@@ -156,6 +162,7 @@ export class Connection implements RecvHandler {
     this.freeSlots.length = 0;
     this.capsuleCmd = undefined;
     this.h2cCmd = undefined;
+    this.pool.clear();
     this.ctrl?.queueClosed(this);
     this.ctx.connectionClosed(this);
   };
@@ -208,7 +215,10 @@ export class Connection implements RecvHandler {
       this.capsuleCmd = undefined;
       cmd.received = cmd.dataLen;
       if (ddgstOk) this.exec(cmd);
-      else this.complete(cmd, STATUS_TRANSIENT);
+      else {
+        this.releaseData(cmd);
+        this.complete(cmd, STATUS_TRANSIENT);
+      }
       return;
     }
     const cmd = this.h2cCmd!;
@@ -218,8 +228,12 @@ export class Connection implements RecvHandler {
     if (cmd.received < cmd.dataLen) return;
     this.freeSlot(cmd);
     // A digest error fails the command once all its data is in; the queue stays (SPDK).
-    if (cmd.ddgstErr) this.complete(cmd, STATUS_TRANSIENT);
-    else cmd.resume!(cmd);
+    if (cmd.ddgstErr) {
+      this.releaseData(cmd);
+      this.complete(cmd, STATUS_TRANSIENT);
+    } else {
+      cmd.resume!(cmd);
+    }
   }
 
   // ------------------------------------------------------------ PDUs
@@ -272,10 +286,9 @@ export class Connection implements RecvHandler {
     if (icd > limit) {
       return new ProtocolError(`in-capsule data ${icd} above ${limit}`, Fes.DataLimitExceeded, 0, pdu.type);
     }
-    cmd.data = Buffer.allocUnsafe(icd);
-    cmd.dataLen = icd;
+    this.takeData(cmd, icd);
     this.capsuleCmd = cmd;
-    this.rx.setDataDest(cmd.data, 0);
+    this.rx.setDataDest(cmd.data!, 0);
     return undefined;
   }
 
@@ -365,11 +378,26 @@ export class Connection implements RecvHandler {
     }
     this.slots[slot] = cmd;
     cmd.slot = slot;
-    cmd.data = Buffer.allocUnsafe(len);
-    cmd.dataLen = len;
+    this.takeData(cmd, len);
     cmd.received = 0;
     cmd.resume = resume;
     this.writer.send(encodeR2t({ cccid: cmd.cid, ttag: slot, r2to: 0, r2tl: len }, this.hdgst));
+  }
+
+  /** Gives the command a (pooled) data buffer of `len` bytes. */
+  private takeData(cmd: Cmd, len: number): void {
+    const { data, backing } = this.pool.take(len);
+    cmd.data = data;
+    cmd.backing = backing;
+    cmd.dataLen = len;
+  }
+
+  /** The command is done with its host-to-controller data: the buffer goes back to the pool. */
+  releaseData(cmd: Cmd): void {
+    const b = cmd.backing;
+    cmd.data = undefined;
+    cmd.backing = undefined;
+    if (b !== undefined && !this.closed) this.pool.put(b);
   }
 
   private freeSlot(cmd: Cmd): void {

@@ -97,17 +97,26 @@ function writeData(cmd: Cmd): void {
   const ns = nsOf(ctrl, cmd)!;
   const rw = parseRw(cmd.sqe);
   const data = cmd.data!;
-  cmd.data = undefined;
   const h = ctrl.health;
   h.writeCmds++;
   h.writeBytes += data.length;
   const be = ns.backend;
   const r = be.write(rw.slba * ns.lbaSize, data);
   if (r === undefined) {
+    q.releaseData(cmd);
     q.complete(cmd, 0);
     return;
   }
-  r.then(() => (rw.fua ? be.flush() : undefined)).then(
+  r.then(
+    () => {
+      q.releaseData(cmd);
+      return rw.fua ? be.flush() : undefined;
+    },
+    (e: unknown) => {
+      q.releaseData(cmd);
+      throw e;
+    },
+  ).then(
     () => q.complete(cmd, 0),
     () => q.complete(cmd, STATUS_WRITE_FAULT),
   );
@@ -182,7 +191,7 @@ function dsmData(cmd: Cmd): void {
   const ns = nsOf(ctrl, cmd)!;
   const { nr, attr } = parseDsmSqe(cmd.sqe);
   const ranges = decodeDsmRanges(cmd.data!, nr);
-  cmd.data = undefined;
+  cmd.q.releaseData(cmd);
   if ((attr & DsmAttr.AD) === 0) {
     cmd.q.complete(cmd, 0);
     return;
