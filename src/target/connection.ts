@@ -1,6 +1,7 @@
 // One NVMe/TCP queue on the target side: a TCP connection from ICReq to close.
 //
-// Receive: socket 'data' chunks go to the shared PduReceiver; this class is its
+// Receive: every read lands in one reused staging buffer (the accepted socket is
+// re-wrapped with `onread`) and goes to the shared PduReceiver; this class is its
 // handler. A CapsuleCmd's in-capsule data is placed in the command's own buffer; a
 // write whose data is not in the capsule gets one R2T for all of it (TTAG = command
 // slot), and its H2CData PDUs must arrive in order; the command runs only once all
@@ -27,6 +28,7 @@ import type { CapsuleCmd, DataPdu, IcReq, Pdu } from '../protocol/pdu.ts';
 import { encodeIcResp, encodeR2t, encodeTermReq } from '../protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
 import { buildCqe, makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { adoptWithOnread, allocAligned } from '../transport/reader.ts';
 import { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
 import { DataPool } from './data-pool.ts';
@@ -78,6 +80,8 @@ const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
 const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
+/** Receive buffer of a connection. */
+const RX_STAGING = 256 * 1024;
 /** Free host-to-controller data buffers a connection keeps for reuse. */
 const POOL_FREE_BYTES = 8 << 20;
 
@@ -109,18 +113,22 @@ export class Connection implements RecvHandler {
   private readonly pool = new DataPool(POOL_FREE_BYTES);
   private lingerTimer: NodeJS.Timeout | undefined = undefined;
 
+  readonly socket: Socket;
+
+  /** `accepted` comes from a server created with pauseOnConnect (its reads have not started). */
   constructor(
     readonly ctx: TargetContext,
-    readonly socket: Socket,
+    accepted: Socket,
   ) {
     const o = ctx.opts;
     this.rx = new PduReceiver(
       { role: 'target', maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData) },
       this,
     );
+    const socket = adoptWithOnread(accepted, { buffer: allocAligned(RX_STAGING), callback: this.onRead });
+    this.socket = socket;
     this.writer = new PduWriter(socket);
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
     socket.on('error', noop);
     socket.on('close', this.onClose);
   }
@@ -132,20 +140,21 @@ export class Connection implements RecvHandler {
     return this.socket.localAddress ?? '';
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onRead = (n: number, buf: Buffer): boolean => {
     try {
-      this.rx.feed(chunk);
+      this.rx.feed(buf.subarray(0, n));
     } catch (err) {
       // A bug of ours must cost this queue only, never the process.
       process.emitWarning(`nvmeotcp target: queue ${this.qid} closed after an internal error: ${String(err)}`);
       this.close();
-      return;
+      return false;
     }
     // Back-pressure: stop reading while the host does not drain what we send.
     if (this.socket.writableNeedDrain && !this.closed) {
       this.socket.pause();
       this.socket.once('drain', this.onDrain);
     }
+    return true;
   };
 
   private readonly onDrain = (): void => {

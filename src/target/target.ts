@@ -79,7 +79,8 @@ export class NvmeTarget extends EventEmitter {
     this.opened ??= this.openBackends();
     await this.opened;
     const host = addr.host ?? '127.0.0.1';
-    const server = createServer({ noDelay: true }, (socket) => {
+    // pauseOnConnect: a Connection re-wraps each socket to read through `onread` before any read.
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       if (this.closing) {
         socket.destroy();
         return;
