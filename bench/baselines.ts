@@ -17,6 +17,7 @@ export async function rawStream(chunk: number, seconds: number, cpus?: [number, 
   const peer = await spawnPeer('raw-peer.ts', ['stream', String(chunk)], cpus?.[1]);
   const buf = allocAligned(256 * 1024);
   let bytes = 0;
+  const peer0 = await peer.cpu();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
@@ -38,7 +39,8 @@ export async function rawStream(chunk: number, seconds: number, cpus?: [number, 
   });
   const secs = (performance.now() - t0) / 1000;
   const hostCpu = cpuSince(cpu0);
-  const peerCpu = await peer.stop();
+  const peerCpu = (await peer.cpu()) - peer0;
+  await peer.stop();
   const gb = bytes / 1e9;
   return { mbps: bytes / secs / 1e6, hostCpuPerGB: hostCpu / gb, peerCpuPerGB: peerCpu / gb };
 }

@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   });
   const ns = ctrl.namespace(1);
   const rw = a.rw as RwMode;
-  if (rw.includes('read')) await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: 256 << 20 });
+  await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: 256 << 20 }); // as nvme-case.ts
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');

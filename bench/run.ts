@@ -69,11 +69,17 @@ async function main(): Promise<void> {
   const todo = cases();
   console.log(`nvmeotcp bench: suite ${a.suite}, ${todo.length} cases × ${reps} reps × ${seconds}s${cpus ? ', pinned' : ''}`);
   const streamRuns: number[] = [];
+  const streamCpu: { host: number; peer: number }[] = [];
   const ppRuns: number[] = [];
+  const ppCpu: number[] = [];
   const results = new Map<string, CaseResult[]>();
   for (let r = 0; r < reps; r++) {
-    streamRuns.push((await rawStream(128 * 1024, seconds, cpus)).mbps);
-    ppRuns.push((await rawPingPong(64, seconds, cpus)).opsPerSec);
+    const st = await rawStream(128 * 1024, seconds, cpus);
+    streamRuns.push(st.mbps);
+    streamCpu.push({ host: st.hostCpuPerGB, peer: st.peerCpuPerGB });
+    const pp = await rawPingPong(64, seconds, cpus);
+    ppRuns.push(pp.opsPerSec);
+    ppCpu.push(pp.hostCpuPerMop);
     // Alternate the order each repetition so slow drift does not favour one side.
     const order = r % 2 === 0 ? todo : [...todo].reverse();
     for (const c of order) {
@@ -85,10 +91,12 @@ async function main(): Promise<void> {
   }
   const streamMbps = median(streamRuns);
   const ppOps = median(ppRuns);
-  console.log(`\nraw socket stream (128 KiB writes → onread): ${streamMbps.toFixed(0)} MB/s (${spread(streamRuns)})`);
-  console.log(`raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)})\n`);
-  console.log('| case | MB/s (spread) | IOPS | p50 µs | p99 µs | host CPU s/GB | target CPU s/GB | host RSS MB | placed/read | vs baseline |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log(
+    `\nraw socket stream (128 KiB writes → onread): ${streamMbps.toFixed(0)} MB/s (${spread(streamRuns)}); CPU s/GB reader ${median(streamCpu.map((c) => c.host)).toFixed(3)}, writer ${median(streamCpu.map((c) => c.peer)).toFixed(3)}`,
+  );
+  console.log(`raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)}); requester CPU ${median(ppCpu).toFixed(2)} µs/op\n`);
+  console.log('| case | MB/s (spread) | IOPS | p50 µs | p99 µs | host CPU s/GB | target CPU s/GB | host µs/op | target µs/op | host RSS MB | placed/read | vs baseline |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   const rows: Record<string, unknown>[] = [];
   for (const c of todo) {
     const l = label(c);
@@ -99,13 +107,16 @@ async function main(): Promise<void> {
     const base = c.bs >= 65536 ? mbps / streamMbps : iops / ppOps;
     const placed = m((x) => x.readBytes) > 0 ? m((x) => x.placedBytes) / m((x) => x.readBytes) : 0;
     console.log(
-      `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} |`,
+      `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.targetCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} |`,
     );
     rows.push({ case: l, ...c, runs: rs, median: { mbps, iops }, ratioToBaseline: base });
   }
   const out = a.out ?? `bench/results/${a.suite}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, pingPongOps: ppOps, ppRuns }, rows }, null, 2));
+  writeFileSync(
+    out,
+    JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, streamCpu, pingPongOps: ppOps, ppRuns, ppCpu }, rows }, null, 2),
+  );
   console.log(`\nresults: ${out}`);
 }
 
