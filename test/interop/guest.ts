@@ -104,10 +104,11 @@ export async function ddPattern(vm: LinuxVm, dev: string, offset: number, bytes:
   return { sha256: sha[1], writeMBps: mbps(out, 0), readMBps: mbps(out, 1) };
 }
 
-/** sha256 of `bytes` at `offset` of a guest block device (read with O_DIRECT, 4 KiB blocks). */
+/** sha256 of `bytes` at `offset` of a guest block device (read with O_DIRECT, 64 or 4 KiB blocks). */
 export async function guestSha256(vm: LinuxVm, dev: string, offset: number, bytes: number): Promise<string> {
+  const bs = offset % 65536 === 0 && bytes % 65536 === 0 ? 65536 : 4096;
   await vm.sh(
-    `gdd if=/dev/${dev} bs=4096 skip=${offset / 4096} count=${bytes / 4096} iflag=direct status=none | sha256sum > /tmp/gsum`,
+    `gdd if=/dev/${dev} bs=${bs} skip=${offset / bs} count=${bytes / bs} iflag=direct status=none | sha256sum > /tmp/gsum`,
     120_000,
   );
   const out = await vm.read('cat /tmp/gsum');
