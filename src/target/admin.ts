@@ -15,7 +15,7 @@ import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd } from './connection.ts';
 import { type Controller, NVME_VERSION } from './controller.ts';
 import { discoveryLogPage } from './discovery.ts';
-import { commandEffectsLog, ELPE, errorLog, LID_SUPPORTED_LOGS, smartLog, supportedLogs } from './logs.ts';
+import { commandEffectsLog, ELPE, errorLog, firmwareSlotLog, LID_SUPPORTED_LOGS, smartLog, supportedLogs } from './logs.ts';
 import type { Namespace } from './subsystem.ts';
 
 const DNR = true;
@@ -226,6 +226,9 @@ function getLogPage(ctrl: Controller, cmd: Cmd): void {
         break;
       case LogId.Smart:
         page = smartLog(ctrl);
+        break;
+      case LogId.FwSlot:
+        page = firmwareSlotLog(ctrl.ctx.opts.firmware);
         break;
       case LogId.CmdEffects:
         page = commandEffectsLog();

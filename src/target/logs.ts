@@ -1,5 +1,6 @@
 // Log pages of NVM controllers: supported log pages (0x00), error information (0x01),
-// SMART / health (0x02) and commands supported and effects (0x05).
+// SMART / health (0x02), firmware slot information (0x03) and commands supported
+// and effects (0x05).
 //
 //   Error log: (ELPE + 1) entries of 64 bytes; this target records none (all zero).
 //   SMART (512 bytes): critical warning u8 @0 | composite temperature u16 @1 (kelvin) |
@@ -7,6 +8,8 @@
 //     data units read u128 @32 / written @48 (units of 1000 × 512 bytes, rounded up) |
 //     host read commands u128 @64 / write commands @80 | power cycles u128 @112 |
 //     power-on hours u128 @128
+//   Firmware slot information (512 bytes): AFI u8 @0 (bits 2:0 active slot) |
+//     FRS1..FRS7 char[8] @8..@56 (revision in each slot, space padded)
 //   Supported log pages (1024 bytes): LSUPP[256] u32, bit 0 = the log page is supported.
 //   Commands supported and effects (4096 bytes): ACS[256] u32 @0 (admin opcodes),
 //     IOCS[256] u32 @1024 (I/O opcodes): bit 0 CSUPP, bit 1 LBCC (changes LBA content).
@@ -36,6 +39,14 @@ export function smartLog(ctrl: Controller): Buffer {
   writeU64(b, h.writeCmds, 80, 'host write commands');
   writeU64(b, 1, 112, 'power cycles');
   writeU64(b, Math.floor((Date.now() - ctrl.createdAt) / 3_600_000), 128, 'power-on hours');
+  return b;
+}
+
+/** LID 0x03: one read-only slot (Identify FRMW 0x03), active, holding `fr`. */
+export function firmwareSlotLog(fr: string): Buffer {
+  const b = Buffer.alloc(512);
+  b[0] = 1;
+  b.write(fr.padEnd(8, ' '), 8, 8, 'latin1');
   return b;
 }
 
@@ -73,7 +84,7 @@ function buildSupportedLogs(lids: readonly number[]): Buffer {
   for (const lid of lids) b.writeUInt32LE(CSUPP, lid * 4);
   return b;
 }
-const SUPPORTED_NVM = buildSupportedLogs([LID_SUPPORTED_LOGS, LogId.Error, LogId.Smart, LogId.CmdEffects]);
+const SUPPORTED_NVM = buildSupportedLogs([LID_SUPPORTED_LOGS, LogId.Error, LogId.Smart, LogId.FwSlot, LogId.CmdEffects]);
 const SUPPORTED_DISCOVERY = buildSupportedLogs([LID_SUPPORTED_LOGS, LogId.Discovery]);
 
 export function supportedLogs(discovery: boolean): Buffer {

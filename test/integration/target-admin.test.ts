@@ -157,7 +157,7 @@ test('target admin - Keep Alive succeeds, unknown opcode is INVALID_OPCODE with 
   assert.equal((await a.exchange(buildSqe({ opc: 0x01, cid: a.cid() }))).cqe!.status, 0x4001);
 });
 
-test('target logs - SMART is 512 bytes, effects log marks write as LBA-changing, windows honour the offset', async () => {
+test('target logs - SMART is 512 bytes, firmware slot log, effects log marks write as LBA-changing, windows honour the offset', async () => {
   const smart = await a.exchange(buildGetLogPageSqe({ cid: a.cid(), nsid: 0xffffffff, lid: LogId.Smart, len: 512 }));
   assert.equal(smart.cqe!.status, 0);
   assert.equal(smart.data.length, 512);
@@ -177,8 +177,15 @@ test('target logs - SMART is 512 bytes, effects log marks write as LBA-changing,
   const sup = await a.exchange(buildGetLogPageSqe({ cid: a.cid(), lid: 0x00, len: 1024 }));
   assert.deepEqual(
     [0, 1, 2, 3, 5, 0x70].map((lid) => sup.data.readUInt32LE(lid * 4)),
-    [1, 1, 1, 0, 1, 0],
+    [1, 1, 1, 1, 1, 0],
   );
+  // Firmware slot log (nvme fw-log): slot 1 active, holding the Identify FR revision.
+  const fw = await a.exchange(buildGetLogPageSqe({ cid: a.cid(), lid: LogId.FwSlot, len: 512 }));
+  assert.equal(fw.cqe!.status, 0);
+  assert.equal(fw.data.length, 512);
+  assert.equal(fw.data[0], 1);
+  assert.equal(fw.data.toString('latin1', 8, 16), '0.1.0   ');
+  assert.deepEqual(fw.data.subarray(16), Buffer.alloc(496));
   const unknown = await a.exchange(buildGetLogPageSqe({ cid: a.cid(), lid: 0xc0, len: 4 }));
   assert.equal(unknown.cqe!.status, 0x4109);
 });
