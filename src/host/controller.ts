@@ -304,6 +304,14 @@ export class NvmeController implements IoPath {
     if (id.maxcmd > 0) sqsize = Math.min(sqsize, id.maxcmd - 1);
     const mdtsBytes = id.mdts === 0 ? MAX_XFER : 2 ** id.mdts * 4096;
     this.xferMax = Math.min(MAX_XFER, mdtsBytes);
+    // With an offload device the largest I/O is what the device can place, as
+    // nvme_tcp_ddp_apply_limits sets max_hw_sectors from max_ddp_sgl_len: every
+    // large READ is split into commands the device can take.
+    if (o.offload !== undefined) {
+      const l = o.offload.limits();
+      if (l.maxSgl > 0) this.xferMax = Math.min(this.xferMax, l.maxSgl * 4096);
+      if (l.maxIoSize > 0) this.xferMax = Math.min(this.xferMax, l.maxIoSize);
+    }
 
     const opened = await Promise.allSettled(
       Array.from({ length: nq }, (_, i) => this.openIoQueue(i + 1, sqsize, id.ioccsz * 16 - 64)),

@@ -1,3 +1,5 @@
+// Exact placement through the real host, target and socket device.
+//
 // Regression test for lost placement after an idle stretch: once a queue had seen
 // more than IDLE_GRACE reads with nothing registered, the read armed when the next
 // READ was registered was a full staging read, and the first C2HData payload of
@@ -53,3 +55,27 @@ for (const ddgst of [false, true]) {
     }
   });
 }
+
+test('offload limits - reads larger than the device max I/O are split so every byte is placed', async () => {
+  const tgt = new NvmeTarget({
+    subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: 8 << 20 }, lbaSize: 4096 }] }],
+    mdts: 0,
+  });
+  const { port } = await tgt.listen({ host: '127.0.0.1', port: 0 });
+  const dev = createSocketDevice({ maxIoSize: 256 * 1024 });
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, offload: dev });
+  try {
+    assert.equal(ctrl.maxXfer, 256 * 1024);
+    const ns = ctrl.namespace(1);
+    const data = new Prng(9).bytes(1 << 20);
+    await ns.write(0, data);
+    assert.deepEqual(await ns.read(0, 256), data);
+    const s = dev.getStats();
+    assert.equal(s.rx_nvmeotcp_ddp_setup, 4);
+    assert.equal(s.rx_nvmeotcp_ddp_setup_fail, 0);
+    assert.equal(s.rx_nvmeotcp_bytes, 1 << 20);
+  } finally {
+    await ctrl.disconnect();
+    await tgt.close();
+  }
+});
