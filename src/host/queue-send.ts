@@ -36,6 +36,11 @@ export class QueueSender {
     this.writer.send(buf);
   }
 
+  /** Hands everything queued to the socket now (before it is ended). */
+  flushNow(): void {
+    this.writer.flushNow();
+  }
+
   /** Writes the CID and SGL into the SQE and sends the CapsuleCmd (with in-capsule data if any). */
   sendCapsule(cmd: HostCommand): void {
     const sqe = cmd.sqe;

@@ -538,6 +538,7 @@ export class HostQueue implements RecvHandler, UlpOps {
     this.waitHead = 0;
     this.wakeIdle();
     if (o?.term !== undefined) this.sender.send(o.term);
+    this.sender.flushNow();
     if ((o?.term !== undefined || o?.graceful === true) && !this.socket.destroyed) this.socket.destroySoon();
     else this.socket.destroy();
   }

@@ -189,6 +189,7 @@ export class Connection implements RecvHandler {
     this.dead = true;
     this.rx.halt();
     this.writer.send(encodeTermReq(PduType.C2HTermReq, err.fes, err.fei, this.rx.lastHeader));
+    this.writer.flushNow();
     this.socket.end();
     // The host should close; if it does not, drop the socket after a grace period.
     this.lingerTimer = setTimeout(() => this.socket.destroy(), 2000);
