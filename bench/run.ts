@@ -4,7 +4,7 @@
 //                                randread/randwrite QD1 and QD64, 1 and 4 queues, digests, offload)
 //   --seconds N   per run (default 3)     --reps N   repetitions (default 3)
 //   --pin         pin host to CPU 0 and peers to CPU 1 (taskset)
-//   --filter S    only cases whose label contains S
+//   --filter S    only cases whose label contains S (comma-separated: any of them)
 //   --out FILE    write the results as JSON (default bench/results/<suite>-<time>.json)
 // Baselines (raw socket stream, raw 72/24-byte ping-pong) are measured in the same run.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -56,7 +56,15 @@ function cases(): CaseSpec[] {
           add('randwrite', 4096, 64, q, dg, off);
         }
   }
-  return out.filter((c) => !a.filter || label(c).includes(a.filter));
+  // The offload suite's cases are also in the matrix: run each label once.
+  const seen = new Set<string>();
+  const wanted = a.filter?.split(',') ?? [];
+  return out.filter((c) => {
+    const l = label(c);
+    if (seen.has(l) || (wanted.length > 0 && !wanted.some((f) => l.includes(f)))) return false;
+    seen.add(l);
+    return true;
+  });
 }
 
 const median = (xs: number[]) => {
