@@ -26,6 +26,7 @@ import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
 import { type PduReceiver, RecvState } from '../protocol/receiver.ts';
 import { C } from '../stats/counters.ts';
+import { allocAligned } from './aligned.ts';
 import { type CcidEntry, DeviceCore, type DeviceOptions, type QueueCtx } from './core.ts';
 import { segmentAt } from './sgl.ts';
 import type { DdpQueue, RxPlacement, SocketDdpDevice } from './types.ts';
@@ -111,13 +112,6 @@ function respFollows(flags: number): boolean {
   return (flags & PduFlag.LAST_PDU) !== 0 && (flags & PduFlag.SUCCESS) === 0;
 }
 
-/** A Buffer whose first byte sits on a page boundary. */
-function allocPageAligned(size: number): Buffer {
-  const raw = Buffer.allocUnsafeSlow(size + 4096);
-  const mis = raw.byteOffset % 4096;
-  const start = mis === 0 ? 0 : 4096 - mis;
-  return raw.subarray(start, start + size);
-}
 
 /** The RxPlacement of one queue's socket. */
 export class SocketPlacement implements RxPlacement {
@@ -139,7 +133,7 @@ export class SocketPlacement implements RxPlacement {
     stagingSize: number,
     expectQueue: boolean,
   ) {
-    this.staging = allocPageAligned(stagingSize);
+    this.staging = allocAligned(stagingSize);
     // A placement that will never get a queue (capability off) reads like the software path.
     this.idleReads = expectQueue ? 0 : IDLE_GRACE;
   }

@@ -4,18 +4,13 @@
 // to its destination; an offload socket device replaces it to read payload straight
 // into the I/O buffer.
 import net from 'node:net';
+import { allocAligned } from '../offload/aligned.ts';
 import type { RxPlacement } from '../offload/types.ts';
 import type { PduReceiver } from '../protocol/receiver.ts';
 
-export const STAGING_SIZE = 256 * 1024;
+export { allocAligned };
 
-/** A Buffer whose first byte sits on a 4096-byte boundary (glibc copies misaligned pairs slowly). */
-export function allocAligned(size: number, align = 4096): Buffer {
-  const raw = Buffer.allocUnsafeSlow(size + align);
-  const mis = raw.byteOffset % align;
-  const start = mis === 0 ? 0 : align - mis;
-  return raw.subarray(start, start + size);
-}
+export const STAGING_SIZE = 256 * 1024;
 
 /** Copy-mode placement: staging buffer + receiver.feed(). */
 export class StagingPlacement implements RxPlacement {
