@@ -1,0 +1,49 @@
+// CRC offload through the host: a corrupted C2HData payload is caught — by the
+// device's CRC when DDGST_RX is on, by the host's software CRC when it is off —
+// and the command fails with the data-transfer status; it is never accepted.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NvmeController } from '../../../src/host/index.ts';
+import { createSocketDevice } from '../../../src/offload/socket-device.ts';
+import { IoOpc, Sc } from '../../../src/protocol/constants.ts';
+import { NvmeStatusError } from '../../../src/protocol/errors.ts';
+import { sqeCid, sqeOpc } from '../../../src/protocol/sqe.ts';
+import { FakeTarget } from './fake-target.ts';
+
+for (const crcRx of [true, false]) {
+  test(`host offload crc - a corrupted placed payload fails the read with DATA_XFER_ERROR (crcRx ${crcRx})`, async () => {
+    let corrupt = 1;
+    const t = new FakeTarget({
+      hook: (c, sqe) => {
+        if (c.qid > 0 && sqeOpc(sqe) === IoOpc.Read && corrupt-- > 0) {
+          c.sendData(sqeCid(sqe), Buffer.alloc(64 * 1024, 7), { corruptDigest: true });
+          return true;
+        }
+        return false;
+      },
+    });
+    const port = await t.listen();
+    const dev = createSocketDevice({ hw: { ddp: true, crcRx } });
+    const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, ddgst: true, offload: dev });
+    try {
+      const ns = ctrl.namespace(1);
+      const good = Buffer.alloc(64 * 1024, 0x5c);
+      await ns.write(0, good);
+      const err = await ns.read(0, 128).then(
+        () => assert.fail('a corrupted read must not succeed'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof NvmeStatusError);
+      assert.equal(err.sc, Sc.DataXferError);
+      // The queue stays up and the next read is placed and verified.
+      assert.deepEqual(await ns.read(0, 128), good);
+      const s = dev.getStats();
+      assert.equal(s.rx_nvmeotcp_ddp_setup, 2);
+      assert.equal(s.rx_nvmeotcp_ddp_teardown, 2);
+      assert.equal(s.rx_nvmeotcp_bytes, 2 * 64 * 1024);
+    } finally {
+      await ctrl.disconnect();
+      await t.close();
+    }
+  });
+}
