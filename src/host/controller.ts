@@ -259,16 +259,25 @@ export class NvmeController implements IoPath {
   // ------------------------------------------------------------ I/O routing (IoPath)
 
   submitIo(cmd: HostCommand): Promise<HostCommand> {
+    return new Promise<HostCommand>((resolve, reject) => {
+      cmd.resolve = resolve;
+      cmd.reject = reject;
+      this.startIo(cmd);
+    });
+  }
+
+  startIo(cmd: HostCommand): void {
     const q = this.pickQueue();
     if (q === undefined) {
-      return Promise.reject(
+      cmd.reject(
         new ConnectionError(
           this.closing ? `controller ${this.cntlid} is disconnected` : `controller ${this.cntlid} has no live I/O queue`,
           { cause: this.failure },
         ),
       );
+      return;
     }
-    return q.submit(cmd);
+    q.start(cmd);
   }
 
   private pickQueue(): HostQueue | undefined {

@@ -32,6 +32,8 @@ export interface IoPath {
   readonly maxXfer: number;
   readonly ioTimeoutMs: number;
   submitIo(cmd: HostCommand): Promise<HostCommand>;
+  /** Starts a command whose resolve/reject are set; exactly one of them is called once. */
+  startIo(cmd: HostCommand): void;
 }
 
 export interface LbaRange {
@@ -57,25 +59,40 @@ export class Namespace implements NamespaceInfo {
     this.bytes = info.bytes;
   }
 
+  // read/readInto/write are not async functions: one promise per call, settled by the
+  // queue itself (no await frames in between); argument errors still reject.
+
   /** Reads nlb blocks from slba into a new buffer. */
-  async read(slba: number, nlb: number): Promise<Buffer> {
-    this.checkRange('read', slba, nlb);
+  read(slba: number, nlb: number): Promise<Buffer> {
+    try {
+      this.checkRange('read', slba, nlb);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const buf = Buffer.allocUnsafe(nlb * this.lbaSize);
-    await this.rw(IoOpc.Read, slba, buf);
-    return buf;
+    return this.rw(IoOpc.Read, slba, buf, buf);
   }
 
   /** Reads buf.length bytes (a multiple of the block size) from slba into buf. */
-  async readInto(slba: number, buf: Uint8Array): Promise<Buffer> {
-    const b = this.checkBuf('readInto', slba, buf);
-    await this.rw(IoOpc.Read, slba, b);
-    return b;
+  readInto(slba: number, buf: Uint8Array): Promise<Buffer> {
+    let b: Buffer;
+    try {
+      b = this.checkBuf('readInto', slba, buf);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.rw(IoOpc.Read, slba, b, b);
   }
 
   /** Writes buf (a multiple of the block size) at slba. The buffer must stay unchanged until this settles. */
-  async write(slba: number, buf: Uint8Array): Promise<void> {
-    const b = this.checkBuf('write', slba, buf);
-    await this.rw(IoOpc.Write, slba, b);
+  write(slba: number, buf: Uint8Array): Promise<void> {
+    let b: Buffer;
+    try {
+      b = this.checkBuf('write', slba, buf);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.rw(IoOpc.Write, slba, b, undefined);
   }
 
   async flush(): Promise<void> {
@@ -116,22 +133,30 @@ export class Namespace implements NamespaceInfo {
     return new HostCommand(sqe, data, dir, this.io.ioTimeoutMs);
   }
 
-  /** One command per chunk of at most maxXfer bytes (and NLB_MAX blocks). */
-  private async rw(opc: number, slba: number, buf: Buffer): Promise<void> {
+  /** One command per chunk of at most maxXfer bytes (and NLB_MAX blocks); resolves with `value`. */
+  private rw<T>(opc: number, slba: number, buf: Buffer, value: T): Promise<T> {
     const lbas = buf.length / this.lbaSize;
     const per = Math.max(1, Math.min(NLB_MAX, Math.floor(this.io.maxXfer / this.lbaSize)));
     const dir = opc === IoOpc.Read ? DataDir.C2H : DataDir.H2C;
     if (lbas <= per) {
-      await this.io.submitIo(this.rwCmd(opc, dir, slba, lbas, buf));
-      return;
+      return new Promise<T>((resolve, reject) => {
+        const cmd = this.rwCmd(opc, dir, slba, lbas, buf);
+        cmd.resolve = () => resolve(value);
+        cmd.reject = reject;
+        this.io.startIo(cmd);
+      });
     }
     const ps: Promise<HostCommand>[] = [];
-    for (let done = 0; done < lbas; done += per) {
-      const n = Math.min(per, lbas - done);
-      const part = buf.subarray(done * this.lbaSize, (done + n) * this.lbaSize);
-      ps.push(this.io.submitIo(this.rwCmd(opc, dir, slba + done, n, part)));
+    try {
+      for (let done = 0; done < lbas; done += per) {
+        const n = Math.min(per, lbas - done);
+        const part = buf.subarray(done * this.lbaSize, (done + n) * this.lbaSize);
+        ps.push(this.io.submitIo(this.rwCmd(opc, dir, slba + done, n, part)));
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
-    await Promise.all(ps);
+    return Promise.all(ps).then(() => value);
   }
 
   private rwCmd(opc: number, dir: DataDir, slba: number, nlb: number, buf: Buffer): HostCommand {

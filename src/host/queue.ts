@@ -211,13 +211,18 @@ export class HostQueue implements RecvHandler, UlpOps {
     return new Promise<HostCommand>((resolve, reject) => {
       cmd.resolve = resolve;
       cmd.reject = reject;
-      if (this.state !== QState.LIVE) {
-        reject(this.downError());
-        return;
-      }
-      if (this.freeCount > 0 && this.waitHead === this.waiting.length) this.dispatch(cmd);
-      else this.waiting.push(cmd);
+      this.start(cmd);
     });
+  }
+
+  /** Queues a command whose resolve/reject the caller set; exactly one of them is called once. */
+  start(cmd: HostCommand): void {
+    if (this.state !== QState.LIVE) {
+      cmd.reject(this.downError());
+      return;
+    }
+    if (this.freeCount > 0 && this.waitHead === this.waiting.length) this.dispatch(cmd);
+    else this.waiting.push(cmd);
   }
 
   private dispatch(cmd: HostCommand): void {
