@@ -2,7 +2,7 @@
 // layout is in sqe.ts). All fields are JS numbers; 64-bit fields are safe integers when
 // built. Facts: ../shared/reference/nvme-tcp.md §5.5, §5.6, §6 (Linux include/linux/nvme.h
 // nvme_identify, nvme_get_log_page_command, nvme_features, nvme_rw_command, nvme_dsm_cmd).
-import { AdminOpc, IoOpc, SQE_LEN, SglType } from './constants.ts';
+import { AdminOpc, IoOpc, SQE_FLAGS_SGL, SQE_LEN, SglType } from './constants.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { checkLen, checkUint } from './fields.ts';
 import { IDENTIFY_LEN } from './identify.ts';
@@ -228,17 +228,23 @@ export function buildRwSqe(f: {
     throw new InvalidArgumentError(`rw opc: 0x${Number(f.opc).toString(16)} is neither Read nor Write`);
   }
   if (f.inCapsule && f.opc !== IoOpc.Write) throw new InvalidArgumentError('rw: only a Write carries in-capsule data');
-  const [lo, hi, nlb0] = lbaRange(f.slba, f.nlb, 'rw');
-  return buildSqe({
-    opc: f.opc,
-    cid: cid16(f.cid),
-    nsid: nsid32(f.nsid),
-    sglType: f.inCapsule ? SglType.InCapsuleOffset : SglType.TransportDataBlock,
-    sglLen: checkUint('rw len', f.len, 32),
-    cdw10: lo,
-    cdw11: hi,
-    cdw12: nlb0 | (f.fua ? CDW12_FUA : 0),
-  });
+  const nlb = f.nlb;
+  if (!Number.isSafeInteger(nlb) || nlb < 1 || nlb > NLB_MAX) {
+    throw new InvalidArgumentError(`rw nlb: ${nlb} is not a block count in 1..${NLB_MAX}`);
+  }
+  const slba = checkUint('rw slba', f.slba, 53);
+  // The per-I/O SQE: fields written straight into a zeroed pool slice (no field object).
+  const out = Buffer.allocUnsafe(SQE_LEN).fill(0);
+  out[SqeOff.OPC] = f.opc;
+  out[SqeOff.FLAGS] = SQE_FLAGS_SGL;
+  out.writeUInt16LE(cid16(f.cid), SqeOff.CID);
+  out.writeUInt32LE(nsid32(f.nsid), SqeOff.NSID);
+  out.writeUInt32LE(checkUint('rw len', f.len, 32), SqeOff.SGL_LEN);
+  out[SqeOff.SGL_TYPE] = f.inCapsule ? SglType.InCapsuleOffset : SglType.TransportDataBlock;
+  out.writeUInt32LE(slba % 0x1_0000_0000, SqeOff.CDW10);
+  out.writeUInt32LE(Math.floor(slba / 0x1_0000_0000), SqeOff.CDW11);
+  out.writeUInt32LE(((nlb - 1) | (f.fua ? CDW12_FUA : 0)) >>> 0, SqeOff.CDW12);
+  return out;
 }
 
 export function parseRw(sqe: Buffer): RwSqe {
