@@ -27,7 +27,7 @@ import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, IcReq, Pdu } from '../protocol/pdu.ts';
 import { encodeIcResp, encodeR2t, encodeTermReq } from '../protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
-import { buildCqe, makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { makeStatus, SqeOff } from '../protocol/sqe.ts';
 import { adoptWithOnread, allocAligned } from '../transport/reader.ts';
 import { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
@@ -109,7 +109,6 @@ export class Connection implements RecvHandler {
   private capsuleCmd: Cmd | undefined = undefined;
   /** The command whose H2CData PDU is arriving. */
   private h2cCmd: Cmd | undefined = undefined;
-  private readonly cqe = Buffer.alloc(16);
   private readonly pool = new DataPool(POOL_FREE_BYTES);
   private lingerTimer: NodeJS.Timeout | undefined = undefined;
 
@@ -420,8 +419,7 @@ export class Connection implements RecvHandler {
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
   complete(cmd: Cmd, status: number, dw0 = 0, dw1 = 0): void {
     if (this.dead) return;
-    buildCqe({ cid: cmd.cid, status, dw0, dw1, sqhd: this.sqhd, sqid: Math.max(0, this.qid) }, this.cqe);
-    sendCapsuleResp(this.writer, this.cqe, this.hdgst);
+    sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
   }
 
   /**

@@ -1,13 +1,63 @@
-// Send path of a target queue: CapsuleResp and C2HData PDUs. Payload buffers go
-// to the writer as they are (views of namespace memory for RAM reads), never
-// concatenated: each data PDU is [header(+HDGST, +pad), data pieces..., DDGST].
-import { PduFlag, PduType } from '../protocol/constants.ts';
-import { crc32cUpdate } from '../protocol/crc32c.ts';
-import { encodeCapsuleResp, encodeDataHeader, encodeDdgst } from '../protocol/pdu.ts';
+// Send path of a target queue: CapsuleResp and C2HData PDUs. Headers are built in
+// place in the writer's batch arena (no Buffer or field object per PDU). Payload
+// buffers go to the writer as they are (views of namespace memory for RAM reads),
+// never concatenated: each data PDU is [header(+HDGST, +pad), data pieces..., DDGST].
+import { DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
+import { crc32c, crc32cUpdate } from '../protocol/crc32c.ts';
+import { dataPdo, encodeDdgst } from '../protocol/pdu.ts';
 import type { PduWriter } from '../transport/writer.ts';
 
-export function sendCapsuleResp(w: PduWriter, cqe: Buffer, hdgst: boolean): void {
-  w.send(encodeCapsuleResp(cqe, hdgst));
+const RESP_HLEN = 24;
+const DATA_HLEN = 24;
+
+/** CapsuleResp with the CQE fields; `status` in the Linux form (makeStatus). */
+export function sendCapsuleResp(
+  w: PduWriter,
+  cid: number,
+  status: number,
+  dw0: number,
+  dw1: number,
+  sqhd: number,
+  sqid: number,
+  hdgst: boolean,
+): void {
+  const plen = RESP_HLEN + (hdgst ? DIGEST_LEN : 0);
+  const at = w.reserve(plen);
+  const b = w.buf;
+  b[at] = PduType.CapsuleResp;
+  b[at + 1] = hdgst ? PduFlag.HDGSTF : 0;
+  b[at + 2] = RESP_HLEN;
+  b[at + 3] = 0;
+  b.writeUInt32LE(plen, at + 4);
+  b.writeUInt32LE(dw0 >>> 0, at + 8);
+  b.writeUInt32LE(dw1 >>> 0, at + 12);
+  b.writeUInt16LE(sqhd, at + 16);
+  b.writeUInt16LE(sqid, at + 18);
+  b.writeUInt16LE(cid, at + 20);
+  b.writeUInt16LE((status << 1) & 0xffff, at + 22);
+  if (hdgst) b.writeUInt32LE(crc32c(b, at, at + RESP_HLEN), at + RESP_HLEN);
+}
+
+/** C2HData header (+HDGST, +zeroed pad up to `pdo`) in place. */
+function putDataHeader(w: PduWriter, cccid: number, datao: number, datal: number, flags: number, pdo: number, hdgst: boolean, dd: number): void {
+  const at = w.reserve(pdo);
+  const b = w.buf;
+  b[at] = PduType.C2HData;
+  b[at + 1] = flags;
+  b[at + 2] = DATA_HLEN;
+  b[at + 3] = pdo;
+  b.writeUInt32LE(pdo + datal + dd, at + 4);
+  b.writeUInt16LE(cccid, at + 8);
+  b.writeUInt16LE(0, at + 10);
+  b.writeUInt32LE(datao, at + 12);
+  b.writeUInt32LE(datal, at + 16);
+  b.writeUInt32LE(0, at + 20);
+  let p = DATA_HLEN;
+  if (hdgst) {
+    b.writeUInt32LE(crc32c(b, at, at + DATA_HLEN), at + DATA_HLEN);
+    p += DIGEST_LEN;
+  }
+  for (; p < pdo; p++) b[at + p] = 0;
 }
 
 /**
@@ -26,15 +76,17 @@ export function sendC2hData(
   hpda: number,
   success: boolean,
 ): void {
-  const dg = { hdgst, ddgst };
+  const pdo = dataPdo(DATA_HLEN, hdgst, hpda);
+  const dd = ddgst ? DIGEST_LEN : 0;
+  const dflags = (hdgst ? PduFlag.HDGSTF : 0) | (ddgst ? PduFlag.DDGSTF : 0);
   let bi = 0;
   let bo = 0;
   let datao = 0;
   while (datao < len) {
     const datal = Math.min(maxData, len - datao);
     const last = datao + datal === len;
-    const flags = last ? PduFlag.LAST_PDU | (success ? PduFlag.SUCCESS : 0) : 0;
-    w.send(encodeDataHeader(PduType.C2HData, { cccid, datao, datal, flags }, dg, hpda));
+    const flags = dflags | (last ? PduFlag.LAST_PDU | (success ? PduFlag.SUCCESS : 0) : 0);
+    putDataHeader(w, cccid, datao, datal, flags, pdo, hdgst, dd);
     let need = datal;
     let crc = 0;
     while (need > 0) {

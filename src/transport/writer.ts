@@ -48,6 +48,29 @@ export class PduWriter {
     }
   }
 
+  /**
+   * Room for a small PDU part (at most SMALL_PDU_PART bytes) that the caller fills in
+   * at once at `buf[offset...]`, in send order: headers are built in place instead of
+   * in a Buffer of their own. Read `buf` after this call (a full arena is replaced).
+   */
+  reserve(n: number): number {
+    const s = this.socket;
+    if (!this.corked && !s.destroyed) {
+      this.corked = true;
+      s.cork();
+      setImmediate(this.flush);
+    }
+    if (this.aEnd + n > ARENA_SIZE) this.newArena();
+    const at = this.aEnd;
+    this.aEnd += n;
+    return at;
+  }
+
+  /** The batch arena that reserve() offsets point into. */
+  get buf(): Buffer {
+    return this.arena;
+  }
+
   /** Hands everything queued to the socket now (before end() or destroySoon()). */
   flushNow(): void {
     if (this.socket.destroyed) return;
@@ -68,6 +91,10 @@ export class PduWriter {
 
   private pushArena(): void {
     if (this.aEnd === this.aStart) return;
+    if (this.socket.destroyed) {
+      this.aStart = this.aEnd;
+      return;
+    }
     this.socket.write(this.arena.subarray(this.aStart, this.aEnd));
     this.aStart = this.aEnd;
   }

@@ -5,10 +5,21 @@ import { crc32c } from '../../../src/protocol/crc32c.ts';
 import { sendC2hData } from '../../../src/target/send.ts';
 import type { PduWriter } from '../../../src/transport/writer.ts';
 
-/** Collects what would be written, one entry per buffer handed to the writer. */
+/** Collects what would be written, one entry per buffer handed to the writer or header reserved in place. */
 function fakeWriter(): { w: PduWriter; out: Buffer[] } {
   const out: Buffer[] = [];
-  const w = { send: (...bufs: Buffer[]) => out.push(...bufs) } as unknown as PduWriter;
+  let last = Buffer.alloc(0);
+  const w = {
+    send: (...bufs: Buffer[]) => out.push(...bufs),
+    reserve: (n: number) => {
+      last = Buffer.alloc(n);
+      out.push(last);
+      return 0;
+    },
+    get buf() {
+      return last;
+    },
+  } as unknown as PduWriter;
   return { w, out };
 }
 
