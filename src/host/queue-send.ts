@@ -60,7 +60,7 @@ export class QueueSender {
     h[2] = CAPSULE_HLEN;
     h[3] = icd > 0 ? CAPSULE_HLEN + hd : 0;
     h.writeUInt32LE(CAPSULE_HLEN + hd + icd + dd, 4);
-    for (let i = 0; i < 64; i++) h[8 + i] = sqe[i]; // a loop: Buffer#copy makes a view per call
+    sqe.copy(h, 8, 0, 64);
     if (hd) h.writeUInt32LE(crc32c(h, 0, CAPSULE_HLEN), CAPSULE_HLEN);
     if (icd === 0) this.writer.send(h);
     else if (dd) this.writer.send(h, cmd.data!, encodeDdgst(crc32c(cmd.data!)));

@@ -139,12 +139,12 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
       };
     case PduType.CapsuleCmd: {
       const sqe = Buffer.allocUnsafe(SQE_LEN);
-      for (let i = 0; i < SQE_LEN; i++) sqe[i] = buf[off + OFF.SQE + i]; // a loop: no view per copy
+      buf.copy(sqe, 0, off + OFF.SQE, off + OFF.SQE + SQE_LEN);
       return { type, flags, hlen, pdo, plen, sqe };
     }
     case PduType.CapsuleResp: {
       const cqe = Buffer.allocUnsafe(CQE_LEN);
-      for (let i = 0; i < CQE_LEN; i++) cqe[i] = buf[off + OFF.CQE + i];
+      for (let i = 0; i < CQE_LEN; i++) cqe[i] = buf[off + OFF.CQE + i]; // 16 bytes: a loop beats Buffer#copy's view
       return { type, flags, hlen, pdo, plen, cqe };
     }
     case PduType.H2CData:

@@ -72,11 +72,12 @@ export interface ReceiverOptions {
 }
 
 /**
- * Copies a few bytes (headers, digests: at most 132) with a loop: Buffer#copy makes a
- * typed-array view per call, which costs more than copying 24 or 72 bytes by hand.
+ * Copies header bytes: up to 32 with a loop (Buffer#copy makes a typed-array view per
+ * call, ~50 ns, against ~1.5 ns per byte by hand), longer runs (a 64-byte SQE) natively.
  */
 function copySmall(src: Buffer, srcOff: number, dst: Buffer, dstOff: number, n: number): void {
-  for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i];
+  if (n > 32) src.copy(dst, dstOff, srcOff, srcOff + n);
+  else for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i];
 }
 
 const HOST_TYPES = new Set<number>([PduType.ICResp, PduType.C2HTermReq, PduType.CapsuleResp, PduType.C2HData, PduType.R2T]);
