@@ -80,11 +80,18 @@ function copySmall(src: Buffer, srcOff: number, dst: Buffer, dstOff: number, n: 
   else for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i];
 }
 
-const HOST_TYPES = new Set<number>([PduType.ICResp, PduType.C2HTermReq, PduType.CapsuleResp, PduType.C2HData, PduType.R2T]);
-const TARGET_TYPES = new Set<number>([PduType.ICReq, PduType.H2CTermReq, PduType.CapsuleCmd, PduType.H2CData]);
+/** PDU types a role accepts, as a 256-entry table (1 = allowed): an index per PDU instead of a Set lookup. */
+function typeTable(types: number[]): Uint8Array {
+  const t = new Uint8Array(256);
+  for (const x of types) t[x] = 1;
+  return t;
+}
+const HOST_TYPES = typeTable([PduType.ICResp, PduType.C2HTermReq, PduType.CapsuleResp, PduType.C2HData, PduType.R2T]);
+const TARGET_TYPES = typeTable([PduType.ICReq, PduType.H2CTermReq, PduType.CapsuleCmd, PduType.H2CData]);
 
 export class PduReceiver {
   readonly role: Role;
+  private readonly allowed: Uint8Array;
   maxDataLen: number;
   /** Negotiated in ICReq/ICResp. */
   hdgst = false;
@@ -124,6 +131,7 @@ export class PduReceiver {
     private readonly handler: RecvHandler,
   ) {
     this.role = opts.role;
+    this.allowed = opts.role === 'host' ? HOST_TYPES : TARGET_TYPES;
     this.maxDataLen = opts.maxDataLen;
   }
 
@@ -259,8 +267,7 @@ export class PduReceiver {
     const hlen = h[OFF.HLEN];
     const pdo = h[OFF.PDO];
     const plen = h.readUInt32LE(OFF.PLEN);
-    const allowed = this.role === 'host' ? HOST_TYPES : TARGET_TYPES;
-    if (!allowed.has(type)) {
+    if (this.allowed[type] !== 1) {
       return new ProtocolError(`unexpected PDU type 0x${type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, type);
     }
     const isIc = type === PduType.ICReq || type === PduType.ICResp;
