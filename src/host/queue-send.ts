@@ -1,5 +1,5 @@
-// Send side of a host queue: CapsuleCmd headers built in a preallocated buffer per
-// CID, in-capsule data, and the H2CData PDUs answering an R2T. Payload buffers are
+// Send side of a host queue: CapsuleCmd headers built in place in the writer's batch
+// arena, in-capsule data, and the H2CData PDUs answering an R2T. Payload buffers are
 // handed to the socket as they are (never concatenated) with their data digest.
 //
 // CapsuleCmd (CPDA is always 0, so no pad):
@@ -16,19 +16,13 @@ import { DataDir, type HostCommand } from './request.ts';
 export const CAPSULE_HLEN = 72;
 
 export class QueueSender {
-  /** One CapsuleCmd header (+HDGST) per CID, reused for every command in that slot. */
-  private readonly hdrs: Buffer[];
   private readonly digests: { hdgst: boolean; ddgst: boolean };
 
   constructor(
     private readonly writer: PduWriter,
-    slots: number,
     private readonly hdgst: boolean,
     private readonly ddgst: boolean,
   ) {
-    const size = CAPSULE_HLEN + (hdgst ? DIGEST_LEN : 0);
-    this.hdrs = [];
-    for (let i = 0; i < slots; i++) this.hdrs.push(Buffer.alloc(size));
     this.digests = { hdgst, ddgst };
   }
 
@@ -54,17 +48,20 @@ export class QueueSender {
     const hd = this.hdgst ? DIGEST_LEN : 0;
     const icd = cmd.inCapsule ? cmd.len : 0;
     const dd = icd > 0 && this.ddgst ? DIGEST_LEN : 0;
-    const h = this.hdrs[cmd.cid];
-    h[0] = PduType.CapsuleCmd;
-    h[1] = (hd ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
-    h[2] = CAPSULE_HLEN;
-    h[3] = icd > 0 ? CAPSULE_HLEN + hd : 0;
-    h.writeUInt32LE(CAPSULE_HLEN + hd + icd + dd, 4);
-    sqe.copy(h, 8, 0, 64);
-    if (hd) h.writeUInt32LE(crc32c(h, 0, CAPSULE_HLEN), CAPSULE_HLEN);
-    if (icd === 0) this.writer.send(h);
-    else if (dd) this.writer.send(h, cmd.data!, encodeDdgst(crc32c(cmd.data!)));
-    else this.writer.send(h, cmd.data!);
+    // The header is built in place in the writer's batch arena (no Buffer of its own).
+    const w = this.writer;
+    const at = w.reserve(CAPSULE_HLEN + hd);
+    const h = w.buf;
+    h[at] = PduType.CapsuleCmd;
+    h[at + 1] = (hd ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
+    h[at + 2] = CAPSULE_HLEN;
+    h[at + 3] = icd > 0 ? CAPSULE_HLEN + hd : 0;
+    h.writeUInt32LE(CAPSULE_HLEN + hd + icd + dd, at + 4);
+    sqe.copy(h, at + 8, 0, 64);
+    if (hd) h.writeUInt32LE(crc32c(h, at, at + CAPSULE_HLEN), at + CAPSULE_HLEN);
+    if (icd === 0) return;
+    if (dd) w.send(cmd.data!, encodeDdgst(crc32c(cmd.data!)));
+    else w.send(cmd.data!);
   }
 
   /**

@@ -125,7 +125,7 @@ export class HostQueue implements RecvHandler, UlpOps {
     const placement: RxPlacement = this.device?.rxPlacement?.(this.rx) ?? new StagingPlacement(this.rx);
     this.socket = net.connect({ host: o.host, port: o.port, noDelay: true, onread: onreadFor(placement) });
     placement.attachSocket?.(this.socket);
-    this.sender = new QueueSender(new PduWriter(this.socket), o.sqsize, o.hdgst, o.ddgst);
+    this.sender = new QueueSender(new PduWriter(this.socket), o.hdgst, o.ddgst);
     this.socket.on('connect', this.onConnect);
     this.socket.on('error', this.onSocketError);
     this.socket.on('close', this.onSocketClose);
