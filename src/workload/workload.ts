@@ -118,7 +118,6 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
   const iodepth = Math.min(o.iodepth, units);
   const bufs = Array.from({ length: iodepth }, () => allocAligned(o.bs));
 
-  const all = new LatencyHistogram();
   const rh = new LatencyHistogram();
   const wh = new LatencyHistogram();
   let readOps = 0;
@@ -184,7 +183,6 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         phaseBytes += o.bs;
         if (timed) {
           const ns = (performance.now() - t0) * 1e6;
-          all.record(ns);
           if (read) {
             rh.record(ns);
             readOps++;
@@ -249,6 +247,10 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       await drive(nextWritten, () => true, false);
     }
 
+    // One record per I/O in the hot loop; the combined histogram is built once here.
+    const all = new LatencyHistogram();
+    all.merge(rh);
+    all.merge(wh);
     const ops = readOps + writeOps;
     const secs = elapsedMs / 1000;
     const result: WorkloadResult = {
