@@ -1,10 +1,10 @@
 // Raw-socket baselines measured in the same run as the NVMe/TCP numbers:
-//  - stream: one TCP stream from a peer process, read into a page-aligned buffer with
+//  - stream: one TCP stream from a peer process, read into one reused buffer with
 //    `onread` (the ceiling for large reads);
 //  - ping-pong: QD requests of 72 bytes answered by 24-byte responses (the messaging
 //    ceiling for small I/O: an NVMe command capsule and its completion).
 import net from 'node:net';
-import { allocAligned } from '../src/transport/reader.ts';
+import { allocIoBuffer } from '../src/transport/reader.ts';
 import { cpuSince, spawnPeer } from './proc.ts';
 
 export interface StreamResult {
@@ -15,7 +15,7 @@ export interface StreamResult {
 
 export async function rawStream(chunk: number, seconds: number, cpus?: [number, number]): Promise<StreamResult> {
   const peer = await spawnPeer('raw-peer.ts', ['stream', String(chunk)], cpus?.[1]);
-  const buf = allocAligned(256 * 1024);
+  const buf = allocIoBuffer(256 * 1024);
   let bytes = 0;
   const peer0 = await peer.cpu();
   const cpu0 = process.cpuUsage();

@@ -9,7 +9,7 @@
 // PDU. The device checksums the placed bytes (when DDGST_RX is on and data digests
 // are negotiated) continuing the PDU's running CRC, then calls rx.feedPlaced(n, crc):
 // the ULP neither copies nor checksums. Everything else (headers, digests, payload
-// of unregistered commands) lands in a page-aligned staging buffer and goes through
+// of unregistered commands) lands in a reused staging buffer and goes through
 // rx.feed(), the software path.
 //
 // Reads into staging are bounded at PDU boundaries, so the payload after a C2HData
@@ -26,7 +26,7 @@ import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
 import { type PduReceiver, RecvState } from '../protocol/receiver.ts';
 import { C } from '../stats/counters.ts';
-import { allocAligned } from './aligned.ts';
+import { allocIoBuffer } from './io-buffer.ts';
 import { type CcidEntry, DeviceCore, type DeviceOptions, type QueueCtx } from './core.ts';
 import { segmentAt } from './sgl.ts';
 import type { DdpQueue, RxPlacement, SocketDdpDevice } from './types.ts';
@@ -133,7 +133,7 @@ export class SocketPlacement implements RxPlacement {
     stagingSize: number,
     expectQueue: boolean,
   ) {
-    this.staging = allocAligned(stagingSize);
+    this.staging = allocIoBuffer(stagingSize);
     // A placement that will never get a queue (capability off) reads like the software path.
     this.idleReads = expectQueue ? 0 : IDLE_GRACE;
   }

@@ -28,7 +28,7 @@ import type { CapsuleCmd, DataPdu, IcReq, Pdu } from '../protocol/pdu.ts';
 import { encodeIcResp, encodeR2t, encodeTermReq } from '../protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
 import { makeStatus, SqeOff } from '../protocol/sqe.ts';
-import { adoptWithOnread, allocAligned } from '../transport/reader.ts';
+import { adoptWithOnread, allocIoBuffer } from '../transport/reader.ts';
 import { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
 import { DataPool } from './data-pool.ts';
@@ -124,7 +124,7 @@ export class Connection implements RecvHandler {
       { role: 'target', maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData) },
       this,
     );
-    const socket = adoptWithOnread(accepted, { buffer: allocAligned(RX_STAGING), callback: this.onRead });
+    const socket = adoptWithOnread(accepted, { buffer: allocIoBuffer(RX_STAGING), callback: this.onRead });
     this.socket = socket;
     this.writer = new PduWriter(socket);
     socket.setNoDelay(true);

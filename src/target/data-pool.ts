@@ -1,8 +1,8 @@
 // Buffers for host-to-controller data (in-capsule data and R2T + H2CData), reused
 // per connection. A fresh Buffer.allocUnsafe of 128 KiB per write is fresh mmap'd
 // memory: the receiver's copy into it then page-faults on every 4 KiB and runs at
-// about 1 GB/s. Pooled buffers are page-aligned and stay mapped.
-import { allocAligned } from '../transport/reader.ts';
+// about 1 GB/s. Pooled buffers are standalone (see offload/io-buffer.ts) and stay mapped.
+import { allocIoBuffer } from '../transport/reader.ts';
 
 /** Smallest pooled buffer; sizes go up in powers of two. */
 const MIN_CLASS = 4096;
@@ -19,7 +19,7 @@ export class DataPool {
   take(len: number): { data: Buffer; backing: Buffer } {
     const cls = classOf(len);
     let backing = this.free[cls]?.pop();
-    if (backing === undefined) backing = allocAligned(MIN_CLASS << cls);
+    if (backing === undefined) backing = allocIoBuffer(MIN_CLASS << cls);
     else this.freeBytes -= backing.length;
     return { data: backing.length === len ? backing : backing.subarray(0, len), backing };
   }

@@ -1,14 +1,14 @@
 // Receive path of a live socket: every read lands in memory chosen just before the
 // read (Node's `onread` with a buffer generator). The default placement reads into
-// one page-aligned staging buffer and feeds the receiver, which copies payload once
+// one reused staging buffer and feeds the receiver, which copies payload once
 // to its destination; an offload socket device replaces it to read payload straight
 // into the I/O buffer.
 import net from 'node:net';
-import { allocAligned } from '../offload/aligned.ts';
+import { allocIoBuffer } from '../offload/io-buffer.ts';
 import type { RxPlacement } from '../offload/types.ts';
 import type { PduReceiver } from '../protocol/receiver.ts';
 
-export { allocAligned };
+export { allocIoBuffer };
 
 export const STAGING_SIZE = 256 * 1024;
 
@@ -19,7 +19,7 @@ export class StagingPlacement implements RxPlacement {
     private readonly rx: PduReceiver,
     size = STAGING_SIZE,
   ) {
-    this.staging = allocAligned(size);
+    this.staging = allocIoBuffer(size);
   }
   nextBuffer(): Buffer {
     return this.staging;

@@ -2,7 +2,7 @@
 // region of a block device, a fixed queue depth (that many requests always in
 // flight), a time or size limit, optional verification of every read against a
 // per-block tagged pattern, live progress, and latency percentiles at the end.
-import { allocAligned } from '../transport/reader.ts';
+import { allocIoBuffer } from '../transport/reader.ts';
 import { LatencyHistogram } from './histogram.ts';
 import { checkPattern, writePattern } from './pattern.ts';
 
@@ -116,7 +116,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
   let nextGen = 1;
   let verifiedBlocks = 0;
   const iodepth = Math.min(o.iodepth, units);
-  const bufs = Array.from({ length: iodepth }, () => allocAligned(o.bs));
+  const bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
 
   const rh = new LatencyHistogram();
   const wh = new LatencyHistogram();
