@@ -3,8 +3,10 @@
 // Host (initiator)
 export {
   type ConnectOptions,
+  type DiscoverLogResult,
   type DiscoverOptions,
   discover,
+  discoverLog,
   type HostDdpDevice,
   type LbaRange,
   Namespace,

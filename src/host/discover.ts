@@ -34,7 +34,20 @@ const MAX_RETRIES = 10;
 /** Refuse absurd NUMREC values before allocating (4 MiB of entries). */
 const MAX_RECORDS = 4096;
 
+/** The discovery log as read: its generation counter, record count and entries. */
+export interface DiscoverLogResult {
+  genctr: number;
+  numrec: number;
+  entries: DiscoveryEntry[];
+}
+
+/** The discovery log's entries. */
 export async function discover(o: DiscoverOptions): Promise<DiscoveryEntry[]> {
+  return (await discoverLog(o)).entries;
+}
+
+/** The whole discovery log, with the GENCTR it was read under (`nvme discover` prints it). */
+export async function discoverLog(o: DiscoverOptions): Promise<DiscoverLogResult> {
   const ctrl = await NvmeController.connect({
     traddr: o.traddr,
     trsvcid: o.trsvcid ?? DISCOVERY_PORT,
@@ -54,7 +67,7 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryEntry[]> {
   }
 }
 
-async function readDiscoveryLog(ctrl: NvmeController): Promise<DiscoveryEntry[]> {
+async function readDiscoveryLog(ctrl: NvmeController): Promise<DiscoverLogResult> {
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     const first = await ctrl.getLogPage(LogId.Discovery, DISC_HDR_MIN, 0, { rae: true });
     const hdr = parseDiscoveryLogHeader(first);
@@ -71,7 +84,8 @@ async function readDiscoveryLog(ctrl: NvmeController): Promise<DiscoveryEntry[]>
     const again = parseDiscoveryLogHeader(await ctrl.getLogPage(LogId.Discovery, DISC_HDR_MIN, 0));
     if (again.genctr === hdr.genctr) {
       if (again.numrec !== hdr.numrec) throw new NegotiationError('discovery log NUMREC changed with the same GENCTR');
-      return parseDiscoveryLog(log).entries;
+      const { genctr, numrec, entries } = parseDiscoveryLog(log);
+      return { genctr, numrec, entries };
     }
   }
   throw new NegotiationError(`discovery log kept changing over ${MAX_RETRIES} reads`);

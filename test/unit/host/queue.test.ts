@@ -5,7 +5,7 @@ import { parsePropertySqe } from '../../../src/protocol/fabrics.ts';
 import { parseRw } from '../../../src/protocol/admin.ts';
 import { sqeCid, sqeOpc } from '../../../src/protocol/sqe.ts';
 import { TimeoutError } from '../../../src/protocol/errors.ts';
-import { discover, NvmeController } from '../../../src/host/index.ts';
+import { discover, discoverLog, NvmeController } from '../../../src/host/index.ts';
 import { Prng } from '../../helpers/prng.ts';
 import { type FakeConn, FakeTarget } from './fake-target.ts';
 
@@ -129,12 +129,15 @@ test('host queue - keep-alive goes out periodically on the admin queue only', as
   }
 });
 
-test('host queue - discover reads the discovery log (header, entries, header again)', async () => {
+test('host queue - discoverLog reads the discovery log (header, entries, header again) with its GENCTR', async () => {
   const t = new FakeTarget();
   const port = await t.listen();
   try {
-    const entries = await discover({ traddr: '127.0.0.1', trsvcid: port });
-    assert.deepEqual(entries, [
+    const log = await discoverLog({ traddr: '127.0.0.1', trsvcid: port });
+    assert.equal(log.genctr, 7);
+    assert.equal(log.numrec, 1);
+    assert.deepEqual(await discover({ traddr: '127.0.0.1', trsvcid: port }), log.entries);
+    assert.deepEqual(log.entries, [
       {
         trtype: 3,
         adrfam: 1,
@@ -155,6 +158,9 @@ test('host queue - discover reads the discovery log (header, entries, header aga
       return [numd * 4, c.sqe.readUInt32LE(48)];
     });
     assert.deepEqual(logs, [
+      [20, 0],
+      [1024, 1024],
+      [20, 0],
       [20, 0],
       [1024, 1024],
       [20, 0],
