@@ -20,6 +20,7 @@ import {
   TimeoutError,
 } from '../protocol/errors.ts';
 import {
+  flbasIndex,
   type IdentifyController,
   lbaSizeOf,
   NS_LIST_MAX,
@@ -385,7 +386,8 @@ export class NvmeController implements IoPath {
       const ns = parseIdentifyNamespace(await this.admin.identify(Cns.Namespace, nsid));
       if (ns.ncap === 0) continue; // not allocated
       const lbaSize = lbaSizeOf(ns);
-      out.push({ nsid, lbaSize, nlba: ns.nsze, bytes: ns.nsze * lbaSize });
+      const ms = ns.lbaf[flbasIndex(ns.flbas)].ms;
+      out.push({ nsid, lbaSize, nlba: ns.nsze, nuse: ns.nuse, ms, bytes: ns.nsze * lbaSize });
     }
     this.nsInfo = out;
   }

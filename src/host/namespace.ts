@@ -23,6 +23,10 @@ export interface NamespaceInfo {
   lbaSize: number;
   /** Size in logical blocks (NSZE). */
   nlba: number;
+  /** Logical blocks in use (NUSE), as identified at connect. */
+  nuse: number;
+  /** Metadata bytes per logical block (MS of the LBA format in use). */
+  ms: number;
   bytes: number;
 }
 
@@ -47,6 +51,8 @@ export class Namespace implements NamespaceInfo {
   readonly nsid: number;
   readonly lbaSize: number;
   readonly nlba: number;
+  readonly nuse: number;
+  readonly ms: number;
   readonly bytes: number;
 
   constructor(
@@ -56,6 +62,8 @@ export class Namespace implements NamespaceInfo {
     this.nsid = info.nsid;
     this.lbaSize = info.lbaSize;
     this.nlba = info.nlba;
+    this.nuse = info.nuse;
+    this.ms = info.ms;
     this.bytes = info.bytes;
   }
 

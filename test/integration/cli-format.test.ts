@@ -10,6 +10,7 @@ import {
   formatListTable,
   formatStr,
   listJson,
+  listRows,
   treqStr,
   usageStr,
 } from '../../src/cli/format/nvme-cli.ts';
@@ -130,6 +131,34 @@ test('formatListTable - header, rule and one row per namespace', () => {
       },
     ],
   });
+});
+
+test('listRows - usage from NUSE and format from the LBA format metadata size', () => {
+  const rows = listRows('nvme0', { sn: 'a1b2c3', mn: 'nvmeotcp', fr: '0.1.0' }, [
+    { nsid: 1, lbaSize: 512, nlba: 131072, nuse: 131072, ms: 0, bytes: 67108864 },
+    { nsid: 3, lbaSize: 4096, nlba: 262144, nuse: 1000, ms: 8, bytes: 1073741824 },
+  ]);
+  assert.deepEqual(rows[1], {
+    node: 'nvme0n3',
+    sn: 'a1b2c3',
+    mn: 'nvmeotcp',
+    fr: '0.1.0',
+    nsid: 3,
+    lbaSize: 4096,
+    metadataSize: 8,
+    nsze: 262144,
+    nuse: 1000,
+  });
+  const lines = formatListTable(rows).split('\n');
+  assert.equal(
+    lines[2],
+    'nvme0n1          a1b2c3               nvmeotcp                                 1          67.11  MB /  67.11  MB    512   B +  0 B   0.1.0',
+  );
+  assert.equal(
+    lines[3],
+    'nvme0n3          a1b2c3               nvmeotcp                                 3           4.10  MB /   1.07  GB      4 KiB +  8 B   0.1.0',
+  );
+  assert.equal((listJson(rows) as { Devices: { UsedBytes: number }[] }).Devices[1].UsedBytes, 4096000);
 });
 
 test('parseHostPort - IPv4, bracketed IPv6, bare port, and errors', () => {

@@ -46,8 +46,8 @@ test('e2e - connect, identify, namespaces of 512 and 4096 bytes, clean shutdown'
     assert.equal(ctrl.identify.cntlid, ctrl.cntlid);
     assert.equal(ctrl.ioQueueCount, 2);
     assert.deepEqual(ctrl.namespaces, [
-      { nsid: 1, lbaSize: 512, nlba: 16384, bytes: 8 << 20 },
-      { nsid: 2, lbaSize: 4096, nlba: 2048, bytes: 8 << 20 },
+      { nsid: 1, lbaSize: 512, nlba: 16384, nuse: 16384, ms: 0, bytes: 8 << 20 },
+      { nsid: 2, lbaSize: 4096, nlba: 2048, nuse: 2048, ms: 0, bytes: 8 << 20 },
     ]);
     const gone = once(tgt, 'disconnect');
     await ctrl.disconnect();

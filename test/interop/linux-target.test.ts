@@ -80,7 +80,7 @@ for (const dg of [
       assert.equal(id.cntrltype, 1);
       assert.deepEqual(
         ctrl.namespaces.map((n) => ({ ...n })),
-        [{ nsid: 1, lbaSize: 512, nlba: vm.ramBytes / 512, bytes: vm.ramBytes }],
+        [{ nsid: 1, lbaSize: 512, nlba: vm.ramBytes / 512, nuse: vm.ramBytes / 512, ms: 0, bytes: vm.ramBytes }],
       );
       const ns = ctrl.namespace(1);
 

@@ -6,26 +6,13 @@ import type { Command } from 'commander';
 import type { NvmeController } from '../../host/index.ts';
 import type { IdentifyController } from '../../protocol/identify.ts';
 import { addConnectionOptions, type ConnectionFlags, connectionFlags } from '../connection.ts';
-import { formatListTable, type ListRow, listJson } from '../format/nvme-cli.ts';
+import { formatListTable, type ListRow, listJson, listRows } from '../format/nvme-cli.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
 
 const CTRL_NAME = 'nvme0';
 
-function listRows(ctrl: NvmeController): ListRow[] {
-  const id = ctrl.identify;
-  // The host's namespace info carries NSZE and the LBA size; our host does not track
-  // thin provisioning, so usage is reported as the full size (as nvmet reports NUSE).
-  return ctrl.namespaces.map((ns) => ({
-    node: `${CTRL_NAME}n${ns.nsid}`,
-    sn: id.sn,
-    mn: id.mn,
-    fr: id.fr,
-    nsid: ns.nsid,
-    lbaSize: ns.lbaSize,
-    metadataSize: 0,
-    nsze: ns.nlba,
-    nuse: ns.nlba,
-  }));
+function rowsOf(ctrl: NvmeController): ListRow[] {
+  return listRows(CTRL_NAME, ctrl.identify, ctrl.namespaces);
 }
 
 const hex = (v: number) => `0x${v.toString(16)}`;
@@ -83,7 +70,7 @@ function connectText(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
     ...idCtrlFields(ctrl.identify).map(([k, v]) => `${k.padEnd(10)}: ${v}`),
     '',
   ];
-  return `${out.join('\n')}\n${formatListTable(listRows(ctrl))}\nNQN:${subnqn} disconnected 1 controller(s)\n`;
+  return `${out.join('\n')}\n${formatListTable(rowsOf(ctrl))}\nNQN:${subnqn} disconnected 1 controller(s)\n`;
 }
 
 function connectJson(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): object {
@@ -102,7 +89,7 @@ function connectJson(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
       keepAliveTmo: f.keepAliveTmo,
     },
     identify: Object.fromEntries(idCtrlFields(ctrl.identify)),
-    namespaces: (listJson(listRows(ctrl)) as { Devices: unknown[] }).Devices,
+    namespaces: (listJson(rowsOf(ctrl)) as { Devices: unknown[] }).Devices,
   };
 }
 
@@ -153,7 +140,7 @@ device file.\n\nExample:\n  nvmeotcp list -a 127.0.0.1 -s 4420`,
     )
     .action(async (opts: Record<string, unknown>) => {
       await withController(opts, (_f, _subnqn, ctrl) =>
-        opts.json ? `${JSON.stringify(listJson(listRows(ctrl)), null, 2)}\n` : formatListTable(listRows(ctrl)),
+        opts.json ? `${JSON.stringify(listJson(rowsOf(ctrl)), null, 2)}\n` : formatListTable(rowsOf(ctrl)),
       );
     });
 }

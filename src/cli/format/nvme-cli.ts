@@ -3,7 +3,9 @@
 // (nvmf_trtype_str, nvmf_adrfam_str, nvmf_subtype_str, nvmf_treq_str,
 // nvmf_eflags_str, nvmf_sectype_str); number formats follow nvme-cli's list view
 // ("%6.2f %2sB / %6.2f %2sB" usage, "%3.0f %2sB + %2d B" format).
+import type { NamespaceInfo } from '../../host/index.ts';
 import type { DiscoveryEntry } from '../../protocol/discovery.ts';
+import type { IdentifyController } from '../../protocol/identify.ts';
 
 const TRTYPE: Readonly<Record<number, string>> = { 1: 'rdma', 2: 'fc', 3: 'tcp', 254: 'loop' };
 const ADRFAM: Readonly<Record<number, string>> = {
@@ -139,6 +141,25 @@ export interface ListRow {
   /** NSZE and NUSE, in logical blocks. */
   nsze: number;
   nuse: number;
+}
+
+/** One row per namespace of controller `ctrlName`: NSZE, NUSE and MS as Identify Namespace gave them. */
+export function listRows(
+  ctrlName: string,
+  id: Pick<IdentifyController, 'sn' | 'mn' | 'fr'>,
+  namespaces: readonly NamespaceInfo[],
+): ListRow[] {
+  return namespaces.map((ns) => ({
+    node: `${ctrlName}n${ns.nsid}`,
+    sn: id.sn,
+    mn: id.mn,
+    fr: id.fr,
+    nsid: ns.nsid,
+    lbaSize: ns.lbaSize,
+    metadataSize: ns.ms,
+    nsze: ns.nlba,
+    nuse: ns.nuse,
+  }));
 }
 
 /** `nvme list` (the classic one-table layout: "%-16s %-20s %-40s %-9s %-26s %-16s %-8s"). */

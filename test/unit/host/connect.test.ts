@@ -6,15 +6,20 @@ import { NvmeController } from '../../../src/host/index.ts';
 import { FakeTarget } from './fake-target.ts';
 
 test('host connect - Linux connect sequence, identify and namespaces', async () => {
-  const t = new FakeTarget({ namespaces: [{ nsid: 1, lbaSize: 512, nlba: 4096 }, { nsid: 3, lbaSize: 4096, nlba: 100 }] });
+  const t = new FakeTarget({
+    namespaces: [
+      { nsid: 1, lbaSize: 512, nlba: 4096 },
+      { nsid: 3, lbaSize: 4096, nlba: 100, nuse: 37, ms: 8 },
+    ],
+  });
   const port = await t.listen();
   const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, nrIoQueues: 2 });
   try {
     assert.equal(ctrl.cntlid, 1);
     assert.equal(ctrl.identify.subnqn, t.subnqn);
     assert.deepEqual(ctrl.namespaces, [
-      { nsid: 1, lbaSize: 512, nlba: 4096, bytes: 4096 * 512 },
-      { nsid: 3, lbaSize: 4096, nlba: 100, bytes: 409600 },
+      { nsid: 1, lbaSize: 512, nlba: 4096, nuse: 4096, ms: 0, bytes: 4096 * 512 },
+      { nsid: 3, lbaSize: 4096, nlba: 100, nuse: 37, ms: 8, bytes: 409600 },
     ]);
     assert.equal(ctrl.ioQueueCount, 2);
     const admin = t.seen.filter((c) => c.qid === 0).map((c) => (c.opc === AdminOpc.Fabrics ? `F${c.fctype}` : `A${c.opc}`));

@@ -45,6 +45,10 @@ export interface FakeNs {
   nsid: number;
   lbaSize: number;
   nlba: number;
+  /** NUSE (default nlba). */
+  nuse?: number;
+  /** Metadata bytes per block in the LBA format (default 0). */
+  ms?: number;
 }
 
 export interface FakeTargetOptions {
@@ -396,7 +400,14 @@ export class FakeConn implements RecvHandler {
           const lbads = Math.log2(ns.lbaSize);
           this.sendData(
             cid,
-            encodeIdentifyNamespace({ nsze: ns.nlba, ncap: ns.nlba, nuse: ns.nlba, nlbaf: 0, flbas: 0, lbaf: [{ ms: 0, lbads, rp: 0 }] }),
+            encodeIdentifyNamespace({
+              nsze: ns.nlba,
+              ncap: ns.nlba,
+              nuse: ns.nuse ?? ns.nlba,
+              nlbaf: 0,
+              flbas: 0,
+              lbaf: [{ ms: ns.ms ?? 0, lbads, rp: 0 }],
+            }),
           );
         } else {
           this.respond(cid, makeStatus(Sct.Generic, Sc.InvalidField, true));
