@@ -1,6 +1,8 @@
 // Guest-side helpers: the kernel nvme-tcp host driven with nvme-cli, data checks with dd,
 // kernel log checks, and the TCP connection count seen from this machine.
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { LinuxVm } from './vm.ts';
 
@@ -145,4 +147,24 @@ export function clientSocketBytes(port: number): { sent: number; received: numbe
     });
   }
   return socks;
+}
+
+export function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Polls `cond` every 100 ms; throws naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Fails with the kernel's own words when the kernel logged a problem; returns the log. */
+export async function assertKernelQuiet(vm: LinuxVm): Promise<string> {
+  const log = await vm.dmesg();
+  assert.deepEqual(kernelComplaints(log), [], `kernel log:\n${log}`);
+  return log;
 }

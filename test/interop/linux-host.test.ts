@@ -2,12 +2,12 @@
 // Guest 10.0.2.100:4420 is forwarded by qemu (one `busybox nc` per connection) to our
 // target on 127.0.0.1:<ephemeral>.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { type ControllerInfo, NvmeTarget } from '../../src/target/index.ts';
 import {
+  assertKernelQuiet,
   ddPattern,
   establishedTcp,
   guestSha256,
@@ -17,6 +17,8 @@ import {
   linuxConnect,
   linuxDisconnect,
   namespaceDev,
+  sha256,
+  waitFor,
 } from './guest.ts';
 import { Capture, captureIssues, decodeCapture, failedCompletions, ioOpcodes, pduCounts } from './tshark.ts';
 import { INTEROP_DIR, LinuxVm } from './vm.ts';
@@ -78,24 +80,8 @@ afterEach(async () => {
   await vm?.run(`nvme disconnect -n ${NQN}`, { timeoutMs: 60_000 });
 });
 
-function sha256(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
-/** Fails with the kernel's own words when the kernel logged a problem. */
-async function assertKernelQuiet(): Promise<string> {
-  const log = await vm.dmesg();
-  assert.deepEqual(kernelComplaints(log), [], `kernel log:\n${log}`);
-  return log;
-}
 
 function isZero(b: Buffer): boolean {
   return b.equals(Buffer.alloc(b.length));
@@ -114,7 +100,7 @@ test('linux-host - nvme discover lists our subsystem', { timeout: 120_000 }, asy
   assert.equal(ours[0].trsvcid, String(port));
   // Like nvmet, only subsystems this host may connect to are listed.
   assert.equal(log.records.filter((r) => r.subnqn === NQN_CLOSED).length, 0, out);
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 for (const dg of [
@@ -153,7 +139,7 @@ for (const dg of [
     assert.equal(await linuxDisconnect(vm, NQN), 1);
     await waitFor('disconnect event', () => disconnects.some((d) => d.cntlid === info.cntlid));
     await waitFor('queues closed', () => establishedTcp(port, 'local') === 0);
-    await assertKernelQuiet();
+    await assertKernelQuiet(vm);
   });
 }
 
@@ -188,7 +174,7 @@ test('linux-host - nvme-cli admin passthrough reads our identify, logs and featu
     await vm.sh(`nvme ${cmd}`);
   }
   assert.equal(await linuxDisconnect(vm, NQN), 1);
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 test('linux-host - nvme fw-log reads the firmware slot log (LID 03h, which nvmet serves too)', { timeout: 120_000 }, async () => {
@@ -197,7 +183,7 @@ test('linux-host - nvme fw-log reads the firmware slot log (LID 03h, which nvmet
   // nvmet answers with an all-zero page (afi 0); a real slot 1 would give afi 1.
   assert.equal(typeof fw[ctrl]['Active Firmware Slot (afi)'], 'number', JSON.stringify(fw));
   assert.equal(await linuxDisconnect(vm, NQN), 1);
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 test('linux-host - discard (DSM), write zeroes and flush from the kernel act on our namespace', { timeout: 180_000 }, async () => {
@@ -221,7 +207,7 @@ test('linux-host - discard (DSM), write zeroes and flush from the kernel act on 
   await vm.sh(`gdd if=/dev/urandom of=/dev/${dev} bs=4096 count=4 seek=${(off + len) / 4096} conv=fsync status=none`);
   assert.equal(await guestSha256(vm, dev, off + len, 16 * KiB), sha256(tgt.namespaceBytes(NQN, 1, off + len, 16 * KiB)));
   assert.equal(await linuxDisconnect(vm, NQN), 1);
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 test('linux-host - a controller reset from the kernel (sysfs reset_controller) reconnects and keeps working', { timeout: 180_000 }, async () => {
@@ -277,7 +263,7 @@ test('linux-host - the connection survives an idle period longer than the keep-a
   assert.equal(establishedTcp(port, 'local'), QUEUES);
   await vm.sh(`gdd if=/dev/${dev} of=/dev/null bs=4096 count=4 iflag=direct status=none`);
   assert.equal(await linuxDisconnect(vm, NQN), 1);
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 test('linux-host - tshark decodes a digest session of the kernel host as clean NVMe/TCP', { timeout: 300_000 }, async () => {
@@ -301,7 +287,7 @@ test('linux-host - tshark decodes a digest session of the kernel host as clean N
     await cap.stop();
     console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
   }
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
   const rep = await decodeCapture(file, port);
   const counts = pduCounts(rep);
   console.log(`${rep.frames} frames, ${rep.streams} connections, PDUs ${JSON.stringify(counts)}`);

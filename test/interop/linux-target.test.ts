@@ -1,14 +1,14 @@
 // Our host against the real Linux nvmet-tcp target (kernel 6.1, a 64 MiB brd namespace)
 // reached through qemu's hostfwd 127.0.0.1:<vm.targetPort> → guest :4420.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { NvmeController } from '../../src/host/index.ts';
 import { NvmeStatusError } from '../../src/protocol/errors.ts';
 import { createSocketDevice } from '../../src/offload/socket-device.ts';
-import { clientSocketBytes, establishedTcp, guestSha256, kernelComplaints } from './guest.ts';
+import { assertKernelQuiet, clientSocketBytes, establishedTcp, guestSha256, sha256, waitFor } from './guest.ts';
 import { Capture, captureIssues, decodeCapture, failedCompletions, ioOpcodes, pduCounts } from './tshark.ts';
 import { INTEROP_DIR, LinuxVm } from './vm.ts';
 
@@ -30,23 +30,8 @@ after(async () => {
   await vm?.shutdown();
 });
 
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
-async function assertKernelQuiet(): Promise<string> {
-  const log = await vm.dmesg();
-  assert.deepEqual(kernelComplaints(log), [], `kernel log:\n${log}`);
-  return log;
-}
 
 /** One region of fresh random data per size, from `base`, `stride` bytes apart. */
 function regions(base: number, sizes: number[], stride = 4 * MiB): { offset: number; data: Buffer }[] {
@@ -111,7 +96,7 @@ for (const dg of [
       await ctrl.disconnect();
       disconnected = true;
       await waitFor('queues closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
-      const log = await assertKernelQuiet();
+      const log = await assertKernelQuiet(vm);
       assert.match(log, new RegExp(`nvmet: creating nvm controller \\d+ for subsystem ${vm.nqn}`));
     } finally {
       if (!disconnected) await ctrl.disconnect().catch(() => {});
@@ -140,7 +125,7 @@ test('linux-target - flush, write zeroes and deallocate against nvmet; the zeroe
   } finally {
     await ctrl.disconnect();
   }
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData SUCCESS, and our host completes them', { timeout: 120_000 }, async () => {
@@ -170,7 +155,7 @@ test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData
     await cap.stop();
     console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
   }
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
   const rep = await decodeCapture(file, vm.targetPort);
   assert.deepEqual(captureIssues(rep, { hdgst: false, ddgst: false }), []);
   const c2h = rep.pdus.filter((p) => p.type === 7);
@@ -211,7 +196,7 @@ test('linux-target - keep-alive holds the controller through an idle period long
   } finally {
     await ctrl.disconnect();
   }
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 test('linux-target - socket offload device: counters match the reads done against nvmet', { timeout: 300_000 }, async () => {
@@ -267,7 +252,7 @@ test('linux-target - socket offload device: counters match the reads done agains
     await ctrl.disconnect();
   }
   assert.equal(dev.getStats().rx_nvmeotcp_sk_del, 2);
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
 });
 
 test('linux-target - tshark decodes a digest session of our host as clean NVMe/TCP', { timeout: 300_000 }, async () => {
@@ -301,7 +286,7 @@ test('linux-target - tshark decodes a digest session of our host as clean NVMe/T
     await cap.stop();
     console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
   }
-  await assertKernelQuiet();
+  await assertKernelQuiet(vm);
   const rep = await decodeCapture(file, vm.targetPort);
   const counts = pduCounts(rep);
   console.log(`${rep.frames} frames, ${rep.streams} connections, PDUs ${JSON.stringify(counts)}`);
