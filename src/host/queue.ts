@@ -398,9 +398,6 @@ export class HostQueue implements RecvHandler, UlpOps {
     if (pdu.datao + pdu.datal > cmd.len) {
       return new ProtocolError(`C2HData beyond the command's ${cmd.len} bytes`, Fes.DataOutOfRange, OFF.DATAL, t);
     }
-    if ((pdu.flags & PduFlag.SUCCESS) !== 0 && (pdu.flags & PduFlag.LAST_PDU) === 0) {
-      return new ProtocolError('C2HData SUCCESS without LAST_PDU', Fes.InvalidHeaderField, OFF.FLAGS, t);
-    }
     this.rx.setDataDest(cmd.data!, pdu.datao);
     return undefined;
   }
