@@ -48,44 +48,60 @@ export async function rawStream(chunk: number, seconds: number, cpus?: [number, 
 export interface PingPongResult {
   opsPerSec: number;
   hostCpuPerMop: number;
+  peerCpuPerMop: number;
 }
 
-export async function rawPingPong(qd: number, seconds: number, cpus?: [number, number]): Promise<PingPongResult> {
-  const peer = await spawnPeer('raw-peer.ts', ['pingpong'], cpus?.[1]);
-  const req = Buffer.alloc(72, 2);
+/**
+ * QD requests of `req` bytes kept in flight, each answered by `resp` bytes, nothing
+ * parsed: both sides count bytes, read with `onread` into one reused buffer and
+ * write a slice of one prebuilt buffer per read event (one write for everything a
+ * read completed). 72/24 is a CapsuleCmd and its CapsuleResp; 72/4144 a 4 KiB read
+ * (C2HData header + 4 KiB + CapsuleResp); 4168/24 a 4 KiB write with in-capsule data.
+ */
+export async function rawPingPong(qd: number, seconds: number, cpus?: [number, number], req = 72, resp = 24): Promise<PingPongResult> {
+  const peer = await spawnPeer('raw-peer.ts', ['pingpong', String(req), String(resp), String(qd)], cpus?.[1]);
+  const reqs = Buffer.alloc(req * qd, 2);
+  const rx = allocIoBuffer(256 * 1024);
   let done = 0;
   let stopAt = 0;
+  const peer0 = await peer.cpu();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
-    const s = net.connect({ port: peer.port, host: '127.0.0.1', noDelay: true });
     let pending = 0;
     let stopped = false;
+    const s = net.connect({
+      port: peer.port,
+      host: '127.0.0.1',
+      noDelay: true,
+      onread: {
+        buffer: rx,
+        callback: (len: number) => {
+          pending += len;
+          const n = Math.floor(pending / resp);
+          pending -= n * resp;
+          done += n;
+          if (stopped) return true;
+          if (performance.now() >= stopAt) {
+            stopped = true;
+            s.destroy();
+            resolve();
+            return false;
+          }
+          if (n > 0) s.write(reqs.subarray(0, n * req));
+          return true;
+        },
+      },
+    });
     s.on('connect', () => {
       stopAt = performance.now() + seconds * 1000;
-      s.write(Buffer.concat(Array.from({ length: qd }, () => req)));
-    });
-    s.on('data', (d: Buffer) => {
-      pending += d.length;
-      let n = 0;
-      while (pending >= 24) {
-        pending -= 24;
-        n++;
-      }
-      done += n;
-      if (stopped) return;
-      if (performance.now() >= stopAt) {
-        stopped = true;
-        s.destroy();
-        resolve();
-        return;
-      }
-      if (n === 1) s.write(req);
-      else if (n > 1) s.write(Buffer.concat(Array.from({ length: n }, () => req)));
+      s.write(reqs);
     });
   });
   const secs = (performance.now() - t0) / 1000;
   const hostCpu = cpuSince(cpu0);
+  const peerCpu = (await peer.cpu()) - peer0;
   await peer.stop();
-  return { opsPerSec: done / secs, hostCpuPerMop: hostCpu / (done / 1e6) };
+  const mops = done / 1e6;
+  return { opsPerSec: done / secs, hostCpuPerMop: hostCpu / mops, peerCpuPerMop: peerCpu / mops };
 }

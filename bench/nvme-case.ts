@@ -13,6 +13,8 @@ export interface CaseSpec {
   digests: boolean;
   offload: boolean;
   seconds: number;
+  /** Bytes of the namespace the workload covers (default DEFAULT_REGION). */
+  region?: number;
   /** Pin host and target to these CPUs (taskset). */
   cpus?: [number, number];
 }
@@ -30,9 +32,11 @@ export interface CaseResult {
 }
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:bench';
-const REGION = 256 << 20;
+/** Default region: 256 MiB, random offsets across it (cold in the CPU caches, as a RAM disk's reads are). */
+export const DEFAULT_REGION = 256 << 20;
 
 export async function runCase(c: CaseSpec): Promise<CaseResult> {
+  const REGION = c.region ?? DEFAULT_REGION;
   const peer = await spawnPeer('target-peer.ts', [String(REGION), '512'], c.cpus?.[1]);
   const dev = c.offload ? createSocketDevice() : undefined;
   try {

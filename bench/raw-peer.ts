@@ -1,18 +1,21 @@
 // The raw-socket peer for the baselines, run as its own process:
 //   stream   <bytes-per-write>  : on connect, write that many bytes per write, as fast as the socket drains
-//   pingpong                   : answer every 72-byte request with a 24-byte response
+//   pingpong <req> <resp> <qd>  : answer every <req>-byte request with a <resp>-byte response
 // Prints "port <n>" once listening, then reports its CPU time on stdin close.
 import net from 'node:net';
+import { adoptWithOnread, allocIoBuffer } from '../src/transport/reader.ts';
 import { servePeerControl } from './proc.ts';
 
 const mode = process.argv[2];
 const chunk = Number(process.argv[3] ?? 131072);
-const REQ = 72;
-const RESP = 24;
+const REQ = Number(process.argv[3] ?? 72);
+const RESP = Number(process.argv[4] ?? 24);
+const QD = Number(process.argv[5] ?? 64);
 
-const server = net.createServer((s) => {
-  s.setNoDelay(true);
+const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (accepted) => {
   if (mode === 'stream') {
+    const s = accepted;
+    s.resume();
     const buf = Buffer.alloc(chunk, 0x5a);
     const pump = () => {
       while (!s.destroyed && s.write(buf));
@@ -21,17 +24,18 @@ const server = net.createServer((s) => {
     s.on('error', () => {});
     pump();
   } else {
-    const resp = Buffer.alloc(RESP, 1);
+    // One prebuilt buffer of QD responses; each read event answers what it completed.
+    const resps = Buffer.alloc(RESP * QD, 1);
     let pending = 0;
-    s.on('data', (d: Buffer) => {
-      pending += d.length;
-      let n = 0;
-      while (pending >= REQ) {
-        pending -= REQ;
-        n++;
-      }
-      if (n === 1) s.write(resp);
-      else if (n > 1) s.write(Buffer.concat(Array.from({ length: n }, () => resp)));
+    const s: net.Socket = adoptWithOnread(accepted, {
+      buffer: allocIoBuffer(256 * 1024),
+      callback: (len: number) => {
+        pending += len;
+        const n = Math.floor(pending / REQ);
+        pending -= n * REQ;
+        if (n > 0) s.write(resps.subarray(0, n * RESP));
+        return true;
+      },
     });
     s.on('error', () => {});
   }

@@ -6,11 +6,15 @@
 //   --pin         pin host to CPU 0 and peers to CPU 1 (taskset)
 //   --filter S    only cases whose label contains S (comma-separated: any of them)
 //   --out FILE    write the results as JSON (default bench/results/<suite>-<time>.json)
-// Baselines (raw socket stream, raw 72/24-byte ping-pong) are measured in the same run.
+//   --region SIZE bytes of the namespace the workload covers (default 256m; e.g. 1m keeps
+//                 random 4 KiB reads in the CPU caches, to separate memory from protocol costs)
+// Baselines measured in the same run: raw socket stream; raw ping-pongs at QD64 of
+// 72/24 bytes (command/completion), 72/4144 (shaped as a 4 KiB read) and 4168/24
+// (shaped as a 4 KiB write with in-capsule data).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { RwMode } from '../src/workload/workload.ts';
+import { parseSize, type RwMode } from '../src/workload/workload.ts';
 import { rawPingPong, rawStream } from './baselines.ts';
 import { type CaseResult, type CaseSpec, runCase } from './nvme-case.ts';
 
@@ -22,10 +26,12 @@ const { values: a } = parseArgs({
     pin: { type: 'boolean', default: false },
     filter: { type: 'string' },
     out: { type: 'string' },
+    region: { type: 'string' },
   },
 });
 const seconds = Number(a.seconds);
 const reps = Number(a.reps);
+const region = a.region === undefined ? undefined : parseSize(a.region);
 const cpus: [number, number] | undefined = a.pin ? [0, 1] : undefined;
 if (cpus) {
   // Pin this (host) process too.
@@ -37,10 +43,14 @@ function label(c: CaseSpec): string {
   return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}`;
 }
 
+/** Request/response bytes of a 4 KiB read (CapsuleCmd → C2HData header + data + CapsuleResp) and write (CapsuleCmd with in-capsule data → CapsuleResp). */
+const READ_SHAPE: [number, number] = [72, 24 + 4096 + 24];
+const WRITE_SHAPE: [number, number] = [72 + 4096, 24];
+
 function cases(): CaseSpec[] {
   const out: CaseSpec[] = [];
   const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean) =>
-    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}) });
+    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}) });
   if (a.suite === 'offload' || a.suite === 'all') {
     for (const dg of [false, true]) for (const off of [false, true]) add('read', 128 * 1024, 32, 1, dg, off);
   }
@@ -80,6 +90,9 @@ async function main(): Promise<void> {
   const streamCpu: { host: number; peer: number }[] = [];
   const ppRuns: number[] = [];
   const ppCpu: number[] = [];
+  const rdRuns: number[] = [];
+  const wrRuns: number[] = [];
+  const shapedCpu: { read: [number, number]; write: [number, number] }[] = [];
   const results = new Map<string, CaseResult[]>();
   for (let r = 0; r < reps; r++) {
     const st = await rawStream(128 * 1024, seconds, cpus);
@@ -88,6 +101,11 @@ async function main(): Promise<void> {
     const pp = await rawPingPong(64, seconds, cpus);
     ppRuns.push(pp.opsPerSec);
     ppCpu.push(pp.hostCpuPerMop);
+    const rd = await rawPingPong(64, seconds, cpus, READ_SHAPE[0], READ_SHAPE[1]);
+    const wr = await rawPingPong(64, seconds, cpus, WRITE_SHAPE[0], WRITE_SHAPE[1]);
+    rdRuns.push(rd.opsPerSec);
+    wrRuns.push(wr.opsPerSec);
+    shapedCpu.push({ read: [rd.hostCpuPerMop, rd.peerCpuPerMop], write: [wr.hostCpuPerMop, wr.peerCpuPerMop] });
     // Alternate the order each repetition so slow drift does not favour one side.
     const order = r % 2 === 0 ? todo : [...todo].reverse();
     for (const c of order) {
@@ -102,9 +120,20 @@ async function main(): Promise<void> {
   console.log(
     `\nraw socket stream (128 KiB writes → onread): ${streamMbps.toFixed(0)} MB/s (${spread(streamRuns)}); CPU s/GB reader ${median(streamCpu.map((c) => c.host)).toFixed(3)}, writer ${median(streamCpu.map((c) => c.peer)).toFixed(3)}`,
   );
-  console.log(`raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)}); requester CPU ${median(ppCpu).toFixed(2)} µs/op\n`);
-  console.log('| case | MB/s (spread) | IOPS | p50 µs | p99 µs | host CPU s/GB | target CPU s/GB | host µs/op | target µs/op | host RSS MB | placed/read | vs baseline |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const rdOps = median(rdRuns);
+  const wrOps = median(wrRuns);
+  const cpuOf = (f: (x: (typeof shapedCpu)[number]) => number) => median(shapedCpu.map(f)).toFixed(2);
+  console.log(`raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)}); requester CPU ${median(ppCpu).toFixed(2)} µs/op`);
+  console.log(
+    `raw ping-pong ${READ_SHAPE.join('/')} B (4 KiB read shape) at QD64: ${rdOps.toFixed(0)} ops/s (${spread(rdRuns)}); CPU µs/op requester ${cpuOf((x) => x.read[0])}, responder ${cpuOf((x) => x.read[1])}`,
+  );
+  console.log(
+    `raw ping-pong ${WRITE_SHAPE.join('/')} B (4 KiB write shape) at QD64: ${wrOps.toFixed(0)} ops/s (${spread(wrRuns)}); CPU µs/op requester ${cpuOf((x) => x.write[0])}, responder ${cpuOf((x) => x.write[1])}\n`,
+  );
+  console.log(
+    '| case | MB/s (spread) | IOPS | p50 µs | p99 µs | host CPU s/GB | target CPU s/GB | host µs/op | target µs/op | host RSS MB | placed/read | vs baseline | vs shaped ping-pong |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const rows: Record<string, unknown>[] = [];
   for (const c of todo) {
     const l = label(c);
@@ -113,17 +142,18 @@ async function main(): Promise<void> {
     const mbps = m((x) => x.mbps);
     const iops = m((x) => x.iops);
     const base = c.bs >= 65536 ? mbps / streamMbps : iops / ppOps;
+    const shaped = c.bs === 4096 ? (c.rw.endsWith('read') ? iops / rdOps : iops / wrOps) : Number.NaN;
     const placed = m((x) => x.readBytes) > 0 ? m((x) => x.placedBytes) / m((x) => x.readBytes) : 0;
     console.log(
-      `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.targetCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} |`,
+      `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.targetCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} | ${Number.isNaN(shaped) ? '' : shaped.toFixed(2)} |`,
     );
-    rows.push({ case: l, ...c, runs: rs, median: { mbps, iops }, ratioToBaseline: base });
+    rows.push({ case: l, ...c, runs: rs, median: { mbps, iops }, ratioToBaseline: base, ...(Number.isNaN(shaped) ? {} : { ratioToShaped: shaped }) });
   }
   const out = a.out ?? `bench/results/${a.suite}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(
     out,
-    JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, streamCpu, pingPongOps: ppOps, ppRuns, ppCpu }, rows }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, streamCpu, pingPongOps: ppOps, ppRuns, ppCpu, readShapeOps: rdOps, rdRuns, writeShapeOps: wrOps, wrRuns, shapedCpu }, rows }, null, 2),
   );
   console.log(`\nresults: ${out}`);
 }
