@@ -8,6 +8,7 @@ export {
   discover,
   discoverLog,
   type HostDdpDevice,
+  type IoDone,
   type LbaRange,
   Namespace,
   type NamespaceInfo,

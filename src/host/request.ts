@@ -20,10 +20,10 @@ export type TimeoutKind = 'io' | 'kato';
 export class HostCommand {
   /** The 64-byte SQE; bytes 2..3 (CID) and the SGL are filled in by the queue. */
   readonly sqe: Buffer;
-  /** Exactly the bytes moved: the read destination or the write source. */
-  readonly data: Buffer | undefined;
-  readonly dir: DataDir;
-  readonly timeoutMs: number;
+  /** Exactly the bytes moved: the read destination or the write source (reset by reuse()). */
+  data: Buffer | undefined;
+  dir: DataDir;
+  timeoutMs: number;
   readonly timeoutKind: TimeoutKind;
 
   // ---- set by the queue when it dispatches the command ----
@@ -58,6 +58,27 @@ export class HostCommand {
     this.dir = data === undefined || data.length === 0 ? DataDir.None : dir;
     this.timeoutMs = timeoutMs;
     this.timeoutKind = timeoutKind;
+  }
+
+  /**
+   * Makes a settled command new again for another I/O with the same SQE buffer (a
+   * pooled command): the caller rewrites the SQE fields; every per-dispatch field resets.
+   */
+  reuse(data: Buffer, dir: DataDir, timeoutMs: number): void {
+    this.data = data;
+    this.dir = data.length === 0 ? DataDir.None : dir;
+    this.timeoutMs = timeoutMs;
+    this.cid = -1;
+    this.deadline = 0;
+    this.inCapsule = false;
+    this.ddp = false;
+    this.tearingDown = false;
+    this.received = 0;
+    this.r2tEnd = 0;
+    this.xferError = false;
+    this.status = 0;
+    this.dw0 = 0;
+    this.dw1 = 0;
   }
 
   get opc(): number {

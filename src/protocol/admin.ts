@@ -233,18 +233,26 @@ export function buildRwSqe(f: {
     throw new InvalidArgumentError(`rw nlb: ${nlb} is not a block count in 1..${NLB_MAX}`);
   }
   const slba = checkUint('rw slba', f.slba, 53);
-  // The per-I/O SQE: fields written straight into a zeroed pool slice (no field object).
   const out = Buffer.allocUnsafe(SQE_LEN).fill(0);
-  out[SqeOff.OPC] = f.opc;
-  out[SqeOff.FLAGS] = SQE_FLAGS_SGL;
+  writeRwSqe(out, f.opc, nsid32(f.nsid), slba, nlb, checkUint('rw len', f.len, 32), f.inCapsule, f.fua === true);
   out.writeUInt16LE(cid16(f.cid), SqeOff.CID);
-  out.writeUInt32LE(nsid32(f.nsid), SqeOff.NSID);
-  out.writeUInt32LE(checkUint('rw len', f.len, 32), SqeOff.SGL_LEN);
-  out[SqeOff.SGL_TYPE] = f.inCapsule ? SglType.InCapsuleOffset : SglType.TransportDataBlock;
+  return out;
+}
+
+/**
+ * Writes a Read/Write SQE's fields into `out` (64 bytes, zero outside these fields, CID
+ * left to the queue), unchecked: the caller validated every value. A reused SQE of a
+ * pooled command is refilled with it per I/O (every field it sets is rewritten).
+ */
+export function writeRwSqe(out: Buffer, opc: number, nsid: number, slba: number, nlb: number, len: number, inCapsule: boolean, fua: boolean): void {
+  out[SqeOff.OPC] = opc;
+  out[SqeOff.FLAGS] = SQE_FLAGS_SGL;
+  out.writeUInt32LE(nsid, SqeOff.NSID);
+  out.writeUInt32LE(len, SqeOff.SGL_LEN);
+  out[SqeOff.SGL_TYPE] = inCapsule ? SglType.InCapsuleOffset : SglType.TransportDataBlock;
   out.writeUInt32LE(slba % 0x1_0000_0000, SqeOff.CDW10);
   out.writeUInt32LE(Math.floor(slba / 0x1_0000_0000), SqeOff.CDW11);
-  out.writeUInt32LE(((nlb - 1) | (f.fua ? CDW12_FUA : 0)) >>> 0, SqeOff.CDW12);
-  return out;
+  out.writeUInt32LE(((nlb - 1) | (fua ? CDW12_FUA : 0)) >>> 0, SqeOff.CDW12);
 }
 
 export function parseRw(sqe: Buffer): RwSqe {

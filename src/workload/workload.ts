@@ -11,6 +11,34 @@ export interface BlockDevice {
   readonly nlba: number;
   readInto(slba: number, buf: Buffer): Promise<unknown>;
   write(slba: number, buf: Buffer): Promise<unknown>;
+  /** Callback forms (Namespace has them): used when present, no promise per I/O. */
+  submitRead?<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void;
+  submitWrite?<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void;
+}
+
+type Done = (err: Error | undefined, slot: Slot) => void;
+
+/** One queue-depth slot: its buffer and the I/O it has in flight. */
+interface Slot {
+  buf: Buffer;
+  unit: number;
+  read: boolean;
+  /** Submission time (performance.now() ms). */
+  t0: number;
+  /** Pattern generation being written (verify). */
+  gen: number;
+}
+
+/** The device's callback submission, or one built on its promise API. */
+function submitter(dev: BlockDevice, read: boolean): (slba: number, buf: Buffer, done: Done, slot: Slot) => void {
+  if (read && dev.submitRead) return (slba, buf, done, slot) => dev.submitRead!(slba, buf, done, slot);
+  if (!read && dev.submitWrite) return (slba, buf, done, slot) => dev.submitWrite!(slba, buf, done, slot);
+  return (slba, buf, done, slot) => {
+    (read ? dev.readInto(slba, buf) : dev.write(slba, buf)).then(
+      () => done(undefined, slot),
+      (e: Error) => done(e instanceof Error ? e : new Error(String(e)), slot),
+    );
+  };
 }
 
 export type RwMode = 'read' | 'write' | 'randread' | 'randwrite' | 'randrw' | 'rw';
@@ -140,50 +168,75 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         }, o.progressIntervalMs ?? 1000)
       : undefined;
 
-  const doWrite = async (unit: number, buf: Buffer): Promise<void> => {
-    const slba = baseLba + unit * lbasPerUnit;
-    if (gens) {
-      const gen = nextGen++;
-      writePattern(buf, lbaSize, slba, gen, seed);
-      await dev.write(slba, buf);
-      gens[unit] = gen;
-    } else {
-      await dev.write(slba, buf);
-    }
-  };
-  const doRead = async (unit: number, buf: Buffer): Promise<void> => {
-    const slba = baseLba + unit * lbasPerUnit;
-    await dev.readInto(slba, buf);
-    if (gens && gens[unit] !== 0) {
-      const bad = checkPattern(buf, lbaSize, slba, gens[unit], seed);
-      if (bad !== undefined) throw new Error(`verify: ${bad}`);
-      verifiedBlocks += lbasPerUnit;
-    }
-  };
+  const submitRead = submitter(dev, true);
+  const submitWrite = submitter(dev, false);
 
-  /** Runs `next()`-chosen I/Os on iodepth workers until next() returns -1. */
-  const drive = async (next: () => number, isRead: (unit: number) => boolean, timed: boolean): Promise<void> => {
-    const worker = async (buf: Buffer): Promise<void> => {
-      while (error === undefined) {
-        const unit = next();
-        if (unit < 0) return;
-        inflight[unit] = 1;
-        const read = isRead(unit);
-        const t0 = performance.now();
-        try {
-          if (read) await doRead(unit, buf);
-          else await doWrite(unit, buf);
-        } catch (e) {
-          error ??= e instanceof Error ? e.message : String(e);
+  /**
+   * Runs `next()`-chosen I/Os in iodepth slots until next() returns -1: each slot
+   * submits its next I/O from its completion callback (no promise or closure per I/O;
+   * one clock read per completion, which is also the next submission's start time).
+   */
+  const drive = (next: (now: number) => number, isRead: (unit: number) => boolean, timed: boolean): Promise<void> =>
+    new Promise<void>((resolve) => {
+      let active = iodepth;
+      const retire = (): void => {
+        if (--active === 0) resolve();
+      };
+      const issue = (slot: Slot, now: number): void => {
+        const unit = error === undefined ? next(now) : -1;
+        if (unit < 0) {
+          retire();
           return;
-        } finally {
+        }
+        inflight[unit] = 1;
+        slot.unit = unit;
+        slot.read = isRead(unit);
+        slot.t0 = now;
+        const slba = baseLba + unit * lbasPerUnit;
+        try {
+          if (slot.read) {
+            submitRead(slba, slot.buf, onDone, slot);
+          } else {
+            if (gens) {
+              slot.gen = nextGen++;
+              writePattern(slot.buf, lbaSize, slba, slot.gen, seed);
+            }
+            submitWrite(slba, slot.buf, onDone, slot);
+          }
+        } catch (e) {
           inflight[unit] = 0;
+          error ??= e instanceof Error ? e.message : String(e);
+          retire();
+        }
+      };
+      const onDone: Done = (err, slot) => {
+        const now = performance.now();
+        const unit = slot.unit;
+        inflight[unit] = 0;
+        if (err !== undefined) {
+          error ??= err.message;
+          retire();
+          return;
+        }
+        if (gens) {
+          const slba = baseLba + unit * lbasPerUnit;
+          if (!slot.read) {
+            gens[unit] = slot.gen;
+          } else if (gens[unit] !== 0) {
+            const bad = checkPattern(slot.buf, lbaSize, slba, gens[unit], seed);
+            if (bad !== undefined) {
+              error ??= `verify: ${bad}`;
+              retire();
+              return;
+            }
+            verifiedBlocks += lbasPerUnit;
+          }
         }
         phaseOps++;
         phaseBytes += o.bs;
         if (timed) {
-          const ns = (performance.now() - t0) * 1e6;
-          if (read) {
+          const ns = (now - slot.t0) * 1e6;
+          if (slot.read) {
             rh.record(ns);
             readOps++;
           } else {
@@ -191,10 +244,11 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
             writeOps++;
           }
         }
-      }
-    };
-    await Promise.all(bufs.map((b) => worker(b)));
-  };
+        issue(slot, now);
+      };
+      const t = performance.now();
+      for (const buf of bufs) issue({ buf, unit: -1, read: false, t0: t, gen: 0 }, t);
+    });
 
   const startPhase = (p: WorkloadProgress['phase'], limitBytes: number) => {
     phase = p;
@@ -217,8 +271,8 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     const deadline = o.runtimeMs ? phaseStart + o.runtimeMs : Infinity;
     let issued = 0;
     let seq = 0;
-    const pick = (): number => {
-      if (issued >= limitOps || performance.now() >= deadline) return -1;
+    const pick = (now: number): number => {
+      if (issued >= limitOps || now >= deadline) return -1;
       let unit: number;
       if (isRandom) {
         unit = Math.floor(rand() * units);

@@ -2,7 +2,7 @@
 // spdk_nvme_perf habits), with the host's receive offload on or off, then the
 // results and the offload counters.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { Namespace, NvmeController } from '../../host/index.ts';
+import type { IoDone, Namespace, NvmeController } from '../../host/index.ts';
 import { createSocketDevice, type SocketDevice } from '../../offload/socket-device.ts';
 import { type BlockDevice, RW_MODES, type RwMode, type WorkloadOptions, type WorkloadResult } from '../../workload/workload.ts';
 import { formatHostPort, type HostPort, intArg, onOffArg, parseHostPort, positiveNumberArg, sizeArg } from '../args.ts';
@@ -53,6 +53,15 @@ class StoppableNamespace implements BlockDevice {
   }
   write(slba: number, buf: Buffer): Promise<unknown> {
     return this.stoppedBy ? Promise.reject(new Error(this.stopMessage)) : this.ns.write(slba, buf);
+  }
+  // The callback forms the workload prefers; a stopped run refuses new I/O by throwing.
+  submitRead<A>(slba: number, buf: Buffer, done: IoDone<A>, arg: A): void {
+    if (this.stoppedBy) throw new Error(this.stopMessage);
+    this.ns.submitRead(slba, buf, done, arg);
+  }
+  submitWrite<A>(slba: number, buf: Buffer, done: IoDone<A>, arg: A): void {
+    if (this.stoppedBy) throw new Error(this.stopMessage);
+    this.ns.submitWrite(slba, buf, done, arg);
   }
 }
 

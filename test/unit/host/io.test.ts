@@ -166,3 +166,101 @@ test('host io - random pattern across 4 queues at queue depth 32 each', async ()
     },
   );
 });
+
+/** Promise over one callback-API I/O: resolves with [err, arg]. */
+function cbIo<A>(submit: (done: (err: Error | undefined, arg: A) => void) => void): Promise<[Error | undefined, A]> {
+  return new Promise((resolve) => submit((err, arg) => resolve([err, arg])));
+}
+
+test('host io - callback API: round trip, arg passed back, a chain of I/Os submitted from callbacks', async () => {
+  await withCtrl({ c2hMaxData: 2048 }, { ddgst: true }, async (ctrl, t) => {
+    const n = ctrl.namespace(1);
+    const data = new Prng(21).bytes(8192);
+    const tag = { which: 'w' };
+    const [werr, warg] = await cbIo<typeof tag>((done) => n.submitWrite(40, data, done, tag));
+    assert.equal(werr, undefined);
+    assert.equal(warg, tag);
+    const back = Buffer.alloc(8192);
+    const [rerr, rarg] = await cbIo<number>((done) => n.submitRead(40, back, done, 7));
+    assert.equal(rerr, undefined);
+    assert.equal(rarg, 7);
+    assert.deepEqual(back, data);
+    // 200 reads, each submitted from the previous one's callback (pooled commands are
+    // reused while the receive path is still running); every one lands in its own buffer.
+    const bufs = Array.from({ length: 200 }, () => Buffer.alloc(512));
+    await new Promise<void>((resolve, reject) => {
+      const next = (err: Error | undefined, i: number): void => {
+        if (err !== undefined) reject(err);
+        else if (i + 1 === bufs.length) resolve();
+        else n.submitRead(40 + ((i + 1) % 16), bufs[i + 1], next, i + 1);
+      };
+      n.submitRead(40, bufs[0], next, 0);
+    });
+    for (let i = 0; i < bufs.length; i++) assert.deepEqual(bufs[i], data.subarray((i % 16) * 512, (i % 16) * 512 + 512), `read ${i}`);
+    assert.equal(t.count(IoOpc.Read), 201);
+  });
+});
+
+test('host io - callback API: bad arguments throw before sending; split transfers call back once', async () => {
+  await withCtrl({ mdts: 1, namespaces: [{ nsid: 1, lbaSize: 512, nlba: 100 }] }, {}, async (ctrl, t) => {
+    const n = ctrl.namespace(1);
+    let called = 0;
+    const done = () => {
+      called++;
+    };
+    assert.throws(() => n.submitRead(99, Buffer.alloc(1024), done, 0), InvalidArgumentError);
+    assert.throws(() => n.submitWrite(0, Buffer.alloc(100), done, 0), InvalidArgumentError);
+    assert.equal(called, 0);
+    assert.equal(t.seen.filter((c) => c.qid > 0 && c.opc !== 0x7f).length, 0);
+    const data = new Prng(3).bytes(20480); // 8 KiB per command: 3 commands
+    assert.deepEqual(await cbIo((d) => n.submitWrite(10, data, d, 'w')), [undefined, 'w']);
+    assert.equal(t.count(IoOpc.Write), 3);
+    const back = Buffer.alloc(20480);
+    assert.deepEqual(await cbIo((d) => n.submitRead(10, back, d, 'r')), [undefined, 'r']);
+    assert.equal(t.count(IoOpc.Read), 3);
+    assert.deepEqual(back, data);
+  });
+});
+
+test('host io - callback API: a command error reaches the callback; a throwing callback leaves the queue working', async () => {
+  let corrupt = 1;
+  await withCtrl(
+    {
+      c2hMaxData: 2048,
+      hook: (c, sqe) => {
+        if (c.qid > 0 && sqe[0] === IoOpc.Read && corrupt-- > 0) {
+          c.sendData(sqe.readUInt16LE(2), Buffer.alloc(4096, 7), { corruptDigest: true });
+          return true;
+        }
+        return false;
+      },
+    },
+    { ddgst: true },
+    async (ctrl) => {
+      const n = ctrl.namespace(1);
+      await n.write(0, Buffer.alloc(4096, 0x42));
+      const [err] = await cbIo((d) => n.submitRead(0, Buffer.alloc(4096), d, 0));
+      assert.ok(err instanceof NvmeStatusError);
+      assert.equal(err.sc, Sc.DataXferError);
+      // A callback that throws: the exception surfaces on its own (uncaught, next tick),
+      // not inside the receive path, and the queue keeps serving.
+      const listeners = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      const caught = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
+      try {
+        // Two reads answered in one turn: the first callback throws, the second must still run.
+        n.submitRead(0, Buffer.alloc(4096), () => {
+          throw new Error('boom from a callback');
+        }, 0);
+        const second = cbIo((d) => n.submitRead(0, Buffer.alloc(4096), d, 1));
+        const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('second read never completed')), 3000).unref());
+        assert.deepEqual(await Promise.race([second, timeout]), [undefined, 1]);
+        assert.equal(((await caught) as Error).message, 'boom from a callback');
+      } finally {
+        for (const l of listeners) process.on('uncaughtException', l);
+      }
+      assert.deepEqual(await n.read(0, 8), Buffer.alloc(4096, 0x42));
+      assert.equal(ctrl.ioQueueCount, 1);
+    },
+  );
+});

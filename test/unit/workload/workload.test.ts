@@ -41,6 +41,23 @@ class MemDevice implements BlockDevice {
   }
 }
 
+/** The same device with the callback forms, which the workload must prefer; `failAt` makes the n-th submission throw. */
+class CallbackMemDevice extends MemDevice {
+  cbSubmits = 0;
+  failAt = -1;
+  submitRead<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void {
+    this.submitted();
+    this.readInto(slba, buf).then(() => done(undefined, arg), (e: Error) => done(e, arg));
+  }
+  submitWrite<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void {
+    this.submitted();
+    this.write(slba, buf).then(() => done(undefined, arg), (e: Error) => done(e, arg));
+  }
+  private submitted(): void {
+    if (this.cbSubmits++ === this.failAt) throw new Error('device refused the I/O');
+  }
+}
+
 test('histogram - quantiles within 1/64 of the recorded values', () => {
   const h = new LatencyHistogram();
   for (let v = 1; v <= 100_000; v++) h.record(v * 1000);
@@ -106,6 +123,22 @@ test('workload - runtime limit and progress callbacks', async () => {
   assert.ok(r.elapsedMs >= 120);
   assert.ok(seen.length >= 2);
   assert.ok(r.readOps > 0 && r.lat.p50 > 0 && r.lat.max >= r.lat.p99);
+});
+
+test('workload - a device with callback forms is driven through them, verify included', async () => {
+  const dev = new CallbackMemDevice(512, 2048);
+  const r = await runWorkload(dev, { rw: 'randrw', bs: 4096, iodepth: 8, totalBytes: 600 * 4096, verify: true, seed: 5 });
+  assert.equal(r.error, undefined);
+  assert.equal(r.readOps + r.writeOps, 600);
+  // prefill (256 writes) + the run: every I/O went through submitRead/submitWrite
+  assert.equal(dev.cbSubmits, 256 + 600);
+  assert.equal(dev.maxInflight, 8);
+  assert.equal(r.verifiedBlocks, r.readOps * 8);
+  const bad = new CallbackMemDevice(512, 2048);
+  bad.failAt = 50;
+  const r2 = await runWorkload(bad, { rw: 'randread', bs: 4096, iodepth: 4, totalBytes: 400 * 4096 });
+  assert.equal(r2.error, 'device refused the I/O');
+  assert.ok(r2.readOps >= 46 && r2.readOps <= 50, `stopped after ${r2.readOps} reads`);
 });
 
 test('workload - bad arguments are rejected', async () => {
