@@ -111,6 +111,13 @@ export class PduReceiver {
   private readonly hdrViews = new Map<number, Buffer>();
   private hdrGot = 0;
   private hdrNeed = CH_LEN;
+  /**
+   * Where the current header is read from: `hdr` (assembled across chunks), or the
+   * chunk itself at `hoff` when the whole header arrived in one piece (no copy).
+   * fail() copies a chunk header into `hdr` so lastHeader outlives the chunk.
+   */
+  private hsrc: Buffer = this.hdr;
+  private hoff = 0;
   private padRemaining = 0;
   private pdu: DataPdu | CapsuleCmd | undefined;
   private term: TermReq | undefined;
@@ -153,6 +160,8 @@ export class PduReceiver {
     while (off < len) {
       switch (this.state) {
         case RecvState.CH:
+          off = len - off >= CH_LEN && this.hdrGot === 0 ? this.headerInPlace(chunk, off) : this.recvHeader(chunk, off);
+          break;
         case RecvState.PSH:
           off = this.recvHeader(chunk, off);
           break;
@@ -247,7 +256,7 @@ export class PduReceiver {
     off += n;
     if (this.hdrGot < this.hdrNeed) return off;
     if (this.state === RecvState.CH) {
-      const err = this.checkCh();
+      const err = this.checkCh(this.hdr, 0);
       if (err) {
         this.fail(err);
         return chunk.length;
@@ -255,18 +264,53 @@ export class PduReceiver {
       this.state = RecvState.PSH;
       if (this.hdrGot < this.hdrNeed) return off;
     }
+    this.hsrc = this.hdr;
+    this.hoff = 0;
     this.onHeader();
     return this.state === RecvState.ERR ? chunk.length : off;
   }
 
-  /** Validates the common header; sets hdrNeed to the full header length. */
-  private checkCh(): ProtocolError | undefined {
-    const h = this.hdr;
-    const type = h[OFF.TYPE];
-    const flags = h[OFF.FLAGS];
-    const hlen = h[OFF.HLEN];
-    const pdo = h[OFF.PDO];
-    const plen = h.readUInt32LE(OFF.PLEN);
+  /**
+   * A header starting at chunk[off] with at least the CH there: validated and decoded
+   * where it lies when the whole header is in this chunk (the common case), else
+   * assembled in `hdr` as usual.
+   */
+  private headerInPlace(chunk: Buffer, off: number): number {
+    const err = this.checkCh(chunk, off);
+    if (err) {
+      copySmall(chunk, off, this.hdr, 0, CH_LEN);
+      this.hdrGot = CH_LEN;
+      this.streamPos += CH_LEN;
+      this.fail(err);
+      return chunk.length;
+    }
+    const need = this.hdrNeed;
+    if (chunk.length - off < need) {
+      this.state = RecvState.PSH;
+      return this.recvHeader(chunk, off);
+    }
+    this.hdrGot = need;
+    this.streamPos += need;
+    this.hsrc = chunk;
+    this.hoff = off;
+    this.onHeader();
+    if (this.state === RecvState.ERR) return chunk.length;
+    if (this.state !== RecvState.CH) {
+      // Data follows: keep the header for lastHeader while the PDU's data arrives.
+      copySmall(chunk, off, this.hdr, 0, need);
+    }
+    this.hsrc = this.hdr;
+    this.hoff = 0;
+    return off + need;
+  }
+
+  /** Validates the common header at h[at...]; sets hdrNeed to the full header length. */
+  private checkCh(h: Buffer, at: number): ProtocolError | undefined {
+    const type = h[at + OFF.TYPE];
+    const flags = h[at + OFF.FLAGS];
+    const hlen = h[at + OFF.HLEN];
+    const pdo = h[at + OFF.PDO];
+    const plen = h.readUInt32LE(at + OFF.PLEN);
     if (this.allowed[type] !== 1) {
       return new ProtocolError(`unexpected PDU type 0x${type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, type);
     }
@@ -338,13 +382,14 @@ export class PduReceiver {
   }
 
   private onHeader(): void {
-    const h = this.hdr;
-    const type = h[OFF.TYPE];
-    const hlen = h[OFF.HLEN];
+    const h = this.hsrc;
+    const at = this.hoff;
+    const type = h[at + OFF.TYPE];
+    const hlen = h[at + OFF.HLEN];
     const hd = this.hdrNeed - hlen;
     if (hd > 0) {
-      const got = h.readUInt32LE(hlen);
-      const want = crc32c(this.hdrView(hlen));
+      const got = h.readUInt32LE(at + hlen);
+      const want = at === 0 && h === this.hdr ? crc32c(this.hdrView(hlen)) : crc32c(h, at, at + hlen);
       if (got !== want) {
         this.fail(
           new ProtocolError(
@@ -357,12 +402,12 @@ export class PduReceiver {
         return;
       }
     }
-    const flagErr = this.checkDataFlags(type, h[OFF.FLAGS], h.readUInt32LE(OFF.PLEN), hlen + hd);
+    const flagErr = this.checkDataFlags(type, h[at + OFF.FLAGS], h.readUInt32LE(at + OFF.PLEN), hlen + hd);
     if (flagErr) {
       this.fail(flagErr);
       return;
     }
-    const pdu = decodeHeader(h);
+    const pdu = decodeHeader(h, at);
     if (type === PduType.H2CTermReq || type === PduType.C2HTermReq) {
       this.term = pdu as TermReq;
       const dl = pdu.plen - hlen;
@@ -526,6 +571,12 @@ export class PduReceiver {
 
   private fail(err: ProtocolError): void {
     if (this.state === RecvState.ERR) return;
+    if (this.hsrc !== this.hdr) {
+      // The header was read in place: keep a copy for lastHeader (the chunk is reused).
+      this.hsrc.copy(this.hdr, 0, this.hoff, this.hoff + this.hdrGot);
+      this.hsrc = this.hdr;
+      this.hoff = 0;
+    }
     this.state = RecvState.ERR;
     this.handler.onError(err);
   }

@@ -319,3 +319,28 @@ test('receiver errors - feedPlaced outside a data phase. Expect: FES=2', () => {
   assert.deepEqual(r.events, [{ ev: 'error', fes: Fes.PduSequenceError, fei: 0, pduType: -1 }]);
   assert.equal(r.rx.state, RecvState.ERR);
 });
+
+// Headers that arrive whole are read where they lie in the chunk (no copy); the chunk
+// (a reused staging buffer) is overwritten after feed() returns, so lastHeader must not
+// point into it.
+test('receiver errors - lastHeader survives the chunk being reused (header read in place)', () => {
+  const staging = Buffer.from(mutate(capsuleResp.bytes, setU8(OFF.HLEN, 25)));
+  const want = Buffer.from(staging.subarray(0, 8));
+  const r = new Recorder(host);
+  r.rx.feed(staging);
+  staging.fill(0xee);
+  assert.equal(r.errors[0].fes, Fes.InvalidHeaderField);
+  assert.ok(r.rx.lastHeader.equals(want));
+});
+
+test('receiver errors - a data-phase error names the data PDU header even after its chunk was reused', () => {
+  const staging = Buffer.from(c2hData.bytes);
+  const hdr = Buffer.from(staging.subarray(0, 24));
+  const r = new Recorder(host);
+  r.rx.feed(staging.subarray(0, 26)); // header + 2 data bytes, read in place
+  assert.equal(r.rx.state, RecvState.DATA);
+  staging.fill(0xee);
+  r.rx.feedPlaced(c2hData.bytes.length); // more than the data left: an error in the data phase
+  assert.equal(r.errors.length, 1);
+  assert.ok(r.rx.lastHeader.equals(hdr));
+});
