@@ -3,7 +3,7 @@
 // CPU profiler; prints the top self-time functions of each side and writes
 // host.cpuprofile / target.cpuprofile (open them in Chrome DevTools).
 //   node --import tsx bench/profile.ts [--rw read] [--bs 131072] [--qd 32] [--seconds 3]
-//        [--offload] [--digests] [--queues 1] [--top 25] [--dir /tmp/nvmeotcp-prof] [--pin]
+//        [--offload] [--digests] [--queues 1] [--top 25] [--dir /tmp/nvmeotcp-prof] [--pin] [--region 256m]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NvmeController } from '../src/host/index.ts';
 import { createSocketDevice } from '../src/offload/socket-device.ts';
-import { type RwMode, runWorkload } from '../src/workload/workload.ts';
+import { parseSize, type RwMode, runWorkload } from '../src/workload/workload.ts';
 import { spawnPeer } from './proc.ts';
 
 const { values: a } = parseArgs({
@@ -26,6 +26,7 @@ const { values: a } = parseArgs({
     top: { type: 'string', default: '25' },
     dir: { type: 'string', default: '/tmp/nvmeotcp-prof' },
     pin: { type: 'boolean', default: false },
+    region: { type: 'string', default: '256m' },
   },
 });
 
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
   const dir = a.dir!;
   mkdirSync(dir, { recursive: true });
   if (a.pin) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-  const peer = await spawnPeer('target-peer.ts', [String(256 << 20), '512'], a.pin ? 1 : undefined);
+  const region = parseSize(a.region);
+  const peer = await spawnPeer('target-peer.ts', [String(region), '512'], a.pin ? 1 : undefined);
   const dev = a.offload ? createSocketDevice() : undefined;
   const ctrl = await NvmeController.connect({
     traddr: '127.0.0.1',
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
   });
   const ns = ctrl.namespace(1);
   const rw = a.rw as RwMode;
-  await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: 256 << 20 }); // as nvme-case.ts
+  await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: region }); // as nvme-case.ts
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
   await peer.profile('prof-start');
   const tcpu0 = await peer.cpu();
   const cpu0 = process.cpuUsage();
-  const r = await runWorkload(ns, { rw, bs: Number(a.bs), iodepth: Number(a.qd), runtimeMs: Number(a.seconds) * 1000, regionBytes: 256 << 20 });
+  const r = await runWorkload(ns, { rw, bs: Number(a.bs), iodepth: Number(a.qd), runtimeMs: Number(a.seconds) * 1000, regionBytes: region });
   const u = process.cpuUsage(cpu0);
   const tcpu = (await peer.cpu()) - tcpu0;
   const tfile = join(dir, 'target.cpuprofile');
