@@ -13,6 +13,8 @@ export interface CaseSpec {
   digests: boolean;
   offload: boolean;
   seconds: number;
+  /** Connect with SQ flow control disabled. */
+  disableSqFlow?: boolean;
   /** Bytes of the namespace the workload covers (default DEFAULT_REGION). */
   region?: number;
   /** Pin host and target to these CPUs (taskset). */
@@ -48,6 +50,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
       queueSize: Math.max(64, c.iodepth + 1),
       hdgst: c.digests,
       ddgst: c.digests,
+      disableSqFlow: c.disableSqFlow === true,
       ...(dev ? { offload: dev } : {}),
     });
     const ns = ctrl.namespace(1);

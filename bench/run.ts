@@ -6,6 +6,7 @@
 //   --pin         pin host to CPU 0 and peers to CPU 1 (taskset)
 //   --filter S    only cases whose label contains S (comma-separated: any of them)
 //   --out FILE    write the results as JSON (default bench/results/<suite>-<time>.json)
+//   --disable-sqflow  connect with SQ flow control disabled (reads end with C2HData SUCCESS, no CapsuleResp)
 //   --region SIZE bytes of the namespace the workload covers (default 256m; e.g. 1m keeps
 //                 random 4 KiB reads in the CPU caches, to separate memory from protocol costs)
 // Baselines measured in the same run: raw socket stream; raw ping-pongs at QD64 of
@@ -27,6 +28,7 @@ const { values: a } = parseArgs({
     filter: { type: 'string' },
     out: { type: 'string' },
     region: { type: 'string' },
+    'disable-sqflow': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(a.seconds);
@@ -40,7 +42,7 @@ if (cpus) {
 }
 
 function label(c: CaseSpec): string {
-  return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}`;
+  return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}${c.disableSqFlow ? ' nosqflow' : ''}`;
 }
 
 /** Request/response bytes of a 4 KiB read (CapsuleCmd → C2HData header + data + CapsuleResp) and write (CapsuleCmd with in-capsule data → CapsuleResp). */
@@ -50,7 +52,7 @@ const WRITE_SHAPE: [number, number] = [72 + 4096, 24];
 function cases(): CaseSpec[] {
   const out: CaseSpec[] = [];
   const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean) =>
-    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}) });
+    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}), ...(a['disable-sqflow'] ? { disableSqFlow: true } : {}) });
   if (a.suite === 'offload' || a.suite === 'all') {
     for (const dg of [false, true]) for (const off of [false, true]) add('read', 128 * 1024, 32, 1, dg, off);
   }

@@ -1,7 +1,7 @@
 // The connection flags, spelled as nvme-cli spells them (nvme connect / discover):
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
-// -k/--keep-alive-tmo (seconds).
+// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -19,6 +19,8 @@ export interface ConnectionFlags {
   dataDigest: boolean;
   nrIoQueues: number;
   queueSize: number;
+  /** Ask the controller to disable SQ flow control (Connect CATTR bit 2). */
+  disableSqflow: boolean;
   keepAliveTmo: number;
 }
 
@@ -61,7 +63,8 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
   if (set.ioQueues) {
     cmd
       .option('-i, --nr-io-queues <n>', 'number of I/O queues (default: number of CPUs)', intArg(1, 128), Math.min(availableParallelism(), 128))
-      .option('-Q, --queue-size <n>', 'I/O queue size (entries)', intArg(2, 1024), 128);
+      .option('-Q, --queue-size <n>', 'I/O queue size (entries)', intArg(2, 1024), 128)
+      .option('-d, --disable-sqflow', 'disable SQ flow control (reads may complete with the last C2HData, no CapsuleResp)', false);
   }
   return cmd;
 }
@@ -92,6 +95,7 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     dataDigest: o.dataDigest === true,
     nrIoQueues: (o.nrIoQueues as number | undefined) ?? 1,
     queueSize: (o.queueSize as number | undefined) ?? 128,
+    disableSqflow: o.disableSqflow === true,
     keepAliveTmo: o.keepAliveTmo as number,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;

@@ -61,6 +61,7 @@ export async function connectController(f: ConnectionFlags, subnqn: string, offl
       subnqn,
       nrIoQueues: f.nrIoQueues,
       queueSize: f.queueSize,
+      disableSqFlow: f.disableSqflow,
       kato: f.keepAliveTmo * 1000,
       ...(offload ? { offload } : {}),
     }),
