@@ -50,8 +50,13 @@ export class LatencyHistogram {
 
 function bucketOf(v: number): number {
   if (v < SUB) return v;
+  if (v < 0x1_0000_0000) {
+    // The common case (under ~4.3 s): integer shifts only.
+    const e = 32 - Math.clz32(v) - SUB_BITS - 1;
+    return SUB + e * SUB + (v >>> e) - SUB;
+  }
   // v has `bits` significant bits; v / 2^e lands in [SUB, 2*SUB).
-  const bits = v < 0x1_0000_0000 ? 32 - Math.clz32(v) : 64 - Math.clz32(Math.floor(v / 0x1_0000_0000));
+  const bits = 64 - Math.clz32(Math.floor(v / 0x1_0000_0000));
   const e = Math.min(bits - SUB_BITS - 1, MAX_EXP);
   const mant = Math.min(Math.floor(v / 2 ** e), 2 * SUB - 1) - SUB;
   return SUB + e * SUB + mant;
