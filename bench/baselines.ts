@@ -57,9 +57,19 @@ export interface PingPongResult {
  * write a slice of one prebuilt buffer per read event (one write for everything a
  * read completed). 72/24 is a CapsuleCmd and its CapsuleResp; 72/4144 a 4 KiB read
  * (C2HData header + 4 KiB + CapsuleResp); 4168/24 a 4 KiB write with in-capsule data.
+ * With `region`, each response's 4 KiB is copied from a random block of that much memory
+ * first: what serving random reads from a RAM disk costs before any protocol.
  */
-export async function rawPingPong(qd: number, seconds: number, cpus?: [number, number], req = 72, resp = 24): Promise<PingPongResult> {
-  const peer = await spawnPeer('raw-peer.ts', ['pingpong', String(req), String(resp), String(qd)], cpus?.[1]);
+export async function rawPingPong(
+  qd: number,
+  seconds: number,
+  cpus?: [number, number],
+  req = 72,
+  resp = 24,
+  /** Responses carry 4 KiB copied from random blocks of this much memory (0: a fixed buffer). */
+  region = 0,
+): Promise<PingPongResult> {
+  const peer = await spawnPeer('raw-peer.ts', ['pingpong', String(req), String(resp), String(qd), String(region)], cpus?.[1]);
   const reqs = Buffer.alloc(req * qd, 2);
   const rx = allocIoBuffer(256 * 1024);
   let done = 0;

@@ -1,6 +1,10 @@
 // The raw-socket peer for the baselines, run as its own process:
 //   stream   <bytes-per-write>  : on connect, write that many bytes per write, as fast as the socket drains
-//   pingpong <req> <resp> <qd>  : answer every <req>-byte request with a <resp>-byte response
+//   pingpong <req> <resp> <qd> [region]
+//                               : answer every <req>-byte request with a <resp>-byte response;
+//                                 with a region size, each response carries 4096 bytes copied
+//                                 from a random 4 KiB block of that much memory (a RAM disk's
+//                                 random reads: the memory cost our target pays, no protocol)
 // Prints "port <n>" once listening, then reports its CPU time on stdin close.
 import net from 'node:net';
 import { adoptWithOnread, allocIoBuffer } from '../src/transport/reader.ts';
@@ -11,6 +15,20 @@ const chunk = Number(process.argv[3] ?? 131072);
 const REQ = Number(process.argv[3] ?? 72);
 const RESP = Number(process.argv[4] ?? 24);
 const QD = Number(process.argv[5] ?? 64);
+const REGION = Number(process.argv[6] ?? 0);
+const BLOCK = 4096;
+
+/** The region in 1 MiB buffers, written once (as the bench writes the namespace before reading). */
+const ram: Buffer[] = Array.from({ length: Math.ceil(REGION / (1 << 20)) }, (_, i) => Buffer.alloc(1 << 20, i & 0xff));
+let seed = 0x2545f491;
+const randomBlock = (): number => {
+  seed ^= seed << 13;
+  seed >>>= 0;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  seed >>>= 0;
+  return seed % (REGION / BLOCK);
+};
 
 const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (accepted) => {
   if (mode === 'stream') {
@@ -33,7 +51,18 @@ const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (accept
         pending += len;
         const n = Math.floor(pending / REQ);
         pending -= n * REQ;
-        if (n > 0) s.write(resps.subarray(0, n * RESP));
+        if (n === 0) return true;
+        if (REGION > 0) {
+          // Copy each response's block in (its first 24 bytes stand for a header). The
+          // buffer is reused per read event: the bytes are never checked, only moved.
+          for (let i = 0; i < n; i++) {
+            const b = randomBlock();
+            const src = ram[b >> 8];
+            const at = (b & 255) * BLOCK;
+            src.copy(resps, i * RESP + 24, at, at + BLOCK);
+          }
+        }
+        s.write(resps.subarray(0, n * RESP));
         return true;
       },
     });

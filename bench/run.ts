@@ -10,14 +10,15 @@
 //   --region SIZE bytes of the namespace the workload covers (default 256m; e.g. 1m keeps
 //                 random 4 KiB reads in the CPU caches, to separate memory from protocol costs)
 // Baselines measured in the same run: raw socket stream; raw ping-pongs at QD64 of
-// 72/24 bytes (command/completion), 72/4144 (shaped as a 4 KiB read) and 4168/24
-// (shaped as a 4 KiB write with in-capsule data).
+// 72/24 bytes (command/completion), 72/4144 (shaped as a 4 KiB read), the same with
+// each 4 KiB copied from a random block of the region (a RAM disk's random read, the
+// baseline 4 KiB reads are compared with) and 4168/24 (a 4 KiB write with in-capsule data).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize, type RwMode } from '../src/workload/workload.ts';
 import { rawPingPong, rawStream } from './baselines.ts';
-import { type CaseResult, type CaseSpec, runCase } from './nvme-case.ts';
+import { type CaseResult, type CaseSpec, DEFAULT_REGION, runCase } from './nvme-case.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -93,8 +94,9 @@ async function main(): Promise<void> {
   const ppRuns: number[] = [];
   const ppCpu: number[] = [];
   const rdRuns: number[] = [];
+  const ramRuns: number[] = [];
   const wrRuns: number[] = [];
-  const shapedCpu: { read: [number, number]; write: [number, number] }[] = [];
+  const shapedCpu: { read: [number, number]; write: [number, number]; ram: [number, number] }[] = [];
   const results = new Map<string, CaseResult[]>();
   for (let r = 0; r < reps; r++) {
     const st = await rawStream(128 * 1024, seconds, cpus);
@@ -105,9 +107,15 @@ async function main(): Promise<void> {
     ppCpu.push(pp.hostCpuPerMop);
     const rd = await rawPingPong(64, seconds, cpus, READ_SHAPE[0], READ_SHAPE[1]);
     const wr = await rawPingPong(64, seconds, cpus, WRITE_SHAPE[0], WRITE_SHAPE[1]);
+    const ram = await rawPingPong(64, seconds, cpus, READ_SHAPE[0], READ_SHAPE[1], region ?? DEFAULT_REGION);
     rdRuns.push(rd.opsPerSec);
     wrRuns.push(wr.opsPerSec);
-    shapedCpu.push({ read: [rd.hostCpuPerMop, rd.peerCpuPerMop], write: [wr.hostCpuPerMop, wr.peerCpuPerMop] });
+    ramRuns.push(ram.opsPerSec);
+    shapedCpu.push({
+      read: [rd.hostCpuPerMop, rd.peerCpuPerMop],
+      write: [wr.hostCpuPerMop, wr.peerCpuPerMop],
+      ram: [ram.hostCpuPerMop, ram.peerCpuPerMop],
+    });
     // Alternate the order each repetition so slow drift does not favour one side.
     const order = r % 2 === 0 ? todo : [...todo].reverse();
     for (const c of order) {
@@ -123,11 +131,15 @@ async function main(): Promise<void> {
     `\nraw socket stream (128 KiB writes → onread): ${streamMbps.toFixed(0)} MB/s (${spread(streamRuns)}); CPU s/GB reader ${median(streamCpu.map((c) => c.host)).toFixed(3)}, writer ${median(streamCpu.map((c) => c.peer)).toFixed(3)}`,
   );
   const rdOps = median(rdRuns);
+  const ramOps = median(ramRuns);
   const wrOps = median(wrRuns);
   const cpuOf = (f: (x: (typeof shapedCpu)[number]) => number) => median(shapedCpu.map(f)).toFixed(2);
   console.log(`raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)}); requester CPU ${median(ppCpu).toFixed(2)} µs/op`);
   console.log(
     `raw ping-pong ${READ_SHAPE.join('/')} B (4 KiB read shape) at QD64: ${rdOps.toFixed(0)} ops/s (${spread(rdRuns)}); CPU µs/op requester ${cpuOf((x) => x.read[0])}, responder ${cpuOf((x) => x.read[1])}`,
+  );
+  console.log(
+    `raw ping-pong ${READ_SHAPE.join('/')} B with each 4 KiB copied from a random block of ${((region ?? DEFAULT_REGION) / 2 ** 20).toFixed(0)} MiB (RAM-disk read shape) at QD64: ${ramOps.toFixed(0)} ops/s (${spread(ramRuns)}); CPU µs/op requester ${cpuOf((x) => x.ram[0])}, responder ${cpuOf((x) => x.ram[1])}`,
   );
   console.log(
     `raw ping-pong ${WRITE_SHAPE.join('/')} B (4 KiB write shape) at QD64: ${wrOps.toFixed(0)} ops/s (${spread(wrRuns)}); CPU µs/op requester ${cpuOf((x) => x.write[0])}, responder ${cpuOf((x) => x.write[1])}\n`,
@@ -144,7 +156,8 @@ async function main(): Promise<void> {
     const mbps = m((x) => x.mbps);
     const iops = m((x) => x.iops);
     const base = c.bs >= 65536 ? mbps / streamMbps : iops / ppOps;
-    const shaped = c.bs === 4096 ? (c.rw.endsWith('read') ? iops / rdOps : iops / wrOps) : Number.NaN;
+    // 4 KiB reads against the RAM-disk-shaped ping-pong (the same memory cost), writes against the write shape.
+    const shaped = c.bs === 4096 ? (c.rw.endsWith('read') ? iops / ramOps : iops / wrOps) : Number.NaN;
     const placed = m((x) => x.readBytes) > 0 ? m((x) => x.placedBytes) / m((x) => x.readBytes) : 0;
     console.log(
       `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.targetCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} | ${Number.isNaN(shaped) ? '' : shaped.toFixed(2)} |`,
@@ -155,7 +168,7 @@ async function main(): Promise<void> {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(
     out,
-    JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, streamCpu, pingPongOps: ppOps, ppRuns, ppCpu, readShapeOps: rdOps, rdRuns, writeShapeOps: wrOps, wrRuns, shapedCpu }, rows }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, streamCpu, pingPongOps: ppOps, ppRuns, ppCpu, readShapeOps: rdOps, rdRuns, ramReadShapeOps: ramOps, ramRuns, writeShapeOps: wrOps, wrRuns, shapedCpu }, rows }, null, 2),
   );
   console.log(`\nresults: ${out}`);
 }
