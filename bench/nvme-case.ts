@@ -13,6 +13,8 @@ export interface CaseSpec {
   digests: boolean;
   offload: boolean;
   seconds: number;
+  /** Unmeasured run of the same workload before the window (default 1 s). */
+  rampSeconds?: number;
   /** Connect with SQ flow control disabled. */
   disableSqFlow?: boolean;
   /** Bytes of the namespace the workload covers (default DEFAULT_REGION). */
@@ -59,6 +61,10 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
     // page faults it in (about 10 µs per 4 KiB page on this VM), which a RAM disk
     // that allocates up front (SPDK's malloc bdev) never pays in its measurements.
     await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: REGION });
+    // Ramp (fio's ramp_time): the same workload, unmeasured, so both fresh processes have
+    // compiled the path and grown their heaps before the window opens.
+    const ramp = c.rampSeconds ?? 1;
+    if (ramp > 0) await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: ramp * 1000, regionBytes: REGION, seed: 2 });
     const tcpu0 = await peer.cpu();
     const cpu0 = process.cpuUsage();
     const r = await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: c.seconds * 1000, regionBytes: REGION });

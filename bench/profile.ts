@@ -63,7 +63,7 @@ export function topSelf(p: Profile, n: number): string[] {
 async function main(): Promise<void> {
   const dir = a.dir!;
   mkdirSync(dir, { recursive: true });
-  if (a.pin) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  if (a.pin) execFileSync('taskset', ['-apc', '0', String(process.pid)], { stdio: 'ignore' });
   const region = parseSize(a.region);
   const peer = await spawnPeer('target-peer.ts', [String(region), '512'], a.pin ? 1 : undefined);
   const dev = a.offload ? createSocketDevice() : undefined;

@@ -6,6 +6,7 @@
 //   --pin         pin host to CPU 0 and peers to CPU 1 (taskset)
 //   --filter S    only cases whose label contains S (comma-separated: any of them)
 //   --out FILE    write the results as JSON (default bench/results/<suite>-<time>.json)
+//   --ramp N      unmeasured seconds of the same workload before each window (default 1)
 //   --disable-sqflow  connect with SQ flow control disabled (reads end with C2HData SUCCESS, no CapsuleResp)
 //   --region SIZE bytes of the namespace the workload covers (default 256m; e.g. 1m keeps
 //                 random 4 KiB reads in the CPU caches, to separate memory from protocol costs)
@@ -30,6 +31,7 @@ const { values: a } = parseArgs({
     out: { type: 'string' },
     region: { type: 'string' },
     'disable-sqflow': { type: 'boolean', default: false },
+    ramp: { type: 'string', default: '1' },
   },
 });
 const seconds = Number(a.seconds);
@@ -37,9 +39,10 @@ const reps = Number(a.reps);
 const region = a.region === undefined ? undefined : parseSize(a.region);
 const cpus: [number, number] | undefined = a.pin ? [0, 1] : undefined;
 if (cpus) {
-  // Pin this (host) process too.
+  // Pin this (host) process too: every thread (-a). Without -a only the main thread
+  // moves, and V8's GC helpers and libuv's pool keep running on the target's CPU.
   const { execFileSync } = await import('node:child_process');
-  execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+  execFileSync('taskset', ['-apc', '0', String(process.pid)], { stdio: 'ignore' });
 }
 
 function label(c: CaseSpec): string {
@@ -53,7 +56,7 @@ const WRITE_SHAPE: [number, number] = [72 + 4096, 24];
 function cases(): CaseSpec[] {
   const out: CaseSpec[] = [];
   const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean) =>
-    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}), ...(a['disable-sqflow'] ? { disableSqFlow: true } : {}) });
+    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}), ...(a['disable-sqflow'] ? { disableSqFlow: true } : {}), rampSeconds: Number(a.ramp) });
   if (a.suite === 'offload' || a.suite === 'all') {
     for (const dg of [false, true]) for (const off of [false, true]) add('read', 128 * 1024, 32, 1, dg, off);
   }
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
       const res = await runCase(c);
       const l = label(c);
       results.set(l, [...(results.get(l) ?? []), res]);
-      process.stdout.write(`  rep ${r + 1} ${l}: ${res.mbps.toFixed(0)} MB/s ${res.iops.toFixed(0)} IOPS host ${res.hostCpuPerGB.toFixed(3)} s/GB\n`);
+      process.stdout.write(`  rep ${r + 1} ${l}: ${res.mbps.toFixed(0)} MB/s ${res.iops.toFixed(0)} IOPS host ${res.hostCpuPerGB.toFixed(3)} target ${res.targetCpuPerGB.toFixed(3)} s/GB\n`);
     }
   }
   const streamMbps = median(streamRuns);
