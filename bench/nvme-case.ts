@@ -15,6 +15,8 @@ export interface CaseSpec {
   seconds: number;
   /** Unmeasured run of the same workload before the window (default 1 s). */
   rampSeconds?: number;
+  /** Both sides busy-poll (host ConnectOptions.poll, target TargetOptions.poll). */
+  poll?: boolean;
   /** Connect with SQ flow control disabled. */
   disableSqFlow?: boolean;
   /** Bytes of the namespace the workload covers (default DEFAULT_REGION). */
@@ -41,7 +43,7 @@ export const DEFAULT_REGION = 256 << 20;
 
 export async function runCase(c: CaseSpec): Promise<CaseResult> {
   const REGION = c.region ?? DEFAULT_REGION;
-  const peer = await spawnPeer('target-peer.ts', [String(REGION), '512'], c.cpus?.[1]);
+  const peer = await spawnPeer('target-peer.ts', [String(REGION), '512', c.poll ? 'poll' : 'nopoll'], c.cpus?.[1]);
   const dev = c.offload ? createSocketDevice() : undefined;
   try {
     const ctrl = await NvmeController.connect({
@@ -53,6 +55,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
       hdgst: c.digests,
       ddgst: c.digests,
       disableSqFlow: c.disableSqFlow === true,
+      poll: c.poll === true,
       ...(dev ? { offload: dev } : {}),
     });
     const ns = ctrl.namespace(1);

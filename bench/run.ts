@@ -7,6 +7,7 @@
 //   --filter S    only cases whose label contains S (comma-separated: any of them)
 //   --out FILE    write the results as JSON (default bench/results/<suite>-<time>.json)
 //   --ramp N      unmeasured seconds of the same workload before each window (default 1)
+//   --poll        host and target busy-poll (fio hipri / SPDK style; each side then shows a full core)
 //   --disable-sqflow  connect with SQ flow control disabled (reads end with C2HData SUCCESS, no CapsuleResp)
 //   --region SIZE bytes of the namespace the workload covers (default 256m; e.g. 1m keeps
 //                 random 4 KiB reads in the CPU caches, to separate memory from protocol costs)
@@ -32,6 +33,7 @@ const { values: a } = parseArgs({
     region: { type: 'string' },
     'disable-sqflow': { type: 'boolean', default: false },
     ramp: { type: 'string', default: '1' },
+    poll: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(a.seconds);
@@ -46,7 +48,7 @@ if (cpus) {
 }
 
 function label(c: CaseSpec): string {
-  return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}${c.disableSqFlow ? ' nosqflow' : ''}`;
+  return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}${c.disableSqFlow ? ' nosqflow' : ''}${c.poll ? ' poll' : ''}`;
 }
 
 /** Request/response bytes of a 4 KiB read (CapsuleCmd → C2HData header + data + CapsuleResp) and write (CapsuleCmd with in-capsule data → CapsuleResp). */
@@ -56,7 +58,7 @@ const WRITE_SHAPE: [number, number] = [72 + 4096, 24];
 function cases(): CaseSpec[] {
   const out: CaseSpec[] = [];
   const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean) =>
-    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}), ...(a['disable-sqflow'] ? { disableSqFlow: true } : {}), rampSeconds: Number(a.ramp) });
+    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}), ...(a['disable-sqflow'] ? { disableSqFlow: true } : {}), rampSeconds: Number(a.ramp), ...(a.poll ? { poll: true } : {}) });
   if (a.suite === 'offload' || a.suite === 'all') {
     for (const dg of [false, true]) for (const off of [false, true]) add('read', 128 * 1024, 32, 1, dg, off);
   }

@@ -1,6 +1,6 @@
 // Our NVMe/TCP target as a benchmark peer process: one RAM namespace, prints
 // "port <n>" once listening; "cpu" on stdin → "cpu <seconds>"; exits when stdin closes.
-//   node --import tsx bench/target-peer.ts [ramBytes] [lbaSize]
+//   node --import tsx bench/target-peer.ts [ramBytes] [lbaSize] [poll]
 import { NvmeTarget } from '../src/target/index.ts';
 import { servePeerControl } from './proc.ts';
 
@@ -11,6 +11,7 @@ const lbaSize = Number(process.argv[3] ?? 512) as 512 | 4096;
 const tgt = new NvmeTarget({
   subsystems: [{ nqn: BENCH_NQN, allowAnyHost: true, namespaces: [{ nsid: 1, backend: { kind: 'ram', size }, lbaSize }] }],
   maxRamSize: size,
+  poll: process.argv[4] === 'poll',
 });
 const addr = await tgt.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`port ${addr.port}\n`);

@@ -54,7 +54,12 @@ export async function resolveSubnqn(f: ConnectionFlags): Promise<string> {
   return nvm.subnqn;
 }
 
-export async function connectController(f: ConnectionFlags, subnqn: string, offload?: HostDdpDevice): Promise<NvmeController> {
+export async function connectController(
+  f: ConnectionFlags,
+  subnqn: string,
+  offload?: HostDdpDevice,
+  extra: { poll?: boolean } = {},
+): Promise<NvmeController> {
   return reaching(f, `cannot connect to ${subnqn} at`, () =>
     NvmeController.connect({
       ...baseOptions(f),
@@ -64,6 +69,7 @@ export async function connectController(f: ConnectionFlags, subnqn: string, offl
       disableSqFlow: f.disableSqflow,
       kato: f.keepAliveTmo * 1000,
       ...(offload ? { offload } : {}),
+      ...(extra.poll ? { poll: true } : {}),
     }),
   );
 }

@@ -367,6 +367,7 @@ export class Connection implements RecvHandler {
     this.sqHead = 1 % (sqsize + 1);
     this.sqFlowOff = sqFlowOff;
     this.ctrl = ctrl;
+    if (qid > 0) this.ctx.ioQueueUp(this);
   }
 
   /**

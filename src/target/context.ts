@@ -17,6 +17,8 @@ export interface TargetContext {
   /** The controller is gone (its queues are being closed). */
   controllerGone(c: Controller, reason: string): void;
   connectionClosed(q: Connection): void;
+  /** An I/O queue (qid > 0) was installed on `q`. */
+  ioQueueUp(q: Connection): void;
   /** Discovery log entries visible to `hostnqn`, seen through the connection `q`. */
   discoveryEntries(hostnqn: string, q: Connection): DiscoveryEntry[];
 }

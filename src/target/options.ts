@@ -23,6 +23,12 @@ export interface TargetOptions {
   aerl?: number;
   /** Firmware revision (Identify FR, 8 ASCII characters). */
   firmware?: string;
+  /**
+   * Busy-poll the event loop while any I/O queue is connected (SPDK's reactors run
+   * this way): commands are read as soon as they land, without a sleeping thread's
+   * wake-up, at the price of a core at 100% while hosts are connected. Default false.
+   */
+  poll?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -39,6 +45,7 @@ export interface ResolvedOptions {
   maxRamSize: number;
   aerl: number;
   firmware: string;
+  poll: boolean;
 }
 
 /** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
@@ -73,5 +80,6 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     maxRamSize: int('maxRamSize', o.maxRamSize, 1 << 30, 512, Number.MAX_SAFE_INTEGER),
     aerl: int('aerl', o.aerl, 3, 0, 255),
     firmware,
+    poll: o.poll === true,
   };
 }

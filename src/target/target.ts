@@ -12,6 +12,7 @@ import type { Controller } from './controller.ts';
 import { discoveryEntries, type ListenerInfo } from './discovery.ts';
 import { type ResolvedOptions, resolveOptions, type TargetOptions } from './options.ts';
 import { Subsystem } from './subsystem.ts';
+import { BusyPoller } from '../transport/poller.ts';
 
 /** Payload of the 'connect' and 'disconnect' events (one of each per controller). */
 export interface ControllerInfo {
@@ -45,10 +46,14 @@ export class NvmeTarget extends EventEmitter {
   private opened: Promise<void> | undefined;
   private closing = false;
   private readonly ctx: TargetContext;
+  /** Connections carrying an I/O queue (the busy poller runs while there are any). */
+  private readonly ioQueues = new Set<Connection>();
+  private readonly poller: BusyPoller | undefined;
 
   constructor(options: TargetOptions = {}) {
     super();
     this.options = resolveOptions(options);
+    this.poller = this.options.poll ? new BusyPoller(() => this.ioQueues.size > 0) : undefined;
     for (const cfg of options.subsystems ?? []) {
       if (cfg.nqn === NQN_DISCOVERY) throw new InvalidArgumentError('the discovery subsystem is built in');
       if (this.subsystems.has(cfg.nqn)) throw new InvalidArgumentError(`duplicate subsystem ${cfg.nqn}`);
@@ -68,6 +73,11 @@ export class NvmeTarget extends EventEmitter {
       controllerGone: (c, reason) => this.controllerGone(c, reason),
       connectionClosed: (q) => {
         this.connections.delete(q);
+        this.ioQueues.delete(q);
+      },
+      ioQueueUp: (q) => {
+        this.ioQueues.add(q);
+        this.poller?.kick();
       },
       discoveryEntries: (hostnqn, q) => this.discoveryEntries(hostnqn, q),
     };
@@ -100,6 +110,11 @@ export class NvmeTarget extends EventEmitter {
     this.listenerInfos.push({ host, port, portid: this.listenerInfos.length + 1 });
     this.discoveryChanged();
     return { host, port };
+  }
+
+  /** True while the event loop is being busy-polled (options.poll and an I/O queue connected). */
+  get polling(): boolean {
+    return this.poller?.polling === true;
   }
 
   /** Stops listening, closes every connection and flushes and closes the namespaces. */

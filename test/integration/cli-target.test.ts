@@ -160,3 +160,16 @@ test('cli target - connect and disconnect are logged, SIGTERM stops it with exit
   assert.deepEqual(lines.slice(-2), ['SIGTERM: stopping', 'nvmeotcp target: stopped']);
   assert.equal(r.stderr, '');
 });
+
+test('cli target --poll and perf --hipri - both sides busy-poll; verified I/O; the target still stops on SIGTERM', async () => {
+  const t = await startTarget(['--ns', 'ram:4M', '--poll']);
+  const r = await cli(['perf', '-s', String(t.port), '-i', '1', '--rw', 'randrw', '--bs', '4k', '--iodepth', '8', '--size', '2m', '--verify', '--hipri', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as PerfJson;
+  assert.equal(p.workload.hipri, true);
+  assert.equal(p.results.readOps + p.results.writeOps, 512);
+  assert.equal(p.results.error, undefined);
+  const s = await t.proc.stop('SIGTERM');
+  assert.equal(s.code, 0, s.stderr);
+  assert.match(s.stdout, /^note: busy polling while I\/O queues are connected/m);
+});

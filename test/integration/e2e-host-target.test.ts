@@ -213,3 +213,29 @@ test('e2e - SQ flow control disabled: reads end with C2HData SUCCESS and stay co
     }
   });
 });
+
+test('e2e - busy polling on both sides: the host polls only while I/O is in flight, the target while I/O queues are connected', async () => {
+  await withTarget({ poll: true }, async (port, tgt) => {
+    assert.equal(tgt.polling, false, 'no I/O queue yet');
+    const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, nrIoQueues: 2, poll: true });
+    try {
+      assert.equal(tgt.polling, true);
+      assert.equal(ctrl.polling, false, 'nothing in flight');
+      const ns = ctrl.namespace(1);
+      const data = new Prng(12).bytes(64 * 1024);
+      const w = ns.write(8, data);
+      assert.equal(ctrl.polling, true, 'polling while the write is in flight');
+      await w;
+      const reads = Array.from({ length: 16 }, (_, i) => ns.read(8 + i * 8, 8));
+      assert.deepEqual(Buffer.concat(await Promise.all(reads)), data);
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(ctrl.polling, false, 'stopped once idle');
+    } finally {
+      await ctrl.disconnect();
+    }
+    // The target stops polling once the host's I/O queues are gone.
+    for (let i = 0; i < 100 && tgt.polling; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(tgt.polling, false);
+  });
+});

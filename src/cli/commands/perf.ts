@@ -22,6 +22,7 @@ interface PerfOpts {
   rwmixread: number;
   verify: boolean;
   offload: boolean;
+  hipri: boolean;
   nsid?: number;
   json: boolean;
   statsListen?: HostPort;
@@ -89,6 +90,7 @@ function workloadDescription(o: PerfOpts, f: ConnectionFlags, subnqn: string, ns
   Object.assign(w, {
     verify: o.verify,
     offload: o.offload,
+    hipri: o.hipri,
     ioQueues: ctrl.ioQueueCount,
     queueSize: f.queueSize,
     hdrDigest: f.hdrDigest,
@@ -100,7 +102,7 @@ function workloadDescription(o: PerfOpts, f: ConnectionFlags, subnqn: string, ns
 async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   const subnqn = await resolveSubnqn(f);
   const device: SocketDevice | undefined = o.offload ? createSocketDevice() : undefined;
-  const ctrl = await connectController(f, subnqn, device);
+  const ctrl = await connectController(f, subnqn, device, { poll: o.hipri });
   let stats: StatsServer | undefined;
   let result: WorkloadResult;
   let workload: Record<string, unknown>;
@@ -186,6 +188,7 @@ export function registerPerf(program: Command): void {
     .option('--rwmixread <pct>', 'percentage of reads for rw/randrw', intArg(0, 100), 50)
     .option('--verify', 'tag every written block and check every read (read modes write the region first)', false)
     .addOption(new Option('--offload <on|off>', 'host receive offload (the socket DDP device)').default(true, 'on').argParser(onOffArg))
+    .option('--hipri', 'poll for completions (busy-poll the event loop while I/O is in flight: lower latency, a core at 100%)', false)
     .option('--nsid <n>', 'namespace ID (default: the first active one)', intArg(1, 0xfffffffe))
     .option('--json', 'print one JSON object {workload, results, offload}', false)
     .option('--stats-listen <addr:port>', 'serve /metrics and /stats of the offload device while running', parseHostPort);
@@ -206,7 +209,8 @@ flight completes, then the results so far and the counters are printed (exit cod
 Examples:
   nvmeotcp perf -a 127.0.0.1 -s 4420 --rw randread --bs 128k --iodepth 32 --runtime 10
   nvmeotcp perf -s 4420 --rw write --bs 4k --size 64m --verify --json
-  nvmeotcp perf -s 4420 --offload off -G --rw read --bs 128k --runtime 5`,
+  nvmeotcp perf -s 4420 --offload off -G --rw read --bs 128k --runtime 5
+  nvmeotcp perf -s 4420 --rw randread --bs 4k --iodepth 64 --hipri --runtime 10`,
     )
     .action(async (opts: PerfOpts & Record<string, unknown>) => {
       if (opts.runtime !== undefined && opts.size !== undefined) throw new CliError('give --runtime or --size, not both');

@@ -45,6 +45,7 @@ interface TargetOpts {
   config?: string;
   ramSize: number;
   statsListen?: HostPort;
+  poll: boolean;
 }
 
 function planFromFlags(o: TargetOpts): TargetPlan {
@@ -99,6 +100,7 @@ async function runTarget(o: TargetOpts): Promise<void> {
   const tgt = new NvmeTarget({
     subsystems: plan.subsystems,
     ...(plan.inCapsuleDataSize !== undefined ? { inCapsuleDataSize: plan.inCapsuleDataSize } : {}),
+    poll: o.poll,
   });
   const counters = new TargetCounters(tgt);
   tgt.on('connect', (c: ControllerInfo) => log(`connect: ${describeController(c)}`));
@@ -115,6 +117,7 @@ async function runTarget(o: TargetOpts): Promise<void> {
   log(`nvmeotcp target: listening on ${bound.map(formatHostPort).join(', ')}`);
   for (const s of plan.subsystems) log(describeSubsystem(s));
   for (const n of plan.notes) log(`note: ${n}`);
+  if (o.poll) log('note: busy polling while I/O queues are connected (one core at 100%)');
 
   let stats: StatsServer | undefined;
   if (o.statsListen) {
@@ -156,6 +159,7 @@ export function registerTarget(program: Command): void {
     .option('--config <file>', 'nvmetcli-style JSON (what `nvmetcli save` writes) describing ports and subsystems')
     .addOption(new Option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none').default(DEFAULT_RAM, '64M').argParser(sizeArg))
     .option('--stats-listen <addr:port>', 'serve /metrics (Prometheus) and /stats (JSON) on this address', parseHostPort)
+    .option('--poll', 'busy-poll while I/O queues are connected (SPDK-style: lower latency, a core at 100%)', false)
     .addHelpText(
       'after',
       `
