@@ -68,6 +68,8 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
     // compiled the path and grown their heaps before the window opens.
     const ramp = c.rampSeconds ?? 1;
     if (ramp > 0) await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: ramp * 1000, regionBytes: REGION, seed: 2 });
+    // Placed bytes of the window only (the prefill and the ramp placed some too).
+    const placed0 = dev?.getStats().rx_nvmeotcp_bytes ?? 0;
     const tcpu0 = await peer.cpu();
     const cpu0 = process.cpuUsage();
     const r = await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: c.seconds * 1000, regionBytes: REGION });
@@ -87,7 +89,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
       hostCpuPerGB: hostCpu / gb,
       targetCpuPerGB: targetCpu / gb,
       hostRssMB: rss / 1e6,
-      placedBytes: stats?.rx_nvmeotcp_bytes ?? 0,
+      placedBytes: (stats?.rx_nvmeotcp_bytes ?? 0) - placed0,
       readBytes: r.readBytes,
     };
   } catch (e) {
