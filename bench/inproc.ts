@@ -2,7 +2,7 @@
 // operation of both sides together, without the scheduling of two processes, which
 // on a shared 2-vCPU VM moves the two-process per-op figures by up to 2× between runs.
 // Several short rounds; prints each round and the median.
-//   taskset -c 0 node --import tsx bench/inproc.ts [--rw randread] [--bs 4096] [--qd 64] [--seconds 2] [--rounds 5]
+//   taskset -c 0 node --import tsx bench/inproc.ts [--rw randread] [--bs 4096] [--qd 64] [--seconds 2] [--rounds 5] [--digests]
 import { parseArgs } from 'node:util';
 import { NvmeController } from '../src/host/index.ts';
 import { NvmeTarget } from '../src/target/index.ts';
@@ -15,6 +15,7 @@ const { values: a } = parseArgs({
     qd: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '5' },
+    digests: { type: 'boolean', default: false },
   },
 });
 
@@ -26,7 +27,7 @@ const tgt = new NvmeTarget({
 });
 const addr = await tgt.listen({ host: '127.0.0.1', port: 0 });
 const qd = Number(a.qd);
-const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: addr.port, subnqn: NQN, queueSize: Math.max(64, qd + 1) });
+const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: addr.port, subnqn: NQN, queueSize: Math.max(64, qd + 1), hdgst: a.digests, ddgst: a.digests });
 const ns = ctrl.namespace(1);
 await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: REGION });
 const rw = a.rw as RwMode;

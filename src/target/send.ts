@@ -4,7 +4,7 @@
 // never concatenated: each data PDU is [header(+HDGST, +pad), data pieces..., DDGST].
 import { DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32c, crc32cUpdate } from '../protocol/crc32c.ts';
-import { dataPdo, encodeDdgst } from '../protocol/pdu.ts';
+import { dataPdo } from '../protocol/pdu.ts';
 import type { PduWriter } from '../transport/writer.ts';
 
 const RESP_HLEN = 24;
@@ -102,7 +102,11 @@ export function sendC2hData(
         bo = 0;
       }
     }
-    if (ddgst) w.send(encodeDdgst(crc));
+    if (ddgst) {
+      // The digest goes in place in the arena too (no 4-byte Buffer per PDU).
+      const at = w.reserve(DIGEST_LEN);
+      w.buf.writeUInt32LE(crc >>> 0, at);
+    }
     datao += datal;
   }
 }
