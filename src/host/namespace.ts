@@ -10,11 +10,11 @@ import {
   buildRwSqe,
   buildWriteZeroesSqe,
   DSM_MAX_RANGES,
-  writeRwSqe,
   DSM_PAYLOAD_LEN,
   DsmAttr,
   encodeDsmRanges,
   NLB_MAX,
+  writeRwSqe,
 } from '../protocol/admin.ts';
 import { DataDir, HostCommand } from './request.ts';
 
@@ -32,6 +32,8 @@ export type IoDone<A> = (err: Error | undefined, arg: A) => void;
 class PooledCommand extends HostCommand {
   done: IoDone<unknown> = noop;
   arg: unknown = undefined;
+  /** Inside submit(): a command refused at once (no live queue) calls back on the next tick, never from within the call. */
+  submitting = false;
 
   constructor(private readonly pool: PooledCommand[]) {
     super(Buffer.alloc(64), undefined, DataDir.None, 0);
@@ -45,7 +47,8 @@ class PooledCommand extends HostCommand {
     this.done = noop;
     this.arg = undefined;
     this.pool.push(this);
-    callBack(done, err, arg);
+    if (this.submitting) process.nextTick(callBack, done, err, arg);
+    else callBack(done, err, arg);
   }
 }
 
@@ -157,8 +160,9 @@ export class Namespace implements NamespaceInfo {
 
   /**
    * Callback form of readInto, for hot loops (SPDK's habit): no promise, and no object
-   * allocated per I/O. `done(err, arg)` runs once, from the receive path; a bad
-   * argument throws (InvalidArgumentError) before anything is sent.
+   * allocated per I/O. `done(err, arg)` runs once, always after this call has returned
+   * (from the receive path, or on the next tick when no queue is up); a bad argument
+   * throws (InvalidArgumentError) before anything is sent.
    */
   submitRead<A>(slba: number, buf: Uint8Array, done: IoDone<A>, arg: A): void {
     this.submit(IoOpc.Read, this.checkBuf('submitRead', slba, buf), slba, done, arg);
@@ -249,7 +253,9 @@ export class Namespace implements NamespaceInfo {
     writeRwSqe(cmd.sqe, opc, this.nsid, slba, lbas, buf.length, false, false);
     cmd.done = done as IoDone<unknown>;
     cmd.arg = arg;
+    cmd.submitting = true;
     this.io.startIo(cmd);
+    cmd.submitting = false;
   }
 
   /** Blocks one command may carry: the controller's transfer limit, at most NLB_MAX. */

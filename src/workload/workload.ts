@@ -11,7 +11,7 @@ export interface BlockDevice {
   readonly nlba: number;
   readInto(slba: number, buf: Buffer): Promise<unknown>;
   write(slba: number, buf: Buffer): Promise<unknown>;
-  /** Callback forms (Namespace has them): used when present, no promise per I/O. */
+  /** Callback forms (Namespace has them): used when present, no promise per I/O; `done` runs after the call returns. */
   submitRead?<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void;
   submitWrite?<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void;
 }

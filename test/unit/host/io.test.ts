@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IoOpc, Sc } from '../../../src/protocol/constants.ts';
-import { InvalidArgumentError, NvmeStatusError } from '../../../src/protocol/errors.ts';
+import { ConnectionError, InvalidArgumentError, NvmeStatusError } from '../../../src/protocol/errors.ts';
 import { buildRwSqe } from '../../../src/protocol/admin.ts';
 import { NvmeController } from '../../../src/host/index.ts';
 import { DataDir, HostCommand } from '../../../src/host/request.ts';
@@ -263,4 +263,21 @@ test('host io - callback API: a command error reaches the callback; a throwing c
       assert.equal(ctrl.ioQueueCount, 1);
     },
   );
+});
+
+test('host io - callback API: with no queue up, the callback runs on a later tick with ConnectionError, never inside the call', async () => {
+  await withCtrl({}, {}, async (ctrl) => {
+    const n = ctrl.namespace(1);
+    await ctrl.disconnect();
+    let ran = false;
+    const got = new Promise<Error | undefined>((resolve) => {
+      n.submitRead(0, Buffer.alloc(512), (err) => {
+        ran = true;
+        resolve(err);
+      }, 0);
+    });
+    assert.equal(ran, false, 'called back from within submitRead');
+    const err = await got;
+    assert.ok(err instanceof ConnectionError, String(err));
+  });
 });
