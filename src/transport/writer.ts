@@ -24,6 +24,8 @@ export const SMALL_PDU_PART = 512;
 /** Default: payloads up to this size are copied into the arena too. */
 export const DEFAULT_COPY_MAX = 16 * 1024;
 export const ARENA_SIZE = 256 * 1024;
+/** Free arenas kept for reuse; more (after a burst under backpressure) are left to the GC. */
+export const SPARE_ARENAS = 4;
 
 interface Arena {
   readonly buf: Buffer;
@@ -144,7 +146,11 @@ export class PduWriter {
     this.arena = this.spare.pop() ?? this.newArena();
     this.aStart = 0;
     this.aEnd = 0;
-    if (old.writes === 0) this.spare.push(old);
+    if (old.writes === 0) this.release(old);
+  }
+
+  private release(a: Arena): void {
+    if (this.spare.length < SPARE_ARENAS) this.spare.push(a);
   }
 
   private newArena(): Arena {
@@ -154,7 +160,7 @@ export class PduWriter {
       done: () => {
         a.writes--;
         // A retired arena is free again once all of its writes are done.
-        if (a.writes === 0 && a !== this.arena) this.spare.push(a);
+        if (a.writes === 0 && a !== this.arena) this.release(a);
       },
     };
     return a;

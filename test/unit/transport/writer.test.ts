@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
-import { ARENA_SIZE, PduWriter } from '../../../src/transport/writer.ts';
+import { ARENA_SIZE, PduWriter, SPARE_ARENAS } from '../../../src/transport/writer.ts';
 import { Prng } from '../../helpers/prng.ts';
 
 /**
@@ -110,4 +110,26 @@ test('writer - flushNow hands everything over at once; nothing is written after 
   w.flushNow();
   await turn();
   assert.equal(s.bytes().toString(), 'abc');
+});
+
+test('writer - after a burst under backpressure, at most SPARE_ARENAS free arenas are kept', async () => {
+  const s = new FakeSocket();
+  const w = new PduWriter(s as unknown as Socket);
+  // ~2.6 MB in one turn with every write held: ten or more arenas in use at once.
+  for (let i = 0; i < 640; i++) w.send(Buffer.alloc(24), Buffer.alloc(4096, i & 0xff));
+  await turn();
+  const used = new Set(s.chunks.map((c) => c.buf.buffer)).size;
+  assert.ok(used >= 10, `${used} arenas`);
+  s.release();
+  const spare = (w as unknown as { spare: unknown[] }).spare.length;
+  assert.equal(spare, SPARE_ARENAS);
+  // The next turns reuse them: no new arena while writes complete promptly.
+  const before = new Set(s.chunks.map((c) => c.buf.buffer));
+  for (let t = 0; t < 10; t++) {
+    for (let i = 0; i < 64; i++) w.send(Buffer.alloc(4120));
+    await turn();
+    s.release();
+  }
+  const fresh = s.chunks.map((c) => c.buf.buffer).filter((b) => !before.has(b));
+  assert.equal(new Set(fresh).size, 0);
 });
