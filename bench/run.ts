@@ -3,7 +3,7 @@
 //                                matrix: the full issue-5 matrix (seq 128 KiB r/w QD32, 4 KiB
 //                                randread/randwrite QD1 and QD64, 1 and 4 queues, digests, offload)
 //   --seconds N   per run (default 3)     --reps N   repetitions (default 3)
-//   --pin         pin host to CPU 0 and peers to CPU 1 (taskset)
+//   --pin         pin the host process (every thread) to CPU 0 and peers to CPU 1 (taskset)
 //   --filter S    only cases whose label contains S (comma-separated: any of them)
 //   --out FILE    write the results as JSON (default bench/results/<suite>-<time>.json)
 //   --ramp N      unmeasured seconds of the same workload before each window (default 1)
@@ -55,10 +55,20 @@ function label(c: CaseSpec): string {
 const READ_SHAPE: [number, number] = [72, 24 + 4096 + 24];
 const WRITE_SHAPE: [number, number] = [72 + 4096, 24];
 
+/** What every case of this run shares. */
+const common: Omit<CaseSpec, 'rw' | 'bs' | 'iodepth' | 'queues' | 'digests' | 'offload'> = {
+  seconds,
+  rampSeconds: Number(a.ramp),
+  ...(cpus ? { cpus } : {}),
+  ...(region ? { region } : {}),
+  ...(a['disable-sqflow'] ? { disableSqFlow: true } : {}),
+  ...(a.poll ? { poll: true } : {}),
+};
+
 function cases(): CaseSpec[] {
   const out: CaseSpec[] = [];
   const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean) =>
-    out.push({ rw, bs, iodepth, queues, digests, offload, seconds, ...(cpus ? { cpus } : {}), ...(region ? { region } : {}), ...(a['disable-sqflow'] ? { disableSqFlow: true } : {}), rampSeconds: Number(a.ramp), ...(a.poll ? { poll: true } : {}) });
+    out.push({ rw, bs, iodepth, queues, digests, offload, ...common });
   if (a.suite === 'offload' || a.suite === 'all') {
     for (const dg of [false, true]) for (const off of [false, true]) add('read', 128 * 1024, 32, 1, dg, off);
   }
