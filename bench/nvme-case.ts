@@ -33,6 +33,7 @@ export interface CaseResult {
   hostCpuPerGB: number;
   targetCpuPerGB: number;
   hostRssMB: number;
+  targetRssMB: number;
   placedBytes: number;
   readBytes: number;
 }
@@ -76,6 +77,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
     const hostCpu = cpuSince(cpu0);
     const targetCpu = (await peer.cpu()) - tcpu0;
     const rss = process.memoryUsage().rss;
+    const targetRss = await peer.rss();
     const stats = dev?.getStats();
     await ctrl.disconnect();
     await peer.stop();
@@ -89,6 +91,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
       hostCpuPerGB: hostCpu / gb,
       targetCpuPerGB: targetCpu / gb,
       hostRssMB: rss / 1e6,
+      targetRssMB: targetRss / 1e6,
       placedBytes: (stats?.rx_nvmeotcp_bytes ?? 0) - placed0,
       readBytes: r.readBytes,
     };

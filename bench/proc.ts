@@ -1,6 +1,7 @@
 // Child processes for benchmarks: each peer prints "port <n>" when ready, answers a
-// "cpu" line on stdin with "cpu <seconds>" (its own user+system CPU time so far),
-// and prints the same and exits when its stdin closes.
+// "cpu" line on stdin with "cpu <seconds>" (its own user+system CPU time so far) and
+// an "rss" line with "rss <bytes>", and prints its CPU time and exits when its stdin
+// closes.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -11,6 +12,8 @@ export interface Peer {
   child: ChildProcess;
   /** The peer's CPU seconds so far. */
   cpu(): Promise<number>;
+  /** The peer's resident set size in bytes. */
+  rss(): Promise<number>;
   /** Sends a control line and waits for "prof-done" (see servePeerControl). */
   profile(line: string): Promise<void>;
   /** Closes stdin and resolves with the peer's CPU seconds. */
@@ -31,6 +34,8 @@ export function servePeerControl(onEnd: () => Promise<void> | void = () => {}): 
   const command = async (line: string): Promise<void> => {
     if (line === 'cpu') {
       report();
+    } else if (line === 'rss') {
+      process.stdout.write(`rss ${process.memoryUsage.rss()}\n`);
     } else if (line === 'prof-start') {
       session = new Session();
       session.connect();
@@ -67,6 +72,7 @@ export function spawnPeer(script: string, args: string[], cpu?: number, nodeArgs
   let out = '';
   let seen = false;
   let cpuWaiters: ((s: number) => void)[] = [];
+  let rssWaiters: ((b: number) => void)[] = [];
   let profWaiters: (() => void)[] = [];
   return new Promise((resolve, reject) => {
     child.on('error', reject);
@@ -91,6 +97,11 @@ export function spawnPeer(script: string, args: string[], cpu?: number, nodeArgs
                 cpuWaiters.push(res);
                 child.stdin?.write('cpu\n');
               }),
+            rss: () =>
+              new Promise<number>((res) => {
+                rssWaiters.push(res);
+                child.stdin?.write('rss\n');
+              }),
             profile: (line: string) =>
               new Promise<void>((res) => {
                 profWaiters.push(res);
@@ -107,6 +118,12 @@ export function spawnPeer(script: string, args: string[], cpu?: number, nodeArgs
           const w = profWaiters;
           profWaiters = [];
           for (const f of w) f();
+        }
+        const rm = /^rss (\d+)/.exec(line);
+        if (rm) {
+          const w = rssWaiters;
+          rssWaiters = [];
+          for (const f of w) f(Number(rm[1]));
         }
         const cm = /^cpu ([\d.]+)/.exec(line);
         if (cm) {

@@ -160,9 +160,9 @@ async function main(): Promise<void> {
     `raw ping-pong ${WRITE_SHAPE.join('/')} B (4 KiB write shape) at QD64: ${wrOps.toFixed(0)} ops/s (${spread(wrRuns)}); CPU µs/op requester ${cpuOf((x) => x.write[0])}, responder ${cpuOf((x) => x.write[1])}\n`,
   );
   console.log(
-    '| case | MB/s (spread) | IOPS | p50 µs | p99 µs | host CPU s/GB | target CPU s/GB | host µs/op | target µs/op | host RSS MB | placed/read | vs baseline | vs shaped ping-pong |',
+    '| case | MB/s (spread) | IOPS | p50 µs | p99 µs | host CPU s/GB | target CPU s/GB | host µs/op | target µs/op | host RSS MB | target RSS MB | placed/read | vs baseline | vs shaped ping-pong |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const rows: Record<string, unknown>[] = [];
   for (const c of todo) {
     const l = label(c);
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
     const shaped = c.bs === 4096 ? (c.rw.endsWith('read') ? iops / ramOps : iops / wrOps) : Number.NaN;
     const placed = m((x) => x.readBytes) > 0 ? m((x) => x.placedBytes) / m((x) => x.readBytes) : 0;
     console.log(
-      `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.targetCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} | ${Number.isNaN(shaped) ? '' : shaped.toFixed(2)} |`,
+      `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.targetCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${m((x) => x.targetRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} | ${Number.isNaN(shaped) ? '' : shaped.toFixed(2)} |`,
     );
     rows.push({ case: l, ...c, runs: rs, median: { mbps, iops }, ratioToBaseline: base, ...(Number.isNaN(shaped) ? {} : { ratioToShaped: shaped }) });
   }
