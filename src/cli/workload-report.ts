@@ -27,7 +27,23 @@ export function humanBytes(n: number): string {
 
 const us = (v: number) => v.toFixed(1);
 
-export function formatSummary(r: WorkloadResult): string {
+/** The host process's CPU over a run, as fio reports it (percent of wall time) and per I/O. */
+export interface CpuReport {
+  usrPct: number;
+  sysPct: number;
+  usPerIo: number;
+}
+
+/** The measured phase's CPU (WorkloadResult.cpu) in percent of its wall time and per I/O. */
+export function cpuReport(r: WorkloadResult): CpuReport {
+  const u = r.cpu;
+  const ios = r.readOps + r.writeOps;
+  const wallUs = Math.max(1, r.elapsedMs * 1000);
+  const round = (v: number) => Math.round(v * 100) / 100;
+  return { usrPct: round((u.user / wallUs) * 100), sysPct: round((u.system / wallUs) * 100), usPerIo: round(ios > 0 ? (u.user + u.system) / ios : 0) };
+}
+
+export function formatSummary(r: WorkloadResult, cpu?: CpuReport): string {
   const lat = (name: string, l: WorkloadResult['lat']) =>
     `  ${name.padEnd(10)} p50 ${us(l.p50)}  p99 ${us(l.p99)}  p99.9 ${us(l.p999)}  max ${us(l.max)}  mean ${us(l.mean)}`;
   const lines = [
@@ -36,6 +52,7 @@ export function formatSummary(r: WorkloadResult): string {
     `  MB/s       ${r.mbps.toFixed(2)}`,
     `  reads      ${r.readOps} (${humanBytes(r.readBytes)})`,
     `  writes     ${r.writeOps} (${humanBytes(r.writeBytes)})`,
+    ...(cpu ? [`  cpu        usr=${cpu.usrPct.toFixed(1)}%, sys=${cpu.sysPct.toFixed(1)}%, ${cpu.usPerIo.toFixed(1)} µs per I/O`] : []),
     'Latency (µs):',
     lat('all', r.lat),
   ];

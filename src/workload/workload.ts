@@ -100,6 +100,8 @@ export interface WorkloadResult {
   writeLat: LatencySummary;
   /** Blocks checked against the pattern (verify only). */
   verifiedBlocks: number;
+  /** CPU time of this process during the measured phase (µs): user and system. */
+  cpu: { user: number; system: number };
   /** The first error (I/O or verification); the workload stops at it. */
   error?: string;
 }
@@ -287,7 +289,9 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     };
     const readChoice = mix === 100 ? () => true : mix === 0 ? () => false : () => rand() * 100 < mix;
     const runStart = performance.now();
+    const cpu0 = process.cpuUsage();
     await drive(pick, readChoice, true);
+    const cpu = process.cpuUsage(cpu0);
     const elapsedMs = performance.now() - runStart;
 
     // Write-only modes with verify: read back everything written.
@@ -322,6 +326,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       readLat: summarize(rh),
       writeLat: summarize(wh),
       verifiedBlocks,
+      cpu: { user: cpu.user, system: cpu.system },
     };
     if (error !== undefined) result.error = error;
     return result;

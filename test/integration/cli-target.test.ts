@@ -25,6 +25,7 @@ const conn = () => ['-a', '127.0.0.1', '-s', String(port)];
 
 interface PerfJson {
   workload: Record<string, unknown>;
+  cpu: { usrPct: number; sysPct: number; usPerIo: number };
   results: { readOps: number; readBytes: number; writeOps: number; verifiedBlocks: number; error?: string };
   offload: Record<string, number> | null;
 }
@@ -133,6 +134,19 @@ test('cli perf --offload off - the same workload without a device reports no cou
   assert.equal(p.results.readOps, 16);
   assert.equal(p.workload.offload, false);
   assert.equal(p.offload, null);
+  // fio's cpu line: this process's CPU over the run, in % of wall time and per I/O.
+  assert.ok(p.cpu.usrPct > 0 && p.cpu.usrPct + p.cpu.sysPct <= 200, JSON.stringify(p.cpu));
+  assert.ok(p.cpu.usPerIo > 0, JSON.stringify(p.cpu));
+});
+
+test('cli perf - the text summary: results, cpu, latency percentiles, offload counters', async () => {
+  const r = await cli(['perf', ...conn(), '-n', NQN, '-i', '1', '--rw', 'randread', '--bs', '4k', '--size', '1m']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Results: randread, bs 4096, iodepth 16, \d+\.\d\d s$/m);
+  assert.match(r.stdout, /^ {2}reads {6}256 \(1\.0 MB\)$/m);
+  assert.match(r.stdout, /^ {2}cpu {8}usr=\d+\.\d%, sys=\d+\.\d%, \d+\.\d µs per I\/O$/m);
+  assert.match(r.stdout, /^ {2}all {8}p50 [\d.]+ {2}p99 [\d.]+ {2}p99\.9 [\d.]+ {2}max [\d.]+ {2}mean [\d.]+$/m);
+  assert.match(r.stdout, /^Offload statistics:$/m);
 });
 
 test('cli stats - reads the target endpoint as ethtool -S, and --json', async () => {

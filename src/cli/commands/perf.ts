@@ -11,7 +11,7 @@ import { CliError, describeError } from '../errors.ts';
 import { formatOffloadBlock, offloadCounters, offloadEndpoints } from '../offload-stats.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
 import { type StatsServer, startStatsServer } from '../stats-server.ts';
-import { formatSummary, runWithProgress } from '../workload-report.ts';
+import { type CpuReport, cpuReport, formatSummary, runWithProgress } from '../workload-report.ts';
 
 interface PerfOpts {
   rw: RwMode;
@@ -72,6 +72,8 @@ const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 14
 export interface PerfReport {
   workload: Record<string, unknown>;
   results: WorkloadResult;
+  /** This (host) process's CPU over the run. */
+  cpu: CpuReport;
   offload: Record<string, unknown> | null;
 }
 
@@ -105,6 +107,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   const ctrl = await connectController(f, subnqn, device, { poll: o.hipri });
   let stats: StatsServer | undefined;
   let result: WorkloadResult;
+  let cpu: CpuReport;
   let workload: Record<string, unknown>;
   let dev: StoppableNamespace | undefined;
   const stop = (sig: NodeJS.Signals) => {
@@ -140,6 +143,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     if (o.size !== undefined) wo.totalBytes = o.size;
     try {
       result = await runWithProgress(dev, wo, 'perf', o.json);
+      cpu = cpuReport(result);
     } catch (e) {
       // Bad block size or region for this namespace: a usage error, not a crash.
       if (e instanceof RangeError) throw new CliError(e.message);
@@ -159,10 +163,10 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   }
   const snap = device?.snapshot();
   if (o.json) {
-    const report: PerfReport = { workload, results: result, offload: snap ? offloadCounters(snap) : null };
+    const report: PerfReport = { workload, results: result, cpu, offload: snap ? offloadCounters(snap) : null };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
-    process.stdout.write(formatSummary(result));
+    process.stdout.write(formatSummary(result, cpu));
     process.stdout.write(snap ? `\nOffload statistics:\n${formatOffloadBlock(snap)}` : '\nOffload: off (software receive path)\n');
   }
   if (result.error !== undefined) {

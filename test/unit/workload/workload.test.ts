@@ -169,3 +169,14 @@ test('parseSize - fio-style suffixes', () => {
   assert.equal(parseSize('512'), 512);
   assert.throws(() => parseSize('12q'), /bad size/);
 });
+
+test('workload - the measured phase reports its own CPU time (prefill excluded)', async () => {
+  const dev = new MemDevice(512, 4096);
+  const c0 = process.cpuUsage();
+  const r = await runWorkload(dev, { rw: 'randread', bs: 4096, iodepth: 4, totalBytes: 300 * 4096, verify: true });
+  const all = process.cpuUsage(c0);
+  assert.equal(r.error, undefined);
+  assert.ok(r.cpu.user > 0, JSON.stringify(r.cpu));
+  // The prefill (a write of the whole region) ran before the window: not counted.
+  assert.ok(r.cpu.user + r.cpu.system < all.user + all.system, `${JSON.stringify(r.cpu)} vs ${JSON.stringify(all)}`);
+});
