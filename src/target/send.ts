@@ -93,8 +93,14 @@ export function sendC2hData(
       const b = bufs[bi];
       const n = Math.min(need, b.length - bo);
       const piece = bo === 0 && n === b.length ? b : b.subarray(bo, bo + n);
-      if (ddgst) crc = crc32cUpdate(crc, piece);
-      w.send(piece);
+      // With a data digest the bytes are digested now, so they are copied now; without
+      // one the copy waits for the turn's batch (sendLater: the misses overlap).
+      if (ddgst) {
+        crc = crc32cUpdate(crc, piece);
+        w.send(piece);
+      } else {
+        w.sendLater(piece);
+      }
       need -= n;
       bo += n;
       if (bo === b.length) {

@@ -11,6 +11,7 @@ function fakeWriter(): { w: PduWriter; out: Buffer[] } {
   let last = Buffer.alloc(0);
   const w = {
     send: (...bufs: Buffer[]) => out.push(...bufs),
+    sendLater: (b: Buffer) => out.push(b),
     reserve: (n: number) => {
       last = Buffer.alloc(n);
       out.push(last);

@@ -133,3 +133,42 @@ test('writer - after a burst under backpressure, at most SPARE_ARENAS free arena
   const fresh = s.chunks.map((c) => c.buf.buffer).filter((b) => !before.has(b));
   assert.equal(new Set(fresh).size, 0);
 });
+
+test('writer - sendLater: copied when the arena goes out, in order with send() and reserve(); large payloads pass as they are', async () => {
+  const s = new FakeSocket();
+  const w = new PduWriter(s as unknown as Socket, { copyMax: 8192 });
+  const rng = new Prng(7);
+  const want: Buffer[] = [];
+  const blocks: Buffer[] = [];
+  for (let i = 0; i < 100; i++) {
+    const h = rng.bytes(24);
+    const at = w.reserve(24);
+    h.copy(w.buf, at);
+    const block = rng.bytes(4096);
+    w.sendLater(block);
+    const tail = rng.bytes(24);
+    w.send(tail);
+    want.push(h, block, tail);
+    blocks.push(block);
+  }
+  const big = rng.bytes(65536);
+  w.sendLater(big); // above copyMax: handed over as it is, after everything before it
+  want.push(big);
+  // ~420 KB: the first arena filled and went out mid-turn, its blocks copied then.
+  assert.ok(s.chunks.length >= 1);
+  await turn();
+  assert.deepEqual(s.bytes(), Buffer.concat(want));
+  assert.equal(s.chunks.at(-1)!.buf, big);
+});
+
+test('writer - sendLater sends the bytes the source holds when the turn ends (the documented contract)', async () => {
+  const s = new FakeSocket();
+  const w = new PduWriter(s as unknown as Socket);
+  const block = Buffer.alloc(4096, 1);
+  w.sendLater(block);
+  block.fill(2); // before the end of the turn: what goes out is the new content
+  await turn();
+  assert.deepEqual(s.bytes(), Buffer.alloc(4096, 2));
+  block.fill(3); // after: no effect on what was written
+  assert.deepEqual(s.chunks[0].snap, Buffer.alloc(4096, 2));
+});
