@@ -95,6 +95,34 @@ test('pattern - round trip, and a stale, misplaced or flipped block is named', (
   assert.match(checkPattern(b, 512, 100, 7, 42) ?? '', /lba 102: fill differs/);
 });
 
+test('pattern - the fill is the xorshift32 word stream of the block identity, little-endian, after the 24-byte tag', () => {
+  for (const [lbaSize, lba, gen, seed] of [
+    [512, 5, 2, 1],
+    [4096, 2 ** 33 + 17, 0xfffffff0, 7],
+  ]) {
+    const b = Buffer.alloc(lbaSize * 2);
+    writePattern(b, lbaSize, lba, gen, seed);
+    for (let blk = 0; blk < 2; blk++) {
+      const id = lba + blk;
+      let x = ((id * 0x9e3779b1) ^ (gen * 0x85ebca6b) ^ seed ^ 0x2545f491) >>> 0 || 1;
+      const want = Buffer.alloc(lbaSize - 24);
+      for (let p = 0; p < want.length; p += 4) {
+        x ^= x << 13;
+        x >>>= 0;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        x >>>= 0;
+        want.writeUInt32LE(x, p);
+      }
+      const o = blk * lbaSize;
+      assert.equal(b.readUInt32LE(o), 0x544f564e);
+      assert.equal(b.readUInt32LE(o + 4) + b.readUInt32LE(o + 8) * 2 ** 32, id);
+      assert.deepEqual(b.subarray(o + 24, o + lbaSize), want, `block ${id}`);
+    }
+    assert.equal(checkPattern(b, lbaSize, lba, gen, seed), undefined);
+  }
+});
+
 test('workload - sequential write then verify reads back every block', async () => {
   const dev = new MemDevice(512, 2048);
   const r = await runWorkload(dev, { rw: 'write', bs: 4096, iodepth: 8, verify: true });
