@@ -4,34 +4,27 @@
 // checked block by block, so a misplaced, stale or torn block is named precisely.
 import { endianness } from 'node:os';
 
-let scratch = Buffer.alloc(0);
-
 const MAGIC = 0x544f564e; // "NVOT"
 const TAG_LEN = 24;
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 
-/** The fill's 32-bit words, generated into one reused typed array (and a byte view of it). */
+/** A block's fill is generated into one reused word array; `fillBytes` views it. */
 let words = new Uint32Array(0);
-let wordBytes = Buffer.alloc(0);
-
-function seedOf(lba: number, gen: number, seed: number): number {
-  const x = ((lba * 0x9e3779b1) ^ (gen * 0x85ebca6b) ^ seed ^ 0x2545f491) >>> 0;
-  return x === 0 ? 1 : x;
-}
+let fillBytes = Buffer.alloc(0);
 
 /**
- * The first `len` bytes of a block's fill (len rounded down to whole words), as a view
- * of the reused word buffer: xorshift32 seeded from the block identity, one word per
- * step, little-endian. Valid until the next call.
+ * The `len` bytes of a block's fill, as a view of the reused buffer (valid until the
+ * next call): xorshift32 seeded from the block identity, one little-endian word per
+ * step, then (when len is not a multiple of 4) bytes counting up from the tail's offset.
  */
-function fillWords(len: number, lba: number, gen: number, seed: number): Buffer {
+function blockFill(len: number, lba: number, gen: number, seed: number): Buffer {
   const nw = len >>> 2;
-  if (words.length < nw) {
-    words = new Uint32Array(nw);
-    wordBytes = Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+  if (fillBytes.length < len) {
+    words = new Uint32Array(nw + 1);
+    fillBytes = Buffer.from(words.buffer, words.byteOffset, words.byteLength);
   }
-  let x = seedOf(lba, gen, seed);
+  let x = ((lba * 0x9e3779b1) ^ (gen * 0x85ebca6b) ^ seed ^ 0x2545f491) >>> 0 || 1;
   for (let i = 0; i < nw; i++) {
     x ^= x << 13;
     x >>>= 0;
@@ -40,39 +33,9 @@ function fillWords(len: number, lba: number, gen: number, seed: number): Buffer 
     x >>>= 0;
     words[i] = x;
   }
-  return wordBytes.subarray(0, nw * 4);
-}
-
-function fill(buf: Buffer, off: number, len: number, lba: number, gen: number, seed: number): void {
-  const end = off + len;
-  let p = off;
-  if (LITTLE_ENDIAN) {
-    const w = fillWords(len, lba, gen, seed);
-    w.copy(buf, off);
-    p += w.length;
-  } else {
-    let x = seedOf(lba, gen, seed);
-    for (; p + 4 <= end; p += 4) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      buf.writeUInt32LE(x, p);
-    }
-  }
-  for (; p < end; p++) buf[p] = p & 0xff;
-}
-
-/** True when buf[off, off + len) holds the block's fill. */
-function fillMatches(buf: Buffer, off: number, len: number, lba: number, gen: number, seed: number): boolean {
-  if (!LITTLE_ENDIAN || len % 4 !== 0) {
-    if (scratch.length < len) scratch = Buffer.alloc(len);
-    fill(scratch, 0, len, lba, gen, seed);
-    return buf.compare(scratch, 0, len, off, off + len) === 0;
-  }
-  const w = fillWords(len, lba, gen, seed);
-  return buf.compare(w, 0, len, off, off + len) === 0;
+  if (!LITTLE_ENDIAN) fillBytes.subarray(0, nw * 4).swap32();
+  for (let p = nw * 4; p < len; p++) fillBytes[p] = p & 0xff;
+  return fillBytes.subarray(0, len);
 }
 
 /** Writes the pattern for blocks [slba, slba + n) of generation `gen` into buf. */
@@ -87,7 +50,7 @@ export function writePattern(buf: Buffer, lbaSize: number, slba: number, gen: nu
     buf.writeUInt32LE(gen >>> 0, o + 12);
     buf.writeUInt32LE(seed >>> 0, o + 16);
     buf.writeUInt32LE(0, o + 20);
-    fill(buf, o + TAG_LEN, lbaSize - TAG_LEN, lba, gen, seed);
+    blockFill(lbaSize - TAG_LEN, lba, gen, seed).copy(buf, o + TAG_LEN);
   }
 }
 
@@ -107,7 +70,9 @@ export function checkPattern(buf: Buffer, lbaSize: number, slba: number, gen: nu
     if (magic !== MAGIC) return `lba ${lba}: no pattern tag (magic 0x${magic.toString(16)})`;
     if (tagLba !== lba) return `lba ${lba}: holds the block written for lba ${tagLba}`;
     if (tagGen !== gen >>> 0) return `lba ${lba}: generation ${tagGen}, expected ${gen >>> 0}`;
-    if (!fillMatches(buf, o + TAG_LEN, lbaSize - TAG_LEN, lba, gen, seed)) return `lba ${lba}: fill differs from the pattern`;
+    if (buf.compare(blockFill(lbaSize - TAG_LEN, lba, gen, seed), 0, lbaSize - TAG_LEN, o + TAG_LEN, o + lbaSize) !== 0) {
+      return `lba ${lba}: fill differs from the pattern`;
+    }
   }
   return undefined;
 }
