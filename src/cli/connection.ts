@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { intArg } from './args.ts';
+import { formatHostPort, intArg } from './args.ts';
 
 export interface ConnectionFlags {
   transport: string;
@@ -104,5 +104,5 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
 
 /** "127.0.0.1:4420" / "[::1]:4420". */
 export function targetLabel(f: Pick<ConnectionFlags, 'traddr' | 'trsvcid'>): string {
-  return f.traddr.includes(':') ? `[${f.traddr}]:${f.trsvcid}` : `${f.traddr}:${f.trsvcid}`;
+  return formatHostPort({ host: f.traddr, port: f.trsvcid });
 }

@@ -1,21 +1,8 @@
-// The offload counters as the verbs show them, all from the exporters: seed-named
-// JSON, the ethtool -S block, and the /metrics + /stats endpoint of a device.
-import { formatEthtool } from '../exporters/ethtool.ts';
-import { statsToJson } from '../exporters/json.ts';
+// The /metrics + /stats endpoint of an offload device (the verbs print its counters
+// with the exporters directly: statsToJson, formatEthtool).
 import { formatPrometheus } from '../exporters/prometheus.ts';
 import type { SocketDevice } from '../offload/socket-device.ts';
-import type { StatsSnapshot } from '../stats/registry.ts';
 import type { StatsEndpoints } from './stats-server.ts';
-
-/** The ten seed counters by their ethtool names: global, then the data path summed over channels. */
-export function offloadCounters(s: StatsSnapshot): Record<string, unknown> {
-  return statsToJson(s);
-}
-
-/** ethtool -S text of the summed counters. */
-export function formatOffloadBlock(s: StatsSnapshot): string {
-  return formatEthtool(s);
-}
 
 /**
  * /metrics: Prometheus text; /stats: the snapshot itself (what `nvmeotcp stats`

@@ -3,7 +3,6 @@
 import {
   type ConnectOptions,
   type DiscoverLogResult,
-  discover,
   discoverLog,
   type HostDdpDevice,
   NvmeController,
@@ -46,9 +45,7 @@ function baseOptions(f: ConnectionFlags): Omit<ConnectOptions, 'subnqn'> {
 /** -n, or else the first NVM subsystem the target's discovery log lists. */
 export async function resolveSubnqn(f: ConnectionFlags): Promise<string> {
   if (f.nqn !== undefined) return f.nqn;
-  const entries = await reaching(f, 'cannot reach the discovery controller at', () =>
-    discover({ traddr: f.traddr, trsvcid: f.trsvcid, hostnqn: f.hostnqn, hostid: f.hostid, connectTimeoutMs: CONNECT_TIMEOUT_MS }),
-  );
+  const { entries } = await readDiscoveryLog(f);
   const nvm = entries.find((e) => e.subtype === SubType.Nvme);
   if (nvm === undefined) throw new CliError(`${targetLabel(f)} offers no NVM subsystem to this host (give one with -n)`);
   return nvm.subnqn;

@@ -7,7 +7,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROMETHEUS_CONTENT_TYPE } from '../exporters/prometheus.ts';
-import type { HostPort } from './args.ts';
+import { formatHostPort, type HostPort } from './args.ts';
+import { CliError, describeError } from './errors.ts';
 
 export interface StatsEndpoints {
   /** Prometheus text, rendered from a snapshot taken now. */
@@ -46,6 +47,21 @@ function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): 
   }
   res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * startStatsServer for a verb: a failure is one CliError naming the address, and the
+ * URLs are printed with `log` once it listens.
+ */
+export async function serveStats(at: HostPort, ep: StatsEndpoints, log: (line: string) => void): Promise<StatsServer> {
+  let s: StatsServer;
+  try {
+    s = await startStatsServer(at, ep);
+  } catch (e) {
+    throw new CliError(`cannot serve stats on ${formatHostPort(at)}: ${describeError(e)}`);
+  }
+  log(`stats: http://${formatHostPort(s.address)}/metrics and /stats`);
+  return s;
 }
 
 export async function startStatsServer(at: HostPort, ep: StatsEndpoints): Promise<StatsServer> {

@@ -4,15 +4,15 @@
 // device places straight into the I/O buffers, then 4 KiB reads, which stay below
 // io_threshold and take the software path — and the counters with what they mean.
 import { type Command, Option } from 'commander';
+import { formatEthtool } from '../../exporters/ethtool.ts';
 import { NvmeController } from '../../host/index.ts';
 import { createSocketDevice } from '../../offload/socket-device.ts';
 import type { StatsSnapshot } from '../../stats/registry.ts';
 import { NvmeTarget } from '../../target/index.ts';
 import type { WorkloadResult } from '../../workload/workload.ts';
 import { formatHostPort, type HostPort, intArg, parseHostPort } from '../args.ts';
-import { CliError, describeError } from '../errors.ts';
-import { formatOffloadBlock, offloadEndpoints } from '../offload-stats.ts';
-import { type StatsServer, startStatsServer } from '../stats-server.ts';
+import { offloadEndpoints } from '../offload-stats.ts';
+import { type StatsServer, serveStats } from '../stats-server.ts';
 import { formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:demo';
@@ -81,10 +81,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
         `socket offload device (io_threshold ${device.limits().ioThreshold / 1024} KiB)\n`,
     );
     if (o.statsListen) {
-      stats = await startStatsServer(o.statsListen, offloadEndpoints(device)).catch((e: unknown) => {
-        throw new CliError(`cannot serve stats on ${formatHostPort(o.statsListen!)}: ${describeError(e)}`);
-      });
-      out(`stats: http://${formatHostPort(stats.address)}/metrics and /stats\n`);
+      stats = await serveStats(o.statsListen, offloadEndpoints(device), (l: string) => out(`${l}\n`));
     }
     const ns = ctrl.namespace(1);
     const runs: [string, Parameters<typeof runWithProgress>[1]][] = [
@@ -110,7 +107,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
     await target.close();
   }
   const snap = device.snapshot();
-  out(`\nOffload statistics (after disconnect):\n${formatOffloadBlock(snap)}\n`);
+  out(`\nOffload statistics (after disconnect):\n${formatEthtool(snap)}\n`);
   const failed = phases.find((p) => p.result.error !== undefined);
   if (failed || phases.length < 2) {
     process.stderr.write(`nvmeotcp demo: ${failed?.result.error ?? 'workload did not run'}\n`);

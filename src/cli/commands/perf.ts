@@ -2,15 +2,17 @@
 // spdk_nvme_perf habits), with the host's receive offload on or off, then the
 // results and the offload counters.
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { formatEthtool } from '../../exporters/ethtool.ts';
+import { statsToJson } from '../../exporters/json.ts';
 import type { IoDone, Namespace, NvmeController } from '../../host/index.ts';
 import { createSocketDevice, type SocketDevice } from '../../offload/socket-device.ts';
 import { type BlockDevice, RW_MODES, type RwMode, type WorkloadOptions, type WorkloadResult } from '../../workload/workload.ts';
-import { formatHostPort, type HostPort, intArg, onOffArg, parseHostPort, positiveNumberArg, sizeArg } from '../args.ts';
+import { type HostPort, intArg, onOffArg, parseHostPort, positiveNumberArg, sizeArg } from '../args.ts';
 import { addConnectionOptions, type ConnectionFlags, connectionFlags, targetLabel } from '../connection.ts';
-import { CliError, describeError } from '../errors.ts';
-import { formatOffloadBlock, offloadCounters, offloadEndpoints } from '../offload-stats.ts';
+import { CliError } from '../errors.ts';
+import { offloadEndpoints } from '../offload-stats.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
-import { type StatsServer, startStatsServer } from '../stats-server.ts';
+import { type StatsServer, serveStats } from '../stats-server.ts';
 import { type CpuReport, cpuReport, formatSummary, runWithProgress } from '../workload-report.ts';
 
 interface PerfOpts {
@@ -127,10 +129,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     if (o.bs % dev.lbaSize !== 0) throw new CliError(`--bs ${o.bs} is not a multiple of namespace ${nsid}'s LBA size ${dev.lbaSize}`);
     workload = workloadDescription(o, f, subnqn, nsid, ctrl);
     if (o.statsListen && device) {
-      stats = await startStatsServer(o.statsListen, offloadEndpoints(device)).catch((e: unknown) => {
-        throw new CliError(`cannot serve stats on ${formatHostPort(o.statsListen!)}: ${describeError(e)}`);
-      });
-      process.stderr.write(`stats: http://${formatHostPort(stats.address)}/metrics and /stats\n`);
+      stats = await serveStats(o.statsListen, offloadEndpoints(device), (l: string) => process.stderr.write(`${l}\n`));
     }
     if (!o.json) {
       process.stdout.write(
@@ -163,11 +162,11 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   }
   const snap = device?.snapshot();
   if (o.json) {
-    const report: PerfReport = { workload, results: result, cpu, offload: snap ? offloadCounters(snap) : null };
+    const report: PerfReport = { workload, results: result, cpu, offload: snap ? statsToJson(snap) : null };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
     process.stdout.write(formatSummary(result, cpu));
-    process.stdout.write(snap ? `\nOffload statistics:\n${formatOffloadBlock(snap)}` : '\nOffload: off (software receive path)\n');
+    process.stdout.write(snap ? `\nOffload statistics:\n${formatEthtool(snap)}` : '\nOffload: off (software receive path)\n');
   }
   if (result.error !== undefined) {
     process.stderr.write(`nvmeotcp perf: ${result.error}\n`);

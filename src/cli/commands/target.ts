@@ -6,7 +6,7 @@ import type { NamespaceConfig, SubsystemConfig } from '../../target/subsystem.ts
 import { collect, formatHostPort, type HostPort, parseHostPort, sizeArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
 import { planFromNvmetcli, type TargetPlan } from '../nvmetcli-config.ts';
-import { type StatsServer, startStatsServer } from '../stats-server.ts';
+import { type StatsServer, serveStats } from '../stats-server.ts';
 import { TargetCounters, targetEndpoints } from '../target-stats.ts';
 
 export const DEFAULT_TARGET_NQN = 'nqn.2024-01.io.nvmeotcp:target';
@@ -122,12 +122,11 @@ async function runTarget(o: TargetOpts): Promise<void> {
   let stats: StatsServer | undefined;
   if (o.statsListen) {
     try {
-      stats = await startStatsServer(o.statsListen, targetEndpoints(counters));
+      stats = await serveStats(o.statsListen, targetEndpoints(counters), log);
     } catch (e) {
       await tgt.close();
-      throw new CliError(`cannot serve stats on ${formatHostPort(o.statsListen)}: ${describeError(e)}`);
+      throw e;
     }
-    log(`stats: http://${formatHostPort(stats.address)}/metrics and /stats`);
   }
 
   await new Promise<void>((resolve) => {
