@@ -8,23 +8,21 @@
 import { DIGEST_LEN, Fes, OFF, PduFlag, PduType, SglType } from '../protocol/constants.ts';
 import { crc32c } from '../protocol/crc32c.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import { encodeDataHeader, encodeDdgst, type R2t } from '../protocol/pdu.ts';
+import type { R2t } from '../protocol/pdu.ts';
+import { putDataHeader, putDigest } from '../transport/put.ts';
 import { SqeOff } from '../protocol/sqe.ts';
 import type { PduWriter } from '../transport/writer.ts';
 import { DataDir, type HostCommand } from './request.ts';
 
 export const CAPSULE_HLEN = 72;
+const H2C_HLEN = 24;
 
 export class QueueSender {
-  private readonly digests: { hdgst: boolean; ddgst: boolean };
-
   constructor(
     private readonly writer: PduWriter,
     private readonly hdgst: boolean,
     private readonly ddgst: boolean,
-  ) {
-    this.digests = { hdgst, ddgst };
-  }
+  ) {}
 
   send(buf: Buffer): void {
     this.writer.send(buf);
@@ -60,8 +58,8 @@ export class QueueSender {
     sqe.copy(h, at + 8, 0, 64);
     if (hd) h.writeUInt32LE(crc32c(h, at, at + CAPSULE_HLEN), at + CAPSULE_HLEN);
     if (icd === 0) return;
-    if (dd) w.send(cmd.data!, encodeDdgst(crc32c(cmd.data!)));
-    else w.send(cmd.data!);
+    w.send(cmd.data!);
+    if (dd) putDigest(w, crc32c(cmd.data!));
   }
 
   /**
@@ -90,16 +88,17 @@ export class QueueSender {
     const end = r2t.r2to + r2t.r2tl;
     cmd.r2tEnd = end;
     const data = cmd.data!;
+    const w = this.writer;
+    const hd = this.hdgst ? DIGEST_LEN : 0;
+    const dd = this.ddgst ? DIGEST_LEN : 0;
+    const dflags = (hd ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
     for (let off = r2t.r2to; off < end; ) {
       const n = Math.min(end - off, maxh2cdata);
-      const hdr = encodeDataHeader(
-        PduType.H2CData,
-        { cccid: cmd.cid, ttag: r2t.ttag, datao: off, datal: n, flags: off + n === end ? PduFlag.LAST_PDU : 0 },
-        this.digests,
-      );
+      const flags = dflags | (off + n === end ? PduFlag.LAST_PDU : 0);
+      putDataHeader(w, PduType.H2CData, cmd.cid, r2t.ttag, off, n, flags, H2C_HLEN + hd, this.hdgst, dd);
       const chunk = data.subarray(off, off + n);
-      if (this.ddgst) this.writer.send(hdr, chunk, encodeDdgst(crc32c(chunk)));
-      else this.writer.send(hdr, chunk);
+      w.send(chunk);
+      if (dd) putDigest(w, crc32c(chunk));
       off += n;
     }
     return undefined;

@@ -5,6 +5,7 @@
 import { DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32c, crc32cUpdate } from '../protocol/crc32c.ts';
 import { dataPdo } from '../protocol/pdu.ts';
+import { putDataHeader, putDigest } from '../transport/put.ts';
 import type { PduWriter } from '../transport/writer.ts';
 
 const RESP_HLEN = 24;
@@ -38,28 +39,6 @@ export function sendCapsuleResp(
   if (hdgst) b.writeUInt32LE(crc32c(b, at, at + RESP_HLEN), at + RESP_HLEN);
 }
 
-/** C2HData header (+HDGST, +zeroed pad up to `pdo`) in place. */
-function putDataHeader(w: PduWriter, cccid: number, datao: number, datal: number, flags: number, pdo: number, hdgst: boolean, dd: number): void {
-  const at = w.reserve(pdo);
-  const b = w.buf;
-  b[at] = PduType.C2HData;
-  b[at + 1] = flags;
-  b[at + 2] = DATA_HLEN;
-  b[at + 3] = pdo;
-  b.writeUInt32LE(pdo + datal + dd, at + 4);
-  b.writeUInt16LE(cccid, at + 8);
-  b.writeUInt16LE(0, at + 10);
-  b.writeUInt32LE(datao, at + 12);
-  b.writeUInt32LE(datal, at + 16);
-  b.writeUInt32LE(0, at + 20);
-  let p = DATA_HLEN;
-  if (hdgst) {
-    b.writeUInt32LE(crc32c(b, at, at + DATA_HLEN), at + DATA_HLEN);
-    p += DIGEST_LEN;
-  }
-  for (; p < pdo; p++) b[at + p] = 0;
-}
-
 /**
  * Sends the first `len` bytes of `bufs` as C2HData PDUs of at most `maxData`
  * bytes each, DATAO increasing and contiguous, LAST (and SUCCESS when asked) on
@@ -86,7 +65,7 @@ export function sendC2hData(
     const datal = Math.min(maxData, len - datao);
     const last = datao + datal === len;
     const flags = dflags | (last ? PduFlag.LAST_PDU | (success ? PduFlag.SUCCESS : 0) : 0);
-    putDataHeader(w, cccid, datao, datal, flags, pdo, hdgst, dd);
+    putDataHeader(w, PduType.C2HData, cccid, 0, datao, datal, flags, pdo, hdgst, dd);
     let need = datal;
     let crc = 0;
     while (need > 0) {
@@ -108,11 +87,7 @@ export function sendC2hData(
         bo = 0;
       }
     }
-    if (ddgst) {
-      // The digest goes in place in the arena too (no 4-byte Buffer per PDU).
-      const at = w.reserve(DIGEST_LEN);
-      w.buf.writeUInt32LE(crc >>> 0, at);
-    }
+    if (ddgst) putDigest(w, crc);
     datao += datal;
   }
 }
