@@ -107,8 +107,6 @@ export class PduReceiver {
 
   // ---- current PDU ----
   private readonly hdr = Buffer.alloc(IC_PLEN + DIGEST_LEN);
-  /** hdr[0, hlen) views for the digestible header lengths, made once (no subarray per PDU). */
-  private readonly hdrViews = new Map<number, Buffer>();
   private hdrGot = 0;
   private hdrNeed = CH_LEN;
   /**
@@ -129,7 +127,6 @@ export class PduReceiver {
   destPos = 0;
   private dataCrc = 0;
   private crcByDevice = true;
-  private hasDdgst = false;
   private readonly ddgstBuf = Buffer.alloc(DIGEST_LEN);
   private ddgstGot = 0;
 
@@ -199,7 +196,7 @@ export class PduReceiver {
       this.fail(new ProtocolError('placed bytes outside a data phase', Fes.PduSequenceError));
       return;
     }
-    if (this.hasDdgst) {
+    if (this.ddgst) {
       if (crc === undefined) {
         this.dataCrc = crc32cUpdate(this.dataCrc, this.destBuf, this.destPos, this.destPos + n);
         this.crcByDevice = false;
@@ -389,7 +386,7 @@ export class PduReceiver {
     const hd = this.hdrNeed - hlen;
     if (hd > 0) {
       const got = h.readUInt32LE(at + hlen);
-      const want = at === 0 && h === this.hdr ? crc32c(this.hdrView(hlen)) : crc32c(h, at, at + hlen);
+      const want = crc32c(h, at, at + hlen);
       if (got !== want) {
         this.fail(
           new ProtocolError(
@@ -424,8 +421,8 @@ export class PduReceiver {
     let dataLen = 0;
     if (type === PduType.CapsuleCmd || type === PduType.H2CData || type === PduType.C2HData) {
       if (pdu.plen > hlen + hd) {
-        this.hasDdgst = (pdu.flags & PduFlag.DDGSTF) !== 0;
-        dataLen = pdu.plen - pdu.pdo - (this.hasDdgst ? DIGEST_LEN : 0);
+        // DDGSTF equals the negotiated ddgst here (checkDataFlags).
+        dataLen = pdu.plen - pdu.pdo - (this.ddgst ? DIGEST_LEN : 0);
         if (type !== PduType.CapsuleCmd && (pdu as DataPdu).datal !== dataLen) {
           this.fail(
             new ProtocolError(
@@ -487,12 +484,6 @@ export class PduReceiver {
     return undefined;
   }
 
-  private hdrView(hlen: number): Buffer {
-    let v = this.hdrViews.get(hlen);
-    if (v === undefined) this.hdrViews.set(hlen, (v = this.hdr.subarray(0, hlen)));
-    return v;
-  }
-
   private recvData(chunk: Buffer, off: number): number {
     const n = Math.min(chunk.length - off, this.dataRemaining);
     const end = off + n;
@@ -500,7 +491,7 @@ export class PduReceiver {
       chunk.copy(this.destBuf, this.destPos, off, end);
       this.destPos += n;
     }
-    if (this.hasDdgst) {
+    if (this.ddgst) {
       this.dataCrc = crc32cUpdate(this.dataCrc, chunk, off, end);
       this.crcByDevice = false;
     }
@@ -511,7 +502,7 @@ export class PduReceiver {
   }
 
   private endData(): void {
-    if (this.hasDdgst) {
+    if (this.ddgst) {
       this.state = RecvState.DDGST;
       return;
     }
@@ -532,7 +523,7 @@ export class PduReceiver {
 
   private finishData(ok: boolean): void {
     const pdu = this.pdu!;
-    const byDevice = this.hasDdgst && this.crcByDevice;
+    const byDevice = this.ddgst && this.crcByDevice;
     this.resetHeader();
     this.handler.onDataDone(pdu, ok, byDevice);
   }
