@@ -192,7 +192,7 @@ export function buildAerSqe(cid: number): Buffer {
 // Write Zeroes and Flush (0x00) move no data (SGL 0x5A, length 0).
 // ---------------------------------------------------------------------------
 
-const CDW12_FUA = 1 << 30;
+export const CDW12_FUA = 1 << 30;
 const CDW12_DEAC = 1 << 25;
 /** Largest NLB one command can carry (a 16-bit 0's based count). */
 export const NLB_MAX = 0x1_0000;

@@ -396,8 +396,8 @@ export class Connection implements RecvHandler {
 
   /** Gives the command a (pooled) data buffer of `len` bytes. */
   private takeData(cmd: Cmd, len: number): void {
-    const { data, backing } = this.pool.take(len);
-    cmd.data = data;
+    const backing = this.pool.take(len);
+    cmd.data = backing.length === len ? backing : backing.subarray(0, len);
     cmd.backing = backing;
     cmd.dataLen = len;
   }

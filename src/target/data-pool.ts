@@ -15,13 +15,13 @@ export class DataPool {
   /** @param maxFreeBytes bytes kept for reuse at most; more released buffers go to the GC. */
   constructor(private readonly maxFreeBytes: number) {}
 
-  /** A buffer of exactly `len` bytes (a view of a pooled one); give its `backing` back with put(). */
-  take(len: number): { data: Buffer; backing: Buffer } {
+  /** A pooled buffer of at least `len` bytes (the caller views its first `len`); give it back with put(). */
+  take(len: number): Buffer {
     const cls = classOf(len);
-    let backing = this.free[cls]?.pop();
-    if (backing === undefined) backing = allocIoBuffer(MIN_CLASS << cls);
-    else this.freeBytes -= backing.length;
-    return { data: backing.length === len ? backing : backing.subarray(0, len), backing };
+    const backing = this.free[cls]?.pop();
+    if (backing === undefined) return allocIoBuffer(MIN_CLASS << cls);
+    this.freeBytes -= backing.length;
+    return backing;
   }
 
   put(backing: Buffer): void {

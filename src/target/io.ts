@@ -5,7 +5,7 @@
 // is known to be valid. RAM namespaces complete synchronously; file namespaces
 // through their promise.
 import { IoOpc, Sc, Sct } from '../protocol/constants.ts';
-import { DSM_PAYLOAD_LEN, DSM_RANGE_LEN, DsmAttr, decodeDsmRanges, parseDsmSqe, parseRw } from '../protocol/admin.ts';
+import { CDW12_FUA, DSM_PAYLOAD_LEN, DSM_RANGE_LEN, DsmAttr, decodeDsmRanges, parseDsmSqe, parseRw } from '../protocol/admin.ts';
 import { makeStatus, SqeOff, sqeNsid, sqeSlba } from '../protocol/sqe.ts';
 import type { Cmd } from './connection.ts';
 import type { Controller } from './controller.ts';
@@ -109,7 +109,7 @@ function writeData(cmd: Cmd): void {
     q.complete(cmd, 0);
     return;
   }
-  const fua = parseRw(cmd.sqe).fua;
+  const fua = (cmd.sqe.readUInt32LE(SqeOff.CDW12) & CDW12_FUA) !== 0;
   r.then(
     () => {
       q.releaseData(cmd);
