@@ -164,10 +164,6 @@ export class HostQueue implements RecvHandler, UlpOps {
     return this.inflightCount + this.waiting.length - this.waitHead;
   }
 
-  get inflight(): number {
-    return this.inflightCount;
-  }
-
   /** Why the queue is down (undefined while it is up). */
   get error(): Error | undefined {
     return this.failure;

@@ -10,11 +10,6 @@ export function seqDiff(a: number, b: number): number {
   return (a - b) | 0;
 }
 
-/** a comes before b. */
-export function before(a: number, b: number): boolean {
-  return seqDiff(a, b) < 0;
-}
-
 /** a comes after b. */
 export function after(a: number, b: number): boolean {
   return seqDiff(b, a) < 0;

@@ -91,17 +91,3 @@ export function segmentAt(m: MappedSgl, off: number): number {
   }
   return i;
 }
-
-/** Copies src[start, end) into the mapped buffers at command offset `off` (the DMA write). */
-export function writeAt(m: MappedSgl, off: number, src: Uint8Array, start: number, end: number): void {
-  let i = segmentAt(m, off);
-  while (start < end && i >= 0 && i < m.segs.length) {
-    const seg = m.segs[i];
-    const so = off - m.starts[i];
-    const n = Math.min(end - start, seg.length - so);
-    seg.set(src.subarray(start, start + n), so);
-    start += n;
-    off += n;
-    i++;
-  }
-}

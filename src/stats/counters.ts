@@ -94,7 +94,6 @@ export const CHANNEL_COUNTERS = [
 export type GlobalCounterName = (typeof GLOBAL_COUNTERS)[number]['name'];
 export type ChannelCounterName = (typeof CHANNEL_COUNTERS)[number]['name'];
 export type CounterName = GlobalCounterName | ChannelCounterName;
-export type NetlinkName = (typeof GLOBAL_COUNTERS)[number]['netlink'] | (typeof CHANNEL_COUNTERS)[number]['netlink'];
 
 type IndexOf<T extends readonly { key: string }[]> = { readonly [K in T[number]['key']]: number };
 

@@ -10,7 +10,6 @@ export class LatencyHistogram {
   private readonly counts = new Float64Array((MAX_EXP + 2) * SUB);
   count = 0;
   private sum = 0;
-  min = Number.POSITIVE_INFINITY;
   max = 0;
 
   /** Records one value in nanoseconds (non-negative integer). */
@@ -19,7 +18,6 @@ export class LatencyHistogram {
     this.counts[bucketOf(v)]++;
     this.count++;
     this.sum += v;
-    if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
   }
 
@@ -27,7 +25,6 @@ export class LatencyHistogram {
     for (let i = 0; i < this.counts.length; i++) this.counts[i] += o.counts[i];
     this.count += o.count;
     this.sum += o.sum;
-    if (o.min < this.min) this.min = o.min;
     if (o.max > this.max) this.max = o.max;
   }
 
