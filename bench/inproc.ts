@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { NvmeController } from '../src/host/index.ts';
 import { NvmeTarget } from '../src/target/index.ts';
 import { type RwMode, runWorkload } from '../src/workload/workload.ts';
+import { BENCH_NQN } from './proc.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -19,15 +20,14 @@ const { values: a } = parseArgs({
   },
 });
 
-const NQN = 'nqn.2024-01.io.nvmeotcp:bench';
 const REGION = 64 << 20;
 const tgt = new NvmeTarget({
-  subsystems: [{ nqn: NQN, allowAnyHost: true, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: REGION }, lbaSize: 512 }] }],
+  subsystems: [{ nqn: BENCH_NQN, allowAnyHost: true, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: REGION }, lbaSize: 512 }] }],
   maxRamSize: REGION,
 });
 const addr = await tgt.listen({ host: '127.0.0.1', port: 0 });
 const qd = Number(a.qd);
-const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: addr.port, subnqn: NQN, queueSize: Math.max(64, qd + 1), hdgst: a.digests, ddgst: a.digests });
+const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: addr.port, subnqn: BENCH_NQN, queueSize: Math.max(64, qd + 1), hdgst: a.digests, ddgst: a.digests });
 const ns = ctrl.namespace(1);
 await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: REGION });
 const rw = a.rw as RwMode;

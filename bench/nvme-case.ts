@@ -3,7 +3,7 @@
 import { NvmeController } from '../src/host/index.ts';
 import { createSocketDevice } from '../src/offload/socket-device.ts';
 import { type RwMode, runWorkload } from '../src/workload/workload.ts';
-import { cpuSince, spawnPeer } from './proc.ts';
+import { BENCH_NQN, cpuSince, type Peer, spawnPeer } from './proc.ts';
 
 export interface CaseSpec {
   rw: RwMode;
@@ -38,11 +38,16 @@ export interface CaseResult {
   readBytes: number;
 }
 
-const NQN = 'nqn.2024-01.io.nvmeotcp:bench';
 /** Default region: 256 MiB, random offsets across it (cold in the CPU caches, as a RAM disk's reads are). */
 export const DEFAULT_REGION = 256 << 20;
 
-export async function runCase(c: CaseSpec): Promise<CaseResult> {
+/** Runs just around the measured window (the profiler uses them); the window's CPU includes them. */
+export interface WindowHooks {
+  before(peer: Peer): Promise<void>;
+  after(peer: Peer): Promise<void>;
+}
+
+export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseResult> {
   const REGION = c.region ?? DEFAULT_REGION;
   const peer = await spawnPeer('target-peer.ts', [String(REGION), '512', c.poll ? 'poll' : 'nopoll'], c.cpus?.[1]);
   const dev = c.offload ? createSocketDevice() : undefined;
@@ -50,7 +55,7 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
     const ctrl = await NvmeController.connect({
       traddr: '127.0.0.1',
       trsvcid: peer.port,
-      subnqn: NQN,
+      subnqn: BENCH_NQN,
       nrIoQueues: c.queues,
       queueSize: Math.max(64, c.iodepth + 1),
       hdgst: c.digests,
@@ -71,11 +76,13 @@ export async function runCase(c: CaseSpec): Promise<CaseResult> {
     if (ramp > 0) await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: ramp * 1000, regionBytes: REGION, seed: 2 });
     // Placed bytes of the window only (the prefill and the ramp placed some too).
     const placed0 = dev?.getStats().rx_nvmeotcp_bytes ?? 0;
+    await hooks?.before(peer);
     const tcpu0 = await peer.cpu();
     const cpu0 = process.cpuUsage();
     const r = await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: c.seconds * 1000, regionBytes: REGION });
     const hostCpu = cpuSince(cpu0);
     const targetCpu = (await peer.cpu()) - tcpu0;
+    await hooks?.after(peer);
     const rss = process.memoryUsage().rss;
     const targetRss = await peer.rss();
     const stats = dev?.getStats();

@@ -2,10 +2,13 @@
 // "cpu" line on stdin with "cpu <seconds>" (its own user+system CPU time so far) and
 // an "rss" line with "rss <bytes>", and prints its CPU time and exits when its stdin
 // closes.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
+
+/** The subsystem of every benchmark target (target-peer.ts, inproc.ts). */
+export const BENCH_NQN = 'nqn.2024-01.io.nvmeotcp:bench';
 
 export interface Peer {
   port: number;
@@ -134,6 +137,11 @@ export function spawnPeer(script: string, args: string[], cpu?: number, nodeArgs
       }
     });
   });
+}
+
+/** Pins every thread of this process to `cpu` (taskset -a: V8's and libuv's threads too). */
+export function pinSelf(cpu: number): void {
+  execFileSync('taskset', ['-apc', String(cpu), String(process.pid)], { stdio: 'ignore' });
 }
 
 /** CPU seconds (user + system) this process used since `start`. */

@@ -20,6 +20,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize, type RwMode } from '../src/workload/workload.ts';
 import { rawPingPong, rawStream } from './baselines.ts';
+import { pinSelf } from './proc.ts';
 import { type CaseResult, type CaseSpec, DEFAULT_REGION, runCase } from './nvme-case.ts';
 
 const { values: a } = parseArgs({
@@ -40,12 +41,8 @@ const seconds = Number(a.seconds);
 const reps = Number(a.reps);
 const region = a.region === undefined ? undefined : parseSize(a.region);
 const cpus: [number, number] | undefined = a.pin ? [0, 1] : undefined;
-if (cpus) {
-  // Pin this (host) process too: every thread (-a). Without -a only the main thread
-  // moves, and V8's GC helpers and libuv's pool keep running on the target's CPU.
-  const { execFileSync } = await import('node:child_process');
-  execFileSync('taskset', ['-apc', '0', String(process.pid)], { stdio: 'ignore' });
-}
+// Pin this (host) process too: every thread, or V8's GC helpers run on the target's CPU.
+if (cpus) pinSelf(cpus[0]);
 
 function label(c: CaseSpec): string {
   return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}${c.disableSqFlow ? ' nosqflow' : ''}${c.poll ? ' poll' : ''}`;

@@ -2,9 +2,8 @@
 // "port <n>" once listening; "cpu" on stdin → "cpu <seconds>"; exits when stdin closes.
 //   node --import tsx bench/target-peer.ts [ramBytes] [lbaSize] [poll]
 import { NvmeTarget } from '../src/target/index.ts';
-import { servePeerControl } from './proc.ts';
+import { BENCH_NQN, servePeerControl } from './proc.ts';
 
-export const BENCH_NQN = 'nqn.2024-01.io.nvmeotcp:bench';
 const size = Number(process.argv[2] ?? 1 << 30);
 const lbaSize = Number(process.argv[3] ?? 512) as 512 | 4096;
 
