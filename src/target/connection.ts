@@ -27,7 +27,7 @@ import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, IcReq, Pdu } from '../protocol/pdu.ts';
 import { encodeIcResp, encodeR2t, encodeTermReq } from '../protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
-import { makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { makeStatus, SqeOff, sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
 import { adoptWithOnread, allocIoBuffer } from '../transport/reader.ts';
 import { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
@@ -63,15 +63,15 @@ export class Cmd {
     readonly q: Connection,
     readonly sqe: Buffer,
   ) {
-    this.cid = sqe.readUInt16LE(SqeOff.CID);
-    this.opc = sqe[SqeOff.OPC];
+    this.cid = sqeCid(sqe);
+    this.opc = sqeOpc(sqe);
   }
 
   get sglType(): number {
-    return this.sqe[SqeOff.SGL_TYPE];
+    return sqeSglType(this.sqe);
   }
   get sglLen(): number {
-    return this.sqe.readUInt32LE(SqeOff.SGL_LEN);
+    return sqeSglLen(this.sqe);
   }
 }
 

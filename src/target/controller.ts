@@ -209,11 +209,7 @@ export class Controller {
   /** CC.SHN: flush every namespace, then report CSTS.SHST = complete. */
   private shutdown(): void {
     this.csts = (this.csts & ~CSTS.SHST_MASK) | CSTS.SHST_OCCURRING;
-    const pending: Promise<void>[] = [];
-    for (const ns of this.subsys.namespaces.values()) {
-      const r = ns.backend.flush();
-      if (r !== undefined) pending.push(r);
-    }
+    const pending = this.subsys.flushAll();
     const done = (): void => {
       if ((this.csts & CSTS.SHST_MASK) === CSTS.SHST_OCCURRING) {
         this.csts = (this.csts & ~CSTS.SHST_MASK) | CSTS.SHST_COMPLETE;

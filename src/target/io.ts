@@ -126,6 +126,11 @@ function writeData(cmd: Cmd): void {
 }
 
 /** Completes `cmd` once an optional backend promise settles. */
+/** One promise for several backend operations; undefined when none is pending. */
+function all(pending: Promise<void>[]): Promise<unknown> | undefined {
+  return pending.length > 0 ? Promise.all(pending) : undefined;
+}
+
 function settle(cmd: Cmd, r: Promise<unknown> | undefined): void {
   if (r === undefined) {
     cmd.q.complete(cmd, 0);
@@ -140,12 +145,7 @@ function settle(cmd: Cmd, r: Promise<unknown> | undefined): void {
 function flush(ctrl: Controller, cmd: Cmd): void {
   const nsid = sqeNsid(cmd.sqe);
   if (nsid === NSID_ALL) {
-    const pending: Promise<void>[] = [];
-    for (const ns of ctrl.subsys.namespaces.values()) {
-      const r = ns.backend.flush();
-      if (r !== undefined) pending.push(r);
-    }
-    settle(cmd, pending.length > 0 ? Promise.all(pending) : undefined);
+    settle(cmd, all(ctrl.subsys.flushAll()));
     return;
   }
   const ns = ctrl.subsys.namespaces.get(nsid);
@@ -211,5 +211,5 @@ function dsmData(cmd: Cmd): void {
     const p = ns.backend.deallocate(r.slba * ns.lbaSize, r.nlb * ns.lbaSize);
     if (p !== undefined) pending.push(p);
   }
-  settle(cmd, pending.length > 0 ? Promise.all(pending) : undefined);
+  settle(cmd, all(pending));
 }

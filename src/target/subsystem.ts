@@ -98,6 +98,16 @@ export class Subsystem {
     return this.nsids.length > 0 ? this.nsids[this.nsids.length - 1] : 0;
   }
 
+  /** Flushes every namespace: the flushes still running (file namespaces). */
+  flushAll(): Promise<void>[] {
+    const pending: Promise<void>[] = [];
+    for (const ns of this.namespaces.values()) {
+      const r = ns.backend.flush();
+      if (r !== undefined) pending.push(r);
+    }
+    return pending;
+  }
+
   allowsHost(hostnqn: string): boolean {
     return this.allowAnyHost || this.allowedHosts.has(hostnqn);
   }
