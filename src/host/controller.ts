@@ -146,6 +146,11 @@ export class NvmeController implements IoPath {
     return this.poller?.polling === true;
   }
 
+  /** Closes every queue, I/O and admin (FIN; anything outstanding fails). */
+  private async closeQueues(): Promise<void> {
+    await Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]);
+  }
+
   private ioOutstanding(): boolean {
     const qs = this.io;
     for (let i = 0; i < qs.length; i++) if (qs[i].load > 0) return true;
@@ -271,7 +276,7 @@ export class NvmeController implements IoPath {
         // The controller is going away either way; closing the queues is all that is left.
       }
     }
-    await Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]);
+    await this.closeQueues();
   }
 
   /** Get Log Page on the admin queue (the discovery log, SMART...). */
@@ -450,7 +455,7 @@ export class NvmeController implements IoPath {
   private abort(): Promise<void> {
     this.closing = true;
     this.stopKeepAlive();
-    this.closed ??= Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]).then(() => undefined);
+    this.closed ??= this.closeQueues();
     return this.closed;
   }
 }

@@ -153,6 +153,11 @@ export class HostQueue implements RecvHandler, UlpOps {
     });
   }
 
+  /** The DGST bits of ICReq/ICResp (and of the offload queue config) for our digests. */
+  private get dgstBits(): number {
+    return (this.hdgst ? DigestOpt.HDGST : 0) | (this.ddgst ? DigestOpt.DDGST : 0);
+  }
+
   // ------------------------------------------------------------ public state
 
   get live(): boolean {
@@ -333,7 +338,7 @@ export class HostQueue implements RecvHandler, UlpOps {
   }
 
   private onIcResp(pdu: IcResp): void {
-    const asked = (this.hdgst ? DigestOpt.HDGST : 0) | (this.ddgst ? DigestOpt.DDGST : 0);
+    const asked = this.dgstBits;
     let why: string | undefined;
     if (pdu.pfv !== 0) why = `unsupported PFV ${pdu.pfv}`;
     else if ((pdu.dgst & 3) !== asked) why = `digest bits 0x${pdu.dgst.toString(16)} differ from the requested 0x${asked.toString(16)}`;
@@ -436,7 +441,7 @@ export class HostQueue implements RecvHandler, UlpOps {
       {
         pfv: 0,
         cpda: 0,
-        dgst: (this.hdgst ? DigestOpt.HDGST : 0) | (this.ddgst ? DigestOpt.DDGST : 0),
+        dgst: this.dgstBits,
         queueSize: this.sqsize + 1,
         queueId: this.qid,
         ioCpu: this.qid - 1,
@@ -480,7 +485,7 @@ export class HostQueue implements RecvHandler, UlpOps {
   // ------------------------------------------------------------ teardown
 
   private readonly onConnect = (): void => {
-    this.sender.send(encodeIcReq({ pfv: 0, hpda: 0, dgst: (this.hdgst ? 1 : 0) | (this.ddgst ? 2 : 0), maxr2t: 0 }));
+    this.sender.send(encodeIcReq({ pfv: 0, hpda: 0, dgst: this.dgstBits, maxr2t: 0 }));
   };
 
   private readonly onSocketError = (e: Error): void => {

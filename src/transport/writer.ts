@@ -127,12 +127,11 @@ export class PduWriter {
 
   /** Hands everything queued to the socket now (before end() or destroySoon()). */
   flushNow(): void {
+    const corked = this.corked;
+    this.corked = false;
     if (this.socket.destroyed) return;
     this.pushArena();
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
+    if (corked) this.socket.uncork();
   }
 
   /** Bytes the socket has buffered (backpressure signal). */
@@ -149,12 +148,9 @@ export class PduWriter {
     if (this.arena.writes === 0 && this.aStart === this.aEnd) this.aStart = this.aEnd = 0;
   }
 
+  /** The end of a turn (setImmediate). */
   private readonly flush = (): void => {
-    if (!this.corked) return;
-    this.corked = false;
-    if (this.socket.destroyed) return;
-    this.pushArena();
-    this.socket.uncork();
+    if (this.corked) this.flushNow();
   };
 
   /** Copies the sendLater() sources into their places: a touch pass, then the copies. */
