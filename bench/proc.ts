@@ -63,7 +63,7 @@ export function servePeerControl(onEnd: () => Promise<void> | void = () => {}): 
   });
 }
 
-export function benchFile(name: string): string {
+function benchFile(name: string): string {
   return fileURLToPath(new URL(name, import.meta.url));
 }
 

@@ -9,7 +9,6 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatHostPort, intArg } from './args.ts';
 
 export interface ConnectionFlags {
-  transport: string;
   traddr: string;
   trsvcid: number;
   nqn?: string;
@@ -24,7 +23,7 @@ export interface ConnectionFlags {
   keepAliveTmo: number;
 }
 
-export const DEFAULT_TRSVCID = 4420;
+const DEFAULT_TRSVCID = 4420;
 
 function transportArg(v: string): string {
   if (v !== 'tcp') throw new InvalidArgumentError('only tcp is supported');
@@ -86,7 +85,6 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
   const hostid = (o.hostid as string | undefined) ?? (fileId !== undefined && UUID.test(fileId) ? fileId : randomUUID());
   const hostnqn = (o.hostnqn as string | undefined) ?? readIdFile('/etc/nvme/hostnqn') ?? `nqn.2014-08.org.nvmexpress:uuid:${hostid}`;
   const f: ConnectionFlags = {
-    transport: o.transport as string,
     traddr: o.traddr as string,
     trsvcid: o.trsvcid as number,
     hostnqn,

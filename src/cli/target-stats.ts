@@ -13,7 +13,7 @@ export interface TargetStats {
   controllers: ControllerInfo[];
 }
 
-export const TARGET_COUNTER_HELP: Readonly<Record<keyof TargetStats['counters'], string>> = {
+const TARGET_COUNTER_HELP: Readonly<Record<keyof TargetStats['counters'], string>> = {
   target_connects: 'Controllers created by an accepted admin-queue Connect (discovery controllers included).',
   target_disconnects: 'Controllers that went away (shutdown, keep-alive expiry, connection loss).',
 };

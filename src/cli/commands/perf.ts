@@ -71,7 +71,7 @@ class StoppableNamespace implements BlockDevice {
 /** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
-export interface PerfReport {
+interface PerfReport {
   workload: Record<string, unknown>;
   results: WorkloadResult;
   /** This (host) process's CPU over the run. */

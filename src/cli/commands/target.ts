@@ -9,13 +9,13 @@ import { planFromNvmetcli, type TargetPlan } from '../nvmetcli-config.ts';
 import { type StatsServer, serveStats } from '../stats-server.ts';
 import { TargetCounters, targetEndpoints } from '../target-stats.ts';
 
-export const DEFAULT_TARGET_NQN = 'nqn.2024-01.io.nvmeotcp:target';
+const DEFAULT_TARGET_NQN = 'nqn.2024-01.io.nvmeotcp:target';
 const DEFAULT_RAM = 64 << 20;
 
 type NsSpec = { kind: 'ram'; size: number } | { kind: 'file'; path: string; size?: number };
 
 /** ram:SIZE | file:PATH[:SIZE] */
-export function nsArg(v: string): NsSpec {
+function nsArg(v: string): NsSpec {
   const ram = /^ram(?::(.+))?$/i.exec(v);
   if (ram) {
     if (ram[1] === undefined) return { kind: 'ram', size: DEFAULT_RAM };
