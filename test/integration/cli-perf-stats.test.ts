@@ -2,25 +2,25 @@
 // text, /stats as JSON, `stats --url` as ethtool -S (global, sums, per queue) and
 // --watch rates; then SIGINT ends perf with its results and consistent counters.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { CliProcess, cli, startTarget } from './cli-helpers.ts';
+import { type Child, fileChildren } from '../helpers/subprocess.ts';
+import { cli, startCli, startTarget } from './cli-helpers.ts';
 
-let target: CliProcess;
-let perf: CliProcess;
+// The target and perf: killed after the last test, described in the report of any test that fails.
+const shared = fileChildren();
+let perf: Child;
 let statsUrl = '';
 
 before(async () => {
-  const t = await startTarget(['--ns', 'ram:16M']);
-  target = t.proc;
-  // Long enough to be read while it runs; the last test stops it with SIGINT.
-  perf = CliProcess.start(['perf', '-s', String(t.port), '-i', '2', '--rw', 'randread', '--bs', '128k', '--runtime', '120', '--json', '--stats-listen', '127.0.0.1:0']);
+  const t = await startTarget(['--ns', 'ram:16M'], shared);
+  // Runs until the last test stops it with SIGINT: the runtime is only a backstop,
+  // far longer than this file takes on the slowest machine.
+  perf = startCli(
+    ['perf', '-s', String(t.port), '-i', '2', '--rw', 'randread', '--bs', '128k', '--runtime', '3600', '--json', '--stats-listen', '127.0.0.1:0'],
+    shared,
+  );
   statsUrl = (await perf.waitFor(/^stats: (http:\/\/\S+)\/metrics/m, 'stderr'))[1];
-});
-
-after(async () => {
-  await perf.stop('SIGKILL');
-  await target.stop('SIGKILL');
 });
 
 interface Metric {

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type CliProcess, cli, errLines, startTarget } from './cli-helpers.ts';
+import { type Child, fileChildren } from '../helpers/subprocess.ts';
+import { cli, errLines, startTarget } from './cli-helpers.ts';
 
 const OPEN = 'nqn.2024-01.io.example:open';
 const CLOSED = 'nqn.2024-01.io.example:closed';
@@ -14,7 +15,9 @@ const HOST_A = 'nqn.2014-08.org.nvmexpress:uuid:0f0e0d0c-0b0a-0908-0706-05040302
 const HOST_B = 'nqn.2014-08.org.nvmexpress:uuid:00010203-0405-0607-0809-0a0b0c0d0e0f';
 
 let dir = '';
-let target: CliProcess;
+// The target: killed after the last test, described in the report of any test that fails.
+const shared = fileChildren();
+let target: Child;
 let port = 0;
 
 before(async () => {
@@ -53,13 +56,12 @@ before(async () => {
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(config, null, 2));
   // --listen replaces the file's 127.0.0.1:4420 with an ephemeral port.
-  const t = await startTarget(['--config', file]);
+  const t = await startTarget(['--config', file], shared);
   target = t.proc;
   port = t.port;
 });
 
-after(async () => {
-  await target.stop('SIGKILL');
+after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -2,23 +2,20 @@
 // discover, list, connect, perf (counters checked against the workload done),
 // stats against the target's endpoint, and a clean SIGTERM stop.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { type CliProcess, cli, startTarget } from './cli-helpers.ts';
+import { before, test } from 'node:test';
+import { fileChildren } from '../helpers/subprocess.ts';
+import { cli, startTarget } from './cli-helpers.ts';
 
 const NQN = 'nqn.2024-01.io.example:cli';
-let target: CliProcess;
 let port = 0;
 let statsUrl = '';
+// The shared target: killed after the last test, described in the report of any test that fails.
+const shared = fileChildren();
 
 before(async () => {
-  const t = await startTarget(['--nqn', NQN, '--ns', 'ram:16M', '--ns', 'ram:8M', '--stats-listen', '127.0.0.1:0']);
-  target = t.proc;
+  const t = await startTarget(['--nqn', NQN, '--ns', 'ram:16M', '--ns', 'ram:8M', '--stats-listen', '127.0.0.1:0'], shared);
   port = t.port;
   statsUrl = t.statsUrl!;
-});
-
-after(async () => {
-  await target.stop('SIGKILL');
 });
 
 const conn = () => ['-a', '127.0.0.1', '-s', String(port)];
@@ -158,8 +155,8 @@ test('cli stats - reads the target endpoint as ethtool -S, and --json', async ()
   assert.ok(s.counters.target_connects >= s.counters.target_disconnects);
 });
 
-test('cli target - connect and disconnect are logged, SIGTERM stops it with exit code 0', async () => {
-  const t = await startTarget(['--ns', 'ram:1M']);
+test('cli target - connect and disconnect are logged, SIGTERM stops it with exit code 0', async (tc) => {
+  const t = await startTarget(['--ns', 'ram:1M'], tc);
   const l = await cli(['list', '-s', String(t.port)]);
   assert.equal(l.code, 0, l.stderr);
   // The target logs a disconnect when it sees the host's queues close: wait for both.
@@ -175,8 +172,8 @@ test('cli target - connect and disconnect are logged, SIGTERM stops it with exit
   assert.equal(r.stderr, '');
 });
 
-test('cli target --poll and perf --hipri - both sides busy-poll; verified I/O; the target still stops on SIGTERM', async () => {
-  const t = await startTarget(['--ns', 'ram:4M', '--poll']);
+test('cli target --poll and perf --hipri - both sides busy-poll; verified I/O; the target still stops on SIGTERM', async (tc) => {
+  const t = await startTarget(['--ns', 'ram:4M', '--poll'], tc);
   const r = await cli(['perf', '-s', String(t.port), '-i', '1', '--rw', 'randrw', '--bs', '4k', '--iodepth', '8', '--size', '2m', '--verify', '--hipri', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const p = JSON.parse(r.stdout) as PerfJson;
