@@ -80,8 +80,11 @@ test('cli stats --url - ethtool -S text with global, sums and per-queue counters
   assert.ok(perQueue.every((k) => /^rx\d+_nvmeotcp_(drop|resync|packets|bytes)$/.test(k)));
 });
 
-test('cli stats --watch - one rate report per interval, bounded by --count', async () => {
+test('cli stats --watch - one rate report per interval, bounded by --count, no faster than the counters grew', async () => {
+  const sums = async () => ((await (await fetch(`${statsUrl}/stats`)).json()) as { sum: Record<string, number> }).sum;
+  const first = await sums();
   const r = await cli(['stats', '--url', statsUrl, '--watch', '0.5', '--count', '2', '--json']);
+  const last = await sums();
   assert.equal(r.code, 0, r.stderr);
   const reports = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
   assert.equal(reports.length, 2);
@@ -89,7 +92,16 @@ test('cli stats --watch - one rate report per interval, bounded by --count', asy
     // No queue came or went: a rate of 0 per second.
     assert.equal(rep.rx_nvmeotcp_sk_add, 0);
     assert.equal(rep.rx_nvmeotcp_sk_del, 0);
-    assert.ok(rep.rx_nvmeotcp_bytes >= 0);
+  }
+  // How much I/O a half second holds depends on the machine's load; what holds on any
+  // machine: a rate is a counter's change over the time between two reads (at least
+  // 0.4 s for --watch 0.5, allowing for a timer that fires a little early), rounded, so
+  // 0.4 x the two rates is at most what the counter gained while `stats` ran.
+  for (const k of ['rx_nvmeotcp_packets', 'rx_nvmeotcp_bytes']) {
+    const rates = reports.map((rep) => rep[k]);
+    const gained = last[k] - first[k];
+    assert.ok(rates.every((v) => Number.isInteger(v) && v >= 0), `${k}: rates ${rates}`);
+    assert.ok(0.4 * (rates[0] + rates[1]) <= gained + 0.4, `${k}: rates ${rates}/s, gained ${gained} over the whole command`);
   }
 });
 
