@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { LatencyHistogram } from '../../../src/workload/histogram.ts';
 import { checkPattern, writePattern } from '../../../src/workload/pattern.ts';
 import { type BlockDevice, parseSize, runWorkload } from '../../../src/workload/workload.ts';
@@ -151,20 +151,83 @@ test('workload - a corrupted block stops the run with a verify error', async () 
   assert.match(r.error ?? '', /^verify: lba 77: fill differs/);
 });
 
-test('workload - runtime limit and progress callbacks', async () => {
-  const dev = new MemDevice(512, 4096);
-  const seen: number[] = [];
+/**
+ * performance.now() and setInterval on a clock the test moves, for as long as test `t`
+ * runs: `advance(ms)` runs every interval that falls due, in order. Runtime limits
+ * and progress reports then come out the same on any machine, loaded or not.
+ */
+class FakeClock {
+  now = 0;
+  private readonly timers = new Map<number, { fn: () => void; every: number; due: number }>();
+  private nextId = 1;
+
+  constructor(t: TestContext) {
+    const { now } = performance;
+    const { setInterval: set, clearInterval: clear } = globalThis;
+    performance.now = () => this.now;
+    globalThis.setInterval = ((fn: () => void, every: number) => {
+      const id = this.nextId++;
+      this.timers.set(id, { fn, every, due: this.now + every });
+      return id;
+    }) as unknown as typeof setInterval;
+    globalThis.clearInterval = ((id: number) => this.timers.delete(id)) as unknown as typeof clearInterval;
+    t.after(() => {
+      performance.now = now;
+      globalThis.setInterval = set;
+      globalThis.clearInterval = clear;
+    });
+  }
+
+  advance(ms: number): void {
+    this.now += ms;
+    for (const tm of this.timers.values()) {
+      for (; tm.due <= this.now; tm.due += tm.every) tm.fn();
+    }
+  }
+}
+
+/** MemDevice on a fake clock: every I/O completion moves it on by 1 ms. */
+class ClockedDevice extends MemDevice {
+  constructor(
+    readonly clock: FakeClock,
+    lbaSize: number,
+    nlba: number,
+  ) {
+    super(lbaSize, nlba);
+  }
+  override readInto(slba: number, buf: Buffer): Promise<unknown> {
+    return super.readInto(slba, buf).then(() => this.clock.advance(1));
+  }
+}
+
+test('workload - runtime limit and progress callbacks', async (t) => {
+  const clock = new FakeClock(t);
+  const dev = new ClockedDevice(clock, 512, 4096);
+  const seen: { elapsedMs: number; ops: number; fraction: number }[] = [];
   const r = await runWorkload(dev, {
     rw: 'randread',
     bs: 512,
     iodepth: 4,
     runtimeMs: 120,
     progressIntervalMs: 20,
-    onProgress: (p) => seen.push(p.ops),
+    onProgress: ({ elapsedMs, ops, fraction }) => seen.push({ elapsedMs, ops, fraction }),
   });
-  assert.ok(r.elapsedMs >= 120);
-  assert.ok(seen.length >= 2);
-  assert.ok(r.readOps > 0 && r.lat.p50 > 0 && r.lat.max >= r.lat.p99);
+  assert.equal(r.error, undefined);
+  // No new I/O once 120 ms have passed; the 3 still in flight then complete, 1 ms each.
+  assert.equal(r.elapsedMs, 123);
+  assert.equal(r.readOps, 123);
+  assert.equal(dev.reads, 123);
+  // A report every 20 ms of the run, with the fraction of the runtime done; the report
+  // due at a completion comes before that completion is counted.
+  assert.deepEqual(
+    seen,
+    [20, 40, 60, 80, 100, 120].map((ms) => ({ elapsedMs: ms, ops: ms - 1, fraction: ms / 120 })),
+  );
+  clock.advance(100);
+  assert.equal(seen.length, 6, 'no report after the run');
+  // 4 in flight, one completion per ms: the first four took 1, 2, 3 and 4 ms, every
+  // later one 4 ms (µs, mean = (1 + 2 + 3 + 4 x 120) / 123 ms).
+  assert.deepEqual([r.lat.p50, r.lat.p99, r.lat.max, r.lat.mean], [4000, 4000, 4000, 3951.22]);
 });
 
 test('workload - a device with callback forms is driven through them, verify included', async () => {
@@ -204,7 +267,9 @@ test('workload - the measured phase reports its own CPU time (prefill excluded)'
   const r = await runWorkload(dev, { rw: 'randread', bs: 4096, iodepth: 4, totalBytes: 300 * 4096, verify: true });
   const all = process.cpuUsage(c0);
   assert.equal(r.error, undefined);
-  assert.ok(r.cpu.user > 0, JSON.stringify(r.cpu));
+  // CPU time is what the kernel accounts; how it splits between user and system (by
+  // clock tick) and how long it takes vary with the machine's load. The sums do not lie.
+  assert.ok(r.cpu.user + r.cpu.system > 0, JSON.stringify(r.cpu));
   // The prefill (a write of the whole region) ran before the window: not counted.
   assert.ok(r.cpu.user + r.cpu.system < all.user + all.system, `${JSON.stringify(r.cpu)} vs ${JSON.stringify(all)}`);
 });
