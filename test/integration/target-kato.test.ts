@@ -21,11 +21,13 @@ after(async () => {
   await tgt.close();
 });
 
-test('target KATO - a silent host loses its controller: disconnect event, every queue closed', async () => {
+test('target KATO - a silent host loses its controller: disconnect event, every queue closed', async (t) => {
   const a = await RawClient.open(port);
+  t.after(() => a.close());
   const gone = once(tgt, 'disconnect');
   const cntlid = await a.adminConnect(NQN, { kato: 300 });
   const q = await RawClient.open(port);
+  t.after(() => q.close());
   assert.equal((await q.connectQueue({ qid: 1, subnqn: NQN, cntlid })).status, 0);
   const [info] = (await gone) as [ControllerInfo];
   assert.equal(info.cntlid, cntlid);
@@ -35,21 +37,28 @@ test('target KATO - a silent host loses its controller: disconnect event, every 
   assert.equal(tgt.controllerCount, 0);
 });
 
-test('target KATO - Keep Alive commands keep a controller alive while a silent one expires', async () => {
+test('target KATO - Keep Alive commands keep a controller alive past its KATO while a silent one expires', async (t) => {
+  // The live host has a KATO of 500 ms and sends a Keep Alive every 100 ms (a stall of
+  // the process up to 400 ms is harmless); the silent one has 1500 ms and sends none.
+  // When the silent controller expires, the live one has lived three times its KATO.
   const live = await RawClient.open(port);
-  const liveId = await live.adminConnect(NQN, { kato: 1000 });
-  const silent = await RawClient.open(port);
-  const gone = once(tgt, 'disconnect');
-  const silentId = await silent.adminConnect(NQN, { kato: 300 });
+  t.after(() => live.close());
+  const liveId = await live.adminConnect(NQN, { kato: 500 });
   let sent = 0;
   const ka = setInterval(() => {
     live.send(...live.capsule(buildKeepAliveSqe(live.cid())));
     sent++;
   }, 100);
+  t.after(() => clearInterval(ka));
+  const silent = await RawClient.open(port);
+  t.after(() => silent.close());
+  const gone = once(tgt, 'disconnect');
+  const silentId = await silent.adminConnect(NQN, { kato: 1500 });
   const [info] = (await gone) as [ControllerInfo];
   clearInterval(ka);
-  assert.equal(info.cntlid, silentId);
+  assert.equal(info.cntlid, silentId, `the controller that expired (${info.reason}) is the silent one`);
   await silent.closed;
+  assert.ok(sent > 0);
   for (let i = 0; i < sent; i++) {
     const p = await live.nextPdu();
     assert.equal(p?.hdr.type, PduType.CapsuleResp);
@@ -58,5 +67,4 @@ test('target KATO - Keep Alive commands keep a controller alive while a silent o
   const r = await live.identify(1);
   assert.equal(r.cqe!.status, 0);
   assert.equal(r.data.readUInt16LE(78), liveId);
-  live.close();
 });
