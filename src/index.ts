@@ -82,9 +82,7 @@ export {
 
 // Protocol: errors, constants, wire structures users see
 export {
-  AbortError,
   ConnectionError,
-  DigestError,
   InvalidArgumentError,
   NegotiationError,
   NvmeStatusError,

@@ -1,8 +1,6 @@
-// Error classes. Every error carries a stable machine-readable `code`; a brand symbol
-// lets isNvmeTcpError() recognise errors from duplicate installs (the undici pattern).
+// Error classes. Every error carries a stable machine-readable `code`.
 import { FES_NAME, PDU_TYPE_NAME } from './constants.ts';
-
-const BRAND = Symbol.for('nvmeotcp.error');
+import { STATUS_DNR, STATUS_MORE } from './sqe.ts';
 
 export class NvmeTcpError extends Error {
   readonly code: string;
@@ -10,11 +8,6 @@ export class NvmeTcpError extends Error {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
-    Object.defineProperty(this, BRAND, { value: code });
-  }
-  /** True for any nvmeotcp error, even from a duplicate install of the package. */
-  static isNvmeTcpError(obj: unknown): obj is NvmeTcpError {
-    return obj !== null && typeof obj === 'object' && BRAND in obj;
   }
 }
 
@@ -53,21 +46,6 @@ export class TermReqError extends NvmeTcpError {
   }
 }
 
-export class DigestError extends NvmeTcpError {
-  readonly kind: 'header' | 'data';
-  readonly received: number;
-  readonly expected: number;
-  constructor(kind: 'header' | 'data', received: number, expected: number) {
-    super(
-      `${kind} digest mismatch: received 0x${received.toString(16)}, computed 0x${expected.toString(16)}`,
-      'NVMEOTCP_ERR_DIGEST',
-    );
-    this.kind = kind;
-    this.received = received;
-    this.expected = expected;
-  }
-}
-
 /** A command completed with a non-zero NVMe status. */
 export class NvmeStatusError extends NvmeTcpError {
   readonly sct: number;
@@ -81,14 +59,14 @@ export class NvmeStatusError extends NvmeTcpError {
     const sc = status & 0xff;
     const sct = (status >> 8) & 0x7;
     super(
-      `queue ${qid} cid 0x${cid.toString(16)}: ${what} failed with status 0x${status.toString(16)} (SCT ${sct}, SC 0x${sc.toString(16)}${status & 0x4000 ? ', DNR' : ''})`,
+      `queue ${qid} cid 0x${cid.toString(16)}: ${what} failed with status 0x${status.toString(16)} (SCT ${sct}, SC 0x${sc.toString(16)}${status & STATUS_DNR ? ', DNR' : ''})`,
       'NVMEOTCP_ERR_STATUS',
     );
     this.status = status;
     this.sc = sc;
     this.sct = sct;
-    this.dnr = (status & 0x4000) !== 0;
-    this.more = (status & 0x2000) !== 0;
+    this.dnr = (status & STATUS_DNR) !== 0;
+    this.more = (status & STATUS_MORE) !== 0;
     this.cid = cid;
     this.qid = qid;
   }
@@ -120,11 +98,5 @@ export class NegotiationError extends NvmeTcpError {
 export class InvalidArgumentError extends NvmeTcpError {
   constructor(message: string) {
     super(message, 'NVMEOTCP_ERR_INVALID_ARG');
-  }
-}
-
-export class AbortError extends NvmeTcpError {
-  constructor(message = 'aborted') {
-    super(message, 'NVMEOTCP_ERR_ABORTED');
   }
 }

@@ -71,7 +71,6 @@ export const sqeNsid = (s: Buffer): number => s.readUInt32LE(SqeOff.NSID);
 export const sqeCdw = (s: Buffer, n: number): number => s.readUInt32LE(SqeOff.CDW10 + (n - 10) * 4);
 export const sqeSglType = (s: Buffer): number => s[SqeOff.SGL_TYPE];
 export const sqeSglLen = (s: Buffer): number => s.readUInt32LE(SqeOff.SGL_LEN);
-export const sqeSglAddr = (s: Buffer): bigint => s.readBigUInt64LE(SqeOff.SGL_ADDR);
 
 /** SLBA (CDW10-11) of a read/write-type command. */
 export function sqeSlba(s: Buffer): number {
