@@ -130,14 +130,14 @@ export class NvmeTarget extends EventEmitter {
     await Promise.all(all.map((ns) => ns.backend.close()));
   }
 
-  /** What the target holds for namespace `nsid` of `nqn` at [offset, offset+len) (tests, tools). */
-  namespaceBytes(nqn: string, nsid: number, offset: number, len: number): Buffer {
+  /** A copy of what the target holds for namespace `nsid` of `nqn` at [offset, offset+len) (tests, tools). */
+  async namespaceBytes(nqn: string, nsid: number, offset: number, len: number): Promise<Buffer> {
     const ns = this.subsystems.get(nqn)?.namespaces.get(nsid);
     if (ns === undefined) throw new InvalidArgumentError(`no namespace ${nsid} in ${nqn}`);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len < 0 || offset + len > ns.backend.size) {
       throw new InvalidArgumentError(`range [${offset}, ${offset + len}) outside namespace ${nsid} (${ns.backend.size} bytes)`);
     }
-    return ns.backend.readSync(offset, len);
+    return Buffer.concat(await ns.backend.read(offset, len), len);
   }
 
   /** Live controllers (for tools and tests). */

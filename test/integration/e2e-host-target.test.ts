@@ -92,7 +92,7 @@ for (const d of DIGESTS) {
       await ns.write(16 + 65536 / ns.lbaSize, big.subarray(65536));
       assert.deepEqual(await ns.read(0, 4096 / ns.lbaSize), small);
       assert.deepEqual(await ns.read(16, big.length / ns.lbaSize), big);
-      assert.deepEqual(tgt.namespaceBytes(NQN, nsid, 16 * ns.lbaSize, big.length), big);
+      assert.deepEqual(await tgt.namespaceBytes(NQN, nsid, 16 * ns.lbaSize, big.length), big);
     }
   });
 }
@@ -121,7 +121,7 @@ test('e2e - random pattern write-then-read across 4 queues at queue depth 32 eac
     reads.push(ns.read(slba, nlb).then((b) => assert.deepEqual(b, model.subarray(slba * 512, (slba + nlb) * 512))));
   }
   await Promise.all(reads);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, 0, ns.bytes), model);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, 0, ns.bytes), model);
 });
 
 test('e2e - flush, write zeroes, deallocate', async (t) => {

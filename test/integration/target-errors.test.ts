@@ -191,7 +191,7 @@ test('target CapsuleCmd - in-capsule data above IOCCSZ: FES 5', async () => {
 
 test('target data digest - bad DDGST on H2CData fails the command (SC 0x22) and keeps the queue', async () => {
   const c = await ioQueue({ ddgst: true });
-  const before = Buffer.from(tgt.namespaceBytes(NQN, 1, 0, 8192));
+  const before = Buffer.from(await tgt.namespaceBytes(NQN, 1, 0, 8192));
   const ttag = await startR2tWrite(c, 7);
   const first = c.h2cData(7, ttag, 0, Buffer.alloc(4096, 0xee), false);
   first[2] = Buffer.from([1, 2, 3, 4]); // wrong digest
@@ -199,7 +199,7 @@ test('target data digest - bad DDGST on H2CData fails the command (SC 0x22) and 
   const p = await c.nextPdu();
   assert.equal(p?.hdr.type, PduType.CapsuleResp);
   assert.equal(p.raw.readUInt16LE(8 + 14) >> 1, 0x22);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, 0, 8192), before);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, 0, 8192), before);
   // Same queue, next command: fine.
   const data = Buffer.alloc(4096, 0x5a);
   assert.equal((await c.write(1, 64, data, 512, false)).cqe!.status, 0);
@@ -216,7 +216,7 @@ test('target data digest - bad DDGST on in-capsule data fails the command (SC 0x
   const p = await c.nextPdu();
   assert.equal(p?.hdr.type, PduType.CapsuleResp);
   assert.equal(p.raw.readUInt16LE(8 + 14) >> 1, 0x22);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, 128 * 512, 4096), Buffer.alloc(4096));
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, 128 * 512, 4096), Buffer.alloc(4096));
   assert.equal((await c.exchange(buildFlushSqe({ cid: c.cid(), nsid: 1 }))).cqe!.status, 0);
   c.close();
 });

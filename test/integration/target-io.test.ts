@@ -79,7 +79,7 @@ test('target write - R2T for the whole transfer, H2CData up to MAXH2CDATA, then 
   const r2t = w.r2t[0].raw;
   assert.equal(r2t.readUInt32LE(OFF.R2TO), 0);
   assert.equal(r2t.readUInt32LE(OFF.R2TL), data.length);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, 100 * 512, data.length), data);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, 100 * 512, data.length), data);
   const r = await q.read(1, 100, 128, 512);
   assert.equal(r.cqe!.status, 0);
   assert.deepEqual(r.data, data);
@@ -109,7 +109,7 @@ test('target write - in-capsule data up to IOCCSZ, no R2T', async () => {
   const w = await q.write(1, 0, data, 512, true);
   assert.equal(w.cqe!.status, 0);
   assert.equal(w.r2t.length, 0);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, 0, 8192), data);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, 0, 8192), data);
 });
 
 test('target digests - header and data digests on every PDU, and HPDA pads the C2H data', async () => {
@@ -148,13 +148,13 @@ test('target read - SQ flow control on: SQHD advances with every command', async
 
 test('target I/O - LBA range is checked: LBA Out of Range, no data moved, nothing written past the end', async () => {
   const q = await ioQueue();
-  const before = tgt.namespaceBytes(NQN, 1, NS_BYTES - 4096, 4096);
+  const before = await tgt.namespaceBytes(NQN, 1, NS_BYTES - 4096, 4096);
   const w = await q.write(1, NLBA - 4, pattern(4096, 6), 512, false);
   assert.equal(w.cqe!.status, 0x4080);
   assert.equal(w.r2t.length, 0);
   const icd = await q.write(1, NLBA - 4, pattern(4096, 6), 512, true);
   assert.equal(icd.cqe!.status, 0x4080);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, NS_BYTES - 4096, 4096), before);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, NS_BYTES - 4096, 4096), before);
   const r = await q.read(1, NLBA - 1, 2, 512);
   assert.equal(r.cqe!.status, 0x4080);
   assert.equal(r.c2h.length, 0);
@@ -182,7 +182,7 @@ test('target I/O - Write Zeroes, DSM deallocate with a 4096-byte range list, Flu
   await q.write(1, 1000, pattern(16 * 512, 7), 512, false);
   const wz = await q.exchange(buildWriteZeroesSqe({ cid: q.cid(), nsid: 1, slba: 1002, nlb: 2 }));
   assert.equal(wz.cqe!.status, 0);
-  const got = tgt.namespaceBytes(NQN, 1, 1000 * 512, 16 * 512);
+  const got = await tgt.namespaceBytes(NQN, 1, 1000 * 512, 16 * 512);
   assert.deepEqual(got.subarray(1024, 2048), Buffer.alloc(1024));
   assert.deepEqual(got.subarray(0, 1024), pattern(16 * 512, 7).subarray(0, 1024));
   const ranges = encodeDsmRanges([
@@ -192,7 +192,7 @@ test('target I/O - Write Zeroes, DSM deallocate with a 4096-byte range list, Flu
   assert.equal(ranges.length, 4096);
   const dsm = buildDsmSqe({ cid: q.cid(), nsid: 1, nr: 2, attr: DsmAttr.AD, len: 4096, inCapsule: true });
   assert.equal((await q.exchange(dsm, { icd: ranges })).cqe!.status, 0);
-  const after = tgt.namespaceBytes(NQN, 1, 1000 * 512, 16 * 512);
+  const after = await tgt.namespaceBytes(NQN, 1, 1000 * 512, 16 * 512);
   assert.deepEqual(after.subarray(8 * 512, 10 * 512), Buffer.alloc(1024));
   assert.deepEqual(after.subarray(12 * 512, 13 * 512), Buffer.alloc(512));
   assert.deepEqual(after.subarray(10 * 512, 12 * 512), pattern(16 * 512, 7).subarray(10 * 512, 12 * 512));
@@ -205,7 +205,7 @@ test('target I/O - Write Zeroes, DSM deallocate with a 4096-byte range list, Flu
   const r2 = await q.exchange(dsm2, { writeData: bad });
   assert.equal(r2.r2t.length, 1);
   assert.equal(r2.cqe!.status, 0x4080);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, 1000 * 512, 512), pattern(512, 7));
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, 1000 * 512, 512), pattern(512, 7));
   assert.equal((await q.exchange(buildFlushSqe({ cid: q.cid(), nsid: 0xffffffff }))).cqe!.status, 0);
   assert.equal((await q.exchange(buildFlushSqe({ cid: q.cid(), nsid: 9 }))).cqe!.status, 0x400b);
 });
@@ -214,7 +214,7 @@ test('target I/O - 4096-byte LBA namespace', async () => {
   const q = await ioQueue();
   const data = pattern(3 * 4096, 8);
   assert.equal((await q.write(2, 5, data, 4096, false)).cqe!.status, 0);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 2, 5 * 4096, data.length), data);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 2, 5 * 4096, data.length), data);
   assert.deepEqual((await q.read(2, 5, 3, 4096)).data, data);
 });
 
@@ -240,7 +240,7 @@ test('target file backend - 4096-byte LBAs persist to the file, flushed on close
     const wz = await q.exchange(buildWriteZeroesSqe({ cid: q.cid(), nsid: 1, slba: 11, nlb: 1 }));
     assert.equal(wz.cqe!.status, 0);
     assert.equal((await q.exchange(buildFlushSqe({ cid: q.cid(), nsid: 1 }))).cqe!.status, 0);
-    assert.deepEqual(t.namespaceBytes(fileNqn, 1, 10 * 4096, 4096), data.subarray(0, 4096));
+    assert.deepEqual(await t.namespaceBytes(fileNqn, 1, 10 * 4096, 4096), data.subarray(0, 4096));
     c.close();
     q.close();
     await t.close();
@@ -253,7 +253,7 @@ test('target file backend - 4096-byte LBAs persist to the file, flushed on close
       subsystems: [{ nqn: fileNqn, namespaces: [{ backend: { kind: 'file', path }, lbaSize: 4096 }] }],
     });
     await t2.listen({ host: '127.0.0.1', port: 0 });
-    assert.deepEqual(t2.namespaceBytes(fileNqn, 1, 20 * 4096, 4096), data.subarray(0, 4096));
+    assert.deepEqual(await t2.namespaceBytes(fileNqn, 1, 20 * 4096, 4096), data.subarray(0, 4096));
     await t2.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -133,7 +133,7 @@ for (const dg of [
       const t0 = Date.now();
       const r = await ddPattern(vm, dev, offset, len, bs);
       console.log(`${dg.label}: bs ${bs / KiB} KiB x ${len / bs}: write ${r.writeMBps} MB/s, read ${r.readMBps} MB/s (${Date.now() - t0} ms)`);
-      assert.equal(sha256(tgt.namespaceBytes(NQN, 1, offset, len)), r.sha256, `target holds the bytes written with bs ${bs}`);
+      assert.equal(sha256(await tgt.namespaceBytes(NQN, 1, offset, len)), r.sha256, `target holds the bytes written with bs ${bs}`);
     }
 
     assert.equal(await linuxDisconnect(vm, NQN), 1);
@@ -199,13 +199,13 @@ test('linux-host - discard (DSM), write zeroes and flush from the kernel act on 
   await ddPattern(vm, dev, off, len, 64 * KiB);
   await vm.sh(`ul-blkdiscard -o ${off} -l ${256 * KiB} /dev/${dev}`);
   await vm.sh(`ul-blkdiscard -z -o ${off + 256 * KiB} -l ${256 * KiB} /dev/${dev}`);
-  const held = tgt.namespaceBytes(NQN, 1, off, len);
+  const held = await tgt.namespaceBytes(NQN, 1, off, len);
   assert.ok(isZero(held.subarray(0, 512 * KiB)), 'discarded and zeroed ranges read as zeros at the target');
   assert.ok(!isZero(held.subarray(512 * KiB)), 'the rest keeps its data');
   assert.equal(await guestSha256(vm, dev, off, len), sha256(held), 'the kernel reads what the target holds');
   // A buffered write + fsync: the kernel ends it with a Flush (write cache on).
   await vm.sh(`gdd if=/dev/urandom of=/dev/${dev} bs=4096 count=4 seek=${(off + len) / 4096} conv=fsync status=none`);
-  assert.equal(await guestSha256(vm, dev, off + len, 16 * KiB), sha256(tgt.namespaceBytes(NQN, 1, off + len, 16 * KiB)));
+  assert.equal(await guestSha256(vm, dev, off + len, 16 * KiB), sha256(await tgt.namespaceBytes(NQN, 1, off + len, 16 * KiB)));
   assert.equal(await linuxDisconnect(vm, NQN), 1);
   await assertKernelQuiet(vm);
 });
@@ -225,7 +225,7 @@ test('linux-host - a controller reset from the kernel (sysfs reset_controller) r
   await waitFor('a new controller association', () => connects.length === before + 2);
   await waitFor('the old association gone', () => disconnects.some((d) => d.cntlid === connects[before].cntlid));
   const r = await ddPattern(vm, dev, 28 * MiB, 256 * KiB, 64 * KiB);
-  assert.equal(sha256(tgt.namespaceBytes(NQN, 1, 28 * MiB, 256 * KiB)), r.sha256);
+  assert.equal(sha256(await tgt.namespaceBytes(NQN, 1, 28 * MiB, 256 * KiB)), r.sha256);
   assert.equal(await linuxDisconnect(vm, NQN), 1);
   const log = await vm.dmesg();
   console.log(`kernel on reset: ${log.split('\n').filter((l) => /nvme/.test(l)).join(' | ')}`);
@@ -276,7 +276,7 @@ test('linux-host - tshark decodes a digest session of the kernel host as clean N
     const dev = await namespaceDev(vm, ctrl);
     for (const bs of [4 * KiB, 16 * KiB, 256 * KiB]) {
       const r = await ddPattern(vm, dev, 16 * MiB, 256 * KiB, bs);
-      assert.equal(sha256(tgt.namespaceBytes(NQN, 1, 16 * MiB, 256 * KiB)), r.sha256);
+      assert.equal(sha256(await tgt.namespaceBytes(NQN, 1, 16 * MiB, 256 * KiB)), r.sha256);
     }
     await vm.sh(`ul-blkdiscard -o ${16 * MiB} -l ${64 * KiB} /dev/${dev}`);
     await vm.sh(`ul-blkdiscard -z -o ${16 * MiB + 64 * KiB} -l ${64 * KiB} /dev/${dev}`);

@@ -1,7 +1,7 @@
 // File namespace store through an fs.promises FileHandle. The file is created if
 // missing and extended (sparse) to the namespace size; bytes past the end of a
 // shorter file read as zeros.
-import { closeSync, fstatSync, readSync as fsReadSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Backend } from './types.ts';
 
@@ -85,18 +85,6 @@ export class FileBackend implements Backend {
 
   flush(): Promise<void> {
     return this.handle().datasync();
-  }
-
-  readSync(off: number, len: number): Buffer {
-    const buf = Buffer.alloc(len);
-    const fd = this.handle().fd;
-    let got = 0;
-    while (got < len) {
-      const n = fsReadSync(fd, buf, got, len - got, off + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return buf;
   }
 
   async close(): Promise<void> {

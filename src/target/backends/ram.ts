@@ -76,10 +76,6 @@ export class RamBackend implements Backend {
     return undefined;
   }
 
-  readSync(off: number, len: number): Buffer {
-    return Buffer.concat(this.read(off, len), len);
-  }
-
   close(): Promise<void> {
     this.chunks.fill(undefined);
     return Promise.resolve();

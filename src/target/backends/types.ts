@@ -22,8 +22,6 @@ export interface Backend {
   deallocate(off: number, len: number): Promise<void> | undefined;
   /** Makes every completed write durable. */
   flush(): Promise<void> | undefined;
-  /** A synchronous copy of [off, off+len) (tests and tools). */
-  readSync(off: number, len: number): Buffer;
   /** Flushes and releases the store. */
   close(): Promise<void>;
 }

@@ -94,3 +94,15 @@ test('target discovery - entries: subsystems × listeners, IPv6 address family, 
   );
   assert.equal(discoveryEntries(subs, ls, 'other', '127.0.0.1', 128).length, 4);
 });
+
+test('target namespaceBytes - a copy (across RAM chunks), and a bad namespace or range is an InvalidArgumentError', async (t) => {
+  const nqn = 'nqn.x:bytes';
+  const tgt = new NvmeTarget({ subsystems: [{ nqn, namespaces: [{ backend: { kind: 'ram', size: 3 << 20 } }] }] });
+  t.after(() => tgt.close());
+  const b = await tgt.namespaceBytes(nqn, 1, (1 << 20) - 8, 1 << 20);
+  assert.deepEqual(b, Buffer.alloc(1 << 20));
+  b.fill(0xff);
+  assert.deepEqual(await tgt.namespaceBytes(nqn, 1, 0, 3 << 20), Buffer.alloc(3 << 20));
+  await assert.rejects(tgt.namespaceBytes(nqn, 2, 0, 1), InvalidArgumentError);
+  await assert.rejects(tgt.namespaceBytes(nqn, 1, (3 << 20) - 1, 2), InvalidArgumentError);
+});
