@@ -11,11 +11,12 @@ import { Prng } from '../helpers/prng.ts';
 const NQN = 'nqn.2024-01.io.nvmeotcp:e2e-offload';
 
 for (const ddgst of [false, true]) {
-  test(`e2e offload - socket device places large reads, ddgst=${ddgst}`, async () => {
+  test(`e2e offload - socket device places large reads, ddgst=${ddgst}`, async (t) => {
     const tgt = new NvmeTarget({
       subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: 16 << 20 }, lbaSize: 4096 }] }],
       c2hMaxData: 65536,
     });
+    t.after(() => tgt.close()); // also when connect fails (close is idempotent)
     const { port } = await tgt.listen({ host: '127.0.0.1', port: 0 });
     const dev = createSocketDevice({ channels: 2 });
     const ctrl = await NvmeController.connect({

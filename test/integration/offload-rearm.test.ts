@@ -15,10 +15,11 @@ import { Prng } from '../helpers/prng.ts';
 const NQN = 'nqn.2024-01.io.nvmeotcp:rearm';
 
 for (const ddgst of [false, true]) {
-  test(`offload rearm - reads after ${4 * IDLE_GRACE} writes per queue are placed exactly, ddgst=${ddgst}`, async () => {
+  test(`offload rearm - reads after ${4 * IDLE_GRACE} writes per queue are placed exactly, ddgst=${ddgst}`, async (t) => {
     const tgt = new NvmeTarget({
       subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: 8 << 20 }, lbaSize: 512 }] }],
     });
+    t.after(() => tgt.close()); // also when connect fails (close is idempotent)
     const { port } = await tgt.listen({ host: '127.0.0.1', port: 0 });
     const dev = createSocketDevice({ channels: 2 });
     const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, nrIoQueues: 2, ddgst, offload: dev });
@@ -56,11 +57,12 @@ for (const ddgst of [false, true]) {
   });
 }
 
-test('offload limits - reads larger than the device max I/O are split so every byte is placed', async () => {
+test('offload limits - reads larger than the device max I/O are split so every byte is placed', async (t) => {
   const tgt = new NvmeTarget({
     subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: 8 << 20 }, lbaSize: 4096 }] }],
     mdts: 0,
   });
+  t.after(() => tgt.close()); // also when connect fails (close is idempotent)
   const { port } = await tgt.listen({ host: '127.0.0.1', port: 0 });
   const dev = createSocketDevice({ maxIoSize: 256 * 1024 });
   const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, offload: dev });

@@ -218,7 +218,7 @@ test('target I/O - 4096-byte LBA namespace', async () => {
   assert.deepEqual((await q.read(2, 5, 3, 4096)).data, data);
 });
 
-test('target file backend - 4096-byte LBAs persist to the file, flushed on close', async () => {
+test('target file backend - 4096-byte LBAs persist to the file, flushed on close', async (tc) => {
   const dir = mkdtempSync(join(tmpdir(), 'nvmeotcp-target-'));
   const path = join(dir, 'ns.img');
   try {
@@ -226,6 +226,7 @@ test('target file backend - 4096-byte LBAs persist to the file, flushed on close
     const t = new NvmeTarget({
       subsystems: [{ nqn: fileNqn, namespaces: [{ backend: { kind: 'file', path, size: 1 << 20 }, lbaSize: 4096 }] }],
     });
+    tc.after(() => t.close()); // also when an assertion fails first (close is idempotent)
     const { port: p } = await t.listen({ host: '127.0.0.1', port: 0 });
     assert.equal(statSync(path).size, 1 << 20);
     const c = await RawClient.open(p);
@@ -252,6 +253,7 @@ test('target file backend - 4096-byte LBAs persist to the file, flushed on close
     const t2 = new NvmeTarget({
       subsystems: [{ nqn: fileNqn, namespaces: [{ backend: { kind: 'file', path }, lbaSize: 4096 }] }],
     });
+    tc.after(() => t2.close());
     await t2.listen({ host: '127.0.0.1', port: 0 });
     assert.deepEqual(await t2.namespaceBytes(fileNqn, 1, 20 * 4096, 4096), data.subarray(0, 4096));
     await t2.close();

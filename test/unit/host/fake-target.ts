@@ -4,6 +4,7 @@
 // RAM namespaces. Knobs let a test misbehave on purpose (bad digests, TermReq,
 // strange ICResp, split C2HData, SUCCESS) and every command is recorded.
 import net from 'node:net';
+import { after } from 'node:test';
 import {
   AdminOpc,
   Cns,
@@ -86,6 +87,11 @@ export interface SeenCmd {
   sqe: Buffer;
 }
 
+// A test that fails before its own close() must not leave a server keeping its file's
+// process alive: whatever still listens when the file's last test is done is closed.
+const listening = new Set<FakeTarget>();
+after(() => Promise.all([...listening].map((t) => t.close())));
+
 export class FakeTarget {
   readonly server: net.Server;
   readonly seen: SeenCmd[] = [];
@@ -121,11 +127,13 @@ export class FakeTarget {
   }
 
   async listen(): Promise<number> {
+    listening.add(this);
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
     return (this.server.address() as net.AddressInfo).port;
   }
 
   async close(): Promise<void> {
+    listening.delete(this);
     for (const c of this.conns) c.socket.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
   }

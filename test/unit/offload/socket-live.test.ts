@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { createSocketDevice, type SocketPlacement } from '../../../src/offload/socket-device.ts';
 import type { RxPlacement } from '../../../src/offload/types.ts';
 import { onreadFor } from '../../../src/transport/reader.ts';
@@ -19,13 +19,18 @@ interface Run {
   maxBoundedStaging: number;
 }
 
-/** Serves `specs` as one C2H stream to the first client, reads it with the socket device. */
-async function run(d: Digests, specs: ReadSpec[]): Promise<Run> {
+/** Serves `specs` as one C2H stream to the first client, reads it with the socket device; `t` cleans up. */
+async function run(t: TestContext, d: Digests, specs: ReadSpec[]): Promise<Run> {
   const wire = Buffer.concat(c2hPdus(specs, d).map((p) => p.bytes));
   const server = createServer((s: Socket) => {
     // Many writes of uneven size, as a target's writev batches would arrive.
     for (let off = 0; off < wire.length; off += 10007) s.write(wire.subarray(off, off + 10007));
     s.end();
+  });
+  let sock: Socket | undefined;
+  t.after(() => {
+    sock?.destroy();
+    server.close();
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -49,7 +54,7 @@ async function run(d: Digests, specs: ReadSpec[]): Promise<Run> {
       inner.onRead(n, b);
     },
   };
-  const sock = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, onread: onreadFor(p) });
+  sock = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, onread: onreadFor(p) });
   // As the host does: the socket (and its placement) first, sk_add after the handshake, then setup per READ.
   const q = dev.addQueue({ pfv: 0, cpda: 0, dgst: (d.hdgst ? 1 : 0) | (d.ddgst ? 2 : 0), queueSize: 32, queueId: 1, ioCpu: 1 }, host, host.rx);
   assert.ok(typeof q !== 'number');
@@ -72,11 +77,11 @@ for (const d of [
   { hdgst: false, ddgst: false },
   { hdgst: true, ddgst: true },
 ]) {
-  test(`socket device live - 127.0.0.1 C2HData placed straight into the buffers (${d.ddgst ? 'digests' : 'no digests'})`, async () => {
+  test(`socket device live - 127.0.0.1 C2HData placed straight into the buffers (${d.ddgst ? 'digests' : 'no digests'})`, async (t) => {
     const N = 6;
     const S = 160 * 1024;
     const sp = specs(N, S);
-    const r = await run(d, sp);
+    const r = await run(t, d, sp);
     for (const s of sp) assert.ok(r.host.bufs.get(s.cid)!.equals(s.data), `cid ${s.cid} byte-identical`);
     assert.deepEqual(r.host.completed, [0, 1, 2, 3, 4, 5]);
     assert.equal(r.host.dataDone.length, N * 3);
@@ -94,10 +99,10 @@ for (const d of [
   });
 }
 
-test('socket device live - a corrupted payload is caught (ddgstOk false), the rest verifies', async () => {
+test('socket device live - a corrupted payload is caught (ddgstOk false), the rest verifies', async (t) => {
   const sp = specs(2, 100000);
   sp[1].corruptAt = 70000;
-  const r = await run({ hdgst: true, ddgst: true }, sp);
+  const r = await run(t, { hdgst: true, ddgst: true }, sp);
   assert.deepEqual(
     r.host.dataDone.map((x) => [x.cid, x.datao, x.ok, x.byDevice]),
     [
