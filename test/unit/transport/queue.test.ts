@@ -113,7 +113,12 @@ test('transport queue - after the handshake the side handler gets the PDUs of it
   const p = await pair(t, { hdgst: true });
   const sqe = Buffer.alloc(64);
   sqe.writeUInt16LE(0x2a, 2);
-  const got = new Promise<Pdu>((resolve) => (p.ts.handle = (pdu) => (resolve(pdu), undefined)));
+  const got = new Promise<Pdu>((resolve) => {
+    p.ts.handle = (pdu) => {
+      resolve(pdu);
+      return undefined;
+    };
+  });
   p.host.writer.send(encodeCapsuleCmd(sqe, 0, { hdgst: true, ddgst: false }));
   const pdu = await got;
   assert.equal(pdu.type, PduType.CapsuleCmd);
