@@ -51,6 +51,11 @@ export class HostQueue implements QueueHandler, UlpOps {
   maxh2cdata = 0;
   /** In-capsule limit for non-fabrics commands with data; the controller lowers it to IOCCSZ*16-64 on I/O queues. */
   icdMax = FABRICS_ICD_MAX;
+  /**
+   * Data digests of received data PDUs (data digest negotiated), by who verified
+   * them: the offload device, for every byte of the PDU, or the host in software.
+   */
+  readonly ddgstChecks: DigestChecks = { device: 0, software: 0 };
 
   private readonly wire: TransportQueue;
   private readonly sender: QueueSender;
@@ -353,8 +358,12 @@ export class HostQueue implements QueueHandler, UlpOps {
     return undefined;
   }
 
-  onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean, _crcByDevice: boolean): void {
+  onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean, crcByDevice: boolean): void {
     if (pdu.type !== PduType.C2HData) return; // the receiver never lets a host see CapsuleCmd
+    if (this.ddgst) {
+      if (crcByDevice) this.ddgstChecks.device++;
+      else this.ddgstChecks.software++;
+    }
     const cmd = this.slots[pdu.cccid]!;
     cmd.received += pdu.datal;
     if (!ddgstOk) cmd.xferError = true;
@@ -471,6 +480,14 @@ export class HostQueue implements QueueHandler, UlpOps {
   close(): Promise<void> {
     return this.wire.close(new ConnectionError(`queue ${this.qid} closed`));
   }
+}
+
+/** Received data digests by who verified them. */
+export interface DigestChecks {
+  /** by the offload device (every piece of the PDU's data checksummed as it was placed) */
+  device: number;
+  /** by the host in software */
+  software: number;
 }
 
 /** Status a host gives a command whose C2H data failed its digest (SCT 0, SC 4). */
