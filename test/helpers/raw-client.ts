@@ -224,6 +224,7 @@ export class RawClient {
     qid: number;
     subnqn: string;
     hostnqn?: string;
+    hostid?: Buffer;
     cntlid?: number;
     sqsize?: number;
     kato?: number;
@@ -231,7 +232,7 @@ export class RawClient {
   }): Promise<Cqe> {
     const sqe = buildConnectSqe({ cid: this.cid(), qid: f.qid, sqsize: f.sqsize ?? 31, kato: f.kato ?? 0, cattr: f.cattr });
     const data = encodeConnectData({
-      hostid: HOSTID,
+      hostid: f.hostid ?? HOSTID,
       cntlid: f.cntlid ?? 0xffff,
       subnqn: f.subnqn,
       hostnqn: f.hostnqn ?? HOSTNQN,
