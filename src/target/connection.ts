@@ -50,6 +50,8 @@ export class Connection implements QueueHandler, CmdQueue {
   hpda = 0;
   /** The socket has closed: pooled buffers are no longer kept. */
   private closed = false;
+  /** Closes the connection if no Connect has made it a controller's queue by then. */
+  private assocTimer: NodeJS.Timeout | undefined;
   private readonly slots: (Cmd | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   /** The command whose in-capsule data is arriving. */
@@ -75,7 +77,18 @@ export class Connection implements QueueHandler, CmdQueue {
       this,
     );
     this.writer = this.wire.writer;
+    // A socket that does not complete ICReq and Connect in time is closed: idle
+    // sockets must not pile up (each holds a receive buffer and a writer arena).
+    this.assocTimer = setTimeout(this.onAssocDeadline, o.handshakeTimeoutMs);
+    this.assocTimer.unref();
   }
+
+  private readonly onAssocDeadline = (): void => {
+    this.assocTimer = undefined;
+    if (this.ctrl === undefined) {
+      this.wire.abort(new ConnectionError(`queue ${this.qid}: no Connect within ${this.ctx.opts.handshakeTimeoutMs} ms`));
+    }
+  };
 
   get remoteAddress(): string {
     return this.wire.remoteAddress;
@@ -107,6 +120,7 @@ export class Connection implements QueueHandler, CmdQueue {
 
   onClosed(): void {
     this.closed = true;
+    clearTimeout(this.assocTimer);
     this.slots.length = 0;
     this.freeSlots.length = 0;
     this.capsuleCmd = undefined;
@@ -259,6 +273,7 @@ export class Connection implements QueueHandler, CmdQueue {
     this.sqHead = 1 % (sqsize + 1);
     this.sqFlowOff = sqFlowOff;
     this.ctrl = ctrl;
+    this.ctx.queueAssociated(this);
     if (qid > 0) this.ctx.ioQueueUp(this);
   }
 
