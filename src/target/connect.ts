@@ -8,7 +8,7 @@
 import { CONNECT_DATA_LEN, FabricsType, NQN_DISCOVERY, Sc, ScCmd } from '../protocol/constants.ts';
 import { CATTR_DISABLE_SQFLOW, ConnectDataOff, decodeConnectData, FabricsOff, parseConnectSqe, sqeFctype } from '../protocol/fabrics.ts';
 import { makeStatus } from '../protocol/sqe.ts';
-import type { Cmd, Connection } from './connection.ts';
+import type { Cmd, CmdQueue } from './cmd.ts';
 import { Controller } from './controller.ts';
 
 const DNR = true;
@@ -20,7 +20,7 @@ function invalidParam(cmd: Cmd, ipo: number, iattr: number): void {
 }
 
 /** Connect on a queue that is not connected yet. */
-export function connectCommand(q: Connection, cmd: Cmd): void {
+export function connectCommand(q: CmdQueue, cmd: Cmd): void {
   if (cmd.data === undefined) {
     // Connect data not in the capsule: fetch it with an R2T.
     if (cmd.sglLen !== CONNECT_DATA_LEN) {
@@ -97,7 +97,7 @@ function connectWithData(cmd: Cmd): void {
 }
 
 /** A fabrics command on a connected queue. */
-export function fabricsCommand(q: Connection, cmd: Cmd): void {
+export function fabricsCommand(q: CmdQueue, cmd: Cmd): void {
   const fctype = sqeFctype(cmd.sqe);
   if (fctype === FabricsType.Connect) {
     q.complete(cmd, makeStatus(0, Sc.CmdSeqError, DNR));

@@ -7,7 +7,7 @@
 import { IoOpc, Sc, Sct } from '../protocol/constants.ts';
 import { CDW12_FUA, DSM_PAYLOAD_LEN, DSM_RANGE_LEN, DsmAttr, decodeDsmRanges, parseDsmSqe, parseRw } from '../protocol/admin.ts';
 import { makeStatus, SqeOff, sqeNsid, sqeSlba } from '../protocol/sqe.ts';
-import type { Cmd } from './connection.ts';
+import type { Cmd } from './cmd.ts';
 import type { Controller } from './controller.ts';
 import type { Namespace } from './subsystem.ts';
 

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import type { DiscoveryEntry } from '../protocol/discovery.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import type { CmdQueue } from './cmd.ts';
 import { Connection } from './connection.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
@@ -39,7 +40,7 @@ export class NvmeTarget extends EventEmitter {
   private readonly disc: Subsystem;
   private readonly servers: Server[] = [];
   private readonly listenerInfos: ListenerInfo[] = [];
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Set<CmdQueue>();
   private readonly controllers = new Map<number, Controller>();
   private nextCntlid = 1;
   private genctr = 0;
@@ -47,7 +48,7 @@ export class NvmeTarget extends EventEmitter {
   private closing = false;
   private readonly ctx: TargetContext;
   /** Connections carrying an I/O queue (the busy poller runs while there are any). */
-  private readonly ioQueues = new Set<Connection>();
+  private readonly ioQueues = new Set<CmdQueue>();
   private readonly poller: BusyPoller | undefined;
 
   constructor(options: TargetOptions = {}) {
@@ -156,7 +157,7 @@ export class NvmeTarget extends EventEmitter {
     for (const c of this.controllers.values()) c.discoveryChanged();
   }
 
-  private discoveryEntries(hostnqn: string, q: Connection): DiscoveryEntry[] {
+  private discoveryEntries(hostnqn: string, q: CmdQueue): DiscoveryEntry[] {
     return discoveryEntries(this.subsystems.values(), this.listenerInfos, hostnqn, q.localAddress, this.options.mqes + 1);
   }
 

@@ -179,9 +179,7 @@ export class FakeConn implements RecvHandler {
             maxh2cdata: o.maxh2cdata ?? this.t.o.maxh2cdata ?? 131072,
           }),
         );
-        this.rx.icDone = true;
-        this.rx.hdgst = this.hdgst;
-        this.rx.ddgst = this.ddgst;
+        this.rx.setNegotiated(this.hdgst, this.ddgst, 0);
         return undefined;
       }
       case PduType.CapsuleCmd: {

@@ -82,9 +82,7 @@ export class MiniHost implements RecvHandler, UlpOps {
 
   constructor(d: Digests) {
     this.rx = new PduReceiver({ role: 'host', maxDataLen: 1 << 20 }, this);
-    this.rx.icDone = true;
-    this.rx.hdgst = d.hdgst;
-    this.rx.ddgst = d.ddgst;
+    this.rx.setNegotiated(d.hdgst, d.ddgst, 0);
   }
 
   /** A READ of `len` bytes on `cid`; registered with the device when `ddp`. Returns the setup result. */
