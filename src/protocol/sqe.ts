@@ -93,13 +93,18 @@ export interface CqeFields {
 }
 
 export function buildCqe(f: CqeFields, out: Buffer = Buffer.alloc(CQE_LEN)): Buffer {
-  out.writeUInt32LE((f.dw0 ?? 0) >>> 0, CqeOff.DW0);
-  out.writeUInt32LE((f.dw1 ?? 0) >>> 0, CqeOff.DW1);
-  out.writeUInt16LE(f.sqhd ?? 0, CqeOff.SQHD);
-  out.writeUInt16LE(f.sqid ?? 0, CqeOff.SQID);
-  out.writeUInt16LE(f.cid, CqeOff.CID);
-  out.writeUInt16LE(((f.status ?? 0) << 1) & 0xffff, CqeOff.STATUS);
+  writeCqe(out, 0, f.cid, f.status ?? 0, f.dw0 ?? 0, f.dw1 ?? 0, f.sqhd ?? 0, f.sqid ?? 0);
   return out;
+}
+
+/** Writes all 16 bytes of a CQE at b[off]; `status` in the Linux form (the phase bit is 0). */
+export function writeCqe(b: Buffer, off: number, cid: number, status: number, dw0: number, dw1: number, sqhd: number, sqid: number): void {
+  b.writeUInt32LE(dw0 >>> 0, off + CqeOff.DW0);
+  b.writeUInt32LE(dw1 >>> 0, off + CqeOff.DW1);
+  b.writeUInt16LE(sqhd, off + CqeOff.SQHD);
+  b.writeUInt16LE(sqid, off + CqeOff.SQID);
+  b.writeUInt16LE(cid, off + CqeOff.CID);
+  b.writeUInt16LE((status << 1) & 0xffff, off + CqeOff.STATUS);
 }
 
 export interface Cqe {

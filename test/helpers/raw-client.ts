@@ -6,16 +6,9 @@ import { buildIdentifySqe, buildRwSqe } from '../../src/protocol/admin.ts';
 import { DigestOpt, IoOpc, OFF, PduFlag, PduType, Prop } from '../../src/protocol/constants.ts';
 import { crc32c } from '../../src/protocol/crc32c.ts';
 import { buildConnectSqe, buildPropertyGetSqe, buildPropertySetSqe, encodeConnectData } from '../../src/protocol/fabrics.ts';
-import {
-  decodeHeader,
-  encodeCapsuleCmd,
-  encodeDataHeader,
-  encodeDdgst,
-  encodeIcReq,
-  type IcResp,
-  type Pdu,
-} from '../../src/protocol/pdu.ts';
+import { decodeHeader, encodeIcReq, type IcResp, type Pdu } from '../../src/protocol/pdu.ts';
 import { type Cqe, parseCqe } from '../../src/protocol/sqe.ts';
+import { encodeCapsuleCmd, encodeDataHeader, encodeDdgst } from './pdu-encode.ts';
 
 export interface RawPdu {
   /** The whole PDU as received. */

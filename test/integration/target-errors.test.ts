@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { buildFlushSqe, buildRwSqe, buildSetFeaturesSqe } from '../../src/protocol/admin.ts';
 import { Fes, IoOpc, OFF, PduType, SglType } from '../../src/protocol/constants.ts';
-import { encodeCapsuleCmd, encodeDataHeader, encodeIcReq, encodeTermReq } from '../../src/protocol/pdu.ts';
+import { encodeIcReq, encodeTermReq } from '../../src/protocol/pdu.ts';
 import { NvmeTarget } from '../../src/target/index.ts';
+import { encodeCapsuleCmd, encodeDataHeader } from '../helpers/pdu-encode.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:errors';
