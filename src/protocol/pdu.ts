@@ -440,9 +440,3 @@ export function encodeTermReq(
   writeTermReq(b, 0, type, fes, fei, badHeader);
   return b;
 }
-
-export function encodeR2t(f: { cccid: number; ttag: number; r2to: number; r2tl: number }, hdgst: boolean): Buffer {
-  const b = Buffer.allocUnsafe(R2T_HLEN + (hdgst ? DIGEST_LEN : 0));
-  writeR2t(b, 0, f.cccid, f.ttag, f.r2to, f.r2tl, hdgst);
-  return b;
-}

@@ -6,7 +6,7 @@
 // CQE (16 bytes): dw0 @0 | dw1 @4 | sqhd u16 @8 | sqid u16 @10 | cid u16 @12 | status u16 @14
 //   wire status = (DNR<<15 | M<<14 | CRD<<12 | SCT<<9 | SC<<1 | P); we keep the
 //   Linux form status = wire >> 1 = (DNR<<14 | M<<13 | CRD<<11 | SCT<<8 | SC).
-import { CQE_LEN, SQE_FLAGS_SGL, SQE_LEN, SglType } from './constants.ts';
+import { SQE_FLAGS_SGL, SQE_LEN, SglType } from './constants.ts';
 
 export const SqeOff = {
   OPC: 0,
@@ -90,11 +90,6 @@ export interface CqeFields {
   dw1?: number;
   sqhd?: number;
   sqid?: number;
-}
-
-export function buildCqe(f: CqeFields, out: Buffer = Buffer.alloc(CQE_LEN)): Buffer {
-  writeCqe(out, 0, f.cid, f.status ?? 0, f.dw0 ?? 0, f.dw1 ?? 0, f.sqhd ?? 0, f.sqid ?? 0);
-  return out;
 }
 
 /** Writes all 16 bytes of a CQE at b[off]; `status` in the Linux form (the phase bit is 0). */

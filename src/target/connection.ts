@@ -12,7 +12,7 @@ import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc
 import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
 import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
-import { encodeR2t } from '../protocol/pdu.ts';
+import { writeR2t } from '../protocol/pdu.ts';
 import { makeStatus, SqeOff } from '../protocol/sqe.ts';
 import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import type { PduWriter } from '../transport/writer.ts';
@@ -305,7 +305,10 @@ export class Connection implements QueueHandler, CmdQueue {
     this.takeData(cmd, len);
     cmd.received = 0;
     cmd.resume = resume;
-    this.writer.send(encodeR2t({ cccid: cmd.cid, ttag: slot, r2to: 0, r2tl: len }, this.hdgst));
+    // Built in place in the writer's arena, as every PDU the target sends.
+    const w = this.writer;
+    const at = w.reserve(HLEN[PduType.R2T] + (this.hdgst ? DIGEST_LEN : 0));
+    writeR2t(w.buf, at, cmd.cid, slot, 0, len, this.hdgst);
   }
 
   /** Gives the command a (pooled) data buffer of `len` bytes. */

@@ -2,7 +2,7 @@
 // feed (fake targets, raw clients, receiver streams). Each one allocates and calls the
 // very writer the host and target use, so these bytes are the ones the codec tests pin.
 import { DIGEST_LEN, HLEN, PDO_MAX, PduType } from '../../src/protocol/constants.ts';
-import { dataPdo, writeCapsuleCmd, writeCapsuleResp, writeDataHeader, writeDdgst } from '../../src/protocol/pdu.ts';
+import { dataPdo, writeCapsuleCmd, writeCapsuleResp, writeDataHeader, writeDdgst, writeR2t } from '../../src/protocol/pdu.ts';
 import type { CqeFields } from '../../src/protocol/sqe.ts';
 
 export interface DigestOpts {
@@ -41,5 +41,12 @@ export function encodeDataHeader(
 export function encodeDdgst(crc: number): Buffer {
   const b = Buffer.alloc(DIGEST_LEN);
   writeDdgst(b, 0, crc);
+  return b;
+}
+
+/** An R2T (the target builds its own in place: writeR2t). */
+export function encodeR2t(f: { cccid: number; ttag: number; r2to: number; r2tl: number }, hdgst: boolean): Buffer {
+  const b = Buffer.allocUnsafe(HLEN[PduType.R2T] + (hdgst ? DIGEST_LEN : 0));
+  writeR2t(b, 0, f.cccid, f.ttag, f.r2to, f.r2tl, hdgst);
   return b;
 }

@@ -9,10 +9,9 @@ import {
   TermReqError,
   TimeoutError,
 } from '../../../src/protocol/errors.ts';
-import { encodeR2t } from '../../../src/protocol/pdu.ts';
 import { sqeCid, sqeOpc } from '../../../src/protocol/sqe.ts';
 import { type ConnectOptions, NvmeController } from '../../../src/host/index.ts';
-import { encodeCapsuleResp } from '../../helpers/pdu-encode.ts';
+import { encodeCapsuleResp, encodeR2t } from '../../helpers/pdu-encode.ts';
 import { FakeTarget, type FakeTargetOptions } from './fake-target.ts';
 
 async function setup(o: FakeTargetOptions, c: Partial<ConnectOptions> = {}): Promise<{ t: FakeTarget; ctrl: NvmeController }> {

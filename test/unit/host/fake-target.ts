@@ -27,10 +27,10 @@ import {
   encodeIdentifyController,
   encodeIdentifyNamespace,
 } from '../../../src/protocol/identify.ts';
-import { type CapsuleCmd, type DataPdu, encodeIcResp, encodeR2t, encodeTermReq, type Pdu } from '../../../src/protocol/pdu.ts';
+import { type CapsuleCmd, type DataPdu, encodeIcResp, encodeTermReq, type Pdu } from '../../../src/protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../../../src/protocol/receiver.ts';
 import { makeStatus, sqeCdw, sqeCid, sqeNsid, sqeOpc, sqeSglLen, sqeSglType } from '../../../src/protocol/sqe.ts';
-import { encodeCapsuleResp, encodeDataHeader, encodeDdgst } from '../../helpers/pdu-encode.ts';
+import { encodeCapsuleResp, encodeDataHeader, encodeDdgst, encodeR2t } from '../../helpers/pdu-encode.ts';
 
 export interface FakeNs {
   nsid: number;

@@ -19,6 +19,7 @@ import {
   TERM_REQ_MAX_PLEN,
 } from '../../../src/protocol/constants.ts';
 import { crc32c } from '../../../src/protocol/crc32c.ts';
+import { encodeR2t } from '../../helpers/pdu-encode.ts';
 import {
   type CapsuleCmd,
   type CapsuleResp,
@@ -26,7 +27,6 @@ import {
   decodeHeader,
   encodeIcReq,
   encodeIcResp,
-  encodeR2t,
   encodeTermReq,
   readCh,
   termReqLen,
