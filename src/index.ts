@@ -35,12 +35,11 @@ export {
   type DdpQueue,
   type DdpQueueConfig,
   Errno,
-  type RxPlacement,
-  type RxPlacementFactory,
   type SocketDdpDevice,
   type UlpDdpStats,
   type UlpOps,
 } from './offload/types.ts';
+export type { RxPlacement, RxPlacementFactory } from './transport/reader.ts';
 export type { DeviceOptions } from './offload/core.ts';
 export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
 export {
