@@ -1,5 +1,6 @@
 // The host controller: connects the admin queue and the I/O queues the way the
-// Linux host does (reference/nvme-tcp.md §4.4, §5.1), keeps the association alive
+// Linux host does (drivers/nvme/host/core.c nvme_enable_ctrl / nvme_wait_ready,
+// drivers/nvme/host/tcp.c nvme_tcp_setup_ctrl), keeps the association alive
 // with Keep Alive every KATO/2, scans the namespaces, routes block I/O to the I/O
 // queues, and shuts the controller down cleanly (CC.SHN, CSTS.SHST).
 //
@@ -11,7 +12,7 @@
 //   admin CNTLID) → Identify active NS list → Identify Namespace for each.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cns, DEFAULT_PORT, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
+import { Cc, Cns, Csts, DEFAULT_PORT, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
 import {
   ConnectionError,
   InvalidArgumentError,
@@ -75,13 +76,8 @@ export interface ConnectOptions {
 }
 
 const ADMIN_SQSIZE = 31;
-const CC_ENABLE_BASE = 0x0046_0000; // IOCQES 4, IOSQES 6, SHN 0, AMS RR, MPS 0 (4 KiB), CSS NVM
-const CC_EN = 0x1;
-const CC_SHN_NORMAL = 0x4000;
-const CSTS_RDY = 0x1;
-const CSTS_CFS = 0x2;
-const CSTS_SHST_MASK = 0xc;
-const CSTS_SHST_COMPLETE = 0x8;
+/** CC before enabling (0x00460000): IOCQES 4, IOSQES 6; SHN 0, AMS round robin, MPS 0 (4 KiB), CSS NVM all zero. */
+const CC_ENABLE_BASE = Cc.IOCQES_16 | Cc.IOSQES_64;
 const SHUTDOWN_TIMEOUT_MIN_MS = 5000;
 const SHUTDOWN_TIMEOUT_MAX_MS = 60_000;
 
@@ -191,7 +187,7 @@ export class NvmeController implements IoPath {
       const mpsmin = Number((cap >> 48n) & 0xfn);
       if (mpsmin !== 0) throw new NegotiationError(`minimum memory page size 2^${12 + mpsmin} too large (CAP.MPSMIN ${mpsmin})`);
       await a.propSet(Prop.CC, CC_ENABLE_BASE);
-      await a.propSet(Prop.CC, CC_ENABLE_BASE | CC_EN);
+      await a.propSet(Prop.CC, CC_ENABLE_BASE | Cc.EN);
       await waitReady(a, Number((cap >> 24n) & 0xffn));
       const vs = await a.propGet32(Prop.VS);
       ctrl = new NvmeController(o, admin, cntlid, cap, vs);
@@ -264,12 +260,12 @@ export class NvmeController implements IoPath {
       try {
         const rtd3eMs = Math.ceil((this.id?.rtd3e ?? 0) / 1000);
         const bound = Math.min(SHUTDOWN_TIMEOUT_MAX_MS, Math.max(SHUTDOWN_TIMEOUT_MIN_MS, rtd3eMs));
-        await this.admin.propSet(Prop.CC, CC_ENABLE_BASE | CC_EN | CC_SHN_NORMAL);
+        await this.admin.propSet(Prop.CC, CC_ENABLE_BASE | Cc.EN | Cc.SHN_NORMAL);
         const deadline = performance.now() + bound;
         for (;;) {
           const csts = await this.admin.propGet32(Prop.CSTS);
-          this.shst = (csts & CSTS_SHST_MASK) >> 2;
-          if ((csts & CSTS_SHST_MASK) === CSTS_SHST_COMPLETE || performance.now() > deadline) break;
+          this.shst = (csts & Csts.SHST_MASK) >> Csts.SHST_SHIFT;
+          if ((csts & Csts.SHST_MASK) === Csts.SHST_COMPLETE || performance.now() > deadline) break;
           await sleep(1);
         }
       } catch {
@@ -484,8 +480,8 @@ async function waitReady(a: AdminClient, to: number): Promise<void> {
   for (;;) {
     const csts = await a.propGet32(Prop.CSTS);
     if (csts === 0xffff_ffff) throw new ConnectionError('CSTS reads 0xffffffff: controller gone');
-    if (csts & CSTS_CFS) throw new ConnectionError('controller fatal status (CSTS.CFS) while enabling');
-    if (csts & CSTS_RDY) return;
+    if (csts & Csts.CFS) throw new ConnectionError('controller fatal status (CSTS.CFS) while enabling');
+    if (csts & Csts.RDY) return;
     if (performance.now() > deadline) throw new TimeoutError(`CSTS.RDY not set after ${boundMs} ms`, 'ready');
     await sleep(1);
   }
