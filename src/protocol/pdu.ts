@@ -2,7 +2,8 @@
 // Payload is never copied here: encoders return the header (with its digest and
 // pad) and the caller sends [header, data, ddgst] as separate buffers.
 //
-// Layouts (NVMe/TCP 1.0, reference/nvme-tcp.md §1–§3):
+// Layouts (NVMe/TCP Transport Specification 1.0, PDU definitions; Linux
+// include/linux/nvme-tcp.h, SPDK include/spdk/nvmf_spec.h):
 //   CH      : type u8 @0 | flags u8 @1 | hlen u8 @2 | pdo u8 @3 | plen u32 @4
 //   ICReq   : pfv u16 @8 | hpda u8 @10 | dgst u8 @11 | maxr2t u32 @12 | rsvd[112]
 //   ICResp  : pfv u16 @8 | cpda u8 @10 | dgst u8 @11 | maxh2cdata u32 @12 | rsvd[112]

@@ -90,7 +90,7 @@ test('pdu - every PDU type and digest combination has a fixture', () => {
   assert.deepEqual([...seen].sort(), want.sort());
 });
 
-test('pdu - the §1.5 known vector: CapsuleResp CID=1 has HDGST 23 b8 46 54', () => {
+test('pdu - the known header-digest vector: CapsuleResp CID=1 has HDGST 23 b8 46 54', () => {
   assert.equal(capsuleRespHdgst.bytes.subarray(24).toString('hex'), '23b84654');
   assert.equal(crc32c(capsuleRespHdgst.bytes, 0, 24), 0x5446b823);
 });
@@ -182,9 +182,9 @@ test('pdu - encodeCapsuleResp copies only 16 CQE bytes and zero-fills a short CQ
   assert.equal(encodeCapsuleResp(short, false).subarray(8).toString('hex'), `010203${'00'.repeat(13)}`);
 });
 
-// ---------------------------------------------------------------- layout self-check (nvme-tcp.md §1–§3)
+// ---------------------------------------------------------------- layout self-check (NVMe/TCP 1.0 PDU definitions)
 
-test('layout - PDU type codes (§1.2)', () => {
+test('layout - PDU type codes', () => {
   assert.deepEqual(
     { ...PduType },
     {
@@ -201,7 +201,7 @@ test('layout - PDU type codes (§1.2)', () => {
   );
 });
 
-test('layout - HLEN by type (§1.2); type 8 is undefined', () => {
+test('layout - HLEN by type; type 8 is undefined', () => {
   assert.deepEqual({ ...HLEN }, { 0: 128, 1: 128, 2: 24, 3: 24, 4: 72, 5: 24, 6: 24, 7: 24, 9: 24 });
   assert.equal(CH_LEN, 8);
   assert.equal(IC_PLEN, 128);
@@ -209,7 +209,7 @@ test('layout - HLEN by type (§1.2); type 8 is undefined', () => {
   assert.equal(CH_LEN + CQE_LEN, HLEN[PduType.CapsuleResp]);
 });
 
-test('layout - which types carry a header digest and which may carry data (§1.2)', () => {
+test('layout - which types carry a header digest and which may carry data', () => {
   const hd = [0, 1, 2, 3, 4, 5, 6, 7, 9].filter(hasHdgst);
   const dd = [0, 1, 2, 3, 4, 5, 6, 7, 9].filter(mayCarryData);
   assert.deepEqual(hd, [4, 5, 6, 7, 9]);
@@ -220,7 +220,7 @@ test('layout - which types carry a header digest and which may carry data (§1.2
   }
 });
 
-test('layout - FLAGS bits (§1.3), DGST bits (§2.1), FES codes (§3.5), size limits', () => {
+test('layout - FLAGS bits, ICReq DGST bits, TermReq FES codes, size limits', () => {
   assert.deepEqual({ ...PduFlag }, { HDGSTF: 1, DDGSTF: 2, LAST_PDU: 4, SUCCESS: 8 });
   assert.deepEqual({ ...DigestOpt }, { HDGST: 1, DDGST: 2 });
   assert.deepEqual(
@@ -240,7 +240,7 @@ test('layout - FLAGS bits (§1.3), DGST bits (§2.1), FES codes (§3.5), size li
   assert.equal(PDO_MAX, (31 + 1) * 4);
 });
 
-test('layout - field offsets (§1.1, §2.1, §2.2, §3.1–§3.5)', () => {
+test('layout - field offsets of the CH and every PDU-specific header', () => {
   assert.deepEqual(
     { ...OFF },
     {
