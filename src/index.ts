@@ -3,6 +3,7 @@
 // Host (initiator)
 export {
   type ConnectOptions,
+  type DigestChecks,
   type DiscoverLogResult,
   type DiscoverOptions,
   discover,
@@ -35,12 +36,11 @@ export {
   type DdpQueue,
   type DdpQueueConfig,
   Errno,
-  type RxPlacement,
-  type RxPlacementFactory,
   type SocketDdpDevice,
   type UlpDdpStats,
   type UlpOps,
 } from './offload/types.ts';
+export type { RxPlacement, RxPlacementFactory } from './transport/reader.ts';
 export type { DeviceOptions } from './offload/core.ts';
 export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
 export {

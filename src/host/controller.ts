@@ -32,7 +32,7 @@ import { AdminClient, fabricsConnect } from './admin.ts';
 import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { BusyPoller } from '../transport/poller.ts';
-import { HostQueue, MAX_XFER } from './queue.ts';
+import { type DigestChecks, HostQueue, MAX_XFER } from './queue.ts';
 import type { HostCommand } from './request.ts';
 
 const ADMIN_SQSIZE = 31;
@@ -159,6 +159,16 @@ export class NvmeController implements IoPath {
   /** Number of connected I/O queues. */
   get ioQueueCount(): number {
     return this.io.length;
+  }
+
+  /** Received data digests over the I/O queues so far, by who verified them (the device or the host). */
+  dataDigestChecks(): DigestChecks {
+    const sum: DigestChecks = { device: 0, software: 0 };
+    for (const q of this.io) {
+      sum.device += q.ddgstChecks.device;
+      sum.software += q.ddgstChecks.software;
+    }
+    return sum;
   }
 
   /** CSTS.SHST read at the end of disconnect() (2 = shutdown complete), -1 before. */

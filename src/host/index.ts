@@ -4,3 +4,4 @@ export type { ConnectOptions } from './options.ts';
 export { type DiscoverLogResult, type DiscoverOptions, discover, discoverLog } from './discover.ts';
 export { type IoDone, type LbaRange, Namespace, type NamespaceInfo } from './namespace.ts';
 export type { HostDdpDevice } from './offload.ts';
+export type { DigestChecks } from './queue.ts';

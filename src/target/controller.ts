@@ -4,7 +4,7 @@
 import { Cc, Csts, FabricsType, Prop, Sc, ScCmd } from '../protocol/constants.ts';
 import { parsePropertySqe } from '../protocol/fabrics.ts';
 import { makeStatus } from '../protocol/sqe.ts';
-import type { Cmd, Connection } from './connection.ts';
+import type { Cmd, CmdQueue } from './cmd.ts';
 import type { TargetContext } from './context.ts';
 import type { Subsystem } from './subsystem.ts';
 
@@ -31,7 +31,7 @@ export interface HealthCounters {
 
 export class Controller {
   cntlid = 0;
-  readonly ioQueues = new Map<number, Connection>();
+  readonly ioQueues = new Map<number, CmdQueue>();
   cc = 0;
   csts = 0;
   /** Keep Alive Timeout in ms (0 = no watchdog). */
@@ -57,7 +57,7 @@ export class Controller {
   constructor(
     readonly ctx: TargetContext,
     readonly subsys: Subsystem,
-    readonly admin: Connection,
+    readonly admin: CmdQueue,
     readonly hostnqn: string,
     readonly hostid: Buffer,
     kato: number,
@@ -101,7 +101,7 @@ export class Controller {
   // ------------------------------------------------------------ lifetime
 
   /** A queue's connection closed. The admin queue takes the controller with it. */
-  queueClosed(q: Connection): void {
+  queueClosed(q: CmdQueue): void {
     if (q === this.admin) {
       this.destroy('admin queue closed');
       return;
