@@ -193,8 +193,10 @@ test('transport queue - host: no ICResp within the deadline is a TimeoutError (i
     s.on('error', () => undefined);
   });
   const hs = new Side();
+  // One deadline covers the TCP connect and the ICResp: it must not run out before the
+  // connect is seen, which a loaded machine can delay past 50 ms; 1 s leaves room for that.
   const host = new TransportQueue(
-    { role: 'host', host: '127.0.0.1', port, hdgst: false, ddgst: false, maxDataLen: 4096, handshakeTimeoutMs: 50 },
+    { role: 'host', host: '127.0.0.1', port, hdgst: false, ddgst: false, maxDataLen: 4096, handshakeTimeoutMs: 1000 },
     hs,
     2,
   );
