@@ -159,7 +159,9 @@ function ipv6Bytes(a: string): Buffer {
   const t = tail ? tail.split(':') : [];
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
   const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(Number.parseInt(g, 16), i * 2));
+  groups.forEach((g, i) => {
+    b.writeUInt16BE(Number.parseInt(g, 16), i * 2);
+  });
   return b;
 }
 
@@ -239,7 +241,7 @@ export const EtherType = { IPV4: 0x0800, IPV6: 0x86dd, ARP: 0x0806, VLAN: 0x8100
 
 /** An Ethernet frame around `ip`, with VLAN tags (outer first) and zero padding to 60 bytes. */
 export function ether(ip: Buffer, etype: number, tags: readonly number[] = []): Buffer {
-  const parts = [Buffer.from('020000000002020000000001', 'hex')];
+  const parts: Buffer[] = [Buffer.from('020000000002020000000001', 'hex')];
   for (const tpid of tags) {
     const t = Buffer.alloc(2);
     t.writeUInt16BE(tpid);
