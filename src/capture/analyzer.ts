@@ -4,7 +4,9 @@
 //   - flow:    a connection was found to be NVMe/TCP;
 //   - segment: every TCP segment with payload of an NVMe/TCP flow, as captured (both
 //              directions, retransmissions and out-of-order ones included: what a NIC
-//              sees), with its sequence number;
+//              sees), with its sequence number; called before the segment's bytes go
+//              into the reassembled stream, so before the pdu/command events they cause
+//              (the segment that shows a flow is NVMe/TCP: right after the flow event);
 //   - pdu:     every PDU header of the reassembled streams;
 //   - command: every CapsuleCmd of the host-to-controller stream, decoded;
 //   - gap:     stream bytes missing from the capture;
@@ -267,6 +269,8 @@ export class CaptureAnalyzer {
   private readonly h: CaptureHandlers;
   /** The packet being processed (for the index in command views). */
   private pkt: CapturePacket | undefined;
+  /** The segment being reassembled in a flow not yet known as NVMe/TCP. */
+  private revealing: { f: TcpFlow; side: number; seq: number; p: CapturePacket } | undefined;
   private readonly seg: SegmentView = {
     dir: Dir.H2C,
     seq: 0,
@@ -365,24 +369,33 @@ export class CaptureAnalyzer {
       s.bytes += n;
       s.missing += t.missing;
       this.pkt = p;
+      s.reasm.startAt(seq);
+      // The segment as the NIC sees it comes first, then what the stack makes of it (PDUs,
+      // commands). A segment that reveals the flow as NVMe/TCP is handed out on the flow event.
+      if (f.kind === FlowKind.NVME) this.emitSegment(f, side, seq, p);
+      else this.revealing = { f, side, seq, p };
       s.reasm.segment(seq, t.buf, t.payloadOff, t.payloadOff + n, t.missing);
-      if (f.kind === FlowKind.NVME && this.h.segment !== undefined) {
-        const v = this.seg;
-        v.dir = side === f.hostSide ? Dir.H2C : Dir.C2H;
-        v.seq = seq;
-        v.buf = t.buf;
-        v.start = t.payloadOff;
-        v.end = t.payloadOff + n;
-        v.missing = t.missing;
-        v.flags = t.flags;
-        v.ack = t.ack;
-        v.index = p.index;
-        v.tsSec = p.tsSec;
-        v.tsNsec = p.tsNsec;
-        this.h.segment(f, v);
-      }
+      this.revealing = undefined;
     }
     if (t.flags & (TcpFlag.FIN | TcpFlag.RST)) this.endOf(f, side, t.flags);
+  }
+
+  private emitSegment(f: TcpFlow, side: number, seq: number, p: CapturePacket): void {
+    if (this.h.segment === undefined) return;
+    const t = this.tcp;
+    const v = this.seg;
+    v.dir = side === f.hostSide ? Dir.H2C : Dir.C2H;
+    v.seq = seq;
+    v.buf = t.buf;
+    v.start = t.payloadOff;
+    v.end = t.payloadOff + t.payloadLen;
+    v.missing = t.missing;
+    v.flags = t.flags;
+    v.ack = t.ack;
+    v.index = p.index;
+    v.tsSec = p.tsSec;
+    v.tsNsec = p.tsNsec;
+    this.h.segment(f, v);
   }
 
   /** The input is over: flushes held data of open connections and returns the totals. */
@@ -451,6 +464,11 @@ export class CaptureAnalyzer {
     for (const s of f.sides) s.scan.acceptAny();
     this.nvmeFlows.push(f);
     this.h.flow?.(f);
+    const r = this.revealing;
+    if (r !== undefined && r.f === f) {
+      this.revealing = undefined;
+      this.emitSegment(f, r.side, r.seq, r.p);
+    }
   }
 
   /** A SYN on a known 4-tuple: a new connection if the old one ended or this is another ISN. */

@@ -82,15 +82,19 @@ export class Reassembler {
     this.startSeq = this.next = seqAdd(isn, 1);
   }
 
+  /** Without a SYN, the first segment seen starts the stream: startSeq is set here (segment() does it too). */
+  startAt(seq: number): void {
+    if (this.started) return;
+    this.started = true;
+    this.startSeq = this.next = seq >>> 0;
+  }
+
   /** A segment: captured payload buf[start, end) from `seq`, then `missing` bytes the capture lacks. */
   segment(seq: number, buf: Buffer, start: number, end: number, missing: number): void {
     const total = end - start + missing;
     if (total === 0) return;
     seq >>>= 0;
-    if (!this.started) {
-      this.started = true;
-      this.startSeq = this.next = seq;
-    }
+    this.startAt(seq);
     if (!after(seqAdd(seq, total), this.next)) {
       this.stats.dupSegments++;
       this.stats.dupBytes += total;

@@ -284,3 +284,42 @@ test('analyzeCapture - no NVMe/TCP connection, or an unsupported link type: one 
 
   await assert.rejects(analyzeCapture('/nonexistent/x.pcap'), /^CaptureError: cannot open capture \/nonexistent\/x\.pcap: no such file or directory$/);
 });
+
+test('analyzer - order of events: a segment before the PDUs it carries; the segment that reveals a flow right after the flow event', () => {
+  const { turns } = sessionTurns({ hdgst: false, ddgst: false });
+  const pkts = sessionPackets(turns, { ctrlPort: 9999, mss: 3000 });
+  const log: string[] = [];
+  const segs: { seq: number; end: number }[] = [];
+  const a = new CaptureAnalyzer({
+    flow: (f) => log.push(`flow ${f.detectedBy}`),
+    segment: (_f, s) => {
+      log.push(`seg ${s.dir} ${s.seq}`);
+      segs.push({ seq: s.seq, end: s.seq + s.end - s.start });
+    },
+    pdu: (_f, dir, h) => {
+      // The segment holding this PDU's first byte was handed out already.
+      assert.ok(
+        segs.some((s) => h.seq >= s.seq && h.seq < s.end),
+        `pdu at ${h.seq} before its segment`,
+      );
+      log.push(`pdu ${dir} ${h.type}`);
+    },
+    command: (_f, c) => log.push(`cmd ${c.cid}`),
+  });
+  const r = new CaptureReader((p) => a.packet(p));
+  r.push(pcapFile(LinkType.RAW, recs(pkts, LinkType.RAW)));
+  r.end();
+  a.finish();
+  const icreq = pkts.find((p) => p.h2c && p.payload?.length)!;
+  const icresp = pkts.find((p) => !p.h2c && p.payload?.length)!;
+  assert.deepEqual(log.slice(0, 8), [
+    'flow icreq',
+    `seg ${Dir.H2C} ${icreq.seq}`,
+    `pdu ${Dir.H2C} ${PduType.ICReq}`,
+    `seg ${Dir.C2H} ${icresp.seq}`,
+    `pdu ${Dir.C2H} ${PduType.ICResp}`,
+    `seg ${Dir.H2C} ${icresp.ack}`,
+    'cmd 1',
+    `pdu ${Dir.H2C} ${PduType.CapsuleCmd}`,
+  ]);
+});
