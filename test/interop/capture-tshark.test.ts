@@ -4,9 +4,10 @@
 // type, and the READ commands (TCP stream, CID, blocks), must be what tshark decodes.
 // Needs tshark and editcap (test/interop/setup.sh installs them); root to capture on lo.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { analyzeCapture, Dir } from '../../src/capture/index.ts';
 import { runCaptureWorkload, startCaptureTarget } from '../helpers/capture-workload.ts';
@@ -17,7 +18,7 @@ const NAMES = ['ICReq', 'ICResp', 'H2CTermReq', 'C2HTermReq', 'CapsuleCmd', 'Cap
 const CAPTURES = join(INTEROP_DIR, 'captures');
 
 /** Our analyzer's view in tshark's terms: PDU counts keyed like pduCounts(), reads like ioReads(). */
-async function ours(file: string): Promise<{ counts: Record<string, number>; reads: [number, number, number][]; port: number }> {
+async function ours(file: string | Readable): Promise<{ counts: Record<string, number>; reads: [number, number, number][]; port: number }> {
   const reads: [number, number, number][] = [];
   const res = await analyzeCapture(file, {
     command: (f, c) => {
@@ -39,8 +40,8 @@ async function ours(file: string): Promise<{ counts: Record<string, number>; rea
   return { counts, reads, port: f.port[1 - f.hostSide] };
 }
 
-async function compare(file: string): Promise<void> {
-  const mine = await ours(file);
+async function compare(file: string, mine?: Awaited<ReturnType<typeof ours>>): Promise<void> {
+  mine ??= await ours(file);
   const rep = await decodeCapture(file, mine.port);
   assert.ok(rep.pdus.length > 0, `tshark decoded no NVMe/TCP PDU in ${file}`);
   assert.deepEqual(mine.counts, pduCounts(rep), `${file}: PDUs by direction and type`);
@@ -75,4 +76,33 @@ test('capture vs tshark - the committed fixtures', { timeout: 120_000 }, async (
   const files = readdirSync(dir).filter((f) => !f.includes('snap'));
   assert.ok(files.length >= 4);
   for (const f of files) await compare(join(dir, f));
+});
+
+test('capture vs tshark - live from a pipe: dumpcap -w - read while the session runs', { timeout: 120_000 }, async (t) => {
+  mkdirSync(CAPTURES, { recursive: true });
+  const tgt = await startCaptureTarget(0);
+  t.after(() => tgt.close());
+  const dc = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'dumpcap', '-q', '-i', 'lo', '-f', `tcp port ${tgt.port}`, '-w', '-'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => dc.kill('SIGKILL'));
+  let log = '';
+  dc.stderr.on('data', (d: Buffer) => {
+    log += d;
+  });
+  const live = ours(dc.stdout);
+  live.catch(() => {}); // awaited below
+  // The reference capture: Capture.start returns once its own capture is live, later than dumpcap's.
+  const file = join(CAPTURES, 'capture-pipe.pcapng');
+  const cap = await Capture.start(tgt.port, file);
+  t.after(() => cap.stop());
+  assert.match(log, /Capturing on/);
+  await runCaptureWorkload(tgt.port, { hdgst: true, ddgst: false });
+  await tgt.close();
+  await cap.stop();
+  await new Promise((res) => setTimeout(res, 1500)); // dumpcap hands packets over in blocks
+  dc.kill('SIGINT');
+  const mine = await live;
+  assert.ok(Object.keys(mine.counts).length > 0);
+  await compare(file, mine);
 });

@@ -7,6 +7,7 @@
 //   tshark -r F -Y tcp -T fields -e frame.len -e frame.cap_len -e tcp.len   (summed, for the snaplen cut)
 // (test/interop/capture-tshark.test.ts runs tshark itself on these files and on new captures.)
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -127,4 +128,29 @@ test('fixtures - digests-snap128.pcap: cut at 128 bytes, the flows are still fou
     assert.equal(f.h2c!.pduCounts[PduType.CapsuleCmd], 0);
     assert.ok(f.h2c!.scan.cutHeaders > 0);
   }
+});
+
+test("fixtures - '-' reads stdin: a capture piped into a child process", async (t) => {
+  const code = [
+    "import { analyzeCapture } from './src/capture/index.ts';",
+    "const r = await analyzeCapture('-');",
+    'console.log(JSON.stringify([r.format, r.packets, r.nvmeFlows.map((f) => f.commands)]));',
+  ].join('\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill());
+  createReadStream(join(DIR, 'plain-4420.pcap'), { highWaterMark: 4096 }).pipe(child.stdin);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d;
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d;
+  });
+  const status = await new Promise<number | null>((res) => child.on('close', res));
+  assert.equal(status, 0, err);
+  assert.deepEqual(JSON.parse(out), ['pcap', 96, [12, 4, 4]]);
 });
