@@ -20,8 +20,9 @@
 // Lifetime contract: every view handed to a handler (SegmentView, CommandView,
 // PduHeaderView, and the buffers they point at) is valid only during the call and is
 // reused afterwards. Copy what must outlive it.
-import { AdminOpc, DEFAULT_PORT, DISCOVERY_PORT, FabricsType, IoOpc, OFF, PduFlag, PduType } from '../protocol/constants.ts';
+import { AdminOpc, DEFAULT_PORT, DigestOpt, DISCOVERY_PORT, FabricsType, IoOpc, OFF, PduFlag, PduType } from '../protocol/constants.ts';
 import { FabricsOff, sqeFctype } from '../protocol/fabrics.ts';
+import { decodeHeader, type IcReq, type IcResp } from '../protocol/pdu.ts';
 import { sqeCdw, sqeCid, sqeNsid, sqeOpc, sqeSglLen, sqeSglType, sqeSlba } from '../protocol/sqe.ts';
 import { Decoded, decodeTcp, TcpFlag, TcpPacket } from './decode.ts';
 import { FlowTable } from './flow-table.ts';
@@ -515,19 +516,15 @@ export class CaptureAnalyzer {
   private onPdu(f: TcpFlow, side: number, h: PduHeaderView): void {
     const hdr = h.hdr;
     if (h.type === PduType.ICReq) {
-      f.icreq = {
-        pfv: hdr.readUInt16LE(OFF.PFV),
-        hpda: hdr[OFF.HPDA],
-        dgst: hdr[OFF.DGST],
-        maxr2t: hdr.readUInt32LE(OFF.MAXR2T),
-      };
+      const { pfv, hpda, dgst, maxr2t } = decodeHeader(hdr) as IcReq;
+      f.icreq = { pfv, hpda, dgst, maxr2t };
     } else if (h.type === PduType.ICResp) {
-      const dgst = hdr[OFF.DGST];
-      f.icresp = { pfv: hdr.readUInt16LE(OFF.PFV), cpda: hdr[OFF.CPDA], dgst, maxh2cdata: hdr.readUInt32LE(OFF.MAXH2CDATA) };
+      const { pfv, cpda, dgst, maxh2cdata } = decodeHeader(hdr) as IcResp;
+      f.icresp = { pfv, cpda, dgst, maxh2cdata };
       // The digests are settled: the scanners may insist on them.
       for (const s of f.sides) {
-        s.scan.hdgst = dgst & 1;
-        s.scan.ddgst = (dgst >> 1) & 1;
+        s.scan.hdgst = dgst & DigestOpt.HDGST ? 1 : 0;
+        s.scan.ddgst = dgst & DigestOpt.DDGST ? 1 : 0;
       }
     }
     if (f.kind !== FlowKind.NVME) return;
