@@ -101,6 +101,8 @@ export interface AnalyzerOptions {
   reorderLimit?: number;
   /** Largest PDU length believed while scanning (default 16 MiB + 256). */
   maxPlen?: number;
+  /** Packets after which a closed connection, or a flow that is not NVMe/TCP, is forgotten (default 65536). */
+  flowIdlePackets?: number;
 }
 
 export interface IcReqInfo {
@@ -148,6 +150,8 @@ export class TcpFlow {
   detectedBy: 'icreq' | 'icresp' | 'port' | undefined;
   packets = 0;
   lastIndex = 0;
+  /** One end's port is a controller port (AnalyzerOptions.ports). */
+  byPort = false;
   rst = false;
   closed = false;
   icreq: IcReqInfo | undefined;
@@ -267,6 +271,7 @@ export class CaptureAnalyzer {
   private readonly ports: ReadonlySet<number>;
   private readonly reorderLimit: number;
   private readonly maxPlen: number;
+  private readonly idle: number;
   private readonly h: CaptureHandlers;
   /** The packet being processed (for the index in command views). */
   private pkt: CapturePacket | undefined;
@@ -307,11 +312,27 @@ export class CaptureAnalyzer {
     this.ports = new Set(o.ports ?? DEFAULT_CAPTURE_PORTS);
     this.reorderLimit = o.reorderLimit ?? 4 << 20;
     this.maxPlen = o.maxPlen ?? (16 << 20) + 256;
+    this.idle = o.flowIdlePackets ?? 1 << 16;
+  }
+
+  /**
+   * Forgets connections that ended, and flows that are not NVMe/TCP, once no packet of
+   * theirs came for `idle` packets: the table stays bounded however many connections a
+   * capture holds. A later packet of a forgotten one starts a new flow (its first data decides).
+   */
+  private sweep(): void {
+    const old = this.packets - this.idle;
+    this.table.removeIf((f) => f.lastIndex <= old && (f.closed || f.kind !== FlowKind.NVME));
+  }
+
+  /** Connections in the flow table now (closed and idle ones are swept out, see flowIdlePackets). */
+  get liveFlows(): number {
+    return this.table.size;
   }
 
   /** One captured packet (a CaptureReader callback). */
   packet(p: CapturePacket): void {
-    this.packets++;
+    if (++this.packets % this.idle === 0) this.sweep();
     const t = this.tcp;
     const d = this.decode;
     switch (decodeTcp(p.linkType, p.buf, p.off, p.caplen, p.origLen, t)) {
@@ -366,6 +387,7 @@ export class CaptureAnalyzer {
     }
     const n = t.payloadLen;
     if (n + t.missing > 0) {
+      if (f.byPort && f.kind === FlowKind.UNKNOWN) this.becomeNvme(f, 'port');
       s.segments++;
       s.bytes += n;
       s.missing += t.missing;
@@ -411,8 +433,10 @@ export class CaptureAnalyzer {
     const f = new TcpFlow(++this.tcpFlows, FlowTable.endpoints(t), [t.sport, t.dport], index);
     f.sides = [this.newSide(f, 0), this.newSide(f, 1)];
     this.table.add(t, f);
-    if (this.ports.has(t.dport)) this.nvmeByPort(f, 1);
-    else if (this.ports.has(t.sport)) this.nvmeByPort(f, 0);
+    // A controller port gives the roles now; the flow counts as NVMe/TCP from its first data.
+    if (this.ports.has(t.dport)) this.setHost(f, 0);
+    else if (this.ports.has(t.sport)) this.setHost(f, 1);
+    f.byPort = f.hostSide >= 0;
     return f;
   }
 
@@ -445,12 +469,6 @@ export class CaptureAnalyzer {
       },
     };
     return new FlowSide(new Reassembler(sink, this.reorderLimit), scan);
-  }
-
-  /** The controller is at `ctrlSide` (its port is in `ports`). */
-  private nvmeByPort(f: TcpFlow, ctrlSide: number): void {
-    this.setHost(f, 1 - ctrlSide);
-    this.becomeNvme(f, 'port');
   }
 
   private setHost(f: TcpFlow, side: number): void {

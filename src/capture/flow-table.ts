@@ -75,6 +75,29 @@ export class FlowTable<F extends FlowKey> {
     this.size--;
   }
 
+  /** Removes every flow for which `drop` is true. */
+  removeIf(drop: (f: F) => boolean): void {
+    for (const [h, head] of this.buckets) {
+      let keep: F | undefined;
+      let tail: F | undefined;
+      for (let f: F | undefined = head; f !== undefined; ) {
+        const next = f.nextInBucket as F | undefined;
+        if (drop(f)) {
+          f.nextInBucket = undefined;
+          this.size--;
+        } else {
+          if (tail === undefined) keep = f;
+          else tail.nextInBucket = f;
+          tail = f;
+          f.nextInBucket = undefined;
+        }
+        f = next;
+      }
+      if (keep === undefined) this.buckets.delete(h);
+      else this.buckets.set(h, keep);
+    }
+  }
+
   /** Addresses as bytes copied out of the packet, for a new flow's key. */
   static endpoints(t: TcpPacket): [Buffer, Buffer] {
     const n = t.addrLen;

@@ -323,3 +323,31 @@ test('analyzer - order of events: a segment before the PDUs it carries; the segm
     `pdu ${Dir.H2C} ${PduType.CapsuleCmd}`,
   ]);
 });
+
+test('analyzer - closed and non-NVMe connections are forgotten after flowIdlePackets: the table stays bounded', () => {
+  const { turns } = sessionTurns({ hdgst: false, ddgst: false });
+  const nvme = sessionPackets(turns, { ctrlPort: 4420, fin: false }); // stays open
+  const others: SessionPacket[] = [];
+  for (let i = 0; i < 300; i++) {
+    others.push(
+      ...sessionPackets([{ h2c: [Buffer.from(`GET /${i} HTTP/1.1\r\n\r\n`)], c2h: [Buffer.from('HTTP/1.1 204\r\n\r\n')] }], {
+        ctrlPort: 80,
+        hostPort: 20000 + i,
+      }),
+    );
+  }
+  // A port-4420 connection that never carries data is not an NVMe/TCP flow.
+  const idle = sessionPackets([], { ctrlPort: 4420, hostPort: 1234 });
+  const a = new CaptureAnalyzer({}, { flowIdlePackets: 100 });
+  const r = new CaptureReader((p) => {
+    a.packet(p);
+    assert.ok(a.liveFlows <= 2 + Math.ceil(200 / 8) + 1, `${a.liveFlows} flows live at packet ${a.packets}`);
+  });
+  r.push(pcapFile(LinkType.RAW, recs([...nvme, ...idle, ...others], LinkType.RAW)));
+  r.end();
+  const s = a.finish();
+  assert.equal(s.tcpFlows, 302);
+  assert.equal(s.nvmeFlows.length, 1);
+  assert.equal(s.nvmeFlows[0].closed, false);
+  assert.equal(s.nvmeFlows[0].commands, 5);
+});
