@@ -14,10 +14,9 @@ import { closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'nod
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { analyzeCapture, Dir } from '../src/capture/index.ts';
-import { IoOpc, PduFlag, PduType } from '../src/protocol/constants.ts';
+import { DIGEST_LEN, HLEN, IoOpc, PduFlag, PduType } from '../src/protocol/constants.ts';
 import { buildRwSqe } from '../src/protocol/admin.ts';
-import { encodeCapsuleCmd, encodeCapsuleResp, encodeDataHeader, encodeIcReq, encodeIcResp } from '../src/protocol/pdu.ts';
-import { buildCqe } from '../src/protocol/sqe.ts';
+import { encodeIcReq, encodeIcResp, writeCapsuleCmd, writeCapsuleResp, writeDataHeader } from '../src/protocol/pdu.ts';
 import { parseSize } from '../src/workload/workload.ts';
 
 const { values: a } = parseArgs({
@@ -127,7 +126,6 @@ function generate(file: string, size: number, mss: number, acks: boolean, ng: bo
     }
     packets++;
   };
-  const d = { hdgst: false, ddgst: false };
   const send = (h2c: boolean, bytes: Buffer): void => {
     let n = 0;
     for (let off = 0; off < bytes.length; off += mss) {
@@ -137,15 +135,16 @@ function generate(file: string, size: number, mss: number, acks: boolean, ng: bo
   };
   send(true, encodeIcReq({}));
   send(false, encodeIcResp({ maxh2cdata: 0x20000 }));
-  const data = Buffer.alloc(READ, 0x5a);
+  // No digests: a CapsuleCmd of 72 bytes; a C2HData header, the data and a CapsuleResp.
+  const cmd = Buffer.alloc(HLEN[PduType.CapsuleCmd] + DIGEST_LEN);
+  const dh = HLEN[PduType.C2HData];
+  const c2h = Buffer.alloc(dh + READ + HLEN[PduType.CapsuleResp], 0x5a);
   for (let cid = 0; written + used < size; cid = (cid + 1) & 0x3f) {
     const sqe = buildRwSqe({ cid, opc: IoOpc.Read, nsid: 1, slba: cid * 256, nlb: 256, len: READ, inCapsule: false });
-    send(true, encodeCapsuleCmd(sqe, 0, d));
-    const c2h = Buffer.concat([
-      encodeDataHeader(PduType.C2HData, { cccid: cid, datao: 0, datal: READ, flags: PduFlag.LAST_PDU }, d),
-      data,
-      encodeCapsuleResp(buildCqe({ cid }), false),
-    ]);
+    const n = writeCapsuleCmd(cmd, 0, sqe, 0, 0, false, false);
+    send(true, cmd.subarray(0, n));
+    writeDataHeader(c2h, 0, PduType.C2HData, cid, 0, 0, READ, PduFlag.LAST_PDU, dh, false, false);
+    writeCapsuleResp(c2h, dh + READ, cid, 0, 0, 0, 0, 1, false);
     send(false, c2h);
   }
   flush();

@@ -3,6 +3,7 @@
 // Host (initiator)
 export {
   type ConnectOptions,
+  type DigestChecks,
   type DiscoverLogResult,
   type DiscoverOptions,
   discover,
@@ -35,12 +36,11 @@ export {
   type DdpQueue,
   type DdpQueueConfig,
   Errno,
-  type RxPlacement,
-  type RxPlacementFactory,
   type SocketDdpDevice,
   type UlpDdpStats,
   type UlpOps,
 } from './offload/types.ts';
+export type { RxPlacement, RxPlacementFactory } from './transport/reader.ts';
 export type { DeviceOptions } from './offload/core.ts';
 export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
 export {
@@ -88,20 +88,29 @@ export {
   GLOBAL_COUNTERS,
   type GlobalCounterName,
 } from './stats/counters.ts';
-export { type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
+export { type ChannelValues, type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
 
-// Exporters: ethtool -S text, JSON, Prometheus text exposition (one snapshot each)
+// Exporters: ethtool -S text, JSON, Prometheus text exposition (one snapshot each),
+// and the HTTP endpoint serving /metrics and /stats
 export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
 export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+export {
+  type StatsEndpoints,
+  type StatsServer,
+  snapshotEndpoints,
+  startStatsServer,
+} from './exporters/http.ts';
 
 // Workload generator (fio-style) used by `nvmeotcp perf`
 export {
   type BlockDevice,
   parseSize,
+  RW_MODES,
   type RwMode,
   runWorkload,
   type WorkloadOptions,
+  type WorkloadProgress,
   type WorkloadResult,
 } from './workload/workload.ts';
 
@@ -128,5 +137,5 @@ export {
   ScCmd,
   Sct,
 } from './protocol/constants.ts';
-export type { DiscoveryEntry } from './protocol/discovery.ts';
+export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';

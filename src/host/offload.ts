@@ -4,7 +4,8 @@
 // enough READ, teardown when that READ's response arrives (the command completes
 // in ulp.ddpTeardownDone), and remove when the queue closes. A socket device also
 // hands out the receive placement of each queue's socket.
-import type { DdpDevice, DdpLimits, RxPlacementFactory } from '../offload/types.ts';
+import type { DdpDevice, DdpLimits } from '../offload/types.ts';
+import type { RxPlacementFactory } from '../transport/reader.ts';
 
 /**
  * The part of a DdpDevice the host uses. addQueue (sk_add) gets the queue's receiver

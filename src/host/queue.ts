@@ -1,6 +1,8 @@
-// One host queue = one TCP connection: the ICReq/ICResp exchange (with the checks
-// the Linux host makes), the CID table, command dispatch, and the receive handler
-// (CapsuleResp, C2HData, R2T, C2HTermReq) driven by the shared PduReceiver.
+// One host queue = one TCP connection. The wire (socket, reads, ICReq/ICResp with
+// the checks the Linux host makes, TermReq, teardown of the socket) is the shared
+// TransportQueue; this file holds the host's half: the CID table, command dispatch,
+// the handlers of CapsuleResp, C2HData and R2T, command timeouts and the offload
+// attachment (sk_add, setup/teardown per READ, resync answers).
 //
 // Every command has one slot (its CID) from dispatch until it settles; a CID goes
 // back to the end of a FIFO free list only then, so it is never reused while the
@@ -8,33 +10,13 @@
 // FIFO. A fatal condition (socket error, protocol error, TermReq, command timeout)
 // tears the whole queue down and fails every outstanding command, as Linux's
 // error recovery does; a data digest error fails only its command.
-import net from 'node:net';
-import {
-  AdminOpc,
-  DigestOpt,
-  Fes,
-  hasHdgst,
-  IoOpc,
-  MIN_MAXH2CDATA,
-  OFF,
-  PduFlag,
-  PduType,
-  Sc,
-} from '../protocol/constants.ts';
-import {
-  ConnectionError,
-  NegotiationError,
-  NvmeStatusError,
-  ProtocolError,
-  TermReqError,
-  TimeoutError,
-} from '../protocol/errors.ts';
-import { type CapsuleCmd, type DataPdu, encodeIcReq, encodeTermReq, type IcResp, type Pdu } from '../protocol/pdu.ts';
-import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
+import { AdminOpc, DigestOpt, Fes, hasHdgst, IoOpc, OFF, PduFlag, PduType, Sc } from '../protocol/constants.ts';
+import { ConnectionError, NvmeStatusError, ProtocolError, TimeoutError } from '../protocol/errors.ts';
+import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
+import type { PduReceiver } from '../protocol/receiver.ts';
 import { CqeOff, makeStatus } from '../protocol/sqe.ts';
-import type { DdpLimits, DdpQueue, RxPlacement, UlpOps } from '../offload/types.ts';
-import { onreadFor, StagingPlacement } from '../transport/reader.ts';
-import { PduWriter } from '../transport/writer.ts';
+import type { DdpLimits, DdpQueue, UlpOps } from '../offload/types.ts';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import { ddpEligible, type HostDdpDevice } from './offload.ts';
 import { DataDir, type HostCommand } from './request.ts';
 import { QueueSender } from './queue-send.ts';
@@ -44,7 +26,7 @@ export const FABRICS_ICD_MAX = 8192;
 /** Largest transfer of one command the host ever issues (nvmet rejects SGLs above 4 MiB). */
 export const MAX_XFER = 4 * 1024 * 1024;
 /** Linux waits 10 s for the ICResp. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = DEFAULT_HANDSHAKE_TIMEOUT_MS;
 
 export interface QueueOptions {
   qid: number;
@@ -60,17 +42,7 @@ export interface QueueOptions {
   offload?: HostDdpDevice;
 }
 
-const QState = {
-  /** TCP connecting or waiting for the ICResp */
-  HANDSHAKE: 0,
-  /** ICResp accepted: commands may be sent */
-  LIVE: 1,
-  /** torn down or closed: everything fails */
-  DEAD: 2,
-} as const;
-type QState = (typeof QState)[keyof typeof QState];
-
-export class HostQueue implements RecvHandler, UlpOps {
+export class HostQueue implements QueueHandler, UlpOps {
   readonly qid: number;
   readonly hdgst: boolean;
   readonly ddgst: boolean;
@@ -79,12 +51,14 @@ export class HostQueue implements RecvHandler, UlpOps {
   maxh2cdata = 0;
   /** In-capsule limit for non-fabrics commands with data; the controller lowers it to IOCCSZ*16-64 on I/O queues. */
   icdMax = FABRICS_ICD_MAX;
-  readonly rx: PduReceiver;
+  /**
+   * Data digests of received data PDUs (data digest negotiated), by who verified
+   * them: the offload device, for every byte of the PDU, or the host in software.
+   */
+  readonly ddgstChecks: DigestChecks = { device: 0, software: 0 };
 
-  private readonly socket: net.Socket;
+  private readonly wire: TransportQueue;
   private readonly sender: QueueSender;
-  private state: QState = QState.HANDSHAKE;
-  private failure: Error | undefined;
 
   // ---- CID table ----
   private readonly slots: (HostCommand | undefined)[];
@@ -95,14 +69,15 @@ export class HostQueue implements RecvHandler, UlpOps {
   private waitHead = 0;
   private inflightCount = 0;
 
-  // ---- timers ----
-  private handshakeTimer: NodeJS.Timeout | undefined;
+  // ---- timers and waiters ----
   private tickTimer: NodeJS.Timeout | undefined;
   private tickMs = 1000;
   private handshakeResolve: ((q: HostQueue) => void) | undefined;
   private handshakeReject: ((e: Error) => void) | undefined;
-  private closeWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] | undefined;
+  /** Set by the command timeout: that command fails with its own TimeoutError. */
+  private culprit: HostCommand | undefined;
+  private culpritErr: Error | undefined;
 
   // ---- offload ----
   private readonly device: HostDdpDevice | undefined;
@@ -117,18 +92,30 @@ export class HostQueue implements RecvHandler, UlpOps {
     this.ddgst = o.ddgst;
     this.sqsize = o.sqsize;
     this.device = o.qid === 0 ? undefined : o.offload;
-    this.rx = new PduReceiver({ role: 'host', maxDataLen: MAX_XFER }, this);
     this.slots = new Array<HostCommand | undefined>(o.sqsize).fill(undefined);
     this.freeCids = new Uint16Array(o.sqsize);
     for (let i = 0; i < o.sqsize; i++) this.freeCids[i] = i;
     this.freeCount = o.sqsize;
-    const placement: RxPlacement = this.device?.rxPlacement?.(this.rx) ?? new StagingPlacement(this.rx);
-    this.socket = net.connect({ host: o.host, port: o.port, noDelay: true, onread: onreadFor(placement) });
-    placement.attachSocket?.(this.socket);
-    this.sender = new QueueSender(new PduWriter(this.socket), o.hdgst, o.ddgst);
-    this.socket.on('connect', this.onConnect);
-    this.socket.on('error', this.onSocketError);
-    this.socket.on('close', this.onSocketClose);
+    this.wire = new TransportQueue(
+      {
+        role: 'host',
+        host: o.host,
+        port: o.port,
+        hdgst: o.hdgst,
+        ddgst: o.ddgst,
+        maxDataLen: MAX_XFER,
+        placement: this.device?.rxPlacement,
+        handshakeTimeoutMs: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      },
+      this,
+      o.qid,
+    );
+    this.sender = new QueueSender(this.wire.writer, o.hdgst, o.ddgst);
+  }
+
+  /** The queue's receiver (read-only use: stream position, state). */
+  get rx(): PduReceiver {
+    return this.wire.rx;
   }
 
   /** TCP connect + ICReq/ICResp. Rejects with ConnectionError, TimeoutError or NegotiationError. */
@@ -140,16 +127,6 @@ export class HostQueue implements RecvHandler, UlpOps {
     return new Promise((resolve, reject) => {
       q.handshakeResolve = resolve;
       q.handshakeReject = reject;
-      const ms = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-      q.handshakeTimer = setTimeout(() => {
-        const connected = !q.socket.connecting;
-        q.fail(
-          new TimeoutError(
-            `queue ${q.qid}: ${connected ? 'no ICResp' : 'TCP connect not done'} after ${ms} ms`,
-            connected ? 'icresp' : 'connect',
-          ),
-        );
-      }, ms);
     });
   }
 
@@ -161,7 +138,7 @@ export class HostQueue implements RecvHandler, UlpOps {
   // ------------------------------------------------------------ public state
 
   get live(): boolean {
-    return this.state === QState.LIVE;
+    return this.wire.live;
   }
 
   /** Commands holding a CID plus those waiting for one. */
@@ -171,7 +148,7 @@ export class HostQueue implements RecvHandler, UlpOps {
 
   /** Why the queue is down (undefined while it is up). */
   get error(): Error | undefined {
-    return this.failure;
+    return this.culpritErr ?? this.wire.error;
   }
 
   /** True once a DdpQueue is attached. */
@@ -181,7 +158,7 @@ export class HostQueue implements RecvHandler, UlpOps {
 
   /** Resolves once no command is outstanding or waiting (or the queue is down). */
   idle(): Promise<void> {
-    if (this.load === 0 || this.state === QState.DEAD) return Promise.resolve();
+    if (this.load === 0 || this.wire.down) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.idleWaiters ??= [];
       this.idleWaiters.push(resolve);
@@ -218,7 +195,7 @@ export class HostQueue implements RecvHandler, UlpOps {
 
   /** Queues a command whose resolve/reject the caller set; exactly one of them is called once. */
   start(cmd: HostCommand): void {
-    if (this.state !== QState.LIVE) {
+    if (!this.wire.live) {
       cmd.reject(this.downError());
       return;
     }
@@ -252,7 +229,7 @@ export class HostQueue implements RecvHandler, UlpOps {
     this.inflightCount--;
     if (cmd.status === 0) cmd.resolve(cmd);
     else cmd.reject(new NvmeStatusError(cmd.status, cid, this.qid, cmd.describe(this.qid)));
-    if (this.waitHead < this.waiting.length && this.state === QState.LIVE) {
+    if (this.waitHead < this.waiting.length && this.wire.live) {
       const next = this.waiting[this.waitHead]!;
       this.waiting[this.waitHead++] = undefined;
       if (this.waitHead === this.waiting.length) {
@@ -286,7 +263,7 @@ export class HostQueue implements RecvHandler, UlpOps {
   // ------------------------------------------------------------ UlpOps (device up-calls)
 
   ddpTeardownDone(cid: number): void {
-    if (this.state === QState.DEAD) return;
+    if (this.wire.down) return;
     const cmd = this.slots[cid];
     if (cmd === undefined || !cmd.tearingDown) return;
     cmd.tearingDown = false;
@@ -311,6 +288,17 @@ export class HostQueue implements RecvHandler, UlpOps {
 
   // ------------------------------------------------------------ receive
 
+  // ------------------------------------------------------------ QueueHandler
+
+  onLive(ic: Negotiated): void {
+    this.maxh2cdata = ic.maxh2cdata;
+    this.armTick();
+    const resolve = this.handshakeResolve!;
+    this.handshakeResolve = undefined;
+    this.handshakeReject = undefined;
+    resolve(this);
+  }
+
   onPdu(pdu: Pdu): ProtocolError | undefined {
     if (this.resyncSeq >= 0) this.checkResync(pdu);
     switch (pdu.type) {
@@ -325,42 +313,9 @@ export class HostQueue implements RecvHandler, UlpOps {
         }
         return this.sender.onR2t(cmd, pdu, this.maxh2cdata);
       }
-      case PduType.C2HTermReq:
-        this.rx.halt();
-        this.fail(new TermReqError(pdu.fes, pdu.fei));
-        return undefined;
-      case PduType.ICResp:
-        this.onIcResp(pdu);
-        return undefined;
       default:
         return new ProtocolError(`unexpected PDU type 0x${pdu.type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, pdu.type);
     }
-  }
-
-  private onIcResp(pdu: IcResp): void {
-    const asked = this.dgstBits;
-    let why: string | undefined;
-    if (pdu.pfv !== 0) why = `unsupported PFV ${pdu.pfv}`;
-    else if ((pdu.dgst & 3) !== asked) why = `digest bits 0x${pdu.dgst.toString(16)} differ from the requested 0x${asked.toString(16)}`;
-    else if (pdu.cpda !== 0) why = `unsupported CPDA ${pdu.cpda}`;
-    else if (pdu.maxh2cdata < MIN_MAXH2CDATA || pdu.maxh2cdata % 4 !== 0) why = `invalid MAXH2CDATA ${pdu.maxh2cdata}`;
-    if (why !== undefined) {
-      this.rx.halt();
-      this.fail(new NegotiationError(`queue ${this.qid}: ICResp ${why}`));
-      return;
-    }
-    this.maxh2cdata = pdu.maxh2cdata;
-    this.rx.hdgst = this.hdgst;
-    this.rx.ddgst = this.ddgst;
-    this.rx.icDone = true;
-    this.state = QState.LIVE;
-    clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
-    this.armTick();
-    const resolve = this.handshakeResolve!;
-    this.handshakeResolve = undefined;
-    this.handshakeReject = undefined;
-    resolve(this);
   }
 
   private onCapsuleResp(cqe: Buffer): ProtocolError | undefined {
@@ -403,14 +358,18 @@ export class HostQueue implements RecvHandler, UlpOps {
     return undefined;
   }
 
-  onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean, _crcByDevice: boolean): void {
+  onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean, crcByDevice: boolean): void {
     if (pdu.type !== PduType.C2HData) return; // the receiver never lets a host see CapsuleCmd
+    if (this.ddgst) {
+      if (crcByDevice) this.ddgstChecks.device++;
+      else this.ddgstChecks.software++;
+    }
     const cmd = this.slots[pdu.cccid]!;
     cmd.received += pdu.datal;
     if (!ddgstOk) cmd.xferError = true;
     if ((pdu.flags & PduFlag.SUCCESS) === 0) return;
     if (cmd.received !== cmd.len) {
-      this.onError(
+      this.wire.fatal(
         new ProtocolError(
           `queue ${this.qid} cid 0x${cmd.cid.toString(16)}: SUCCESS with short data-in (${cmd.received} of ${cmd.len} bytes)`,
           Fes.PduSequenceError,
@@ -423,11 +382,6 @@ export class HostQueue implements RecvHandler, UlpOps {
     this.finish(cmd, cmd.xferError ? DATA_XFER_ERROR : 0, 0, 0);
   }
 
-  onError(err: ProtocolError): void {
-    this.rx.halt();
-    this.fail(err, { term: encodeTermReq(PduType.H2CTermReq, err.fes, err.fei, this.rx.lastHeader) });
-  }
-
   // ------------------------------------------------------------ offload attach
 
   /**
@@ -436,7 +390,7 @@ export class HostQueue implements RecvHandler, UlpOps {
    */
   attachOffload(ctrlLabel: string): void {
     const dev = this.device;
-    if (dev === undefined || this.state !== QState.LIVE) return;
+    if (dev === undefined || !this.wire.live) return;
     const r = dev.addQueue(
       {
         pfv: 0,
@@ -459,7 +413,7 @@ export class HostQueue implements RecvHandler, UlpOps {
   // ------------------------------------------------------------ timeouts
 
   private armTick(): void {
-    if (this.tickTimer !== undefined || this.state !== QState.LIVE) return;
+    if (this.tickTimer !== undefined || !this.wire.live) return;
     this.tickTimer = setInterval(this.tick, this.tickMs);
     this.tickTimer.unref();
   }
@@ -473,10 +427,9 @@ export class HostQueue implements RecvHandler, UlpOps {
           `queue ${this.qid} cid 0x${cmd.cid.toString(16)}: ${cmd.describe(this.qid)} timed out after ${cmd.timeoutMs} ms`,
           cmd.timeoutKind,
         );
-        this.fail(new ConnectionError(`queue ${this.qid} torn down after a command timeout`, { cause: err }), {
-          culprit: cmd,
-          culpritErr: err,
-        });
+        this.culprit = cmd;
+        this.culpritErr = err;
+        this.wire.abort(new ConnectionError(`queue ${this.qid} torn down after a command timeout`, { cause: err }));
         return;
       }
     }
@@ -484,39 +437,17 @@ export class HostQueue implements RecvHandler, UlpOps {
 
   // ------------------------------------------------------------ teardown
 
-  private readonly onConnect = (): void => {
-    this.sender.send(encodeIcReq({ pfv: 0, hpda: 0, dgst: this.dgstBits, maxr2t: 0 }));
-  };
-
-  private readonly onSocketError = (e: Error): void => {
-    this.fail(new ConnectionError(`queue ${this.qid}: socket error: ${e.message}`, { cause: e }));
-  };
-
-  private readonly onSocketClose = (): void => {
-    this.fail(new ConnectionError(`queue ${this.qid}: connection closed`));
-    const w = this.closeWaiters;
-    this.closeWaiters = [];
-    for (const f of w) f();
-  };
-
   private downError(): Error {
-    return new ConnectionError(`queue ${this.qid} is down`, { cause: this.failure });
+    return new ConnectionError(`queue ${this.qid} is down`, { cause: this.error });
   }
 
   /**
-   * Tears the queue down once: every outstanding and waiting command fails with
-   * `err` (the `culprit`, if any, with `culpritErr`), the offload context is
-   * removed, and the socket is closed: after sending `term` and a FIN when
-   * given a term or `graceful`, else at once.
+   * The queue stopped (the wire tells, once): every outstanding and waiting command
+   * fails with `err` (the command that timed out with its own error), and the offload
+   * context is removed.
    */
-  private fail(err: Error, o?: FailOptions): void {
-    if (this.state === QState.DEAD) return;
-    this.state = QState.DEAD;
-    this.failure = o?.culpritErr ?? err;
-    this.rx.halt();
-    clearTimeout(this.handshakeTimer);
+  onDown(err: Error): void {
     clearInterval(this.tickTimer);
-    this.handshakeTimer = undefined;
     this.tickTimer = undefined;
     const hsReject = this.handshakeReject;
     this.handshakeResolve = undefined;
@@ -533,40 +464,30 @@ export class HostQueue implements RecvHandler, UlpOps {
       const cmd = slots[i];
       if (cmd === undefined) continue;
       slots[i] = undefined;
-      cmd.reject(cmd === o?.culprit ? o.culpritErr! : err);
+      cmd.reject(cmd === this.culprit ? this.culpritErr! : err);
     }
+    this.culprit = undefined;
     this.inflightCount = 0;
     for (let i = this.waitHead; i < this.waiting.length; i++) this.waiting[i]!.reject(err);
     this.waiting.length = 0;
     this.waitHead = 0;
     this.wakeIdle();
-    if (o?.term !== undefined) this.sender.send(o.term);
-    this.sender.flushNow();
-    if ((o?.term !== undefined || o?.graceful === true) && !this.socket.destroyed) this.socket.destroySoon();
-    else this.socket.destroy();
   }
+
+  onClosed(): void {}
 
   /** Closes the connection (FIN); outstanding commands, if any, fail with ConnectionError. */
   close(): Promise<void> {
-    if (this.socket.closed) {
-      this.fail(new ConnectionError(`queue ${this.qid} closed`));
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve) => {
-      this.closeWaiters.push(resolve);
-      this.fail(new ConnectionError(`queue ${this.qid} closed`), { graceful: true });
-    });
+    return this.wire.close(new ConnectionError(`queue ${this.qid} closed`));
   }
 }
 
-interface FailOptions {
-  /** H2CTermReq to send before closing. */
-  term?: Buffer;
-  /** Close with a FIN after the queued writes instead of at once. */
-  graceful?: boolean;
-  /** The command that caused the teardown gets culpritErr instead. */
-  culprit?: HostCommand;
-  culpritErr?: Error;
+/** Received data digests by who verified them. */
+export interface DigestChecks {
+  /** by the offload device (every piece of the PDU's data checksummed as it was placed) */
+  device: number;
+  /** by the host in software */
+  software: number;
 }
 
 /** Status a host gives a command whose C2H data failed its digest (SCT 0, SC 4). */

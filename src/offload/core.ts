@@ -1,6 +1,6 @@
 // The part every offload device shares: capabilities and limits, queue contexts
 // (sk_add/sk_del), each queue's CCID table (setup/teardown), the mapping pool and
-// the counters, counted where the seed counts them (reference/offload.md §3.1):
+// the counters, counted where the mlx5e series counts them:
 //   sk_add / sk_add_fail   addQueue, success / any driver error path
 //   sk_del                 remove
 //   ddp_setup              setup, after every check passed
@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { DigestOpt } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
-import type { PduReceiver } from '../protocol/receiver.ts';
+import type { RxView } from '../protocol/receiver.ts';
 import { G } from '../stats/counters.ts';
 import { type QueueStats, type StatsSnapshot, StatsRegistry } from '../stats/registry.ts';
 import { MappingPool, type MappedSgl, placeableLayout } from './sgl.ts';
@@ -191,7 +191,7 @@ export abstract class DeviceCore implements DdpDevice {
     return 0;
   }
 
-  addQueue(cfg: DdpQueueConfig, ulp: UlpOps, rx?: PduReceiver): DdpQueue | number {
+  addQueue(cfg: DdpQueueConfig, ulp: UlpOps, rx?: RxView): DdpQueue | number {
     // nvme-tcp asks ulp_ddp_is_cap_active() before sk_add: with the capability off
     // the driver is never called, so nothing is counted.
     if (!this.active.ddp) return Errno.EOPNOTSUPP;
@@ -315,7 +315,7 @@ export abstract class DeviceCore implements DdpDevice {
   // ------------------------------------------------------------ device hooks
 
   /** A queue was attached (counted after this returns). */
-  protected abstract queueAdded(q: QueueCtx, rx: PduReceiver | undefined): void;
+  protected abstract queueAdded(q: QueueCtx, rx: RxView | undefined): void;
   /** A queue is being detached. */
   protected abstract queueRemoved(q: QueueCtx): void;
   /** The ULP's answer to a resync request. */

@@ -9,7 +9,7 @@
 // (nvme_tcp_resync_response): at the first PDU start at or after the asked
 // sequence number, confirm if it is that number, deny otherwise.
 import { CH_LEN } from '../protocol/constants.ts';
-import { type PduReceiver, RecvState } from '../protocol/receiver.ts';
+import { RecvState, type RxView } from '../protocol/receiver.ts';
 import type { RxPiece, RxSegment } from './packet-device.ts';
 import { after, seqAdd, seqDiff } from './seq.ts';
 import type { DdpQueue, UlpOps } from './types.ts';
@@ -34,7 +34,7 @@ export class PacketRx implements UlpOps {
   private readonly onTeardownDone: ((cid: number) => void) | undefined;
 
   constructor(
-    readonly rx: PduReceiver,
+    readonly rx: RxView,
     o: PacketRxOptions,
   ) {
     this.nextSeq = o.seq >>> 0;

@@ -24,12 +24,13 @@ import type { Socket } from 'node:net';
 import { CH_LEN, DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
-import { type PduReceiver, RecvState } from '../protocol/receiver.ts';
+import { RecvState, type RxView } from '../protocol/receiver.ts';
 import { C } from '../stats/counters.ts';
-import { allocIoBuffer } from './io-buffer.ts';
+import { allocIoBuffer } from '../transport/io-buffer.ts';
 import { type CcidEntry, DeviceCore, type DeviceOptions, type QueueCtx } from './core.ts';
 import { segmentAt } from './sgl.ts';
-import type { DdpQueue, RxPlacement, SocketDdpDevice } from './types.ts';
+import type { RxPlacement } from '../transport/reader.ts';
+import type { DdpQueue, SocketDdpDevice } from './types.ts';
 
 export interface SocketDeviceOptions extends DeviceOptions {
   /** Staging buffer of each queue, for headers and unplaced bytes. Default 256 KiB. */
@@ -48,7 +49,7 @@ export function createSocketDevice(opts: SocketDeviceOptions = {}): SocketDevice
 
 export class SocketDevice extends DeviceCore implements SocketDdpDevice {
   private readonly stagingSize: number;
-  private readonly byRx = new WeakMap<PduReceiver, SocketPlacement>();
+  private readonly byRx = new WeakMap<RxView, SocketPlacement>();
   private readonly byQueue = new Map<QueueCtx, SocketPlacement>();
 
   constructor(opts: SocketDeviceOptions = {}) {
@@ -58,13 +59,13 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
     this.stagingSize = size;
   }
 
-  readonly rxPlacement = (rx: PduReceiver): RxPlacement => {
+  readonly rxPlacement = (rx: RxView): RxPlacement => {
     const p = new SocketPlacement(this, rx, this.stagingSize, this.getCaps().active.ddp);
     this.byRx.set(rx, p);
     return p;
   };
 
-  placementFor(queue: DdpQueue | undefined, rx: PduReceiver): RxPlacement {
+  placementFor(queue: DdpQueue | undefined, rx: RxView): RxPlacement {
     if (queue !== undefined && !this.owns(queue)) {
       throw new InvalidArgumentError(`queue ${queue.queueId} is not attached to this device`);
     }
@@ -74,7 +75,7 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
     return p;
   }
 
-  protected queueAdded(q: QueueCtx, rx: PduReceiver | undefined): void {
+  protected queueAdded(q: QueueCtx, rx: RxView | undefined): void {
     const p = rx === undefined ? undefined : this.byRx.get(rx);
     if (p !== undefined) this.bind(q, p);
   }
@@ -129,7 +130,7 @@ export class SocketPlacement implements RxPlacement {
 
   constructor(
     private readonly dev: DeviceCore,
-    private readonly rx: PduReceiver,
+    private readonly rx: RxView,
     stagingSize: number,
     expectQueue: boolean,
   ) {

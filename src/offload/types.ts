@@ -1,5 +1,5 @@
 // The offload device contract, mirroring the kernel's struct ulp_ddp_dev_ops
-// (reference/offload.md §1) and the two up-calls of struct ulp_ddp_ulp_ops.
+// (the ulp_ddp series, include/net/ulp_ddp.h) and the two up-calls of struct ulp_ddp_ulp_ops.
 //
 //   kernel op   ours                meaning
 //   limits      limits()            max SGL entries, io_threshold, max I/O
@@ -12,10 +12,10 @@
 //   resync      DdpQueue.resync()   the ULP confirms or denies a PDU start
 //   get_stats   getStats()          the ten seed counters, summed on read
 //               snapshot()          the same plus per-queue and per-channel values
-import type { Socket } from 'node:net';
-import type { PduReceiver } from '../protocol/receiver.ts';
+import type { RxView } from '../protocol/receiver.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
 import type { CounterName } from '../stats/counters.ts';
+import type { RxPlacement, RxPlacementFactory } from '../transport/reader.ts';
 
 export interface DdpLimits {
   /** Largest number of SGL entries one command may register (mlx5: 128). 0 = no limit. */
@@ -80,26 +80,6 @@ export interface DdpQueue {
   remove(): void;
 }
 
-/**
- * Receive-side placement hook for a live socket: the socket reader asks it for the
- * memory of every read (Node's `onread.buffer` generator), so a device can hand out
- * the command's own I/O buffer while its C2HData payload is next on the stream.
- */
-export interface RxPlacement {
-  /** The buffer the next socket read lands in. */
-  nextBuffer(): Buffer;
-  /** The kernel wrote `n` bytes at the start of `buf` (the last nextBuffer()). */
-  onRead(n: number, buf: Buffer): void;
-  /**
-   * The socket whose reads this placement feeds, once it exists: lets the placement
-   * change the memory of a read that is already armed (see SocketPlacement.rearm).
-   */
-  attachSocket?(socket: Socket): void;
-}
-
-/** Builds the placement hook of one queue from its receiver (socket device only). */
-export type RxPlacementFactory = (rx: PduReceiver) => RxPlacement;
-
 /** struct ulp_ddp_dev_caps: what the hardware can do and what is switched on. */
 export interface DdpCapsState {
   hw: DdpCaps;
@@ -125,7 +105,7 @@ export interface DdpDevice {
    * made earlier by rxPlacement(rx), starts placing for this queue. Returns the queue
    * context, or a negative Errno (the queue then runs in software).
    */
-  addQueue(cfg: DdpQueueConfig, ulp: UlpOps, rx?: PduReceiver): DdpQueue | number;
+  addQueue(cfg: DdpQueueConfig, ulp: UlpOps, rx?: RxView): DdpQueue | number;
   /** get_stats: the ten counters, computed now. */
   getStats(): UlpDdpStats;
   /** The counters with their per-queue and per-channel breakdown, computed now. */
@@ -137,5 +117,5 @@ export interface SocketDdpDevice extends DdpDevice {
   /** The placement of a queue's socket, made before the queue is added (bound by addQueue(cfg, ulp, rx)). */
   readonly rxPlacement: RxPlacementFactory;
   /** The placement of an already added queue (or a plain staging placement for `undefined`). */
-  placementFor(queue: DdpQueue | undefined, rx: PduReceiver): RxPlacement;
+  placementFor(queue: DdpQueue | undefined, rx: RxView): RxPlacement;
 }

@@ -1,7 +1,9 @@
 // Admin and NVM I/O command SQE builders and parsers (64-byte SQE, PSDT = SGL; the common
 // layout is in sqe.ts). All fields are JS numbers; 64-bit fields are safe integers when
-// built. Facts: ../shared/reference/nvme-tcp.md §5.5, §5.6, §6 (Linux include/linux/nvme.h
-// nvme_identify, nvme_get_log_page_command, nvme_features, nvme_rw_command, nvme_dsm_cmd).
+// built. Layouts: NVMe Base Specification 2.0 (Identify, Get Log Page, Get/Set Features)
+// and NVM Command Set Specification 1.0 (Read/Write, Dataset Management), as Linux
+// declares them in include/linux/nvme.h (nvme_identify, nvme_get_log_page_command,
+// nvme_features, nvme_rw_command, nvme_dsm_cmd).
 import { AdminOpc, IoOpc, SQE_FLAGS_SGL, SQE_LEN, SglType } from './constants.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { checkLen, checkUint } from './fields.ts';

@@ -1,6 +1,7 @@
 // Discovery log page (Get Log Page LID 0x70): a 1024-byte header and one 1024-byte
-// entry per subsystem port. Facts: ../shared/reference/nvme-tcp.md §5.2, §5.6 (Linux
-// include/linux/nvme.h nvmf_disc_rsp_page_hdr / nvmf_disc_rsp_page_entry; SPDK nvmf_spec.h).
+// entry per subsystem port. Layout: NVMe over Fabrics Specification 1.1, Discovery Log
+// Page (Linux include/linux/nvme.h nvmf_disc_rsp_page_hdr / nvmf_disc_rsp_page_entry;
+// SPDK include/spdk/nvmf_spec.h).
 import { checkLen, checkUint, getString, putString, readU64, writeU64 } from './fields.ts';
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // NVMe-oF fabrics commands (opcode 0x7F): Connect, Property Get / Property Set,
 // and the 1024-byte Connect data.
-// Facts: ../shared/reference/nvme-tcp.md §4 (Linux include/linux/nvme.h
-// nvmf_connect_command / nvmf_connect_data / nvmf_property_*_command; SPDK nvmf_spec.h).
+// Layouts: NVMe over Fabrics Specification 1.1, Fabrics commands (Linux
+// include/linux/nvme.h nvmf_connect_command / nvmf_connect_data /
+// nvmf_property_*_command; SPDK include/spdk/nvmf_spec.h).
 import { CONNECT_DATA_LEN, AdminOpc, FabricsType, SQE_LEN, SglType } from './constants.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { checkLen, checkUint, getString, putBytes, putString } from './fields.ts';

@@ -1,8 +1,9 @@
 // Identify data structures (4096 bytes each): Controller (CNS 0x01), Namespace (CNS 0x00),
 // I/O-command-set-independent Namespace (CNS 0x08), Active NSID list (CNS 0x02) and
 // Namespace Identification Descriptor list (CNS 0x03).
-// Facts: ../shared/reference/nvme-tcp.md §5.4, §5.5 (Linux include/linux/nvme.h
-// nvme_id_ctrl, nvme_id_ns, nvme_id_ns_cs_indep, nvme_ns_id_desc; SPDK nvme_spec.h).
+// Layouts: NVMe Base Specification 2.0, Identify data structures (Linux
+// include/linux/nvme.h nvme_id_ctrl, nvme_id_ns, nvme_id_ns_cs_indep, nvme_ns_id_desc;
+// SPDK include/spdk/nvme_spec.h).
 import { InvalidArgumentError } from './errors.ts';
 import { checkLen, checkUint, decodeFields, encodeFields, type Field, putBytes } from './fields.ts';
 

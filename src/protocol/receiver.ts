@@ -18,6 +18,7 @@ import {
   HLEN,
   hasHdgst,
   IC_PLEN,
+  mayCarryData,
   OFF,
   PDO_MAX,
   PduFlag,
@@ -65,6 +66,27 @@ export interface RecvHandler {
   onError(err: ProtocolError): void;
 }
 
+/**
+ * What a socket placement or an offload device may see of a receiver: its state,
+ * read-only, and the two ways to hand it bytes. Only the receiver changes its own
+ * fields (the queue sets the negotiated digests once, through setNegotiated).
+ */
+export interface RxView {
+  readonly state: RecvState;
+  readonly streamPos: number;
+  readonly hdgst: boolean;
+  readonly ddgst: boolean;
+  /** Where the current PDU's data goes (undefined = discarded) and the next byte's offset in it. */
+  readonly destBuf: Buffer | undefined;
+  readonly destPos: number;
+  readonly dataRemaining: number;
+  readonly unitRemaining: number;
+  readonly currentPdu: DataPdu | CapsuleCmd | undefined;
+  readonly dataCrcSoFar: number;
+  feed(chunk: Buffer): void;
+  feedPlaced(n: number, crc?: number): void;
+}
+
 export interface ReceiverOptions {
   role: Role;
   /** Largest data length (DATAL or in-capsule data) accepted in one PDU. */
@@ -89,21 +111,21 @@ function typeTable(types: number[]): Uint8Array {
 const HOST_TYPES = typeTable([PduType.ICResp, PduType.C2HTermReq, PduType.CapsuleResp, PduType.C2HData, PduType.R2T]);
 const TARGET_TYPES = typeTable([PduType.ICReq, PduType.H2CTermReq, PduType.CapsuleCmd, PduType.H2CData]);
 
-export class PduReceiver {
+export class PduReceiver implements RxView {
   readonly role: Role;
   private readonly allowed: Uint8Array;
-  maxDataLen: number;
-  /** Negotiated in ICReq/ICResp. */
-  hdgst = false;
-  ddgst = false;
+  readonly maxDataLen: number;
+  /** Negotiated in ICReq/ICResp (setNegotiated). */
+  private _hdgst = false;
+  private _ddgst = false;
   /** The PDA we announced to the peer (our HPDA as host, CPDA as target); 0 = no alignment check. */
-  pda = 0;
+  private _pda = 0;
   /** True once the ICReq/ICResp exchange is complete. */
-  icDone = false;
+  private _icDone = false;
 
-  state: RecvState = RecvState.CH;
+  private _state: RecvState = RecvState.CH;
   /** Bytes consumed since the connection started: our stand-in for the TCP sequence number. */
-  streamPos = 0;
+  private _streamPos = 0;
 
   // ---- current PDU ----
   private readonly hdr = Buffer.alloc(IC_PLEN + DIGEST_LEN);
@@ -120,11 +142,11 @@ export class PduReceiver {
   private pdu: DataPdu | CapsuleCmd | undefined;
   private term: TermReq | undefined;
   /** Data bytes of the current PDU still to come. */
-  dataRemaining = 0;
+  private _dataRemaining = 0;
   /** Where the current PDU's data goes; undefined = discard. */
-  destBuf: Buffer | undefined;
+  private _destBuf: Buffer | undefined;
   /** Next write position in destBuf. */
-  destPos = 0;
+  private _destPos = 0;
   private dataCrc = 0;
   private crcByDevice = true;
   private readonly ddgstBuf = Buffer.alloc(DIGEST_LEN);
@@ -139,6 +161,45 @@ export class PduReceiver {
     this.maxDataLen = opts.maxDataLen;
   }
 
+  /** What the receiver waits for. */
+  get state(): RecvState {
+    return this._state;
+  }
+  /** Bytes consumed since the connection started: our stand-in for the TCP sequence number. */
+  get streamPos(): number {
+    return this._streamPos;
+  }
+  get hdgst(): boolean {
+    return this._hdgst;
+  }
+  get ddgst(): boolean {
+    return this._ddgst;
+  }
+  get icDone(): boolean {
+    return this._icDone;
+  }
+  get dataRemaining(): number {
+    return this._dataRemaining;
+  }
+  get destBuf(): Buffer | undefined {
+    return this._destBuf;
+  }
+  get destPos(): number {
+    return this._destPos;
+  }
+
+  /**
+   * The ICReq/ICResp exchange is done: digests as negotiated, and the PDA we announced
+   * (our HPDA as host, CPDA as target; 0 = no alignment check). From here on the
+   * receiver accepts every PDU type of its role except ICReq/ICResp.
+   */
+  setNegotiated(hdgst: boolean, ddgst: boolean, pda: number): void {
+    this._hdgst = hdgst;
+    this._ddgst = ddgst;
+    this._pda = pda;
+    this._icDone = true;
+  }
+
   /** The current data PDU (valid in PAD/DATA/DDGST). */
   get currentPdu(): DataPdu | CapsuleCmd | undefined {
     return this.pdu;
@@ -146,8 +207,8 @@ export class PduReceiver {
 
   /** Called from RecvHandler.onPdu: place this PDU's data at buf[off...]. */
   setDataDest(buf: Buffer, off: number): void {
-    this.destBuf = buf;
-    this.destPos = off;
+    this._destBuf = buf;
+    this._destPos = off;
   }
 
   /** Feed bytes from the stream. Never throws. */
@@ -155,7 +216,7 @@ export class PduReceiver {
     let off = 0;
     const len = chunk.length;
     while (off < len) {
-      switch (this.state) {
+      switch (this._state) {
         case RecvState.CH:
           off = len - off >= CH_LEN && this.hdrGot === 0 ? this.headerInPlace(chunk, off) : this.recvHeader(chunk, off);
           break;
@@ -166,8 +227,8 @@ export class PduReceiver {
           const n = Math.min(len - off, this.padRemaining);
           this.padRemaining -= n;
           off += n;
-          this.streamPos += n;
-          if (this.padRemaining === 0) this.state = RecvState.DATA;
+          this._streamPos += n;
+          if (this.padRemaining === 0) this._state = RecvState.DATA;
           break;
         }
         case RecvState.DATA:
@@ -192,22 +253,22 @@ export class PduReceiver {
    * device did not checksum them.
    */
   feedPlaced(n: number, crc?: number): void {
-    if (this.state !== RecvState.DATA || this.destBuf === undefined || !(n >= 0 && n <= this.dataRemaining)) {
+    if (this._state !== RecvState.DATA || this._destBuf === undefined || !(n >= 0 && n <= this._dataRemaining)) {
       this.fail(new ProtocolError('placed bytes outside a data phase', Fes.PduSequenceError));
       return;
     }
-    if (this.ddgst) {
+    if (this._ddgst) {
       if (crc === undefined) {
-        this.dataCrc = crc32cUpdate(this.dataCrc, this.destBuf, this.destPos, this.destPos + n);
+        this.dataCrc = crc32cUpdate(this.dataCrc, this._destBuf, this._destPos, this._destPos + n);
         this.crcByDevice = false;
       } else {
         this.dataCrc = crc;
       }
     }
-    this.destPos += n;
-    this.dataRemaining -= n;
-    this.streamPos += n;
-    if (this.dataRemaining === 0) this.endData();
+    this._destPos += n;
+    this._dataRemaining -= n;
+    this._streamPos += n;
+    if (this._dataRemaining === 0) this.endData();
   }
 
   /** Running CRC32C of the current PDU's data so far (for a device continuing it). */
@@ -222,7 +283,7 @@ export class PduReceiver {
    * next read with it so a read never runs past the unit into the next payload.
    */
   get unitRemaining(): number {
-    switch (this.state) {
+    switch (this._state) {
       case RecvState.CH:
       case RecvState.PSH:
         return this.hdrNeed - this.hdrGot;
@@ -230,7 +291,7 @@ export class PduReceiver {
         return this.padRemaining;
       case RecvState.DATA:
       case RecvState.TERM:
-        return this.dataRemaining;
+        return this._dataRemaining;
       case RecvState.DDGST:
         return DIGEST_LEN - this.ddgstGot;
       default:
@@ -240,7 +301,7 @@ export class PduReceiver {
 
   /** Stop processing (the queue is closing). */
   halt(): void {
-    this.state = RecvState.ERR;
+    this._state = RecvState.ERR;
   }
 
   // ------------------------------------------------------------ states
@@ -249,22 +310,22 @@ export class PduReceiver {
     const n = Math.min(chunk.length - off, this.hdrNeed - this.hdrGot);
     copySmall(chunk, off, this.hdr, this.hdrGot, n);
     this.hdrGot += n;
-    this.streamPos += n;
+    this._streamPos += n;
     off += n;
     if (this.hdrGot < this.hdrNeed) return off;
-    if (this.state === RecvState.CH) {
+    if (this._state === RecvState.CH) {
       const err = this.checkCh(this.hdr, 0);
       if (err) {
         this.fail(err);
         return chunk.length;
       }
-      this.state = RecvState.PSH;
+      this._state = RecvState.PSH;
       if (this.hdrGot < this.hdrNeed) return off;
     }
     this.hsrc = this.hdr;
     this.hoff = 0;
     this.onHeader();
-    return this.state === RecvState.ERR ? chunk.length : off;
+    return this._state === RecvState.ERR ? chunk.length : off;
   }
 
   /**
@@ -277,22 +338,22 @@ export class PduReceiver {
     if (err) {
       copySmall(chunk, off, this.hdr, 0, CH_LEN);
       this.hdrGot = CH_LEN;
-      this.streamPos += CH_LEN;
+      this._streamPos += CH_LEN;
       this.fail(err);
       return chunk.length;
     }
     const need = this.hdrNeed;
     if (chunk.length - off < need) {
-      this.state = RecvState.PSH;
+      this._state = RecvState.PSH;
       return this.recvHeader(chunk, off);
     }
     this.hdrGot = need;
-    this.streamPos += need;
+    this._streamPos += need;
     this.hsrc = chunk;
     this.hoff = off;
     this.onHeader();
-    if (this.state === RecvState.ERR) return chunk.length;
-    if (this.state !== RecvState.CH) {
+    if (this._state === RecvState.ERR) return chunk.length;
+    if (this._state !== RecvState.CH) {
       // Data follows: keep the header for lastHeader while the PDU's data arrives.
       copySmall(chunk, off, this.hdr, 0, need);
     }
@@ -312,7 +373,7 @@ export class PduReceiver {
       return new ProtocolError(`unexpected PDU type 0x${type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, type);
     }
     const isIc = type === PduType.ICReq || type === PduType.ICResp;
-    if (isIc === this.icDone) {
+    if (isIc === this._icDone) {
       return new ProtocolError(
         isIc ? 'second ICReq/ICResp' : 'PDU before connection initialization',
         Fes.PduSequenceError,
@@ -325,15 +386,15 @@ export class PduReceiver {
     }
     const digestible = hasHdgst(type);
     const hflag = (flags & PduFlag.HDGSTF) !== 0;
-    if (digestible && hflag !== this.hdgst) {
+    if (digestible && hflag !== this._hdgst) {
       return new ProtocolError(
-        this.hdgst ? 'header digest negotiated but HDGSTF clear' : 'HDGSTF set but header digest not negotiated',
+        this._hdgst ? 'header digest negotiated but HDGSTF clear' : 'HDGSTF set but header digest not negotiated',
         Fes.InvalidHeaderField,
         OFF.FLAGS,
         type,
       );
     }
-    const hd = digestible && this.hdgst ? DIGEST_LEN : 0;
+    const hd = digestible && this._hdgst ? DIGEST_LEN : 0;
     switch (type) {
       case PduType.ICReq:
       case PduType.ICResp:
@@ -357,12 +418,12 @@ export class PduReceiver {
         if (pdo < hlen + hd || pdo > PDO_MAX || pdo >= plen) {
           return new ProtocolError(`bad PDO ${pdo}`, Fes.InvalidHeaderField, OFF.PDO, type);
         }
-        if (this.pda !== 0 && pdo % ((this.pda + 1) * 4) !== 0) {
-          return new ProtocolError(`PDO ${pdo} not aligned to PDA ${this.pda}`, Fes.InvalidHeaderField, OFF.PDO, type);
+        if (this._pda !== 0 && pdo % ((this._pda + 1) * 4) !== 0) {
+          return new ProtocolError(`PDO ${pdo} not aligned to PDA ${this._pda}`, Fes.InvalidHeaderField, OFF.PDO, type);
         }
         // The DDGSTF flag is checked once the header digest has vouched for the header
         // (onHeader); until then the length follows what was negotiated.
-        const dataLen = plen - pdo - (this.ddgst ? DIGEST_LEN : 0);
+        const dataLen = plen - pdo - (this._ddgst ? DIGEST_LEN : 0);
         if (dataLen <= 0) return new ProtocolError(`bad PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
         if (dataLen > this.maxDataLen) {
           return new ProtocolError(
@@ -410,19 +471,19 @@ export class PduReceiver {
       const dl = pdu.plen - hlen;
       if (dl > 0) {
         this.term.data = Buffer.alloc(dl);
-        this.dataRemaining = dl;
-        this.destPos = 0;
-        this.state = RecvState.TERM;
+        this._dataRemaining = dl;
+        this._destPos = 0;
+        this._state = RecvState.TERM;
         return;
       }
       this.deliverTerm();
       return;
     }
     let dataLen = 0;
-    if (type === PduType.CapsuleCmd || type === PduType.H2CData || type === PduType.C2HData) {
+    if (mayCarryData(type)) {
       if (pdu.plen > hlen + hd) {
         // DDGSTF equals the negotiated ddgst here (checkDataFlags).
-        dataLen = pdu.plen - pdu.pdo - (this.ddgst ? DIGEST_LEN : 0);
+        dataLen = pdu.plen - pdu.pdo - (this._ddgst ? DIGEST_LEN : 0);
         if (type !== PduType.CapsuleCmd && (pdu as DataPdu).datal !== dataLen) {
           this.fail(
             new ProtocolError(
@@ -436,31 +497,31 @@ export class PduReceiver {
         }
       }
     }
-    this.destBuf = undefined;
-    this.destPos = 0;
+    this._destBuf = undefined;
+    this._destPos = 0;
     this.pdu = dataLen > 0 ? (pdu as DataPdu | CapsuleCmd) : undefined;
     const err = this.handler.onPdu(pdu);
     if (err) {
       this.fail(err);
       return;
     }
-    if (this.state === RecvState.ERR) return; // handler halted us
+    if (this._state === RecvState.ERR) return; // handler halted us
     if (dataLen === 0) {
       this.resetHeader();
       return;
     }
     // (re-read: the handler may have set it)
-    const dest = this.destBuf as Buffer | undefined;
-    if (dest !== undefined && this.destPos + dataLen > dest.length) {
+    const dest = this._destBuf as Buffer | undefined;
+    if (dest !== undefined && this._destPos + dataLen > dest.length) {
       this.fail(new ProtocolError('data destination too small', Fes.DataOutOfRange, 0, type));
       return;
     }
-    this.dataRemaining = dataLen;
+    this._dataRemaining = dataLen;
     this.dataCrc = 0;
     this.crcByDevice = true;
     this.ddgstGot = 0;
     this.padRemaining = pdu.pdo - hlen - hd;
-    this.state = this.padRemaining > 0 ? RecvState.PAD : RecvState.DATA;
+    this._state = this.padRemaining > 0 ? RecvState.PAD : RecvState.DATA;
   }
 
   /**
@@ -469,10 +530,10 @@ export class PduReceiver {
    * needs LAST (L-host nvme_tcp_handle_c2h_data, S-host nvme_tcp_c2h_data_hdr_handle).
    */
   private checkDataFlags(type: number, flags: number, plen: number, hdrLen: number): ProtocolError | undefined {
-    if (type !== PduType.CapsuleCmd && type !== PduType.H2CData && type !== PduType.C2HData) return undefined;
-    if (plen > hdrLen && ((flags & PduFlag.DDGSTF) !== 0) !== this.ddgst) {
+    if (!mayCarryData(type)) return undefined;
+    if (plen > hdrLen && ((flags & PduFlag.DDGSTF) !== 0) !== this._ddgst) {
       return new ProtocolError(
-        this.ddgst ? 'data digest negotiated but DDGSTF clear' : 'DDGSTF set but data digest not negotiated',
+        this._ddgst ? 'data digest negotiated but DDGSTF clear' : 'DDGSTF set but data digest not negotiated',
         Fes.InvalidHeaderField,
         OFF.FLAGS,
         type,
@@ -485,25 +546,25 @@ export class PduReceiver {
   }
 
   private recvData(chunk: Buffer, off: number): number {
-    const n = Math.min(chunk.length - off, this.dataRemaining);
+    const n = Math.min(chunk.length - off, this._dataRemaining);
     const end = off + n;
-    if (this.destBuf !== undefined) {
-      chunk.copy(this.destBuf, this.destPos, off, end);
-      this.destPos += n;
+    if (this._destBuf !== undefined) {
+      chunk.copy(this._destBuf, this._destPos, off, end);
+      this._destPos += n;
     }
-    if (this.ddgst) {
+    if (this._ddgst) {
       this.dataCrc = crc32cUpdate(this.dataCrc, chunk, off, end);
       this.crcByDevice = false;
     }
-    this.dataRemaining -= n;
-    this.streamPos += n;
-    if (this.dataRemaining === 0) this.endData();
+    this._dataRemaining -= n;
+    this._streamPos += n;
+    if (this._dataRemaining === 0) this.endData();
     return end;
   }
 
   private endData(): void {
-    if (this.ddgst) {
-      this.state = RecvState.DDGST;
+    if (this._ddgst) {
+      this._state = RecvState.DDGST;
       return;
     }
     this.crcByDevice = false;
@@ -514,7 +575,7 @@ export class PduReceiver {
     const n = Math.min(chunk.length - off, DIGEST_LEN - this.ddgstGot);
     copySmall(chunk, off, this.ddgstBuf, this.ddgstGot, n);
     this.ddgstGot += n;
-    this.streamPos += n;
+    this._streamPos += n;
     if (this.ddgstGot === DIGEST_LEN) {
       this.finishData(this.ddgstBuf.readUInt32LE(0) === this.dataCrc >>> 0);
     }
@@ -523,19 +584,19 @@ export class PduReceiver {
 
   private finishData(ok: boolean): void {
     const pdu = this.pdu!;
-    const byDevice = this.ddgst && this.crcByDevice;
+    const byDevice = this._ddgst && this.crcByDevice;
     this.resetHeader();
     this.handler.onDataDone(pdu, ok, byDevice);
   }
 
   private recvTerm(chunk: Buffer, off: number): number {
     const t = this.term!;
-    const n = Math.min(chunk.length - off, this.dataRemaining);
-    chunk.copy(t.data, this.destPos, off, off + n);
-    this.destPos += n;
-    this.dataRemaining -= n;
-    this.streamPos += n;
-    if (this.dataRemaining === 0) this.deliverTerm();
+    const n = Math.min(chunk.length - off, this._dataRemaining);
+    chunk.copy(t.data, this._destPos, off, off + n);
+    this._destPos += n;
+    this._dataRemaining -= n;
+    this._streamPos += n;
+    if (this._dataRemaining === 0) this.deliverTerm();
     return off + n;
   }
 
@@ -547,28 +608,28 @@ export class PduReceiver {
     // Nothing after it is parsed: the peer closes, and any further bytes are not PDUs.
     const err = this.handler.onPdu(t);
     if (err) this.fail(err);
-    else this.state = RecvState.ERR;
+    else this._state = RecvState.ERR;
   }
 
   private resetHeader(): void {
-    if (this.state === RecvState.ERR) return;
-    this.state = RecvState.CH;
+    if (this._state === RecvState.ERR) return;
+    this._state = RecvState.CH;
     this.hdrGot = 0;
     this.hdrNeed = CH_LEN;
     this.pdu = undefined;
-    this.destBuf = undefined;
-    this.dataRemaining = 0;
+    this._destBuf = undefined;
+    this._dataRemaining = 0;
   }
 
   private fail(err: ProtocolError): void {
-    if (this.state === RecvState.ERR) return;
+    if (this._state === RecvState.ERR) return;
     if (this.hsrc !== this.hdr) {
       // The header was read in place: keep a copy for lastHeader (the chunk is reused).
       this.hsrc.copy(this.hdr, 0, this.hoff, this.hoff + this.hdrGot);
       this.hsrc = this.hdr;
       this.hoff = 0;
     }
-    this.state = RecvState.ERR;
+    this._state = RecvState.ERR;
     this.handler.onError(err);
   }
 

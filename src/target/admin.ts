@@ -12,7 +12,7 @@ import {
   NSTAT_READY,
 } from '../protocol/identify.ts';
 import { makeStatus } from '../protocol/sqe.ts';
-import type { Cmd } from './connection.ts';
+import type { Cmd } from './cmd.ts';
 import { type Controller, NVME_VERSION } from './controller.ts';
 import { discoveryLogPage } from './discovery.ts';
 import { commandEffectsLog, ELPE, errorLog, firmwareSlotLog, LID_SUPPORTED_LOGS, smartLog, supportedLogs } from './logs.ts';

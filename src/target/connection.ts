@@ -1,36 +1,23 @@
 // One NVMe/TCP queue on the target side: a TCP connection from ICReq to close.
 //
-// Receive: every read lands in one reused staging buffer (the accepted socket is
-// re-wrapped with `onread`) and goes to the shared PduReceiver; this class is its
-// handler. A CapsuleCmd's in-capsule data is placed in the command's own buffer; a
-// write whose data is not in the capsule gets one R2T for all of it (TTAG = command
-// slot), and its H2CData PDUs must arrive in order; the command runs only once all
-// of its data is in. Protocol errors answer with a C2HTermReq that carries a copy
-// of the offending header, stop receiving and close this connection only.
+// The wire (socket and its reads, ICReq/ICResp, TermReq, back-pressure, linger and
+// close) is the shared TransportQueue; this class is the target's half. A
+// CapsuleCmd's in-capsule data is placed in the command's own buffer; a write whose
+// data is not in the capsule gets one R2T for all of it (TTAG = command slot), and
+// its H2CData PDUs must arrive in order; the command runs only once all of its data
+// is in. Protocol errors answer with a C2HTermReq that carries a copy of the
+// offending header, stop receiving and close this connection only.
 import type { Socket } from 'node:net';
-import {
-  AdminOpc,
-  DIGEST_LEN,
-  DigestOpt,
-  Fes,
-  FabricsType,
-  HLEN,
-  OFF,
-  PDA_MAX,
-  PduFlag,
-  PduType,
-  Sc,
-  SglType,
-} from '../protocol/constants.ts';
-import { ProtocolError } from '../protocol/errors.ts';
+import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc, SglType } from '../protocol/constants.ts';
+import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
 import { sqeFctype } from '../protocol/fabrics.ts';
-import type { CapsuleCmd, DataPdu, IcReq, Pdu } from '../protocol/pdu.ts';
-import { encodeIcResp, encodeR2t, encodeTermReq } from '../protocol/pdu.ts';
-import { PduReceiver, type RecvHandler } from '../protocol/receiver.ts';
-import { makeStatus, SqeOff, sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
-import { adoptWithOnread, allocIoBuffer } from '../transport/reader.ts';
-import { PduWriter } from '../transport/writer.ts';
+import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
+import { writeR2t } from '../protocol/pdu.ts';
+import { makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
+import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
+import { Cmd, type CmdQueue, type ResumeFn } from './cmd.ts';
 import { DataPool } from './data-pool.ts';
 import { connectCommand, fabricsCommand } from './connect.ts';
 import type { TargetContext } from './context.ts';
@@ -38,56 +25,19 @@ import type { Controller } from './controller.ts';
 import { ioCommand } from './io.ts';
 import { sendC2hData, sendCapsuleResp } from './send.ts';
 
-/** Called once the data of a host-to-controller command has arrived. */
-export type ResumeFn = (cmd: Cmd) => void;
-
-/** One command from its CapsuleCmd to its completion. */
-export class Cmd {
-  readonly cid: number;
-  readonly opc: number;
-  /** R2T transfer tag (index in the connection's slot table), -1 when none. */
-  slot = -1;
-  /** Host-to-controller data (in-capsule or collected from H2CData PDUs). */
-  data: Buffer | undefined = undefined;
-  /** The pooled buffer `data` is a view of (Connection.releaseData gives it back). */
-  backing: Buffer | undefined = undefined;
-  /** Bytes of data expected. */
-  dataLen = 0;
-  /** Bytes of data received so far. */
-  received = 0;
-  /** A data digest error hit one of the command's data PDUs. */
-  ddgstErr = false;
-  resume: ResumeFn | undefined = undefined;
-
-  constructor(
-    readonly q: Connection,
-    readonly sqe: Buffer,
-  ) {
-    this.cid = sqeCid(sqe);
-    this.opc = sqeOpc(sqe);
-  }
-
-  get sglType(): number {
-    return sqeSglType(this.sqe);
-  }
-  get sglLen(): number {
-    return sqeSglLen(this.sqe);
-  }
-}
-
 const DNR = true;
+/** Commands a queue may have outstanding before its Connect sets SQSIZE. */
+const PRE_CONNECT_DEPTH = 32;
 const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
 const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
-/** Receive buffer of a connection. */
-const RX_STAGING = 256 * 1024;
 /** Free host-to-controller data buffers a connection keeps for reuse. */
 const POOL_FREE_BYTES = 8 << 20;
 
-export class Connection implements RecvHandler {
-  readonly rx: PduReceiver;
+export class Connection implements QueueHandler, CmdQueue {
   readonly writer: PduWriter;
+  private readonly wire: TransportQueue;
   /** Queue ID once connected; -1 before the Connect command. */
   qid = -1;
   ctrl: Controller | undefined = undefined;
@@ -100,9 +50,12 @@ export class Connection implements RecvHandler {
   ddgst = false;
   /** The host's PDU data alignment (ICReq HPDA): C2H data is padded to it. */
   hpda = 0;
-  /** Set when the connection stops (TermReq sent, or closed): nothing more is sent. */
-  dead = false;
+  /** The socket has closed: pooled buffers are no longer kept. */
   private closed = false;
+  /** Commands received and not yet completed. */
+  private outstanding = 0;
+  /** Closes the connection if no Connect has made it a controller's queue by then. */
+  private assocTimer: NodeJS.Timeout | undefined;
   private readonly slots: (Cmd | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   /** The command whose in-capsule data is arriving. */
@@ -110,9 +63,6 @@ export class Connection implements RecvHandler {
   /** The command whose H2CData PDU is arriving. */
   private h2cCmd: Cmd | undefined = undefined;
   private readonly pool = new DataPool(POOL_FREE_BYTES);
-  private lingerTimer: NodeJS.Timeout | undefined = undefined;
-
-  readonly socket: Socket;
 
   /** `accepted` comes from a server created with pauseOnConnect (its reads have not started). */
   constructor(
@@ -120,52 +70,61 @@ export class Connection implements RecvHandler {
     accepted: Socket,
   ) {
     const o = ctx.opts;
-    this.rx = new PduReceiver(
-      { role: 'target', maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData) },
+    this.wire = new TransportQueue(
+      {
+        role: 'target',
+        accepted,
+        maxh2cdata: o.maxH2CData,
+        maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData),
+        pauseOnBackpressure: true,
+      },
       this,
     );
-    const socket = adoptWithOnread(accepted, { buffer: allocIoBuffer(RX_STAGING), callback: this.onRead });
-    this.socket = socket;
-    this.writer = new PduWriter(socket);
-    socket.setNoDelay(true);
-    socket.on('error', noop);
-    socket.on('close', this.onClose);
+    this.writer = this.wire.writer;
+    // A socket that does not complete ICReq and Connect in time is closed: idle
+    // sockets must not pile up (each holds a receive buffer and a writer arena).
+    this.assocTimer = setTimeout(this.onAssocDeadline, o.handshakeTimeoutMs);
+    this.assocTimer.unref();
   }
+
+  private readonly onAssocDeadline = (): void => {
+    this.assocTimer = undefined;
+    if (this.ctrl === undefined) {
+      this.wire.abort(new ConnectionError(`queue ${this.qid}: no Connect within ${this.ctx.opts.handshakeTimeoutMs} ms`));
+    }
+  };
 
   get remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
+    return this.wire.remoteAddress;
   }
   get localAddress(): string {
-    return this.socket.localAddress ?? '';
+    return this.wire.localAddress;
   }
 
-  private readonly onRead = (n: number, buf: Buffer): boolean => {
-    try {
-      this.rx.feed(buf.subarray(0, n));
-    } catch (err) {
-      // A bug of ours must cost this queue only, never the process.
-      process.emitWarning(`nvmeotcp target: queue ${this.qid} closed after an internal error: ${String(err)}`);
-      this.close();
-      return false;
-    }
-    // Back-pressure: stop reading while the host does not drain what we send.
-    if (this.socket.writableNeedDrain && !this.closed) {
-      this.socket.pause();
-      this.socket.once('drain', this.onDrain);
-    }
-    return true;
-  };
+  /** Closes the connection at once. */
+  close(): void {
+    this.wire.abort(new ConnectionError(`queue ${this.qid} closed`));
+  }
 
-  private readonly onDrain = (): void => {
-    if (!this.closed) this.socket.resume();
-  };
+  /** Fatal protocol error: C2HTermReq with a copy of the bad header, then close. */
+  fatal(err: ProtocolError): void {
+    this.wire.fatal(err);
+  }
 
-  private readonly onClose = (): void => {
-    if (this.closed) return;
+  // ------------------------------------------------------------ QueueHandler
+
+  onLive(ic: Negotiated): void {
+    this.hdgst = ic.hdgst;
+    this.ddgst = ic.ddgst;
+    this.hpda = ic.hpda;
+  }
+
+  /** Nothing more is sent from here on (complete() checks wire.down); the command state goes once the socket has closed. */
+  onDown(): void {}
+
+  onClosed(): void {
     this.closed = true;
-    this.dead = true;
-    this.rx.halt();
-    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    clearTimeout(this.assocTimer);
     this.slots.length = 0;
     this.freeSlots.length = 0;
     this.capsuleCmd = undefined;
@@ -173,33 +132,8 @@ export class Connection implements RecvHandler {
     this.pool.clear();
     this.ctrl?.queueClosed(this);
     this.ctx.connectionClosed(this);
-  };
-
-  /** Closes the connection at once. */
-  close(): void {
-    this.dead = true;
-    this.rx.halt();
-    this.socket.destroy();
   }
 
-  /** Fatal protocol error: C2HTermReq with a copy of the bad header, then close. */
-  fatal(err: ProtocolError): void {
-    if (this.dead) return;
-    this.dead = true;
-    this.rx.halt();
-    this.writer.send(encodeTermReq(PduType.C2HTermReq, err.fes, err.fei, this.rx.lastHeader));
-    this.writer.flushNow();
-    this.socket.end();
-    // The host should close; if it does not, drop the socket after a grace period.
-    this.lingerTimer = setTimeout(() => this.socket.destroy(), 2000);
-    this.lingerTimer.unref();
-  }
-
-  // ------------------------------------------------------------ RecvHandler
-
-  onError(err: ProtocolError): void {
-    this.fatal(err);
-  }
 
   onPdu(pdu: Pdu): ProtocolError | undefined {
     switch (pdu.type) {
@@ -207,14 +141,8 @@ export class Connection implements RecvHandler {
         return this.onCapsule(pdu);
       case PduType.H2CData:
         return this.onH2cData(pdu);
-      case PduType.ICReq:
-        return this.onIcReq(pdu);
-      case PduType.H2CTermReq:
-        // The host ends the connection; nothing is sent back.
-        this.close();
-        return undefined;
       default:
-        return new ProtocolError(`unexpected PDU type ${pdu.type}`, Fes.InvalidHeaderField, OFF.TYPE, pdu.type);
+        return new ProtocolError(`unexpected PDU type 0x${pdu.type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, pdu.type);
     }
   }
 
@@ -247,25 +175,14 @@ export class Connection implements RecvHandler {
 
   // ------------------------------------------------------------ PDUs
 
-  private onIcReq(pdu: IcReq): ProtocolError | undefined {
-    if (pdu.pfv !== 0) return new ProtocolError(`unsupported PFV ${pdu.pfv}`, Fes.InvalidHeaderField, OFF.PFV, pdu.type);
-    if (pdu.hpda > PDA_MAX) {
-      return new ProtocolError(`HPDA ${pdu.hpda} above ${PDA_MAX}`, Fes.InvalidHeaderField, OFF.HPDA, pdu.type);
-    }
-    this.hdgst = (pdu.dgst & DigestOpt.HDGST) !== 0;
-    this.ddgst = (pdu.dgst & DigestOpt.DDGST) !== 0;
-    this.hpda = pdu.hpda;
-    this.writer.send(
-      encodeIcResp({ pfv: 0, cpda: 0, dgst: pdu.dgst & (DigestOpt.HDGST | DigestOpt.DDGST), maxh2cdata: this.ctx.opts.maxH2CData }),
-    );
-    this.rx.hdgst = this.hdgst;
-    this.rx.ddgst = this.ddgst;
-    this.rx.pda = 0;
-    this.rx.icDone = true;
-    return undefined;
-  }
-
   private onCapsule(pdu: CapsuleCmd): ProtocolError | undefined {
+    // The host may not have more commands outstanding than the queue holds (SQSIZE is
+    // 0's based); one that does could make us hold any number of commands and buffers.
+    const depth = this.sqsize > 0 ? this.sqsize + 1 : PRE_CONNECT_DEPTH;
+    if (this.outstanding >= depth) {
+      return new ProtocolError(`more than ${depth} commands outstanding`, Fes.PduSequenceError, 0, pdu.type);
+    }
+    this.outstanding++;
     const sqe = pdu.sqe;
     const cmd = new Cmd(this, sqe);
     if (this.sqsize > 0) this.sqHead = this.sqHead === this.sqsize ? 0 : this.sqHead + 1;
@@ -297,7 +214,7 @@ export class Connection implements RecvHandler {
     }
     this.takeData(cmd, icd);
     this.capsuleCmd = cmd;
-    this.rx.setDataDest(cmd.data!, 0);
+    this.wire.rx.setDataDest(cmd.data!, 0);
     return undefined;
   }
 
@@ -325,7 +242,7 @@ export class Connection implements RecvHandler {
       );
     }
     this.h2cCmd = cmd;
-    this.rx.setDataDest(cmd.data!, pdu.datao);
+    this.wire.rx.setDataDest(cmd.data!, pdu.datao);
     return undefined;
   }
 
@@ -367,6 +284,7 @@ export class Connection implements RecvHandler {
     this.sqHead = 1 % (sqsize + 1);
     this.sqFlowOff = sqFlowOff;
     this.ctrl = ctrl;
+    this.ctx.queueAssociated(this);
     if (qid > 0) this.ctx.ioQueueUp(this);
   }
 
@@ -375,14 +293,10 @@ export class Connection implements RecvHandler {
    * once it has arrived. The caller checked the length against the transfer limit.
    */
   requestData(cmd: Cmd, len: number, resume: ResumeFn): void {
-    if (this.dead) return;
+    if (this.wire.down) return;
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
-      // The host may not have more commands outstanding than the queue holds.
-      if (this.slots.length >= 2 * (this.sqsize + 1)) {
-        this.fatal(new ProtocolError('too many commands waiting for data', Fes.DataLimitExceeded, 0, PduType.CapsuleCmd));
-        return;
-      }
+      // Bounded: a slot belongs to an outstanding command, and onCapsule caps those at the queue depth.
       slot = this.slots.length;
       this.slots.push(undefined);
     }
@@ -391,7 +305,10 @@ export class Connection implements RecvHandler {
     this.takeData(cmd, len);
     cmd.received = 0;
     cmd.resume = resume;
-    this.writer.send(encodeR2t({ cccid: cmd.cid, ttag: slot, r2to: 0, r2tl: len }, this.hdgst));
+    // Built in place in the writer's arena, as every PDU the target sends.
+    const w = this.writer;
+    const at = w.reserve(HLEN[PduType.R2T] + (this.hdgst ? DIGEST_LEN : 0));
+    writeR2t(w.buf, at, cmd.cid, slot, 0, len, this.hdgst);
   }
 
   /** Gives the command a (pooled) data buffer of `len` bytes. */
@@ -419,7 +336,8 @@ export class Connection implements RecvHandler {
 
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
   complete(cmd: Cmd, status: number, dw0 = 0, dw1 = 0): void {
-    if (this.dead) return;
+    if (this.wire.down) return;
+    this.outstanding--;
     sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
   }
 
@@ -429,11 +347,11 @@ export class Connection implements RecvHandler {
    * when SQ flow control is disabled and the result is 0.
    */
   completeData(cmd: Cmd, bufs: readonly Buffer[], len: number, dw0 = 0): void {
-    if (this.dead) return;
+    if (this.wire.down) return;
     const success = this.sqFlowOff && dw0 === 0 && len > 0;
     sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success);
-    if (!success) this.complete(cmd, 0, dw0);
+    if (success) this.outstanding--;
+    else this.complete(cmd, 0, dw0);
   }
 }
 
-function noop(): void {}

@@ -1,6 +1,6 @@
-// What connections and controllers need from the target that owns them.
+// What queues and controllers need from the target that owns them.
 import type { DiscoveryEntry } from '../protocol/discovery.ts';
-import type { Connection } from './connection.ts';
+import type { CmdQueue } from './cmd.ts';
 import type { Controller } from './controller.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { Subsystem } from './subsystem.ts';
@@ -16,9 +16,11 @@ export interface TargetContext {
   controller(cntlid: number): Controller | undefined;
   /** The controller is gone (its queues are being closed). */
   controllerGone(c: Controller, reason: string): void;
-  connectionClosed(q: Connection): void;
+  connectionClosed(q: CmdQueue): void;
+  /** A Connect made `q` a queue of a controller. */
+  queueAssociated(q: CmdQueue): void;
   /** An I/O queue (qid > 0) was installed on `q`. */
-  ioQueueUp(q: Connection): void;
+  ioQueueUp(q: CmdQueue): void;
   /** Discovery log entries visible to `hostnqn`, seen through the connection `q`. */
-  discoveryEntries(hostnqn: string, q: Connection): DiscoveryEntry[];
+  discoveryEntries(hostnqn: string, q: CmdQueue): DiscoveryEntry[];
 }

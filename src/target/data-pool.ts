@@ -1,7 +1,7 @@
 // Buffers for host-to-controller data (in-capsule data and R2T + H2CData), reused
 // per connection. A fresh Buffer.allocUnsafe of 128 KiB per write is fresh mmap'd
 // memory: the receiver's copy into it then page-faults on every 4 KiB and runs at
-// about 1 GB/s. Pooled buffers are standalone (see offload/io-buffer.ts) and stay mapped.
+// about 1 GB/s. Pooled buffers are standalone (see transport/io-buffer.ts) and stay mapped.
 import { allocIoBuffer } from '../transport/reader.ts';
 
 /** Smallest pooled buffer; sizes go up in powers of two. */

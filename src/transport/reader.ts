@@ -4,19 +4,38 @@
 // to its destination; an offload socket device replaces it to read payload straight
 // into the I/O buffer.
 import net from 'node:net';
-import { allocIoBuffer } from '../offload/io-buffer.ts';
-import type { RxPlacement } from '../offload/types.ts';
-import type { PduReceiver } from '../protocol/receiver.ts';
+import type { RxView } from '../protocol/receiver.ts';
+import { allocIoBuffer } from './io-buffer.ts';
 
 export { allocIoBuffer };
 
 export const STAGING_SIZE = 256 * 1024;
 
+/**
+ * Receive-side placement hook for a live socket: the socket reader asks it for the
+ * memory of every read (Node's `onread.buffer` generator), so an offload device can
+ * hand out the command's own I/O buffer while its C2HData payload is next on the stream.
+ */
+export interface RxPlacement {
+  /** The buffer the next socket read lands in. */
+  nextBuffer(): Buffer;
+  /** The kernel wrote `n` bytes at the start of `buf` (the last nextBuffer()). */
+  onRead(n: number, buf: Buffer): void;
+  /**
+   * The socket whose reads this placement feeds, once it exists: lets the placement
+   * change the memory of a read that is already armed (see SocketPlacement.rearm).
+   */
+  attachSocket?(socket: net.Socket): void;
+}
+
+/** Builds the placement hook of one queue from its receiver. */
+export type RxPlacementFactory = (rx: RxView) => RxPlacement;
+
 /** Copy-mode placement: staging buffer + receiver.feed(). */
 export class StagingPlacement implements RxPlacement {
   readonly staging: Buffer;
   constructor(
-    private readonly rx: PduReceiver,
+    private readonly rx: RxView,
     size = STAGING_SIZE,
   ) {
     this.staging = allocIoBuffer(size);
@@ -29,12 +48,23 @@ export class StagingPlacement implements RxPlacement {
   }
 }
 
-/** The `onread` option for net.connect / new net.Socket, driven by a placement. */
-export function onreadFor(p: RxPlacement): { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean } {
+/**
+ * The `onread` option for net.connect / new net.Socket, driven by a placement.
+ * An exception out of the placement (a bug: the receiver itself never throws) goes
+ * to `onError` and stops reading; `after` runs after every read.
+ */
+export function onreadFor(p: RxPlacement, onError?: (err: unknown) => void, after?: () => void): OnRead {
   return {
     buffer: () => p.nextBuffer(),
     callback: (n: number, buf: Buffer) => {
-      p.onRead(n, buf);
+      try {
+        p.onRead(n, buf);
+      } catch (err) {
+        if (onError === undefined) throw err;
+        onError(err);
+        return false;
+      }
+      if (after !== undefined) after();
       return true;
     },
   };

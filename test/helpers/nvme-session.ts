@@ -6,9 +6,9 @@ import { IoOpc, PduFlag, PduType } from '../../src/protocol/constants.ts';
 import { crc32c } from '../../src/protocol/crc32c.ts';
 import { buildRwSqe } from '../../src/protocol/admin.ts';
 import { buildConnectSqe } from '../../src/protocol/fabrics.ts';
-import { encodeCapsuleCmd, encodeCapsuleResp, encodeDataHeader, encodeDdgst, encodeIcReq, encodeIcResp } from '../../src/protocol/pdu.ts';
-import { buildCqe } from '../../src/protocol/sqe.ts';
+import { encodeIcReq, encodeIcResp } from '../../src/protocol/pdu.ts';
 import type { TcpSpec } from './pcap-build.ts';
+import { encodeCapsuleCmd, encodeCapsuleResp, encodeDataHeader, encodeDdgst } from './pdu-encode.ts';
 
 export interface Digests {
   hdgst: boolean;
@@ -60,7 +60,7 @@ export function sessionTurns(d: Digests): { turns: Turn[]; h2cTypes: number[]; c
       ]),
     ],
     [PduType.CapsuleCmd],
-    [encodeCapsuleResp(buildCqe({ cid: 1 }), d.hdgst)],
+    [encodeCapsuleResp({ cid: 1 }, d.hdgst)],
     [PduType.CapsuleResp],
   );
   for (const r of SESSION_READS) {
@@ -73,7 +73,7 @@ export function sessionTurns(d: Digests): { turns: Turn[]; h2cTypes: number[]; c
       c.push(dataPdu(PduType.C2HData, r.cid, off, data, d, off + n === r.len ? PduFlag.LAST_PDU : 0));
       ct.push(PduType.C2HData);
     }
-    c.push(encodeCapsuleResp(buildCqe({ cid: r.cid }), d.hdgst));
+    c.push(encodeCapsuleResp({ cid: r.cid }, d.hdgst));
     ct.push(PduType.CapsuleResp);
     turn([encodeCapsuleCmd(sqe, 0, d)], [PduType.CapsuleCmd], c, ct);
   }
@@ -82,7 +82,7 @@ export function sessionTurns(d: Digests): { turns: Turn[]; h2cTypes: number[]; c
   turn(
     [Buffer.concat([encodeCapsuleCmd(wsqe, 2048, d), wdata, d.ddgst ? encodeDdgst(crc32c(wdata)) : Buffer.alloc(0)])],
     [PduType.CapsuleCmd],
-    [encodeCapsuleResp(buildCqe({ cid: 0x20 }), d.hdgst)],
+    [encodeCapsuleResp({ cid: 0x20 }, d.hdgst)],
     [PduType.CapsuleResp],
   );
   return { turns, h2cTypes, c2hTypes };

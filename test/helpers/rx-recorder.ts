@@ -48,10 +48,7 @@ export class Recorder implements RecvHandler {
   }
 
   private negotiate(): void {
-    this.rx.icDone = true;
-    this.rx.hdgst = this.opts.hdgst ?? false;
-    this.rx.ddgst = this.opts.ddgst ?? false;
-    this.rx.pda = this.opts.pda ?? 0;
+    this.rx.setNegotiated(this.opts.hdgst ?? false, this.opts.ddgst ?? false, this.opts.pda ?? 0);
   }
 
   onPdu(pdu: Pdu): ProtocolError | undefined {

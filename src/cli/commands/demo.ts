@@ -4,15 +4,19 @@
 // device places straight into the I/O buffers, then 4 KiB reads, which stay below
 // io_threshold and take the software path — and the counters with what they mean.
 import { type Command, Option } from 'commander';
-import { formatEthtool } from '../../exporters/ethtool.ts';
-import { NvmeController } from '../../host/index.ts';
-import { createSocketDevice } from '../../offload/socket-device.ts';
-import type { StatsSnapshot } from '../../stats/registry.ts';
-import { NvmeTarget } from '../../target/index.ts';
-import type { WorkloadResult } from '../../workload/workload.ts';
+import {
+  createSocketDevice,
+  type DigestChecks,
+  formatEthtool,
+  NvmeController,
+  NvmeTarget,
+  type StatsServer,
+  type StatsSnapshot,
+  snapshotEndpoints,
+  type WorkloadResult,
+} from '../../index.ts';
 import { formatHostPort, type HostPort, intArg, parseHostPort } from '../args.ts';
-import { offloadEndpoints } from '../offload-stats.ts';
-import { type StatsServer, serveStats } from '../stats-server.ts';
+import { serveStats } from '../stats-server.ts';
 import { formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:demo';
@@ -29,14 +33,26 @@ interface DemoOpts {
 interface Phase {
   name: string;
   result: WorkloadResult;
+  /** Data digests received during the phase, by who verified them. */
+  digests: DigestChecks;
 }
 
 const pct = (part: number, whole: number) => (whole === 0 ? '0' : ((100 * part) / whole).toFixed(1));
 
+/** Who checked a phase's data digests, in words. */
+function digestWords(c: DigestChecks): string {
+  if (c.device + c.software === 0) return 'no data digest negotiated';
+  if (c.software === 0) return `the data digest of all ${c.device} data PDUs checked by the device`;
+  if (c.device === 0) return `the data digest of all ${c.software} data PDUs checked in software`;
+  return `the data digest of ${c.device} data PDUs checked by the device and of ${c.software} in software`;
+}
+
 /** One paragraph, every number taken from the counters and the results. */
-function explain(s: StatsSnapshot, large: WorkloadResult, small: WorkloadResult, ioThreshold: number, queues: number): string {
+function explain(s: StatsSnapshot, largePhase: Phase, smallPhase: Phase, ioThreshold: number, queues: number): string {
   const g = s.global;
   const d = s.sum;
+  const large = largePhase.result;
+  const small = smallPhase.result;
   const largeRead = large.readBytes;
   const lines = [
     `The host attached ${g.rx_nvmeotcp_sk_add} of its ${queues} I/O queues to the offload device (sk_add) and ` +
@@ -48,9 +64,9 @@ function explain(s: StatsSnapshot, large: WorkloadResult, small: WorkloadResult,
       }).`,
     `The device placed ${humanBytes(d.rx_nvmeotcp_bytes)} in ${d.rx_nvmeotcp_packets} socket reads straight into ` +
       `those buffers (bytes, packets): ${pct(d.rx_nvmeotcp_bytes, largeRead)}% of the ${humanBytes(largeRead)} read ` +
-      `with ${LARGE / 1024} KiB commands, with no copy and the data digest checked by the device.`,
+      `with ${LARGE / 1024} KiB commands, with no copy and ${digestWords(largePhase.digests)}.`,
     `The ${small.readOps} reads of ${SMALL / 1024} KiB (${humanBytes(small.readBytes)}) stayed below io_threshold: ` +
-      'they were copied and checksummed in software and add nothing to the counters.',
+      `they were copied by the host, with ${digestWords(smallPhase.digests)}, and add nothing to the counters.`,
     `drop ${d.rx_nvmeotcp_drop} and resync ${d.rx_nvmeotcp_resync}: on a live socket the stream is never out of ` +
       'order, so the device never lost PDU sync.',
   ];
@@ -81,7 +97,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
         `socket offload device (io_threshold ${device.limits().ioThreshold / 1024} KiB)\n`,
     );
     if (o.statsListen) {
-      stats = await serveStats(o.statsListen, offloadEndpoints(device), (l: string) => out(`${l}\n`));
+      stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => out(`${l}\n`));
     }
     const ns = ctrl.namespace(1);
     const runs: [string, Parameters<typeof runWithProgress>[1]][] = [
@@ -96,9 +112,11 @@ async function runDemo(o: DemoOpts): Promise<number> {
     ];
     for (const [name, wo] of runs) {
       out(`\n== ${name}\n`);
+      const before = ctrl.dataDigestChecks();
       const result = await runWithProgress(ns, { ...wo, progressIntervalMs: 250 }, 'demo', false);
+      const after = ctrl.dataDigestChecks();
       out(formatSummary(result));
-      phases.push({ name, result });
+      phases.push({ name, result, digests: { device: after.device - before.device, software: after.software - before.software } });
       if (result.error !== undefined) break;
     }
   } finally {
@@ -113,7 +131,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
     process.stderr.write(`nvmeotcp demo: ${failed?.result.error ?? 'workload did not run'}\n`);
     return 1;
   }
-  out(explain(snap, phases[0].result, phases[1].result, device.limits().ioThreshold, o.queues));
+  out(explain(snap, phases[0], phases[1], device.limits().ioThreshold, o.queues));
   return 0;
 }
 

@@ -1,12 +1,17 @@
 // `nvmeotcp target`: serve RAM or file namespaces over NVMe/TCP until SIGINT/SIGTERM.
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type ControllerInfo, NvmeTarget } from '../../target/index.ts';
-import type { NamespaceConfig, SubsystemConfig } from '../../target/subsystem.ts';
+import {
+  type ControllerInfo,
+  type NamespaceConfig,
+  NvmeTarget,
+  type StatsServer,
+  type SubsystemConfig,
+} from '../../index.ts';
 import { collect, formatHostPort, type HostPort, parseHostPort, sizeArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
 import { planFromNvmetcli, type TargetPlan } from '../nvmetcli-config.ts';
-import { type StatsServer, serveStats } from '../stats-server.ts';
+import { serveStats } from '../stats-server.ts';
 import { TargetCounters, targetEndpoints } from '../target-stats.ts';
 
 const DEFAULT_TARGET_NQN = 'nqn.2024-01.io.nvmeotcp:target';

@@ -47,3 +47,39 @@ for (const crcRx of [true, false]) {
     }
   });
 }
+
+for (const crcRx of [true, false]) {
+  test(`host offload crc - received data digests are counted by who verified them (crcRx ${crcRx})`, async (t) => {
+    const target = new FakeTarget();
+    const port = await target.listen();
+    t.after(() => target.close());
+    const dev = createSocketDevice({ hw: { ddp: true, crcRx } });
+    const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: target.subnqn, ddgst: true, offload: dev });
+    // after() hooks run in order: the host disconnects before the target closes.
+    t.after(() => ctrl.disconnect().finally(() => target.close()));
+    const ns = ctrl.namespace(1);
+    await ns.write(0, Buffer.alloc(64 * 1024, 0x3c));
+    assert.deepEqual(ctrl.dataDigestChecks(), { device: 0, software: 0 }, 'writes receive no data');
+    await ns.read(0, 128); // 64 KiB: placed by the device
+    await ns.read(0, 8); // 4 KiB: below io_threshold, copied by the host
+    const c = ctrl.dataDigestChecks();
+    const pdus = c.device + c.software;
+    assert.ok(pdus >= 2, `one data PDU per read at least, got ${pdus}`);
+    if (crcRx) {
+      assert.ok(c.device >= 1, 'the placed read was verified by the device');
+      assert.ok(c.software >= 1, 'the 4 KiB read was verified in software');
+    } else {
+      assert.deepEqual(c, { device: 0, software: pdus }, 'without DDGST_RX the host verifies every digest');
+    }
+  });
+}
+
+test('host offload crc - without a data digest nothing is counted', async (t) => {
+  const target = new FakeTarget();
+  const port = await target.listen();
+  t.after(() => target.close());
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: target.subnqn, offload: createSocketDevice() });
+  t.after(() => ctrl.disconnect().finally(() => target.close()));
+  await ctrl.namespace(1).read(0, 128);
+  assert.deepEqual(ctrl.dataDigestChecks(), { device: 0, software: 0 });
+});

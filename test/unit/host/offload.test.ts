@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IoOpc } from '../../../src/protocol/constants.ts';
-import type { PduReceiver } from '../../../src/protocol/receiver.ts';
+import type { RxView } from '../../../src/protocol/receiver.ts';
 import {
   type DdpLimits,
   type DdpQueue,
   type DdpQueueConfig,
   Errno,
-  type RxPlacement,
   type UlpOps,
 } from '../../../src/offload/types.ts';
-import { StagingPlacement } from '../../../src/transport/reader.ts';
+import { type RxPlacement, StagingPlacement } from '../../../src/transport/reader.ts';
 import { type HostDdpDevice, NvmeController } from '../../../src/host/index.ts';
 import { Prng } from '../../helpers/prng.ts';
 import { FakeTarget } from './fake-target.ts';
@@ -21,8 +20,8 @@ class FakeDevice implements HostDdpDevice {
   readonly ulps = new Map<number, UlpOps>();
   /** With manualDone: CIDs torn down whose ddpTeardownDone the test sends itself. */
   readonly tornDown: number[] = [];
-  readonly rxs: PduReceiver[] = [];
-  readonly rxPlacement = (rx: PduReceiver): RxPlacement => {
+  readonly rxs: RxView[] = [];
+  readonly rxPlacement = (rx: RxView): RxPlacement => {
     this.rxs.push(rx);
     return new StagingPlacement(rx);
   };

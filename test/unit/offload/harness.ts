@@ -5,10 +5,11 @@
 import { PduFlag, PduType } from '../../../src/protocol/constants.ts';
 import { crc32c } from '../../../src/protocol/crc32c.ts';
 import type { ProtocolError } from '../../../src/protocol/errors.ts';
-import { type DataPdu, encodeCapsuleResp, encodeDataHeader, encodeDdgst, type Pdu } from '../../../src/protocol/pdu.ts';
+import type { DataPdu, Pdu } from '../../../src/protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../../../src/protocol/receiver.ts';
-import { buildCqe, parseCqe } from '../../../src/protocol/sqe.ts';
+import { parseCqe } from '../../../src/protocol/sqe.ts';
 import type { DdpQueue, UlpOps } from '../../../src/offload/types.ts';
+import { encodeCapsuleResp, encodeDataHeader, encodeDdgst } from '../../helpers/pdu-encode.ts';
 
 export interface Digests {
   hdgst: boolean;
@@ -53,7 +54,7 @@ export function c2hPdus(reads: readonly ReadSpec[], d: Digests): BuiltPdu[] {
       out.push({ type: PduType.C2HData, cid: r.cid, bytes: Buffer.concat(parts), dataAt: hdr.length, datal });
     }
     if (!r.success) {
-      const resp = encodeCapsuleResp(buildCqe({ cid: r.cid }), d.hdgst);
+      const resp = encodeCapsuleResp({ cid: r.cid }, d.hdgst);
       out.push({ type: PduType.CapsuleResp, cid: r.cid, bytes: resp, dataAt: 0, datal: 0 });
     }
   }
@@ -81,9 +82,7 @@ export class MiniHost implements RecvHandler, UlpOps {
 
   constructor(d: Digests) {
     this.rx = new PduReceiver({ role: 'host', maxDataLen: 1 << 20 }, this);
-    this.rx.icDone = true;
-    this.rx.hdgst = d.hdgst;
-    this.rx.ddgst = d.ddgst;
+    this.rx.setNegotiated(d.hdgst, d.ddgst, 0);
   }
 
   /** A READ of `len` bytes on `cid`; registered with the device when `ddp`. Returns the setup result. */

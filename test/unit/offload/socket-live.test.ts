@@ -6,8 +6,7 @@ import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { createSocketDevice, type SocketPlacement } from '../../../src/offload/socket-device.ts';
-import type { RxPlacement } from '../../../src/offload/types.ts';
-import { onreadFor } from '../../../src/transport/reader.ts';
+import { onreadFor, type RxPlacement } from '../../../src/transport/reader.ts';
 import { c2hPdus, type Digests, MiniHost, pattern, type ReadSpec } from './harness.ts';
 
 interface Run {
