@@ -6,16 +6,17 @@
 //        [--file F] [--keep] [--tshark]
 //
 // Without --file it writes a synthetic capture of --size bytes to bench/results/: one
-// NVMe/TCP connection on 4420 over Ethernet, 128 KiB reads (CapsuleCmd, one C2HData,
-// CapsuleResp) cut into --mss byte segments, with a pure ACK every two data segments
+// NVMe/TCP connection on 4420 over Ethernet (ICReq/ICResp, an I/O queue Connect), then
+// 128 KiB reads (CapsuleCmd, one C2HData, CapsuleResp) cut into --mss byte segments, with a pure ACK every two data segments
 // when --acks is given.
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { analyzeCapture, Dir } from '../src/capture/index.ts';
-import { DIGEST_LEN, HLEN, IoOpc, PduFlag, PduType } from '../src/protocol/constants.ts';
+import { CONNECT_DATA_LEN, DIGEST_LEN, HLEN, IoOpc, PduFlag, PduType } from '../src/protocol/constants.ts';
 import { buildRwSqe } from '../src/protocol/admin.ts';
+import { buildConnectSqe } from '../src/protocol/fabrics.ts';
 import { encodeIcReq, encodeIcResp, writeCapsuleCmd, writeCapsuleResp, writeDataHeader } from '../src/protocol/pdu.ts';
 import { parseSize } from '../src/workload/workload.ts';
 
@@ -135,6 +136,13 @@ function generate(file: string, size: number, mss: number, acks: boolean, ng: bo
   };
   send(true, encodeIcReq({}));
   send(false, encodeIcResp({ maxh2cdata: 0x20000 }));
+  // The I/O queue's Connect (1024 bytes in capsule), so that tshark knows the queue too.
+  const connect = Buffer.alloc(HLEN[PduType.CapsuleCmd] + CONNECT_DATA_LEN);
+  writeCapsuleCmd(connect, 0, buildConnectSqe({ cid: 0, qid: 1, sqsize: 127, kato: 0 }), CONNECT_DATA_LEN, HLEN[PduType.CapsuleCmd], false, false);
+  send(true, connect);
+  const resp = Buffer.alloc(HLEN[PduType.CapsuleResp]);
+  writeCapsuleResp(resp, 0, 0, 0, 0, 0, 0, 0, false);
+  send(false, resp);
   // No digests: a CapsuleCmd of 72 bytes; a C2HData header, the data and a CapsuleResp.
   const cmd = Buffer.alloc(HLEN[PduType.CapsuleCmd] + DIGEST_LEN);
   const dh = HLEN[PduType.C2HData];
