@@ -53,6 +53,31 @@ export {
 export { PacketRx, type PacketRxOptions } from './offload/packet-rx.ts';
 export { type Impairments, impair, segmentStream } from './offload/inject.ts';
 
+// Captures (pcap/pcapng): NVMe/TCP flows, commands and segments of recorded traffic
+export {
+  type AnalyzeOptions,
+  type AnalyzeResult,
+  analyzeCapture,
+  CaptureAnalyzer,
+  CaptureError,
+  type CaptureFormat,
+  type CaptureHandlers,
+  type CapturePacket,
+  CaptureReader,
+  type CaptureSource,
+  type CaptureSummary,
+  type CommandView,
+  DEFAULT_CAPTURE_PORTS,
+  Dir,
+  FlowKind,
+  FlowSide,
+  LinkType,
+  type PduHeaderView,
+  readCapture,
+  type SegmentView,
+  TcpFlow,
+} from './capture/index.ts';
+
 // Statistics
 export {
   ALL_COUNTERS,
