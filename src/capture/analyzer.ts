@@ -96,7 +96,7 @@ export const DEFAULT_CAPTURE_PORTS: readonly number[] = [DEFAULT_PORT, DISCOVERY
 
 export interface AnalyzerOptions {
   /** Controller ports: a connection to one is NVMe/TCP without an ICReq (default 4420 and 8009). */
-  ports?: readonly number[];
+  ports?: readonly number[] | undefined;
   /** Out-of-order bytes held per direction before a gap is declared (default 4 MiB). */
   reorderLimit?: number;
   /** Largest PDU length believed while scanning (default 16 MiB + 256). */

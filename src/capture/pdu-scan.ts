@@ -44,11 +44,11 @@ export interface PduHeaderView {
 }
 
 export interface ScanOptions {
-  role?: Role;
+  role?: Role | undefined;
   /** Largest PLEN believed (default 16 MiB + 256). */
   maxPlen?: number;
   /** The first header must be an ICReq or ICResp, else the scanner stops (to tell whether a flow is NVMe/TCP at all). */
-  icFirst?: boolean;
+  icFirst?: boolean | undefined;
 }
 
 const Phase = { HDR: 0, BODY: 1, SEARCH: 2, STOPPED: 3 } as const;
