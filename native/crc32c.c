@@ -28,9 +28,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#ifndef _WIN32
-#include <pthread.h>
-#endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CRC_X86 1
@@ -247,12 +244,21 @@ static void put_update(napi_env env, napi_value obj, const char *name, crc_fn f)
 // exports: update (the best path), implementation (its name), and variants: an
 // update per path this CPU runs, so tests can hold each against the others.
 NAPI_MODULE_INIT() {
-  // Worker threads load the addon again: fill the tables once.
-#ifdef _WIN32
-  select_impl(); // untested there; the tables come out the same on every call
+  // Worker threads load the addon again: fill the tables once, the others wait for
+  // it (microseconds). Atomics rather than pthread_once, which glibc 2.34 moved and
+  // versioned: the prebuilt binary must load on older systems too.
+#if defined(__GNUC__) || defined(__clang__)
+  static int state; // 0 not started, 1 filling, 2 done
+  int expected = 0;
+  if (__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    select_impl();
+    __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+  } else {
+    while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 2) {
+    }
+  }
 #else
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, select_impl);
+  select_impl(); // untested compilers: the tables come out the same on every call
 #endif
   napi_value name, variants;
   put_update(env, exports, "update", crc_raw);

@@ -6,18 +6,22 @@
 //                                            to sse4_crc32, @node-rs/crc32 or JS
 //   node scripts/build-native.mjs --prebuild  prepack: build, then copy the addon to
 //                                            prebuilds/<platform>-<arch>/ (fails on error)
+//   node scripts/build-native.mjs --clean     postpack: remove prebuilds/ again, so a
+//                                            checkout never runs a stale copy
 //
-// When a prebuilt addon for this platform is already in the package and loads, the
-// install step keeps it and compiles nothing (a consumer needs no compiler then).
-// NVMEOTCP_SKIP_NATIVE=1 skips the build.
+// Installed as a dependency (under node_modules/) with a prebuilt addon for this
+// platform that loads, the install step keeps it and compiles nothing: a consumer
+// needs no compiler then. In a checkout it always builds. NVMEOTCP_SKIP_NATIVE=1
+// skips the build.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const prebuild = process.argv.includes('--prebuild');
+const installed = root.split(/[\\/]/).includes('node_modules');
 const platform = `${process.platform}-${process.arch}`;
 const built = join(root, 'build', 'Release', 'crc32c.node');
 const shipped = join(root, 'prebuilds', platform, 'crc32c.node');
@@ -58,9 +62,11 @@ function build() {
   return r.error ? `${r.error.message}` : `node-gyp rebuild exited with ${r.status}\n${log}`;
 }
 
-if (process.env.NVMEOTCP_SKIP_NATIVE) {
+if (process.argv.includes('--clean')) {
+  rmSync(join(root, 'prebuilds'), { recursive: true, force: true });
+} else if (process.env.NVMEOTCP_SKIP_NATIVE) {
   say('NVMEOTCP_SKIP_NATIVE is set: CRC32C addon not built');
-} else if (!prebuild && probe(shipped) !== undefined) {
+} else if (installed && probe(shipped) !== undefined) {
   say(`CRC32C addon: using the prebuilt ${platform} binary (${probe(shipped)})`);
 } else {
   const failure = build();

@@ -90,7 +90,14 @@ const LOADERS: Readonly<Record<string, () => Crc32cImpl | string>> = {
     return why.join(', ');
   },
   sse4() {
-    const m = req('sse4_crc32') as { calculate(buf: Buffer, initial?: number): number; hardware_support: boolean };
+    let m: { calculate(buf: Buffer, initial?: number): number; hardware_support: boolean };
+    try {
+      m = req('sse4_crc32') as typeof m;
+    } catch (e) {
+      // Installed but never compiled: its `bindings` loader finds no .node file.
+      if (/Could not locate the bindings file/.test(firstLine(e))) return 'not built (its install script did not run)';
+      throw e;
+    }
     // Without SSE4.2 the addon falls back to its own table code: slower than @node-rs.
     if (!m.hardware_support) return 'no SSE4.2 on this CPU';
     const calc = m.calculate;
