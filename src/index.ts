@@ -139,3 +139,5 @@ export {
 } from './protocol/constants.ts';
 export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';
+// Digests: which CRC32C implementation runs (for start-up logs and stats output)
+export { crc32c, crc32cImplementation, crc32cSkipped, crc32cUpdate } from './protocol/crc32c.ts';
