@@ -6,6 +6,7 @@
 // `perf` and `demo --stats-listen` serve it; a library user can serve any device.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { crc32cImplementation } from '../protocol/crc32c.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
 import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 
@@ -49,7 +50,10 @@ function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): 
       body = ep.metrics();
       type = PROMETHEUS_CONTENT_TYPE;
     } else if (path === '/stats') {
-      body = `${JSON.stringify(ep.stats(), null, 2)}\n`;
+      // Which CRC32C runs the digests is part of what a reader of the figures needs.
+      const v = ep.stats();
+      const doc = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v, crc32c: crc32cImplementation() } : v;
+      body = `${JSON.stringify(doc, null, 2)}\n`;
       type = 'application/json';
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /stats\n');
