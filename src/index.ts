@@ -59,15 +59,18 @@ export {
   type ChannelCounterName,
   type CounterDesc,
   type CounterName,
+  FLOW_COUNTERS,
   GLOBAL_COUNTERS,
   type GlobalCounterName,
+  SEED_CHANNEL_COUNTERS,
 } from './stats/counters.ts';
-export { type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
+export { type QueueSnapshot, type StatsSnapshot, StatsRegistry, seedValues } from './stats/registry.ts';
 
-// Exporters: ethtool -S text, JSON, Prometheus text exposition (one snapshot each)
+// Exporters: ethtool -S text, JSON, Prometheus text exposition, ulp-ddp netlink replies (one snapshot each)
 export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
 export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+export { type CapsGetReply, capsGetReply, type StatsGetReply, statsGetReply } from './exporters/netlink.ts';
 
 // Workload generator (fio-style) used by `nvmeotcp perf`
 export {

@@ -13,7 +13,7 @@ import { DigestOpt } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
 import type { RxView } from '../protocol/receiver.ts';
 import { G } from '../stats/counters.ts';
-import { type QueueStats, type StatsSnapshot, StatsRegistry } from '../stats/registry.ts';
+import { type QueueStats, type StatsSnapshot, StatsRegistry, seedValues } from '../stats/registry.ts';
 import { MappingPool, type MappedSgl, placeableLayout } from './sgl.ts';
 import {
   type DdpCaps,
@@ -304,8 +304,7 @@ export abstract class DeviceCore implements DdpDevice {
   }
 
   getStats(): UlpDdpStats {
-    const s = this.stats.snapshot();
-    return { ...s.global, ...s.sum };
+    return seedValues(this.stats.snapshot());
   }
 
   snapshot(): StatsSnapshot {

@@ -30,18 +30,19 @@ interface Metric {
   metrics: { value: string; labels?: Record<string, string> }[];
 }
 
-test('cli perf --stats-listen - /metrics is Prometheus text with the ten seed counters', async () => {
+test('cli perf --stats-listen - /metrics is Prometheus text with the ten seed counters and the flow totals', async () => {
   const res = await fetch(`${statsUrl}/metrics`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   const families = parsePrometheusTextFormat(await res.text()) as Metric[];
   const names = families.map((f) => f.name);
-  assert.deepEqual(
-    names,
-    ['sk_add', 'sk_add_fail', 'sk_del', 'ddp_setup', 'ddp_setup_fail', 'ddp_teardown', 'drop', 'resync', 'packets', 'bytes'].map(
+  assert.deepEqual(names, [
+    ...['sk_add', 'sk_add_fail', 'sk_del', 'ddp_setup', 'ddp_setup_fail', 'ddp_teardown', 'drop', 'resync', 'packets', 'bytes'].map(
       (seed) => `nvmeotcp_rx_${seed}_total`,
     ),
-  );
+    'nvmeotcp_queue_rx_packets_total',
+    'nvmeotcp_queue_rx_bytes_total',
+  ]);
   for (const f of families) {
     assert.equal(f.type, 'COUNTER', f.name);
     assert.ok(f.help.length > 0, f.name);
@@ -75,9 +76,19 @@ test('cli stats --url - ethtool -S text with global, sums and per-queue counters
     'rx_nvmeotcp_bytes',
   ]);
   assert.equal(kv.get('rx_nvmeotcp_sk_add'), '2');
-  const perQueue = [...kv.keys()].slice(10);
-  assert.equal(perQueue.length, 8, perQueue.join(','));
-  assert.ok(perQueue.every((k) => /^rx\d+_nvmeotcp_(drop|resync|packets|bytes)$/.test(k)));
+  assert.deepEqual([...kv.keys()].slice(10, 12), ['rx_packets', 'rx_bytes']);
+  const perQueue = [...kv.keys()].slice(12);
+  assert.deepEqual(
+    perQueue,
+    [1, 2].flatMap((q) => [
+      `rx${q}_nvmeotcp_drop`,
+      `rx${q}_nvmeotcp_resync`,
+      `rx${q}_nvmeotcp_packets`,
+      `rx${q}_nvmeotcp_bytes`,
+      `rx${q}_packets`,
+      `rx${q}_bytes`,
+    ]),
+  );
 });
 
 test('cli stats --watch - one rate report per interval, bounded by --count', async () => {
