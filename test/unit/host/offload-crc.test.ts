@@ -23,7 +23,7 @@ for (const crcRx of [true, false]) {
       },
     });
     const port = await t.listen();
-    const dev = createSocketDevice({ hw: { ddp: true, crcRx } });
+    const dev = createSocketDevice({ profile: 'generic', hw: { ddp: true, crcRx } });
     const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, ddgst: true, offload: dev });
     try {
       const ns = ctrl.namespace(1);
@@ -53,7 +53,7 @@ for (const crcRx of [true, false]) {
     const target = new FakeTarget();
     const port = await target.listen();
     t.after(() => target.close());
-    const dev = createSocketDevice({ hw: { ddp: true, crcRx } });
+    const dev = createSocketDevice({ profile: 'generic', hw: { ddp: true, crcRx } });
     const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: target.subnqn, ddgst: true, offload: dev });
     // after() hooks run in order: the host disconnects before the target closes.
     t.after(() => ctrl.disconnect().finally(() => target.close()));

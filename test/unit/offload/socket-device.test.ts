@@ -234,7 +234,7 @@ test('socket device - a corrupted payload is caught by the device CRC (ddgstOk f
 });
 
 test('socket device - DDGST_RX off: placed, but the ULP checksums (and still catches corruption)', () => {
-  const s = setup(BOTH, createSocketDevice({ channels: 1, active: { crcRx: false } }));
+  const s = setup(BOTH, createSocketDevice({ channels: 1, profile: 'generic', active: { crcRx: false } }));
   s.host.read(0, 50000, true);
   s.host.read(1, 50000, true);
   const specs = [
@@ -250,7 +250,7 @@ test('socket device - DDGST_RX off: placed, but the ULP checksums (and still cat
 });
 
 test('socket device - capability off: plain staging reads, every counter 0', async () => {
-  const dev = createSocketDevice({ channels: 1, active: { ddp: false } });
+  const dev = createSocketDevice({ channels: 1, active: { ddp: false, crcRx: false } });
   const s = setup(BOTH, dev);
   assert.equal(s.host.q, undefined);
   const specs = reads(3, 65536);
