@@ -91,6 +91,39 @@ test('cli stats --url - ethtool -S text with global, sums and per-queue counters
   );
 });
 
+test('cli stats --netlink - the ulp-ddp stats-get and caps-get replies, as ynl --json prints them', async () => {
+  const [sg, cg, bad] = await Promise.all([
+    cli(['stats', '--url', statsUrl, '--netlink', 'stats-get']),
+    cli(['stats', '--url', statsUrl, '--netlink', 'caps-get']),
+    cli(['stats', '--url', statsUrl, '--netlink', 'stats-get', '--per-queue']),
+  ]);
+  assert.equal(sg.code, 0, sg.stderr);
+  const reply = JSON.parse(sg.stdout) as Record<string, number>;
+  // Exactly ifindex and the ten, in attribute order: no per-queue values, none of our extras.
+  assert.deepEqual(Object.keys(reply), [
+    'ifindex',
+    'rx-nvme-tcp-sk-add',
+    'rx-nvme-tcp-sk-add-fail',
+    'rx-nvme-tcp-sk-del',
+    'rx-nvme-tcp-setup',
+    'rx-nvme-tcp-setup-fail',
+    'rx-nvme-tcp-teardown',
+    'rx-nvme-tcp-drop',
+    'rx-nvme-tcp-resync',
+    'rx-nvme-tcp-packets',
+    'rx-nvme-tcp-bytes',
+  ]);
+  assert.equal(reply.ifindex, 1);
+  assert.equal(reply['rx-nvme-tcp-sk-add'], 2);
+  assert.equal(cg.code, 0, cg.stderr);
+  assert.deepEqual(JSON.parse(cg.stdout), { ifindex: 1, hw: ['nvme-tcp', 'nvme-tcp-ddgst-rx'], active: ['nvme-tcp', 'nvme-tcp-ddgst-rx'] });
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--netlink prints one reply/);
+  // /stats carries the same replies beside the snapshot.
+  const raw = (await (await fetch(`${statsUrl}/stats`)).json()) as { netlink: Record<string, unknown> };
+  assert.deepEqual(Object.keys(raw.netlink), ['stats-get', 'caps-get']);
+});
+
 test('cli stats --watch - one rate report per interval, bounded by --count', async () => {
   const r = await cli(['stats', '--url', statsUrl, '--watch', '0.5', '--count', '2', '--json']);
   assert.equal(r.code, 0, r.stderr);
