@@ -40,8 +40,8 @@ export {
   type UlpOps,
 } from './offload/types.ts';
 export type { RxPlacement, RxPlacementFactory } from './transport/reader.ts';
-export type { DeviceOptions } from './offload/core.ts';
-export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
+export { type DeviceOptions, NIC_PROFILES, type NicProfile } from './offload/core.ts';
+export { createSocketDevice, DEFAULT_MSS, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
 export {
   createPacketDevice,
   PacketDevice,

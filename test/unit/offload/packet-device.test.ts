@@ -43,6 +43,30 @@ function oneRead(n: number, size: number, d: Digests, seed = 1): { spec: ReadSpe
   return { spec, pdus: c2hPdus([spec], d).map((p) => p.bytes) };
 }
 
+/** The arrival order when segment `i` is lost and its retransmission comes `by` segments later. */
+function delayed(segs: readonly TcpSegment[], i: number, by: number): TcpSegment[] {
+  const arrivals = [...segs];
+  arrivals.splice(i, 1);
+  arrivals.splice(i + by, 0, segs[i]);
+  return arrivals;
+}
+
+/** Records the device's resync requests (asks) and the ULP's confirmations (answers). */
+function watchResync(f: Flow): { asks: number[]; answers: number[] } {
+  const w = { asks: [] as number[], answers: [] as number[] };
+  const ask = f.prx.resyncRequest.bind(f.prx);
+  f.prx.resyncRequest = (seq: number) => {
+    w.asks.push(seq);
+    return ask(seq);
+  };
+  const confirm = f.q.resync.bind(f.q);
+  f.q.resync = (seq: number) => {
+    w.answers.push(seq);
+    confirm(seq);
+  };
+  return w;
+}
+
 /** One segment per PDU. */
 function pduSegments(pdus: Buffer[], seq: number): TcpSegment[] {
   const out: TcpSegment[] = [];
@@ -146,24 +170,13 @@ test('packet device - one reordered segment: exactly one resync, offload resumes
 test('packet device - the resync request names the PDU start, and wraps at 2^32', () => {
   const seq0 = 2 ** 32 - 3 * 4128; // PDU 3 starts exactly at 2^32 (no digests: 24 + 4104 = 4128)
   const f = flow(NONE, seq0);
-  const asks: number[] = [];
-  const ask = f.prx.resyncRequest.bind(f.prx);
-  f.prx.resyncRequest = (s: number) => {
-    asks.push(s);
-    return ask(s);
-  };
+  const { asks, answers } = watchResync(f);
   const { spec, pdus } = oneRead(8, 4104, NONE);
   f.host.read(0, 8 * 4104, true);
   const segs = pduSegments(pdus, seq0);
   assert.equal(segs[3].seq, 0);
   const arrivals = [...segs];
   [arrivals[2], arrivals[3]] = [arrivals[3], arrivals[2]];
-  const answers: number[] = [];
-  const confirm = f.q.resync.bind(f.q);
-  f.q.resync = (s: number) => {
-    answers.push(s);
-    confirm(s);
-  };
   run(f, arrivals);
   assert.deepEqual(asks, [0]);
   assert.deepEqual(answers, [0], 'the ULP confirms the PDU start at sequence 0, right after 2^32 - 1');
@@ -181,19 +194,12 @@ test('packet device - a lost segment: resync at the next header, partial PDUs re
   f.host.read(0, 5 * 8192, true);
   const segs = segmentStream(Buffer.concat(pdus), 0, 1000);
   // Segment 10 ([10000, 11000), inside PDU 1's data) is lost and retransmitted 3 segments later.
-  const arrivals = [...segs];
-  arrivals.splice(10, 1);
-  arrivals.splice(13, 0, segs[10]);
+  const arrivals = delayed(segs, 10, 3);
   assert.deepEqual(
     arrivals.slice(9, 15).map((s) => s.seq / 1000),
     [9, 11, 12, 13, 10, 14],
   );
-  const asks: number[] = [];
-  const ask = f.prx.resyncRequest.bind(f.prx);
-  f.prx.resyncRequest = (s: number) => {
-    asks.push(s);
-    return ask(s);
-  };
+  const { asks } = watchResync(f);
   run(f, arrivals);
   await tick();
   assert.deepEqual(f.host.bufs.get(0), spec.data);
@@ -246,15 +252,8 @@ test('packet device - a late retransmission is not searched: only bytes never se
   f.host.read(0, 5 * 8192, true);
   const segs = segmentStream(Buffer.concat(pdus), 0, 1000);
   // Segment 16 holds PDU 2's header (16448); it is lost and arrives after segment 19.
-  const arrivals = [...segs];
-  arrivals.splice(16, 1);
-  arrivals.splice(19, 0, segs[16]);
-  const asks: number[] = [];
-  const ask = f.prx.resyncRequest.bind(f.prx);
-  f.prx.resyncRequest = (s: number) => {
-    asks.push(s);
-    return ask(s);
-  };
+  const arrivals = delayed(segs, 16, 3);
+  const { asks } = watchResync(f);
   run(f, arrivals);
   assert.deepEqual(f.host.bufs.get(0), spec.data);
   // PDU 3's header (24672, segment 24) is the first one in a segment not seen before.
@@ -267,9 +266,7 @@ test('packet device - after a resync a corrupted partially-placed PDU is still c
   const spec: ReadSpec = { cid: 0, data: pattern(5 * 8192, 1), maxPdu: 8192, corruptAt: 2 * 8192 + 5000 };
   f.host.read(0, 5 * 8192, true);
   const segs = segmentStream(Buffer.concat(c2hPdus([spec], BOTH).map((p) => p.bytes)), 0, 1000);
-  const arrivals = [...segs];
-  arrivals.splice(10, 1);
-  arrivals.splice(13, 0, segs[10]);
+  const arrivals = delayed(segs, 10, 3);
   run(f, arrivals);
   // As in the lost-segment test: PDUs 1, 2 and 3 in software, PDU 2's corruption caught there.
   assert.deepEqual(
@@ -328,21 +325,8 @@ test('packet device - a wrong resync guess gets no answer; the device finds out,
   // for a PDU start. Following it, the "next header" at 11240 + 8024 = 19264 lies in
   // PDU 2's data: it does not check out, the device searches again and asks about
   // PDU 3's header at 24648 (segment 24).
-  const arrivals = [...segs];
-  arrivals.splice(9, 1);
-  arrivals.splice(11, 0, segs[9]);
-  const asks: number[] = [];
-  const ask = f.prx.resyncRequest.bind(f.prx);
-  f.prx.resyncRequest = (s: number) => {
-    asks.push(s);
-    return ask(s);
-  };
-  const answers: number[] = [];
-  const confirm = f.q.resync.bind(f.q);
-  f.q.resync = (s: number) => {
-    answers.push(s);
-    confirm(s);
-  };
+  const arrivals = delayed(segs, 9, 2);
+  const { asks, answers } = watchResync(f);
   run(f, arrivals);
   await tick();
   assert.deepEqual(f.host.bufs.get(0), data);
@@ -369,9 +353,7 @@ for (const profile of ['mlx5', 'generic'] as const) {
     const { spec, pdus } = oneRead(5, 8192, BOTH);
     f.host.read(0, 5 * 8192, true);
     const segs = segmentStream(Buffer.concat(pdus), 0, 1000);
-    const arrivals = [...segs];
-    arrivals.splice(10, 1);
-    arrivals.splice(13, 0, segs[10]);
+    const arrivals = delayed(segs, 10, 3);
     run(f, arrivals);
     await tick();
     assert.deepEqual(f.host.bufs.get(0), spec.data);
