@@ -33,8 +33,10 @@
 // while the queue is attached. Under the mlx5 profile a segment carries at most one
 // placement, so payload of a second PDU starting inside a segment that already has
 // one is read into staging up to the segment's end (copied and, with CRC-rx,
-// checksummed) and placed from the next segment on. Fed the same stream cut at the
-// same MSS without loss, a packet device gives the same ten counters.
+// checksummed) and placed from the next segment on; a bounded staging read that
+// ends inside such a segment runs to its end, so those bytes come with the header
+// before them instead of costing a read of their own. Fed the same stream cut at
+// the same MSS without loss, a packet device gives the same ten counters.
 import type { Socket } from 'node:net';
 import { CH_LEN, DIGEST_LEN, hasHdgst, OFF, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32cUpdate } from '../protocol/crc32c.ts';
@@ -394,6 +396,13 @@ export class SocketPlacement implements RxPlacement {
         break;
       default:
         return this.staging;
+    }
+    if (this.onePlacement) {
+      // The rest of a segment whose one placement is taken can never be placed
+      // (mlx5): read it now, not in a read of its own after the next header.
+      const at = this.wirePos;
+      const seg = Math.floor((at + n) / this.mss);
+      if (seg === this.lastPlacedSeg) n = (seg + 1) * this.mss - at;
     }
     return n < this.staging.length ? this.staging.subarray(0, n) : this.staging;
   }
