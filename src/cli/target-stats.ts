@@ -4,8 +4,7 @@
 //   target_connects      controllers created (admin Connect accepted), discovery ones included
 //   target_disconnects   controllers gone (shutdown, keep-alive expiry, connection loss)
 // plus the live controllers. Both counters only grow; live = connects - disconnects.
-import type { ControllerInfo, NvmeTarget } from '../target/index.ts';
-import type { StatsEndpoints } from './stats-server.ts';
+import type { ControllerInfo, NvmeTarget, StatsEndpoints } from '../index.ts';
 
 export interface TargetStats {
   role: 'target';

@@ -6,7 +6,6 @@
 //              family has no per-queue values and none of our extras)
 //   caps-get   ifindex, hw, active: the capability bits as flag-name lists
 //              (enum `cap`: nvme-tcp, nvme-tcp-ddgst-rx)
-import type { DdpCapsState } from '../offload/types.ts';
 import { GLOBAL_COUNTERS, SEED_CHANNEL_COUNTERS } from '../stats/counters.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
 
@@ -15,6 +14,18 @@ export const CAP_NAMES = ['nvme-tcp', 'nvme-tcp-ddgst-rx'] as const;
 export type CapName = (typeof CAP_NAMES)[number];
 
 export type StatsGetReply = { ifindex: number } & Record<string, number>;
+
+/** The two capability bits (the shape of the offload layer's DdpCaps). */
+export interface CapBits {
+  ddp: boolean;
+  crcRx: boolean;
+}
+
+/** struct ulp_ddp_dev_caps: what the hardware can do and what is switched on (DdpCapsState). */
+export interface CapsState {
+  hw: CapBits;
+  active: CapBits;
+}
 
 export interface CapsGetReply {
   ifindex: number;
@@ -30,7 +41,7 @@ export function statsGetReply(s: StatsSnapshot, ifindex: number): StatsGetReply 
   return out;
 }
 
-function capList(c: { ddp: boolean; crcRx: boolean }): CapName[] {
+function capList(c: CapBits): CapName[] {
   const out: CapName[] = [];
   if (c.ddp) out.push('nvme-tcp');
   if (c.crcRx) out.push('nvme-tcp-ddgst-rx');
@@ -38,6 +49,6 @@ function capList(c: { ddp: boolean; crcRx: boolean }): CapName[] {
 }
 
 /** The caps-get reply. */
-export function capsGetReply(caps: DdpCapsState, ifindex: number): CapsGetReply {
+export function capsGetReply(caps: CapsState, ifindex: number): CapsGetReply {
   return { ifindex, hw: capList(caps.hw), active: capList(caps.active) };
 }

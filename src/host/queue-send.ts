@@ -1,21 +1,19 @@
 // Send side of a host queue: CapsuleCmd headers built in place in the writer's batch
-// arena, in-capsule data, and the H2CData PDUs answering an R2T. Payload buffers are
-// handed to the socket as they are (never concatenated) with their data digest.
-//
-// CapsuleCmd (CPDA is always 0, so no pad):
-//   CH type 0x04 | flags HDGSTF/DDGSTF | hlen 72 | pdo 72+hd (0 without data) | plen
-//   SQE[64] @8 | HDGST @72 | in-capsule data @pdo | DDGST
-import { DIGEST_LEN, Fes, OFF, PduFlag, PduType, SglType } from '../protocol/constants.ts';
+// arena (writeCapsuleCmd), in-capsule data, and the H2CData PDUs answering an R2T.
+// Payload buffers are handed to the socket as they are (never concatenated) with their
+// data digest. CPDA is always 0 here (the queue refuses another), so a CapsuleCmd with
+// in-capsule data has PDO = HLEN + HDGST: no pad, and the same header size either way.
+import { DIGEST_LEN, Fes, HLEN, OFF, PduFlag, PduType, SglType } from '../protocol/constants.ts';
 import { crc32c } from '../protocol/crc32c.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { R2t } from '../protocol/pdu.ts';
-import { putDataHeader, putDigest } from '../transport/put.ts';
+import { type R2t, writeCapsuleCmd } from '../protocol/pdu.ts';
 import { SqeOff } from '../protocol/sqe.ts';
+import { putDataHeader, putDigest } from '../transport/put.ts';
 import type { PduWriter } from '../transport/writer.ts';
 import { DataDir, type HostCommand } from './request.ts';
 
-export const CAPSULE_HLEN = 72;
-const H2C_HLEN = 24;
+const CMD_HLEN = HLEN[PduType.CapsuleCmd];
+const DATA_HLEN = HLEN[PduType.H2CData];
 
 export class QueueSender {
   constructor(
@@ -43,23 +41,16 @@ export class QueueSender {
       sqe.writeUInt32LE(cmd.len, SqeOff.SGL_LEN);
       sqe[SqeOff.SGL_TYPE] = cmd.inCapsule ? SglType.InCapsuleOffset : SglType.TransportDataBlock;
     }
-    const hd = this.hdgst ? DIGEST_LEN : 0;
     const icd = cmd.inCapsule ? cmd.len : 0;
-    const dd = icd > 0 && this.ddgst ? DIGEST_LEN : 0;
-    // The header is built in place in the writer's batch arena (no Buffer of its own).
+    // The header is built in place in the writer's batch arena (no Buffer of its own);
+    // with CPDA 0 its length is also the PDO of in-capsule data.
     const w = this.writer;
-    const at = w.reserve(CAPSULE_HLEN + hd);
-    const h = w.buf;
-    h[at] = PduType.CapsuleCmd;
-    h[at + 1] = (hd ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
-    h[at + 2] = CAPSULE_HLEN;
-    h[at + 3] = icd > 0 ? CAPSULE_HLEN + hd : 0;
-    h.writeUInt32LE(CAPSULE_HLEN + hd + icd + dd, at + 4);
-    sqe.copy(h, at + 8, 0, 64);
-    if (hd) h.writeUInt32LE(crc32c(h, at, at + CAPSULE_HLEN), at + CAPSULE_HLEN);
+    const pdo = CMD_HLEN + (this.hdgst ? DIGEST_LEN : 0);
+    const at = w.reserve(pdo);
+    writeCapsuleCmd(w.buf, at, sqe, icd, pdo, this.hdgst, this.ddgst);
     if (icd === 0) return;
     w.send(cmd.data!);
-    if (dd) putDigest(w, crc32c(cmd.data!));
+    if (this.ddgst) putDigest(w, crc32c(cmd.data!));
   }
 
   /**
@@ -89,16 +80,16 @@ export class QueueSender {
     cmd.r2tEnd = end;
     const data = cmd.data!;
     const w = this.writer;
-    const hd = this.hdgst ? DIGEST_LEN : 0;
-    const dd = this.ddgst ? DIGEST_LEN : 0;
-    const dflags = (hd ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
+    const { hdgst, ddgst } = this;
+    // CPDA 0: the data follows the header and its digest.
+    const pdo = DATA_HLEN + (hdgst ? DIGEST_LEN : 0);
     for (let off = r2t.r2to; off < end; ) {
       const n = Math.min(end - off, maxh2cdata);
-      const flags = dflags | (off + n === end ? PduFlag.LAST_PDU : 0);
-      putDataHeader(w, PduType.H2CData, cmd.cid, r2t.ttag, off, n, flags, H2C_HLEN + hd, this.hdgst, dd);
+      const flags = off + n === end ? PduFlag.LAST_PDU : 0;
+      putDataHeader(w, PduType.H2CData, cmd.cid, r2t.ttag, off, n, flags, pdo, hdgst, ddgst);
       const chunk = data.subarray(off, off + n);
       w.send(chunk);
-      if (dd) putDigest(w, crc32c(chunk));
+      if (ddgst) putDigest(w, crc32c(chunk));
       off += n;
     }
     return undefined;

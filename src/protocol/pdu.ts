@@ -1,8 +1,8 @@
-// PDU header codec: decode a complete header (CH + PSH) and encode headers.
-// Payload is never copied here: encoders return the header (with its digest and
-// pad) and the caller sends [header, data, ddgst] as separate buffers.
+// PDU header codec: decodeHeader() reads a complete header (CH + PSH); one in-place
+// writer per PDU type writes one, and the send paths (host, target) use those writers.
+// Payload is never copied here: the caller sends [header, data, DDGST] as separate parts.
 //
-// Layouts (NVMe/TCP 1.0, reference/nvme-tcp.md §1–§3):
+// Layouts (NVMe/TCP transport specification 1.0, §3.6.2.1–§3.6.2.10):
 //   CH      : type u8 @0 | flags u8 @1 | hlen u8 @2 | pdo u8 @3 | plen u32 @4
 //   ICReq   : pfv u16 @8 | hpda u8 @10 | dgst u8 @11 | maxr2t u32 @12 | rsvd[112]
 //   ICResp  : pfv u16 @8 | cpda u8 @10 | dgst u8 @11 | maxh2cdata u32 @12 | rsvd[112]
@@ -11,7 +11,6 @@
 //   Data    : cccid u16 @8 | ttag u16 @10 | datao u32 @12 | datal u32 @16 | rsvd u32 @20
 //   R2T     : cccid u16 @8 | ttag u16 @10 | r2to u32 @12 | r2tl u32 @16 | rsvd u32 @20
 import {
-  CH_LEN,
   CQE_LEN,
   DIGEST_LEN,
   HLEN,
@@ -23,6 +22,7 @@ import {
   TERM_REQ_MAX_DATA,
 } from './constants.ts';
 import { crc32c } from './crc32c.ts';
+import { writeCqe } from './sqe.ts';
 
 export interface Ch {
   type: number;
@@ -81,10 +81,10 @@ export type Pdu = IcReq | IcResp | TermReq | CapsuleCmd | CapsuleResp | DataPdu 
 
 export function readCh(buf: Buffer, off = 0): Ch {
   return {
-    type: buf[off + OFF.TYPE],
-    flags: buf[off + OFF.FLAGS],
-    hlen: buf[off + OFF.HLEN],
-    pdo: buf[off + OFF.PDO],
+    type: buf[off + OFF.TYPE]!,
+    flags: buf[off + OFF.FLAGS]!,
+    hlen: buf[off + OFF.HLEN]!,
+    pdo: buf[off + OFF.PDO]!,
     plen: buf.readUInt32LE(off + OFF.PLEN),
   };
 }
@@ -95,10 +95,10 @@ export function readCh(buf: Buffer, off = 0): Ch {
  * One object per PDU: the CH fields are read into locals, not into a temporary Ch.
  */
 export function decodeHeader(buf: Buffer, off = 0): Pdu {
-  const type = buf[off + OFF.TYPE];
-  const flags = buf[off + OFF.FLAGS];
-  const hlen = buf[off + OFF.HLEN];
-  const pdo = buf[off + OFF.PDO];
+  const type = buf[off + OFF.TYPE]!;
+  const flags = buf[off + OFF.FLAGS]!;
+  const hlen = buf[off + OFF.HLEN]!;
+  const pdo = buf[off + OFF.PDO]!;
   const plen = buf.readUInt32LE(off + OFF.PLEN);
   switch (type) {
     case PduType.ICReq:
@@ -109,8 +109,8 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
         pdo,
         plen,
         pfv: buf.readUInt16LE(off + OFF.PFV),
-        hpda: buf[off + OFF.HPDA],
-        dgst: buf[off + OFF.DGST],
+        hpda: buf[off + OFF.HPDA]!,
+        dgst: buf[off + OFF.DGST]!,
         maxr2t: buf.readUInt32LE(off + OFF.MAXR2T),
       };
     case PduType.ICResp:
@@ -121,8 +121,8 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
         pdo,
         plen,
         pfv: buf.readUInt16LE(off + OFF.PFV),
-        cpda: buf[off + OFF.CPDA],
-        dgst: buf[off + OFF.DGST],
+        cpda: buf[off + OFF.CPDA]!,
+        dgst: buf[off + OFF.DGST]!,
         maxh2cdata: buf.readUInt32LE(off + OFF.MAXH2CDATA),
       };
     case PduType.H2CTermReq:
@@ -144,7 +144,7 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
     }
     case PduType.CapsuleResp: {
       const cqe = Buffer.allocUnsafe(CQE_LEN);
-      for (let i = 0; i < CQE_LEN; i++) cqe[i] = buf[off + OFF.CQE + i]; // 16 bytes: a loop beats Buffer#copy's view
+      for (let i = 0; i < CQE_LEN; i++) cqe[i] = buf[off + OFF.CQE + i]!; // 16 bytes: a loop beats Buffer#copy's view
       return { type, flags, hlen, pdo, plen, cqe };
     }
     case PduType.H2CData:
@@ -180,9 +180,28 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
 /** A TermReq without error data shares this (a zero-length buffer cannot be written). */
 const EMPTY = Buffer.alloc(0);
 
-// ---------------------------------------------------------------- encoding
+// ---------------------------------------------------------------- writing
+//
+// One in-place writer per PDU type: it writes the header, its digest and pad (and a
+// TermReq's error data) into `b` at `at` and returns the end offset. It writes every
+// byte of that range (reserved fields and pad are zeroed): the send path writes into a
+// reused arena. Payload is never copied: the caller sends the data and then its DDGST
+// (writeDdgst) as parts of their own. Field names and offsets: OFF; lengths: HLEN.
 
-/** PDO for a PDU with data: header (+digest) rounded up to the peer's PDA. */
+const IC_HLEN = HLEN[PduType.ICReq]!;
+const TERM_HLEN = HLEN[PduType.H2CTermReq]!;
+const CMD_HLEN = HLEN[PduType.CapsuleCmd]!;
+const RESP_HLEN = HLEN[PduType.CapsuleResp]!;
+const DATA_HLEN = HLEN[PduType.H2CData]!;
+const R2T_HLEN = HLEN[PduType.R2T]!;
+/** End of the ICReq/ICResp fields: rsvd[112] follows. */
+const IC_RSVD = OFF.MAXR2T + 4;
+/** End of the TermReq fields: rsvd[10] follows. */
+const TERM_RSVD = OFF.FEI + 4;
+/** The rsvd u32 of H2CData, C2HData and R2T. */
+const DATA_RSVD = OFF.DATAL + 4;
+
+/** PDO for a PDU with data: header (+digest) rounded up to the receiver's PDA. */
 export function dataPdo(hlen: number, hdgst: boolean, pda: number): number {
   const h = hlen + (hdgst ? DIGEST_LEN : 0);
   const align = (pda + 1) * 4;
@@ -190,128 +209,234 @@ export function dataPdo(hlen: number, hdgst: boolean, pda: number): number {
   return Math.ceil(h / align) * align;
 }
 
-function writeCh(b: Buffer, type: number, flags: number, hlen: number, pdo: number, plen: number): void {
-  b[0] = type;
-  b[1] = flags;
-  b[2] = hlen;
-  b[3] = pdo;
-  b.writeUInt32LE(plen, 4);
+/** Common header, NVMe/TCP 1.0 §3.6.2.1: type u8 @0 | flags u8 @1 | hlen u8 @2 | pdo u8 @3 | plen u32 @4. */
+function writeCh(b: Buffer, at: number, type: number, flags: number, hlen: number, pdo: number, plen: number): void {
+  b[at + OFF.TYPE] = type;
+  b[at + OFF.FLAGS] = flags;
+  b[at + OFF.HLEN] = hlen;
+  b[at + OFF.PDO] = pdo;
+  b.writeUInt32LE(plen, at + OFF.PLEN);
 }
 
-function sealHeader(b: Buffer, hlen: number, hdgst: boolean): void {
-  if (hdgst) b.writeUInt32LE(crc32c(b, 0, hlen), hlen);
+/** CH of a PDU without data (CapsuleResp, R2T): PDO 0, PLEN = HLEN + HDGST. Returns the end offset. */
+function writeChNoData(b: Buffer, at: number, type: number, hlen: number, hdgst: boolean): number {
+  const plen = hlen + (hdgst ? DIGEST_LEN : 0);
+  writeCh(b, at, type, hdgst ? PduFlag.HDGSTF : 0, hlen, 0, plen);
+  return at + plen;
 }
+
+/**
+ * HDGST (NVMe/TCP 1.0 §3.3.1.1: CRC32C of the HLEN header bytes, little-endian, at
+ * HLEN) when `hdgst`, then zero pad up to `end`, which it returns.
+ */
+function sealHeader(b: Buffer, at: number, hlen: number, hdgst: boolean, end: number): number {
+  let p = at + hlen;
+  if (hdgst) {
+    b.writeUInt32LE(crc32c(b, at, p), p);
+    p += DIGEST_LEN;
+  }
+  for (; p < end; p++) b[p] = 0;
+  return end;
+}
+
+/** ICReq and ICResp share a layout: PFV, a PDA byte, DGST, then a u32 (MAXR2T / MAXH2CDATA). */
+function writeIc(b: Buffer, at: number, type: number, pfv: number, pda: number, dgst: number, word: number): number {
+  writeCh(b, at, type, 0, IC_HLEN, 0, IC_PLEN);
+  b.writeUInt16LE(pfv, at + OFF.PFV);
+  b[at + OFF.HPDA] = pda;
+  b[at + OFF.DGST] = dgst;
+  b.writeUInt32LE(word >>> 0, at + OFF.MAXR2T);
+  b.fill(0, at + IC_RSVD, at + IC_PLEN);
+  return at + IC_PLEN;
+}
+
+/**
+ * ICReq, NVMe/TCP 1.0 §3.6.2.2 (128 bytes, never digested):
+ *   CH type 00h flags 0 hlen 128 pdo 0 plen 128 | pfv u16 @8 | hpda u8 @10 |
+ *   dgst u8 @11 (HDGST_ENABLE bit 0, DDGST_ENABLE bit 1) | maxr2t u32 @12 (0's based) | rsvd[112] @16
+ */
+export function writeIcReq(b: Buffer, at: number, pfv: number, hpda: number, dgst: number, maxr2t: number): number {
+  return writeIc(b, at, PduType.ICReq, pfv, hpda, dgst, maxr2t);
+}
+
+/**
+ * ICResp, NVMe/TCP 1.0 §3.6.2.3 (128 bytes, never digested):
+ *   CH type 01h flags 0 hlen 128 pdo 0 plen 128 | pfv u16 @8 | cpda u8 @10 |
+ *   dgst u8 @11 (the digests in use) | maxh2cdata u32 @12 | rsvd[112] @16
+ */
+export function writeIcResp(b: Buffer, at: number, pfv: number, cpda: number, dgst: number, maxh2cdata: number): number {
+  return writeIc(b, at, PduType.ICResp, pfv, cpda, dgst, maxh2cdata);
+}
+
+/** Wire length of a TermReq carrying (the first 128 bytes of) `dataLen` bytes of error data. */
+export function termReqLen(dataLen: number): number {
+  return TERM_HLEN + Math.min(dataLen, TERM_REQ_MAX_DATA);
+}
+
+/**
+ * H2CTermReq / C2HTermReq, NVMe/TCP 1.0 §3.6.2.4 / §3.6.2.5 (never digested):
+ *   CH type 02h/03h flags 0 hlen 24 pdo 24 (0 without data) plen 24+n | fes u16 @8 |
+ *   fei u32 @10 | rsvd[10] @14 | data @24: the first n = min(length, 128) bytes of `data`
+ *   (the offending PDU header).
+ */
+export function writeTermReq(
+  b: Buffer,
+  at: number,
+  type: typeof PduType.H2CTermReq | typeof PduType.C2HTermReq,
+  fes: number,
+  fei: number,
+  data: Uint8Array,
+): number {
+  const n = Math.min(data.length, TERM_REQ_MAX_DATA);
+  writeCh(b, at, type, 0, TERM_HLEN, n > 0 ? TERM_HLEN : 0, TERM_HLEN + n);
+  b.writeUInt16LE(fes, at + OFF.FES);
+  b.writeUInt32LE(fei >>> 0, at + OFF.FEI);
+  b.fill(0, at + TERM_RSVD, at + TERM_HLEN);
+  if (n > 0) b.set(n === data.length ? data : data.subarray(0, n), at + TERM_HLEN);
+  return at + TERM_HLEN + n;
+}
+
+/**
+ * CapsuleCmd, NVMe/TCP 1.0 §3.6.2.6:
+ *   CH type 04h | flags HDGSTF (hdgst), DDGSTF (ddgst, only with in-capsule data) | hlen 72 |
+ *   pdo (0 without in-capsule data) | plen = pdo + icdLen + DDGST, or 72 + HDGST without data |
+ *   SQE[64] @8 | HDGST @72 | pad up to pdo. In-capsule data and its DDGST follow (caller).
+ * `pdo` = dataPdo(72, hdgst, cpda); unused when `icdLen` is 0. Ends at `at + pdo` with
+ * in-capsule data, at `at + 72 + HDGST` without.
+ */
+export function writeCapsuleCmd(
+  b: Buffer,
+  at: number,
+  sqe: Buffer,
+  icdLen: number,
+  pdo: number,
+  hdgst: boolean,
+  ddgst: boolean,
+): number {
+  const hd = hdgst ? DIGEST_LEN : 0;
+  let flags = hdgst ? PduFlag.HDGSTF : 0;
+  let plen = CMD_HLEN + hd;
+  if (icdLen > 0) {
+    if (ddgst) flags |= PduFlag.DDGSTF;
+    plen = pdo + icdLen + (ddgst ? DIGEST_LEN : 0);
+  } else {
+    pdo = 0;
+  }
+  writeCh(b, at, PduType.CapsuleCmd, flags, CMD_HLEN, pdo, plen);
+  const n = sqe.copy(b, at + OFF.SQE, 0, SQE_LEN);
+  if (n < SQE_LEN) b.fill(0, at + OFF.SQE + n, at + CMD_HLEN);
+  return sealHeader(b, at, CMD_HLEN, hdgst, pdo > 0 ? at + pdo : at + CMD_HLEN + hd);
+}
+
+/**
+ * CapsuleResp, NVMe/TCP 1.0 §3.6.2.7:
+ *   CH type 05h flags HDGSTF (hdgst) hlen 24 pdo 0 plen 24 + HDGST | CQE[16] @8 | HDGST @24
+ *   CQE: dw0 u32 @8 | dw1 u32 @12 | sqhd u16 @16 | sqid u16 @18 | cid u16 @20 | status u16 @22
+ * `status` in the Linux form (makeStatus: the wire field shifted right by the phase bit).
+ */
+export function writeCapsuleResp(
+  b: Buffer,
+  at: number,
+  cid: number,
+  status: number,
+  dw0: number,
+  dw1: number,
+  sqhd: number,
+  sqid: number,
+  hdgst: boolean,
+): number {
+  const end = writeChNoData(b, at, PduType.CapsuleResp, RESP_HLEN, hdgst);
+  writeCqe(b, at + OFF.CQE, cid, status, dw0, dw1, sqhd, sqid);
+  return sealHeader(b, at, RESP_HLEN, hdgst, end);
+}
+
+/**
+ * H2CData / C2HData, NVMe/TCP 1.0 §3.6.2.8 / §3.6.2.9:
+ *   CH type 06h/07h | flags `flags` (LAST_PDU, SUCCESS for C2HData) | HDGSTF | DDGSTF |
+ *   hlen 24 | pdo | plen = pdo + datal + DDGST |
+ *   cccid u16 @8 | ttag u16 @10 (H2CData; rsvd, 0, in C2HData) | datao u32 @12 | datal u32 @16 |
+ *   rsvd u32 @20 | HDGST @24 | pad up to pdo. The datal data bytes and their DDGST follow (caller).
+ * `pdo` = dataPdo(24, hdgst, pda of the receiver). Ends at `at + pdo`.
+ */
+export function writeDataHeader(
+  b: Buffer,
+  at: number,
+  type: typeof PduType.H2CData | typeof PduType.C2HData,
+  cccid: number,
+  ttag: number,
+  datao: number,
+  datal: number,
+  flags: number,
+  pdo: number,
+  hdgst: boolean,
+  ddgst: boolean,
+): number {
+  const f = flags | (hdgst ? PduFlag.HDGSTF : 0) | (ddgst ? PduFlag.DDGSTF : 0);
+  writeCh(b, at, type, f, DATA_HLEN, pdo, pdo + datal + (ddgst ? DIGEST_LEN : 0));
+  b.writeUInt16LE(cccid, at + OFF.CCCID);
+  b.writeUInt16LE(ttag, at + OFF.TTAG);
+  b.writeUInt32LE(datao, at + OFF.DATAO);
+  b.writeUInt32LE(datal, at + OFF.DATAL);
+  b.writeUInt32LE(0, at + DATA_RSVD);
+  return sealHeader(b, at, DATA_HLEN, hdgst, at + pdo);
+}
+
+/**
+ * R2T, NVMe/TCP 1.0 §3.6.2.10:
+ *   CH type 09h flags HDGSTF (hdgst) hlen 24 pdo 0 plen 24 + HDGST |
+ *   cccid u16 @8 | ttag u16 @10 | r2to u32 @12 | r2tl u32 @16 | rsvd u32 @20 | HDGST @24
+ */
+export function writeR2t(
+  b: Buffer,
+  at: number,
+  cccid: number,
+  ttag: number,
+  r2to: number,
+  r2tl: number,
+  hdgst: boolean,
+): number {
+  const end = writeChNoData(b, at, PduType.R2T, R2T_HLEN, hdgst);
+  b.writeUInt16LE(cccid, at + OFF.CCCID);
+  b.writeUInt16LE(ttag, at + OFF.TTAG);
+  b.writeUInt32LE(r2to, at + OFF.R2TO);
+  b.writeUInt32LE(r2tl, at + OFF.R2TL);
+  b.writeUInt32LE(0, at + DATA_RSVD);
+  return sealHeader(b, at, R2T_HLEN, hdgst, end);
+}
+
+/**
+ * DDGST, NVMe/TCP 1.0 §3.3.1.1: the CRC32C of one PDU's data bytes (not its header,
+ * HDGST or pad), little-endian, right after the data.
+ */
+export function writeDdgst(b: Buffer, at: number, crc: number): number {
+  b.writeUInt32LE(crc >>> 0, at);
+  return at + DIGEST_LEN;
+}
+
+// ---------------------------------------------------------------- allocating forms
+// For the PDUs sent once per connection or on an error path: a Buffer of their own,
+// filled by the writer above (which writes every byte, hence allocUnsafe).
 
 export function encodeIcReq(f: { pfv?: number; hpda?: number; dgst?: number; maxr2t?: number }): Buffer {
-  const b = Buffer.alloc(IC_PLEN);
-  writeCh(b, PduType.ICReq, 0, IC_PLEN, 0, IC_PLEN);
-  b.writeUInt16LE(f.pfv ?? 0, OFF.PFV);
-  b[OFF.HPDA] = f.hpda ?? 0;
-  b[OFF.DGST] = f.dgst ?? 0;
-  b.writeUInt32LE(f.maxr2t ?? 0, OFF.MAXR2T);
+  const b = Buffer.allocUnsafe(IC_PLEN);
+  writeIcReq(b, 0, f.pfv ?? 0, f.hpda ?? 0, f.dgst ?? 0, f.maxr2t ?? 0);
   return b;
 }
 
 export function encodeIcResp(f: { pfv?: number; cpda?: number; dgst?: number; maxh2cdata: number }): Buffer {
-  const b = Buffer.alloc(IC_PLEN);
-  writeCh(b, PduType.ICResp, 0, IC_PLEN, 0, IC_PLEN);
-  b.writeUInt16LE(f.pfv ?? 0, OFF.PFV);
-  b[OFF.CPDA] = f.cpda ?? 0;
-  b[OFF.DGST] = f.dgst ?? 0;
-  b.writeUInt32LE(f.maxh2cdata, OFF.MAXH2CDATA);
+  const b = Buffer.allocUnsafe(IC_PLEN);
+  writeIcResp(b, 0, f.pfv ?? 0, f.cpda ?? 0, f.dgst ?? 0, f.maxh2cdata);
   return b;
 }
 
-/** TermReq with a copy of (at most 128 bytes of) the offending header. No digests, ever. */
+/** TermReq with a copy of (at most 128 bytes of) the offending header. */
 export function encodeTermReq(
   type: typeof PduType.H2CTermReq | typeof PduType.C2HTermReq,
   fes: number,
   fei: number,
-  badHeader: Uint8Array = Buffer.alloc(0),
+  badHeader: Uint8Array = EMPTY,
 ): Buffer {
-  const n = Math.min(badHeader.length, TERM_REQ_MAX_DATA);
-  const b = Buffer.alloc(24 + n);
-  writeCh(b, type, 0, 24, n > 0 ? 24 : 0, 24 + n);
-  b.writeUInt16LE(fes, OFF.FES);
-  b.writeUInt32LE(fei >>> 0, OFF.FEI);
-  if (n > 0) b.set(badHeader.subarray(0, n), 24);
+  const b = Buffer.allocUnsafe(termReqLen(badHeader.length));
+  writeTermReq(b, 0, type, fes, fei, badHeader);
   return b;
 }
-
-export interface DigestOpts {
-  hdgst: boolean;
-  ddgst: boolean;
-}
-
-/**
- * CapsuleCmd header (+HDGST, +pad) for an SQE and `icdLen` bytes of in-capsule data.
- * The caller sends the data and, when ddgst is on and icdLen > 0, its digest.
- */
-export function encodeCapsuleCmd(sqe: Uint8Array, icdLen: number, d: DigestOpts, cpda = 0): Buffer {
-  const hlen = HLEN[PduType.CapsuleCmd];
-  const hd = d.hdgst ? DIGEST_LEN : 0;
-  const pdo = icdLen > 0 ? dataPdo(hlen, d.hdgst, cpda) : 0;
-  const dd = icdLen > 0 && d.ddgst ? DIGEST_LEN : 0;
-  const plen = icdLen > 0 ? pdo + icdLen + dd : hlen + hd;
-  const flags = (d.hdgst ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
-  const b = Buffer.alloc(icdLen > 0 ? pdo : hlen + hd);
-  writeCh(b, PduType.CapsuleCmd, flags, hlen, pdo, plen);
-  b.set(sqe.subarray(0, SQE_LEN), OFF.SQE);
-  sealHeader(b, hlen, d.hdgst);
-  return b;
-}
-
-export function encodeCapsuleResp(cqe: Uint8Array, hdgst: boolean): Buffer {
-  const hlen = HLEN[PduType.CapsuleResp];
-  // Zero-filled: a CQE shorter than 16 bytes must not put stale pool memory on the wire.
-  const b = Buffer.alloc(hlen + (hdgst ? DIGEST_LEN : 0));
-  writeCh(b, PduType.CapsuleResp, hdgst ? PduFlag.HDGSTF : 0, hlen, 0, b.length);
-  b.set(cqe.subarray(0, CQE_LEN), OFF.CQE);
-  sealHeader(b, hlen, hdgst);
-  return b;
-}
-
-/**
- * H2CData / C2HData header (+HDGST, +pad to the receiver's PDA). `extraFlags` may add
- * LAST_PDU and SUCCESS. The caller sends `datal` data bytes and then the DDGST if on.
- */
-export function encodeDataHeader(
-  type: typeof PduType.H2CData | typeof PduType.C2HData,
-  f: { cccid: number; ttag?: number; datao: number; datal: number; flags?: number },
-  d: DigestOpts,
-  pda = 0,
-): Buffer {
-  const hlen = 24;
-  const pdo = dataPdo(hlen, d.hdgst, pda);
-  const dd = d.ddgst ? DIGEST_LEN : 0;
-  const flags = (f.flags ?? 0) | (d.hdgst ? PduFlag.HDGSTF : 0) | (dd ? PduFlag.DDGSTF : 0);
-  const b = Buffer.alloc(pdo);
-  writeCh(b, type, flags, hlen, pdo, pdo + f.datal + dd);
-  b.writeUInt16LE(f.cccid, OFF.CCCID);
-  b.writeUInt16LE(f.ttag ?? 0, OFF.TTAG);
-  b.writeUInt32LE(f.datao, OFF.DATAO);
-  b.writeUInt32LE(f.datal, OFF.DATAL);
-  sealHeader(b, hlen, d.hdgst);
-  return b;
-}
-
-export function encodeR2t(f: { cccid: number; ttag: number; r2to: number; r2tl: number }, hdgst: boolean): Buffer {
-  const hlen = 24;
-  const b = Buffer.alloc(hlen + (hdgst ? DIGEST_LEN : 0));
-  writeCh(b, PduType.R2T, hdgst ? PduFlag.HDGSTF : 0, hlen, 0, b.length);
-  b.writeUInt16LE(f.cccid, OFF.CCCID);
-  b.writeUInt16LE(f.ttag, OFF.TTAG);
-  b.writeUInt32LE(f.r2to, OFF.R2TO);
-  b.writeUInt32LE(f.r2tl, OFF.R2TL);
-  sealHeader(b, hlen, hdgst);
-  return b;
-}
-
-/** The 4-byte DDGST trailer for a data buffer (or several pieces of one PDU). */
-export function encodeDdgst(crc: number): Buffer {
-  const b = Buffer.allocUnsafe(DIGEST_LEN);
-  b.writeUInt32LE(crc >>> 0, 0);
-  return b;
-}
-
-export { CH_LEN };

@@ -6,7 +6,7 @@
 // CQE (16 bytes): dw0 @0 | dw1 @4 | sqhd u16 @8 | sqid u16 @10 | cid u16 @12 | status u16 @14
 //   wire status = (DNR<<15 | M<<14 | CRD<<12 | SCT<<9 | SC<<1 | P); we keep the
 //   Linux form status = wire >> 1 = (DNR<<14 | M<<13 | CRD<<11 | SCT<<8 | SC).
-import { CQE_LEN, SQE_FLAGS_SGL, SQE_LEN, SglType } from './constants.ts';
+import { SQE_FLAGS_SGL, SQE_LEN, SglType } from './constants.ts';
 
 export const SqeOff = {
   OPC: 0,
@@ -65,11 +65,11 @@ export function buildSqe(f: SqeFields, out: Buffer = Buffer.alloc(SQE_LEN)): Buf
   return out;
 }
 
-export const sqeOpc = (s: Buffer): number => s[SqeOff.OPC];
+export const sqeOpc = (s: Buffer): number => s[SqeOff.OPC]!;
 export const sqeCid = (s: Buffer): number => s.readUInt16LE(SqeOff.CID);
 export const sqeNsid = (s: Buffer): number => s.readUInt32LE(SqeOff.NSID);
 export const sqeCdw = (s: Buffer, n: number): number => s.readUInt32LE(SqeOff.CDW10 + (n - 10) * 4);
-export const sqeSglType = (s: Buffer): number => s[SqeOff.SGL_TYPE];
+export const sqeSglType = (s: Buffer): number => s[SqeOff.SGL_TYPE]!;
 export const sqeSglLen = (s: Buffer): number => s.readUInt32LE(SqeOff.SGL_LEN);
 export const sqeSglAddr = (s: Buffer): bigint => s.readBigUInt64LE(SqeOff.SGL_ADDR);
 
@@ -92,14 +92,14 @@ export interface CqeFields {
   sqid?: number;
 }
 
-export function buildCqe(f: CqeFields, out: Buffer = Buffer.alloc(CQE_LEN)): Buffer {
-  out.writeUInt32LE((f.dw0 ?? 0) >>> 0, CqeOff.DW0);
-  out.writeUInt32LE((f.dw1 ?? 0) >>> 0, CqeOff.DW1);
-  out.writeUInt16LE(f.sqhd ?? 0, CqeOff.SQHD);
-  out.writeUInt16LE(f.sqid ?? 0, CqeOff.SQID);
-  out.writeUInt16LE(f.cid, CqeOff.CID);
-  out.writeUInt16LE(((f.status ?? 0) << 1) & 0xffff, CqeOff.STATUS);
-  return out;
+/** Writes all 16 bytes of a CQE at b[off]; `status` in the Linux form (the phase bit is 0). */
+export function writeCqe(b: Buffer, off: number, cid: number, status: number, dw0: number, dw1: number, sqhd: number, sqid: number): void {
+  b.writeUInt32LE(dw0 >>> 0, off + CqeOff.DW0);
+  b.writeUInt32LE(dw1 >>> 0, off + CqeOff.DW1);
+  b.writeUInt16LE(sqhd, off + CqeOff.SQHD);
+  b.writeUInt16LE(sqid, off + CqeOff.SQID);
+  b.writeUInt16LE(cid, off + CqeOff.CID);
+  b.writeUInt16LE((status << 1) & 0xffff, off + CqeOff.STATUS);
 }
 
 export interface Cqe {

@@ -2,9 +2,10 @@
 // ethtool key, the netlink (ulp-ddp family, v30) attribute name and a one-line
 // help. Index constants are derived from the tables, so a counter's position,
 // its names and its help can never drift apart. Extra counters go after the
-// seed's ten, never instead of them: the flow totals (rx_packets, rx_bytes) are
-// ours, so they have no netlink attribute and never appear in get_stats or the
-// ulp-ddp stats-get reply.
+// seed's ten, never instead of them (the series' struct ulp_ddp_stats and the
+// mlx5e nvmeotcp_sw_stats_desc table; docs/ARCHITECTURE.md, Statistics): the flow
+// totals (rx_packets, rx_bytes) are ours, so they have no netlink attribute and
+// never appear in get_stats or the ulp-ddp stats-get reply.
 
 export interface CounterDesc {
   /** Index-constant key. */

@@ -4,7 +4,8 @@
 // Connect errors follow the reference targets: RECFMT ≠ 0 → Incompatible Format;
 // bad SQE or data fields → Connect Invalid Parameters (SCT 1, SC 0x82) with DW0 =
 // IPO (byte offset, bits 15:0) | IATTR (bits 23:16: 0 SQE, 1 connect data); a host
-// the subsystem does not allow → Connect Invalid Host (SC 0x84). All with DNR.
+// the subsystem does not allow, or an I/O queue whose HOSTNQN or HOSTID differs from
+// its controller's → Connect Invalid Host (SC 0x84), DW0 naming the field. All with DNR.
 import { CONNECT_DATA_LEN, FabricsType, NQN_DISCOVERY, Sc, ScCmd } from '../protocol/constants.ts';
 import { CATTR_DISABLE_SQFLOW, ConnectDataOff, decodeConnectData, FabricsOff, parseConnectSqe, sqeFctype } from '../protocol/fabrics.ts';
 import { makeStatus } from '../protocol/sqe.ts';
@@ -79,8 +80,17 @@ function connectWithData(cmd: Cmd): void {
     return;
   }
   const ctrl = ctx.controller(d.cntlid);
-  if (ctrl === undefined || ctrl.subsys !== sub || ctrl.hostnqn !== d.hostnqn) {
+  if (ctrl === undefined || ctrl.subsys !== sub) {
     invalidParam(cmd, ConnectDataOff.CNTLID, IATTR_DATA);
+    return;
+  }
+  // The controller belongs to the host that created it: an I/O queue must name the
+  // same HOSTNQN and HOSTID as that admin queue's Connect, or another host could
+  // attach queues to it by guessing the (sequential) CNTLID. The host "is not allowed
+  // to establish an association to the specified controller": Connect Invalid Host.
+  if (ctrl.hostnqn !== d.hostnqn || !ctrl.hostid.equals(d.hostid)) {
+    const ipo = ctrl.hostnqn !== d.hostnqn ? ConnectDataOff.HOSTNQN : ConnectDataOff.HOSTID;
+    q.complete(cmd, makeStatus(1, ScCmd.ConnectInvalidHost, DNR), ipo | IATTR_DATA);
     return;
   }
   if (c.qid > ctrl.numIoQueues || ctrl.ioQueues.has(c.qid)) {

@@ -12,7 +12,7 @@ import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc
 import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
 import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
-import { encodeR2t } from '../protocol/pdu.ts';
+import { writeR2t } from '../protocol/pdu.ts';
 import { makeStatus, SqeOff } from '../protocol/sqe.ts';
 import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import type { PduWriter } from '../transport/writer.ts';
@@ -26,6 +26,8 @@ import { ioCommand } from './io.ts';
 import { sendC2hData, sendCapsuleResp } from './send.ts';
 
 const DNR = true;
+/** Commands a queue may have outstanding before its Connect sets SQSIZE. */
+const PRE_CONNECT_DEPTH = 32;
 const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
@@ -50,6 +52,10 @@ export class Connection implements QueueHandler, CmdQueue {
   hpda = 0;
   /** The socket has closed: pooled buffers are no longer kept. */
   private closed = false;
+  /** Commands received and not yet completed. */
+  private outstanding = 0;
+  /** Closes the connection if no Connect has made it a controller's queue by then. */
+  private assocTimer: NodeJS.Timeout | undefined;
   private readonly slots: (Cmd | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   /** The command whose in-capsule data is arriving. */
@@ -75,7 +81,18 @@ export class Connection implements QueueHandler, CmdQueue {
       this,
     );
     this.writer = this.wire.writer;
+    // A socket that does not complete ICReq and Connect in time is closed: idle
+    // sockets must not pile up (each holds a receive buffer and a writer arena).
+    this.assocTimer = setTimeout(this.onAssocDeadline, o.handshakeTimeoutMs);
+    this.assocTimer.unref();
   }
+
+  private readonly onAssocDeadline = (): void => {
+    this.assocTimer = undefined;
+    if (this.ctrl === undefined) {
+      this.wire.abort(new ConnectionError(`queue ${this.qid}: no Connect within ${this.ctx.opts.handshakeTimeoutMs} ms`));
+    }
+  };
 
   get remoteAddress(): string {
     return this.wire.remoteAddress;
@@ -107,6 +124,7 @@ export class Connection implements QueueHandler, CmdQueue {
 
   onClosed(): void {
     this.closed = true;
+    clearTimeout(this.assocTimer);
     this.slots.length = 0;
     this.freeSlots.length = 0;
     this.capsuleCmd = undefined;
@@ -158,6 +176,13 @@ export class Connection implements QueueHandler, CmdQueue {
   // ------------------------------------------------------------ PDUs
 
   private onCapsule(pdu: CapsuleCmd): ProtocolError | undefined {
+    // The host may not have more commands outstanding than the queue holds (SQSIZE is
+    // 0's based); one that does could make us hold any number of commands and buffers.
+    const depth = this.sqsize > 0 ? this.sqsize + 1 : PRE_CONNECT_DEPTH;
+    if (this.outstanding >= depth) {
+      return new ProtocolError(`more than ${depth} commands outstanding`, Fes.PduSequenceError, 0, pdu.type);
+    }
+    this.outstanding++;
     const sqe = pdu.sqe;
     const cmd = new Cmd(this, sqe);
     if (this.sqsize > 0) this.sqHead = this.sqHead === this.sqsize ? 0 : this.sqHead + 1;
@@ -259,6 +284,7 @@ export class Connection implements QueueHandler, CmdQueue {
     this.sqHead = 1 % (sqsize + 1);
     this.sqFlowOff = sqFlowOff;
     this.ctrl = ctrl;
+    this.ctx.queueAssociated(this);
     if (qid > 0) this.ctx.ioQueueUp(this);
   }
 
@@ -270,11 +296,7 @@ export class Connection implements QueueHandler, CmdQueue {
     if (this.wire.down) return;
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
-      // The host may not have more commands outstanding than the queue holds.
-      if (this.slots.length >= 2 * (this.sqsize + 1)) {
-        this.fatal(new ProtocolError('too many commands waiting for data', Fes.DataLimitExceeded, 0, PduType.CapsuleCmd));
-        return;
-      }
+      // Bounded: a slot belongs to an outstanding command, and onCapsule caps those at the queue depth.
       slot = this.slots.length;
       this.slots.push(undefined);
     }
@@ -283,7 +305,10 @@ export class Connection implements QueueHandler, CmdQueue {
     this.takeData(cmd, len);
     cmd.received = 0;
     cmd.resume = resume;
-    this.writer.send(encodeR2t({ cccid: cmd.cid, ttag: slot, r2to: 0, r2tl: len }, this.hdgst));
+    // Built in place in the writer's arena, as every PDU the target sends.
+    const w = this.writer;
+    const at = w.reserve(HLEN[PduType.R2T] + (this.hdgst ? DIGEST_LEN : 0));
+    writeR2t(w.buf, at, cmd.cid, slot, 0, len, this.hdgst);
   }
 
   /** Gives the command a (pooled) data buffer of `len` bytes. */
@@ -312,6 +337,7 @@ export class Connection implements QueueHandler, CmdQueue {
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
   complete(cmd: Cmd, status: number, dw0 = 0, dw1 = 0): void {
     if (this.wire.down) return;
+    this.outstanding--;
     sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
   }
 
@@ -324,7 +350,8 @@ export class Connection implements QueueHandler, CmdQueue {
     if (this.wire.down) return;
     const success = this.sqFlowOff && dw0 === 0 && len > 0;
     sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success);
-    if (!success) this.complete(cmd, 0, dw0);
+    if (success) this.outstanding--;
+    else this.complete(cmd, 0, dw0);
   }
 }
 

@@ -17,6 +17,8 @@ export interface TargetContext {
   /** The controller is gone (its queues are being closed). */
   controllerGone(c: Controller, reason: string): void;
   connectionClosed(q: CmdQueue): void;
+  /** A Connect made `q` a queue of a controller. */
+  queueAssociated(q: CmdQueue): void;
   /** An I/O queue (qid > 0) was installed on `q`. */
   ioQueueUp(q: CmdQueue): void;
   /** Discovery log entries visible to `hostnqn`, seen through the connection `q`. */

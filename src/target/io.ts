@@ -7,6 +7,7 @@
 import { IoOpc, Sc, Sct } from '../protocol/constants.ts';
 import { CDW12_FUA, DSM_PAYLOAD_LEN, DSM_RANGE_LEN, DsmAttr, decodeDsmRanges, parseDsmSqe, parseRw } from '../protocol/admin.ts';
 import { makeStatus, SqeOff, sqeNsid, sqeSlba } from '../protocol/sqe.ts';
+import type { Backend } from './backends/types.ts';
 import type { Cmd } from './cmd.ts';
 import type { Controller } from './controller.ts';
 import type { Namespace } from './subsystem.ts';
@@ -109,11 +110,13 @@ function writeData(cmd: Cmd): void {
     q.complete(cmd, 0);
     return;
   }
-  const fua = (cmd.sqe.readUInt32LE(SqeOff.CDW12) & CDW12_FUA) !== 0;
+  // Durable before the completion when the host asked (FUA) or runs without a volatile
+  // write cache (Set Features VWC = 0); a write-through store already is.
+  const durable = !be.writeThrough && (ctrl.vwc === 0 || (cmd.sqe.readUInt32LE(SqeOff.CDW12) & CDW12_FUA) !== 0);
   r.then(
     () => {
       q.releaseData(cmd);
-      return fua ? be.flush() : undefined;
+      return durable ? be.flush() : undefined;
     },
     (e: unknown) => {
       q.releaseData(cmd);
@@ -127,9 +130,11 @@ function writeData(cmd: Cmd): void {
 
 /** Completes `cmd` once an optional backend promise settles. */
 /** One promise for several backend operations; undefined when none is pending. */
-function all(pending: Promise<void>[]): Promise<unknown> | undefined {
-  return pending.length > 0 ? Promise.all(pending) : undefined;
+function all(pending: Promise<void>[]): Promise<void> | undefined {
+  return pending.length > 0 ? Promise.all(pending).then(noop) : undefined;
 }
+
+function noop(): void {}
 
 function settle(cmd: Cmd, r: Promise<unknown> | undefined): void {
   if (r === undefined) {
@@ -169,7 +174,20 @@ function writeZeroes(ctrl: Controller, cmd: Cmd): void {
   }
   const off = rw.slba * ns.lbaSize;
   const len = rw.nlb * ns.lbaSize;
-  settle(cmd, rw.deac ? ns.backend.deallocate(off, len) : ns.backend.writeZeroes(off, len));
+  const be = ns.backend;
+  const r = rw.deac ? be.deallocate(off, len) : be.writeZeroes(off, len);
+  settle(cmd, durably(ctrl, be, r, rw.fua));
+}
+
+/**
+ * `r` (a backend operation, or undefined when already done), followed by a flush of
+ * `be` when the data must be durable before the completion: the host asked (FUA) or
+ * the controller runs without a volatile write cache (VWC = 0). A write-through
+ * store needs none.
+ */
+function durably(ctrl: Controller, be: Backend, r: Promise<void> | undefined, fua: boolean): Promise<void> | undefined {
+  if (be.writeThrough || (ctrl.vwc !== 0 && !fua)) return r;
+  return r === undefined ? be.flush() : r.then(() => be.flush());
 }
 
 function dsm(ctrl: Controller, cmd: Cmd): void {
@@ -211,5 +229,5 @@ function dsmData(cmd: Cmd): void {
     const p = ns.backend.deallocate(r.slba * ns.lbaSize, r.nlb * ns.lbaSize);
     if (p !== undefined) pending.push(p);
   }
-  settle(cmd, all(pending));
+  settle(cmd, durably(ctrl, ns.backend, all(pending), false));
 }

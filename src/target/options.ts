@@ -29,6 +29,15 @@ export interface TargetOptions {
    * wake-up, at the price of a core at 100% while hosts are connected. Default false.
    */
   poll?: boolean;
+  /**
+   * A connection must complete ICReq and Connect within this many ms of being
+   * accepted, or it is closed (a socket that never speaks holds memory). Default 10000.
+   */
+  handshakeTimeoutMs?: number;
+  /** Connections open at once (every queue is one); more are closed at accept. Default 1024. */
+  maxConnections?: number;
+  /** Connections not yet associated with a controller (before their Connect); more are closed at accept. Default 128. */
+  maxPendingConnections?: number;
 }
 
 export interface ResolvedOptions {
@@ -46,6 +55,9 @@ export interface ResolvedOptions {
   aerl: number;
   firmware: string;
   poll: boolean;
+  handshakeTimeoutMs: number;
+  maxConnections: number;
+  maxPendingConnections: number;
 }
 
 /** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
@@ -81,5 +93,8 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     aerl: int('aerl', o.aerl, 3, 0, 255),
     firmware,
     poll: o.poll === true,
+    handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs, 10_000, 1, 3_600_000),
+    maxConnections: int('maxConnections', o.maxConnections, 1024, 1, 1 << 20),
+    maxPendingConnections: int('maxPendingConnections', o.maxPendingConnections, 128, 1, 1 << 20),
   };
 }

@@ -1,15 +1,15 @@
 // Send path of a target queue: CapsuleResp and C2HData PDUs. Headers are built in
-// place in the writer's batch arena (no Buffer or field object per PDU). Payload
-// buffers go to the writer as they are (views of namespace memory for RAM reads),
-// never concatenated: each data PDU is [header(+HDGST, +pad), data pieces..., DDGST].
-import { DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
-import { crc32c, crc32cUpdate } from '../protocol/crc32c.ts';
-import { dataPdo } from '../protocol/pdu.ts';
+// place in the writer's batch arena by the protocol writers (no Buffer or field object
+// per PDU). Payload buffers go to the writer as they are (views of namespace memory for
+// RAM reads), never concatenated: each data PDU is [header(+HDGST, +pad), data pieces..., DDGST].
+import { DIGEST_LEN, HLEN, PduFlag, PduType } from '../protocol/constants.ts';
+import { crc32cUpdate } from '../protocol/crc32c.ts';
+import { dataPdo, writeCapsuleResp } from '../protocol/pdu.ts';
 import { putDataHeader, putDigest } from '../transport/put.ts';
 import type { PduWriter } from '../transport/writer.ts';
 
-const RESP_HLEN = 24;
-const DATA_HLEN = 24;
+const RESP_HLEN = HLEN[PduType.CapsuleResp];
+const DATA_HLEN = HLEN[PduType.C2HData];
 
 /** CapsuleResp with the CQE fields; `status` in the Linux form (makeStatus). */
 export function sendCapsuleResp(
@@ -22,21 +22,8 @@ export function sendCapsuleResp(
   sqid: number,
   hdgst: boolean,
 ): void {
-  const plen = RESP_HLEN + (hdgst ? DIGEST_LEN : 0);
-  const at = w.reserve(plen);
-  const b = w.buf;
-  b[at] = PduType.CapsuleResp;
-  b[at + 1] = hdgst ? PduFlag.HDGSTF : 0;
-  b[at + 2] = RESP_HLEN;
-  b[at + 3] = 0;
-  b.writeUInt32LE(plen, at + 4);
-  b.writeUInt32LE(dw0 >>> 0, at + 8);
-  b.writeUInt32LE(dw1 >>> 0, at + 12);
-  b.writeUInt16LE(sqhd, at + 16);
-  b.writeUInt16LE(sqid, at + 18);
-  b.writeUInt16LE(cid, at + 20);
-  b.writeUInt16LE((status << 1) & 0xffff, at + 22);
-  if (hdgst) b.writeUInt32LE(crc32c(b, at, at + RESP_HLEN), at + RESP_HLEN);
+  const at = w.reserve(RESP_HLEN + (hdgst ? DIGEST_LEN : 0));
+  writeCapsuleResp(w.buf, at, cid, status, dw0, dw1, sqhd, sqid, hdgst);
 }
 
 /**
@@ -56,16 +43,14 @@ export function sendC2hData(
   success: boolean,
 ): void {
   const pdo = dataPdo(DATA_HLEN, hdgst, hpda);
-  const dd = ddgst ? DIGEST_LEN : 0;
-  const dflags = (hdgst ? PduFlag.HDGSTF : 0) | (ddgst ? PduFlag.DDGSTF : 0);
+  const lastFlags = PduFlag.LAST_PDU | (success ? PduFlag.SUCCESS : 0);
   let bi = 0;
   let bo = 0;
   let datao = 0;
   while (datao < len) {
     const datal = Math.min(maxData, len - datao);
-    const last = datao + datal === len;
-    const flags = dflags | (last ? PduFlag.LAST_PDU | (success ? PduFlag.SUCCESS : 0) : 0);
-    putDataHeader(w, PduType.C2HData, cccid, 0, datao, datal, flags, pdo, hdgst, dd);
+    const flags = datao + datal === len ? lastFlags : 0;
+    putDataHeader(w, PduType.C2HData, cccid, 0, datao, datal, flags, pdo, hdgst, ddgst);
     let need = datal;
     let crc = 0;
     while (need > 0) {

@@ -6,7 +6,10 @@ import { FileBackend } from './backends/file.ts';
 import { RamBackend } from './backends/ram.ts';
 import type { Backend } from './backends/types.ts';
 
-export type BackendConfig = { kind: 'ram'; size: number } | { kind: 'file'; path: string; size?: number };
+export type BackendConfig =
+  | { kind: 'ram'; size: number }
+  /** `sync`: write-through (O_DSYNC): every write is on stable storage before it completes. */
+  | { kind: 'file'; path: string; size?: number; sync?: boolean };
 
 export interface NamespaceConfig {
   /** 1-based; defaults to the next free NSID. */
@@ -126,7 +129,7 @@ function makeBackend(c: BackendConfig, lbaSize: number, maxRamSize: number, what
     if (!Number.isSafeInteger(size) || size < lbaSize) {
       throw new InvalidArgumentError(`${what}: file size ${size} must be at least one block (${lbaSize})`);
     }
-    return new FileBackend(c.path, size - (size % lbaSize));
+    return new FileBackend(c.path, size - (size % lbaSize), c.sync === true);
   }
   throw new InvalidArgumentError(`${what}: unknown backend kind ${(c as { kind: string }).kind}`);
 }

@@ -47,6 +47,10 @@ export class NvmeTarget extends EventEmitter {
   private opened: Promise<void> | undefined;
   private closing = false;
   private readonly ctx: TargetContext;
+  /** Connections accepted whose Connect has not succeeded yet (bounded by maxPendingConnections). */
+  private readonly pending = new Set<CmdQueue>();
+  /** Connections closed at accept because a limit was reached. */
+  private refusedCount = 0;
   /** Connections carrying an I/O queue (the busy poller runs while there are any). */
   private readonly ioQueues = new Set<CmdQueue>();
   private readonly poller: BusyPoller | undefined;
@@ -74,7 +78,11 @@ export class NvmeTarget extends EventEmitter {
       controllerGone: (c, reason) => this.controllerGone(c, reason),
       connectionClosed: (q) => {
         this.connections.delete(q);
+        this.pending.delete(q);
         this.ioQueues.delete(q);
+      },
+      queueAssociated: (q) => {
+        this.pending.delete(q);
       },
       ioQueueUp: (q) => {
         this.ioQueues.add(q);
@@ -92,11 +100,15 @@ export class NvmeTarget extends EventEmitter {
     const host = addr.host ?? '127.0.0.1';
     // pauseOnConnect: a Connection re-wraps each socket to read through `onread` before any read.
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
-      if (this.closing) {
+      const o = this.options;
+      if (this.closing || this.connections.size >= o.maxConnections || this.pending.size >= o.maxPendingConnections) {
+        if (!this.closing) this.refusedCount++;
         socket.destroy();
         return;
       }
-      this.connections.add(new Connection(this.ctx, socket));
+      const q = new Connection(this.ctx, socket);
+      this.connections.add(q);
+      this.pending.add(q);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -111,6 +123,11 @@ export class NvmeTarget extends EventEmitter {
     this.listenerInfos.push({ host, port, portid: this.listenerInfos.length + 1 });
     this.discoveryChanged();
     return { host, port };
+  }
+
+  /** Connections open now, those of them not yet associated with a controller, and those refused at accept so far. */
+  get connectionCounts(): { open: number; pending: number; refused: number } {
+    return { open: this.connections.size, pending: this.pending.size, refused: this.refusedCount };
   }
 
   /** True while the event loop is being busy-polled (options.poll and an I/O queue connected). */

@@ -6,16 +6,9 @@ import { buildIdentifySqe, buildRwSqe } from '../../src/protocol/admin.ts';
 import { DigestOpt, IoOpc, OFF, PduFlag, PduType, Prop } from '../../src/protocol/constants.ts';
 import { crc32c } from '../../src/protocol/crc32c.ts';
 import { buildConnectSqe, buildPropertyGetSqe, buildPropertySetSqe, encodeConnectData } from '../../src/protocol/fabrics.ts';
-import {
-  decodeHeader,
-  encodeCapsuleCmd,
-  encodeDataHeader,
-  encodeDdgst,
-  encodeIcReq,
-  type IcResp,
-  type Pdu,
-} from '../../src/protocol/pdu.ts';
+import { decodeHeader, encodeIcReq, type IcResp, type Pdu } from '../../src/protocol/pdu.ts';
 import { type Cqe, parseCqe } from '../../src/protocol/sqe.ts';
+import { encodeCapsuleCmd, encodeDataHeader, encodeDdgst } from './pdu-encode.ts';
 
 export interface RawPdu {
   /** The whole PDU as received. */
@@ -223,15 +216,16 @@ export class RawClient {
   async connectQueue(f: {
     qid: number;
     subnqn: string;
-    hostnqn?: string;
+    hostnqn?: string | undefined;
+    hostid?: Buffer;
     cntlid?: number;
     sqsize?: number;
     kato?: number;
-    cattr?: number;
+    cattr?: number | undefined;
   }): Promise<Cqe> {
     const sqe = buildConnectSqe({ cid: this.cid(), qid: f.qid, sqsize: f.sqsize ?? 31, kato: f.kato ?? 0, cattr: f.cattr });
     const data = encodeConnectData({
-      hostid: HOSTID,
+      hostid: f.hostid ?? HOSTID,
       cntlid: f.cntlid ?? 0xffff,
       subnqn: f.subnqn,
       hostnqn: f.hostnqn ?? HOSTNQN,

@@ -180,6 +180,27 @@ test('target connect - I/O queue checks: CNTLID, QID within the granted queues, 
   q2.close();
 });
 
+// Regression test: a host that claimed another host's NQN (or kept the NQN with another
+// HOSTID) could attach I/O queues to that host's live controller by guessing its CNTLID.
+test('target connect - an I/O queue must name its controller\'s HOSTNQN and HOSTID: else Connect Invalid Host', async (t) => {
+  const a = await RawClient.open(port);
+  t.after(() => a.close());
+  const cntlid = await a.adminConnect(NQN);
+  const q = await RawClient.open(port);
+  t.after(() => q.close());
+  const otherNqn = await q.connectQueue({ qid: 1, subnqn: NQN, cntlid, hostnqn: ALLOWED_HOST });
+  assert.equal(otherNqn.status, 0x4184);
+  assert.equal(otherNqn.dw0, 512 | (1 << 16), 'DW0 names HOSTNQN in the connect data');
+  const otherId = Buffer.from(HOSTID);
+  otherId[15] ^= 0xff;
+  const wrongId = await q.connectQueue({ qid: 1, subnqn: NQN, cntlid, hostid: otherId });
+  assert.equal(wrongId.status, 0x4184);
+  assert.equal(wrongId.dw0, 0 | (1 << 16), 'DW0 names HOSTID in the connect data');
+  // The queue is still unconnected: the right host's Connect on it succeeds.
+  const ok = await q.connectQueue({ qid: 1, subnqn: NQN, cntlid });
+  assert.equal(ok.status, 0);
+});
+
 test('target connect - I/O queue before CC.EN is a sequence error', async () => {
   const a = await RawClient.open(port);
   const cqe = await a.connectQueue({ qid: 0, subnqn: NQN });

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { buildFlushSqe, buildRwSqe, buildSetFeaturesSqe } from '../../src/protocol/admin.ts';
 import { Fes, IoOpc, OFF, PduType, SglType } from '../../src/protocol/constants.ts';
-import { encodeCapsuleCmd, encodeDataHeader, encodeIcReq, encodeTermReq } from '../../src/protocol/pdu.ts';
+import { encodeIcReq, encodeTermReq } from '../../src/protocol/pdu.ts';
 import { NvmeTarget } from '../../src/target/index.ts';
+import { encodeCapsuleCmd, encodeDataHeader } from '../helpers/pdu-encode.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:errors';
@@ -278,4 +279,28 @@ test('target CapsuleCmd - in-capsule data on a read is INVALID_FIELD, the queue 
   assert.equal(r.c2h.length, 0);
   assert.equal((await c.exchange(buildFlushSqe({ cid: c.cid(), nsid: 1 }))).cqe!.status, 0);
   c.close();
+});
+
+// Regression test: a host could keep any number of commands outstanding (and so make
+// the target hold their data buffers), far beyond the queue size it connected with.
+test('target CapsuleCmd - more commands outstanding than SQSIZE+1: FES 2 (PDU sequence error)', async () => {
+  const c = await ioQueue(); // sqsize 31: 32 commands may be outstanding
+  for (let cid = 1; cid <= 32; cid++) await startR2tWrite(c, cid); // each waits for its data
+  const sqe = buildRwSqe({ cid: 33, opc: IoOpc.Write, nsid: 1, slba: 0, nlb: 16, len: 8192, inCapsule: false });
+  const parts = c.capsule(sqe);
+  c.send(...parts);
+  await expectTerm(c, Fes.PduSequenceError, 0, parts[0]!.subarray(0, 72));
+  await otherStillWorks();
+});
+
+test('target CapsuleCmd - completions make room: 32 outstanding, one completes, one more is accepted', async () => {
+  const c = await ioQueue();
+  const ttags: number[] = [];
+  for (let cid = 1; cid <= 32; cid++) ttags.push(await startR2tWrite(c, cid));
+  c.send(...c.h2cData(1, ttags[0]!, 0, Buffer.alloc(8192, 1), true));
+  const done = await c.nextPdu();
+  assert.equal(done?.hdr.type, PduType.CapsuleResp);
+  await startR2tWrite(c, 40);
+  c.close();
+  await otherStillWorks();
 });

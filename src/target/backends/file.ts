@@ -1,7 +1,7 @@
 // File namespace store through an fs.promises FileHandle. The file is created if
 // missing and extended (sparse) to the namespace size; bytes past the end of a
 // shorter file read as zeros.
-import { closeSync, fstatSync, readSync as fsReadSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, readSync as fsReadSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Backend } from './types.ts';
 
@@ -12,10 +12,14 @@ export class FileBackend implements Backend {
   private fh: FileHandle | undefined;
   private zeroes: Buffer | undefined;
 
-  /** `size`: the namespace size; a shorter file is extended (sparse) to it when opened. */
+  /**
+   * `size`: the namespace size; a shorter file is extended (sparse) to it when opened.
+   * `writeThrough`: opened with O_DSYNC, so a write returns once its data is on stable storage.
+   */
   constructor(
     readonly path: string,
     readonly size: number,
+    readonly writeThrough = false,
   ) {}
 
   /** The size of an existing file, for a namespace declared without a size. */
@@ -30,12 +34,13 @@ export class FileBackend implements Backend {
 
   async open(): Promise<void> {
     if (this.fh !== undefined) return;
+    const sync = this.writeThrough ? constants.O_DSYNC : 0;
     let fh: FileHandle;
     try {
-      fh = await open(this.path, 'r+');
+      fh = await open(this.path, constants.O_RDWR | sync);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fh = await open(this.path, 'w+');
+      fh = await open(this.path, constants.O_RDWR | constants.O_CREAT | sync, 0o644);
     }
     const st = await fh.stat();
     if (st.size < this.size) await fh.truncate(this.size);

@@ -8,6 +8,8 @@ const ZEROES = Buffer.alloc(RAM_CHUNK);
 
 export class RamBackend implements Backend {
   readonly kind = 'ram';
+  /** Memory is all there is: nothing to flush to (and nothing survives the process). */
+  readonly writeThrough = true;
   private readonly chunks: (Buffer | undefined)[];
 
   constructor(readonly size: number) {

@@ -7,6 +7,8 @@ export interface Backend {
   readonly kind: 'ram' | 'file';
   /** Capacity in bytes. */
   readonly size: number;
+  /** Every completed write is already durable (no volatile cache to flush). */
+  readonly writeThrough: boolean;
   /** Opens the store (files); a no-op for RAM. */
   open(): Promise<void>;
   /**

@@ -9,9 +9,9 @@ import {
   TermReqError,
   TimeoutError,
 } from '../../../src/protocol/errors.ts';
-import { encodeCapsuleResp, encodeR2t } from '../../../src/protocol/pdu.ts';
-import { buildCqe, sqeCid, sqeOpc } from '../../../src/protocol/sqe.ts';
+import { sqeCid, sqeOpc } from '../../../src/protocol/sqe.ts';
 import { type ConnectOptions, NvmeController } from '../../../src/host/index.ts';
+import { encodeCapsuleResp, encodeR2t } from '../../helpers/pdu-encode.ts';
 import { FakeTarget, type FakeTargetOptions } from './fake-target.ts';
 
 async function setup(o: FakeTargetOptions, c: Partial<ConnectOptions> = {}): Promise<{ t: FakeTarget; ctrl: NvmeController }> {
@@ -179,7 +179,7 @@ test('host errors - CapsuleResp for an unknown CID and short data-in are protoco
         if (c.qid === 0 || sqeOpc(sqe) !== IoOpc.Read) return false;
         const cid = mode === 'unknown-cid' ? sqeCid(sqe) + 77 : sqeCid(sqe);
         if (mode === 'short') c.sendData(cid, Buffer.alloc(512));
-        else c.send(encodeCapsuleResp(buildCqe({ cid, status: 0 }), c.hdgst));
+        else c.send(encodeCapsuleResp({ cid, status: 0 }, c.hdgst));
         return true;
       },
     });
@@ -244,7 +244,7 @@ test('host errors - a header digest error ends the queue with ProtocolError FES 
     {
       hook: (c, sqe) => {
         if (c.qid === 0 || sqeOpc(sqe) !== IoOpc.Read) return false;
-        const resp = encodeCapsuleResp(buildCqe({ cid: sqeCid(sqe), status: 0 }), true);
+        const resp = encodeCapsuleResp({ cid: sqeCid(sqe), status: 0 }, true);
         resp[resp.length - 1] ^= 0xff; // corrupt the HDGST
         c.send(resp);
         return true;

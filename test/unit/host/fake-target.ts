@@ -27,19 +27,10 @@ import {
   encodeIdentifyController,
   encodeIdentifyNamespace,
 } from '../../../src/protocol/identify.ts';
-import {
-  type CapsuleCmd,
-  type DataPdu,
-  encodeCapsuleResp,
-  encodeDataHeader,
-  encodeDdgst,
-  encodeIcResp,
-  encodeR2t,
-  encodeTermReq,
-  type Pdu,
-} from '../../../src/protocol/pdu.ts';
+import { type CapsuleCmd, type DataPdu, encodeIcResp, encodeTermReq, type Pdu } from '../../../src/protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../../../src/protocol/receiver.ts';
-import { buildCqe, makeStatus, sqeCdw, sqeCid, sqeNsid, sqeOpc, sqeSglLen, sqeSglType } from '../../../src/protocol/sqe.ts';
+import { makeStatus, sqeCdw, sqeCid, sqeNsid, sqeOpc, sqeSglLen, sqeSglType } from '../../../src/protocol/sqe.ts';
+import { encodeCapsuleResp, encodeDataHeader, encodeDdgst, encodeR2t } from '../../helpers/pdu-encode.ts';
 
 export interface FakeNs {
   nsid: number;
@@ -68,7 +59,7 @@ export interface FakeTargetOptions {
   /** Grant this many I/O queues (default 8). */
   maxIoQueues?: number;
   /** Overrides of the ICResp fields. */
-  icresp?: { pfv?: number; cpda?: number; dgst?: number; maxh2cdata?: number };
+  icresp?: { pfv?: number; cpda?: number; dgst?: number; maxh2cdata?: number } | undefined;
   /** CSTS.SHST reported after CC.SHN (default 2 = complete). */
   shstAfterShn?: number;
   /**
@@ -81,7 +72,7 @@ export interface FakeTargetOptions {
 export interface SeenCmd {
   qid: number;
   opc: number;
-  fctype?: number;
+  fctype?: number | undefined;
   cid: number;
   sqe: Buffer;
 }
@@ -249,7 +240,7 @@ export class FakeConn implements RecvHandler {
 
   respond(cid: number, status = 0, dw0 = 0, dw1 = 0): void {
     this.t.resps++;
-    this.send(encodeCapsuleResp(buildCqe({ cid, status, dw0, dw1, sqid: Math.max(this.qid, 0) }), this.hdgst));
+    this.send(encodeCapsuleResp({ cid, status, dw0, dw1, sqid: Math.max(this.qid, 0) }, this.hdgst));
   }
 
   /** C2HData in PDUs of at most c2hMaxData, then a CapsuleResp (or SUCCESS on the last PDU). */

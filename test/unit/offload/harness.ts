@@ -5,15 +5,16 @@
 import { PduFlag, PduType } from '../../../src/protocol/constants.ts';
 import { crc32c } from '../../../src/protocol/crc32c.ts';
 import type { ProtocolError } from '../../../src/protocol/errors.ts';
-import { type DataPdu, encodeCapsuleResp, encodeDataHeader, encodeDdgst, type Pdu } from '../../../src/protocol/pdu.ts';
+import type { DataPdu, Pdu } from '../../../src/protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../../../src/protocol/receiver.ts';
-import { buildCqe, parseCqe } from '../../../src/protocol/sqe.ts';
+import { parseCqe } from '../../../src/protocol/sqe.ts';
 import type { NicProfile } from '../../../src/offload/core.ts';
 import { segmentStream } from '../../../src/offload/inject.ts';
 import { createPacketDevice } from '../../../src/offload/packet-device.ts';
 import { PacketRx } from '../../../src/offload/packet-rx.ts';
 import type { DdpQueue, UlpOps } from '../../../src/offload/types.ts';
 import type { StatsSnapshot } from '../../../src/stats/registry.ts';
+import { encodeCapsuleResp, encodeDataHeader, encodeDdgst } from '../../helpers/pdu-encode.ts';
 
 export interface Digests {
   hdgst: boolean;
@@ -58,7 +59,7 @@ export function c2hPdus(reads: readonly ReadSpec[], d: Digests): BuiltPdu[] {
       out.push({ type: PduType.C2HData, cid: r.cid, bytes: Buffer.concat(parts), dataAt: hdr.length, datal });
     }
     if (!r.success) {
-      const resp = encodeCapsuleResp(buildCqe({ cid: r.cid }), d.hdgst);
+      const resp = encodeCapsuleResp({ cid: r.cid }, d.hdgst);
       out.push({ type: PduType.CapsuleResp, cid: r.cid, bytes: resp, dataAt: 0, datal: 0 });
     }
   }

@@ -19,67 +19,59 @@ import {
   TERM_REQ_MAX_PLEN,
 } from '../../../src/protocol/constants.ts';
 import { crc32c } from '../../../src/protocol/crc32c.ts';
+import { encodeR2t } from '../../helpers/pdu-encode.ts';
 import {
   type CapsuleCmd,
   type CapsuleResp,
   dataPdo,
   decodeHeader,
-  encodeCapsuleCmd,
-  encodeCapsuleResp,
-  encodeDataHeader,
-  encodeDdgst,
   encodeIcReq,
   encodeIcResp,
-  encodeR2t,
   encodeTermReq,
-  type Pdu,
   readCh,
+  termReqLen,
+  writeCapsuleCmd,
+  writeCapsuleResp,
+  writeDataHeader,
+  writeDdgst,
+  writeIcReq,
+  writeIcResp,
+  writeR2t,
+  writeTermReq,
 } from '../../../src/protocol/pdu.ts';
 import { capsuleCmdIcd, capsuleRespHdgst, identifySqe } from '../../fixtures/pdu/capsule.ts';
+import { r2tHdgst } from '../../fixtures/pdu/data.ts';
+import { c2hTermReq, h2cTermReq, icReq, icReqMax, icResp } from '../../fixtures/pdu/ic-term.ts';
 import { ALL_FIXTURES } from '../../fixtures/pdu/index.ts';
 import { hex } from '../../helpers/hex.ts';
 
-// ---------------------------------------------------------------- round trips
+/** A buffer of `n` bytes that all hold `fill` (never a value a writer would leave by accident). */
+const dirty = (n: number, fill = 0xee): Buffer => Buffer.alloc(n, fill);
+const every = (b: Buffer, v: number): boolean => b.every((x) => x === v);
 
-/** Encodes a decoded header object (plus the fixture's data and PDA) back to wire bytes. */
-function encodeObject(p: Pdu, data: Buffer | undefined, pda: number): Buffer {
-  const d = { hdgst: (p.flags & PduFlag.HDGSTF) !== 0, ddgst: (p.flags & PduFlag.DDGSTF) !== 0 };
-  const tail = (b: Buffer) => (data === undefined ? [] : [b, ...(d.ddgst ? [encodeDdgst(crc32c(b))] : [])]);
-  switch (p.type) {
-    case PduType.ICReq:
-      return encodeIcReq(p);
-    case PduType.ICResp:
-      return encodeIcResp(p);
-    case PduType.H2CTermReq:
-    case PduType.C2HTermReq:
-      return encodeTermReq(p.type, p.fes, p.fei, data);
-    case PduType.CapsuleCmd:
-      return Buffer.concat([encodeCapsuleCmd(p.sqe, data?.length ?? 0, d, pda), ...tail(data!)]);
-    case PduType.CapsuleResp:
-      return encodeCapsuleResp(p.cqe, d.hdgst);
-    case PduType.H2CData:
-    case PduType.C2HData: {
-      const flags = p.flags & (PduFlag.LAST_PDU | PduFlag.SUCCESS);
-      return Buffer.concat([encodeDataHeader(p.type, { ...p, flags }, d, pda), ...tail(data!)]);
-    }
-    case PduType.R2T:
-      return encodeR2t(p, d.hdgst);
-  }
-}
+// ---------------------------------------------------------------- fixtures: the writers that ship
 
 for (const f of ALL_FIXTURES) {
-  test(`pdu - bytes -> decodeHeader -> encode gives the same bytes: ${f.name}`, () => {
-    assert.equal(encodeObject(decodeHeader(f.bytes), f.data, f.pda).toString('hex'), f.bytes.toString('hex'));
-  });
-
   test(`pdu - decodeHeader: ${f.name}`, () => {
     assert.deepEqual(decodeHeader(f.bytes), f.header);
   });
-  test(`pdu - encode is byte-exact: ${f.name}`, () => {
-    assert.equal(f.encode().toString('hex'), f.bytes.toString('hex'));
-  });
   test(`pdu - PLEN is the wire length: ${f.name}`, () => {
     assert.equal(f.header.plen, f.bytes.length);
+  });
+  test(`pdu - the writers write exactly these bytes, every one of them: ${f.name}`, () => {
+    const b = dirty(f.bytes.length);
+    assert.equal(f.write(b, 0), f.bytes.length);
+    assert.equal(b.toString('hex'), f.bytes.toString('hex'));
+  });
+  // The send path writes headers into a batch arena at whatever offset the last part ended.
+  test(`pdu - written at an odd offset inside a larger buffer, nothing around it touched: ${f.name}`, () => {
+    const before = 13;
+    const after = 11;
+    const b = dirty(before + f.bytes.length + after, 0xa5);
+    assert.equal(f.write(b, before), before + f.bytes.length);
+    assert.equal(b.subarray(before, before + f.bytes.length).toString('hex'), f.bytes.toString('hex'));
+    assert.ok(every(b.subarray(0, before), 0xa5), 'bytes before untouched');
+    assert.ok(every(b.subarray(before + f.bytes.length), 0xa5), 'bytes after untouched');
   });
 }
 
@@ -90,7 +82,25 @@ test('pdu - every PDU type and digest combination has a fixture', () => {
   assert.deepEqual([...seen].sort(), want.sort());
 });
 
-test('pdu - the §1.5 known vector: CapsuleResp CID=1 has HDGST 23 b8 46 54', () => {
+test('pdu - fixtures cover LAST, LAST|SUCCESS, and pad after the header and after its HDGST', () => {
+  const c2h = ALL_FIXTURES.filter((f) => f.header.type === PduType.C2HData);
+  const flags = new Set(c2h.map((f) => f.header.flags & (PduFlag.LAST_PDU | PduFlag.SUCCESS)));
+  assert.deepEqual([...flags].sort((x, y) => x - y), [0, PduFlag.LAST_PDU, PduFlag.LAST_PDU | PduFlag.SUCCESS]);
+  const padded = (f: (typeof c2h)[number]) => f.header.pdo > f.header.hlen + (f.header.flags & PduFlag.HDGSTF ? DIGEST_LEN : 0);
+  assert.ok(c2h.some((f) => padded(f) && !(f.header.flags & PduFlag.HDGSTF)));
+  assert.ok(c2h.some((f) => padded(f) && f.header.flags & PduFlag.HDGSTF));
+});
+
+test('pdu - the allocating forms (ICReq, ICResp, TermReq, R2T) give the fixture bytes', () => {
+  assert.equal(encodeIcReq({ pfv: 0, hpda: 0, dgst: 3, maxr2t: 0 }).toString('hex'), icReq.bytes.toString('hex'));
+  assert.equal(encodeIcReq({ hpda: 31, maxr2t: 0xffffffff }).toString('hex'), icReqMax.bytes.toString('hex'));
+  assert.equal(encodeIcResp({ cpda: 0, dgst: 3, maxh2cdata: 0x20000 }).toString('hex'), icResp.bytes.toString('hex'));
+  assert.equal(encodeTermReq(PduType.H2CTermReq, 1, 16).toString('hex'), h2cTermReq.bytes.toString('hex'));
+  assert.equal(encodeTermReq(PduType.C2HTermReq, 1, 2, c2hTermReq.data).toString('hex'), c2hTermReq.bytes.toString('hex'));
+  assert.equal(encodeR2t({ cccid: 2, ttag: 5, r2to: 0, r2tl: 0x10000 }, true).toString('hex'), r2tHdgst.bytes.toString('hex'));
+});
+
+test('pdu - the known HDGST vector: CapsuleResp CID=1 has HDGST 23 b8 46 54', () => {
   assert.equal(capsuleRespHdgst.bytes.subarray(24).toString('hex'), '23b84654');
   assert.equal(crc32c(capsuleRespHdgst.bytes, 0, 24), 0x5446b823);
 });
@@ -123,7 +133,7 @@ test('pdu - readCh decodes the common header, PLEN as u32', () => {
   assert.deepEqual(readCh(hex`07 0c 18 1c  ff ff ff ff`), { type: 7, flags: 0x0c, hlen: 24, pdo: 28, plen: 0xffffffff });
 });
 
-// ---------------------------------------------------------------- encoder details
+// ---------------------------------------------------------------- writer details
 
 test('pdu - dataPdo: header (+HDGST) rounded up to (PDA+1)*4', () => {
   const cases: [number, boolean, number, number][] = [
@@ -142,49 +152,64 @@ test('pdu - dataPdo: header (+HDGST) rounded up to (PDA+1)*4', () => {
   for (const [hlen, hd, pda, pdo] of cases) assert.equal(dataPdo(hlen, hd, pda), pdo, `hlen ${hlen} hdgst ${hd} pda ${pda}`);
 });
 
-test('pdu - encodeCapsuleCmd with HDGST and CPDA 31: PDO 128, zero pad, digest over HLEN only', () => {
-  const h = encodeCapsuleCmd(identifySqe, 512, { hdgst: true, ddgst: true }, 31);
-  assert.equal(h.length, PDO_MAX);
+test('pdu - writeCapsuleCmd with HDGST and CPDA 31: PDO 128, zero pad, digest over HLEN only', () => {
+  const h = dirty(PDO_MAX);
+  assert.equal(writeCapsuleCmd(h, 0, identifySqe, 512, dataPdo(72, true, 31), true, true), PDO_MAX);
   assert.deepEqual(readCh(h), { type: 4, flags: 3, hlen: 72, pdo: 128, plen: 128 + 512 + 4 });
   assert.equal(h.readUInt32LE(72), crc32c(h, 0, 72));
-  assert.ok(h.subarray(76).every((x) => x === 0));
+  assert.ok(every(h.subarray(76), 0));
 });
 
-test('pdu - encodeCapsuleCmd without data sets neither DDGSTF nor PDO, even with data digest on', () => {
-  const h = encodeCapsuleCmd(identifySqe, 0, { hdgst: false, ddgst: true }, 7);
+test('pdu - writeCapsuleCmd without data sets neither DDGSTF nor PDO, even with data digest on', () => {
+  const h = dirty(PDO_MAX);
+  assert.equal(writeCapsuleCmd(h, 0, identifySqe, 0, 128, false, true), 72);
   assert.deepEqual(readCh(h), { type: 4, flags: 0, hlen: 72, pdo: 0, plen: 72 });
+  assert.ok(every(h.subarray(72), 0xee), 'nothing written past the header');
 });
 
-test('pdu - encodeTermReq copies at most 128 bytes of the bad header (PLEN 152)', () => {
+test('pdu - writeCapsuleCmd zero-fills the rest of a short SQE (no stale arena bytes on the wire)', () => {
+  const h = dirty(72);
+  writeCapsuleCmd(h, 0, Buffer.from([1, 2, 3]), 0, 0, false, false);
+  assert.equal(h.subarray(OFF.SQE).toString('hex'), `010203${'00'.repeat(61)}`);
+});
+
+test('pdu - writeTermReq copies at most 128 bytes of the bad header (PLEN 152)', () => {
   const bad = Buffer.alloc(132, 0x5a);
-  const t = encodeTermReq(PduType.C2HTermReq, Fes.HeaderDigestError, 0, bad);
-  assert.equal(t.length, TERM_REQ_MAX_PLEN);
+  assert.equal(termReqLen(bad.length), TERM_REQ_MAX_PLEN);
+  assert.equal(termReqLen(0), 24);
+  const t = dirty(TERM_REQ_MAX_PLEN + 4);
+  assert.equal(writeTermReq(t, 0, PduType.C2HTermReq, Fes.HeaderDigestError, 0, bad), TERM_REQ_MAX_PLEN);
   assert.equal(t.readUInt32LE(OFF.PLEN), TERM_REQ_MAX_PLEN);
   assert.equal(t[OFF.FLAGS], 0);
-  assert.ok(t.subarray(24).equals(bad.subarray(0, TERM_REQ_MAX_DATA)));
+  assert.ok(t.subarray(24, TERM_REQ_MAX_PLEN).equals(bad.subarray(0, TERM_REQ_MAX_DATA)));
+  assert.ok(every(t.subarray(TERM_REQ_MAX_PLEN), 0xee), 'nothing written past PLEN');
 });
 
-test('pdu - encodeTermReq writes FEI as u32 at offset 10 (not 12)', () => {
-  const t = encodeTermReq(PduType.H2CTermReq, 1, 0x01020304);
+test('pdu - writeTermReq writes FEI as u32 at offset 10 (not 12)', () => {
+  const t = dirty(24);
+  writeTermReq(t, 0, PduType.H2CTermReq, 1, 0x01020304, Buffer.alloc(0));
   assert.equal(t.subarray(8, 24).toString('hex'), `010004030201${'00'.repeat(10)}`);
 });
 
-test('pdu - encodeDdgst writes the CRC little-endian', () => {
-  assert.equal(encodeDdgst(0x98f94189).toString('hex'), '8941f998');
-  assert.equal(encodeDdgst(crc32c(Buffer.alloc(4096))).toString('hex'), '8941f998');
+test('pdu - writeDdgst writes the CRC little-endian and returns the end', () => {
+  const b = dirty(6);
+  assert.equal(writeDdgst(b, 1, 0x98f94189), 5);
+  assert.equal(b.toString('hex'), 'ee8941f998ee');
+  writeDdgst(b, 1, crc32c(Buffer.alloc(4096)));
+  assert.equal(b.toString('hex'), 'ee8941f998ee');
 });
 
-// Regression test for bf68712: a short CQE put stale Buffer-pool bytes on the wire (allocUnsafe).
-test('pdu - encodeCapsuleResp copies only 16 CQE bytes and zero-fills a short CQE', () => {
-  const long = Buffer.alloc(20, 0x77);
-  assert.equal(encodeCapsuleResp(long, false).subarray(8).toString('hex'), '77'.repeat(16));
-  const short = Buffer.from([1, 2, 3]);
-  assert.equal(encodeCapsuleResp(short, false).subarray(8).toString('hex'), `010203${'00'.repeat(13)}`);
+test('pdu - writeDataHeader adds HDGSTF/DDGSTF to the flags it is given; PLEN counts the DDGST', () => {
+  const h = dirty(28);
+  writeDataHeader(h, 0, PduType.C2HData, 1, 0, 0, 100, PduFlag.LAST_PDU | PduFlag.SUCCESS, 28, true, true);
+  assert.deepEqual(readCh(h), { type: 7, flags: 0x0f, hlen: 24, pdo: 28, plen: 28 + 100 + 4 });
+  writeDataHeader(h, 0, PduType.H2CData, 1, 0, 0, 100, 0, 24, false, false);
+  assert.deepEqual(readCh(h), { type: 6, flags: 0, hlen: 24, pdo: 24, plen: 124 });
 });
 
-// ---------------------------------------------------------------- layout self-check (nvme-tcp.md §1–§3)
+// ---------------------------------------------------------------- layout self-check (NVMe/TCP 1.0 Figures 10, 19–28)
 
-test('layout - PDU type codes (§1.2)', () => {
+test('layout - PDU type codes (NVMe/TCP 1.0 Figure 10)', () => {
   assert.deepEqual(
     { ...PduType },
     {
@@ -201,7 +226,7 @@ test('layout - PDU type codes (§1.2)', () => {
   );
 });
 
-test('layout - HLEN by type (§1.2); type 8 is undefined', () => {
+test('layout - HLEN by type (§3.6.2.2–§3.6.2.10); type 8 is undefined', () => {
   assert.deepEqual({ ...HLEN }, { 0: 128, 1: 128, 2: 24, 3: 24, 4: 72, 5: 24, 6: 24, 7: 24, 9: 24 });
   assert.equal(CH_LEN, 8);
   assert.equal(IC_PLEN, 128);
@@ -209,7 +234,7 @@ test('layout - HLEN by type (§1.2); type 8 is undefined', () => {
   assert.equal(CH_LEN + CQE_LEN, HLEN[PduType.CapsuleResp]);
 });
 
-test('layout - which types carry a header digest and which may carry data (§1.2)', () => {
+test('layout - which types carry a header digest and which may carry data (Figures 12, 13)', () => {
   const hd = [0, 1, 2, 3, 4, 5, 6, 7, 9].filter(hasHdgst);
   const dd = [0, 1, 2, 3, 4, 5, 6, 7, 9].filter(mayCarryData);
   assert.deepEqual(hd, [4, 5, 6, 7, 9]);
@@ -220,7 +245,7 @@ test('layout - which types carry a header digest and which may carry data (§1.2
   }
 });
 
-test('layout - FLAGS bits (§1.3), DGST bits (§2.1), FES codes (§3.5), size limits', () => {
+test('layout - FLAGS bits (§3.6.2.6–§3.6.2.9), DGST bits (§3.6.2.2), FES codes (§3.6.2.4, §3.6.2.5), size limits', () => {
   assert.deepEqual({ ...PduFlag }, { HDGSTF: 1, DDGSTF: 2, LAST_PDU: 4, SUCCESS: 8 });
   assert.deepEqual({ ...DigestOpt }, { HDGST: 1, DDGST: 2 });
   assert.deepEqual(
@@ -240,7 +265,7 @@ test('layout - FLAGS bits (§1.3), DGST bits (§2.1), FES codes (§3.5), size li
   assert.equal(PDO_MAX, (31 + 1) * 4);
 });
 
-test('layout - field offsets (§1.1, §2.1, §2.2, §3.1–§3.5)', () => {
+test('layout - field offsets (§3.6.2.1–§3.6.2.10)', () => {
   assert.deepEqual(
     { ...OFF },
     {
@@ -269,33 +294,41 @@ test('layout - field offsets (§1.1, §2.1, §2.2, §3.1–§3.5)', () => {
   );
 });
 
-test('layout - encoders put each field at its OFF offset (distinct marker values)', () => {
-  const ic = encodeIcReq({ pfv: 0x0102, hpda: 0x1f, dgst: 3, maxr2t: 0x0a0b0c0d });
-  assert.equal(ic.readUInt16LE(OFF.PFV), 0x0102);
-  assert.equal(ic[OFF.HPDA], 0x1f);
-  assert.equal(ic[OFF.DGST], 3);
-  assert.equal(ic.readUInt32LE(OFF.MAXR2T), 0x0a0b0c0d);
-  assert.ok(ic.subarray(16).every((x) => x === 0), 'ICReq rsvd[112] is zero');
-  const icr = encodeIcResp({ cpda: 2, dgst: 1, maxh2cdata: 0x11223344 });
-  assert.equal(icr[OFF.CPDA], 2);
-  assert.equal(icr.readUInt32LE(OFF.MAXH2CDATA), 0x11223344);
-  const t = encodeTermReq(PduType.C2HTermReq, 0x0605, 0x44332211);
-  assert.equal(t.readUInt16LE(OFF.FES), 0x0605);
-  assert.equal(t.readUInt32LE(OFF.FEI), 0x44332211);
-  const d = encodeDataHeader(PduType.H2CData, { cccid: 0x1112, ttag: 0x2122, datao: 0x31323334, datal: 0x100 }, {
-    hdgst: false,
-    ddgst: false,
-  });
-  assert.equal(d.readUInt16LE(OFF.CCCID), 0x1112);
-  assert.equal(d.readUInt16LE(OFF.TTAG), 0x2122);
-  assert.equal(d.readUInt32LE(OFF.DATAO), 0x31323334);
-  assert.equal(d.readUInt32LE(OFF.DATAL), 0x100);
-  assert.equal(d.readUInt32LE(20), 0, 'rsvd');
-  const r = encodeR2t({ cccid: 0x1112, ttag: 0x2122, r2to: 0x31323334, r2tl: 0x41424344 }, false);
-  assert.equal(r.readUInt32LE(OFF.R2TO), 0x31323334);
-  assert.equal(r.readUInt32LE(OFF.R2TL), 0x41424344);
-  const cqe = Buffer.alloc(CQE_LEN, 0x99);
-  assert.ok(encodeCapsuleResp(cqe, false).subarray(OFF.CQE, OFF.CQE + CQE_LEN).equals(cqe));
+test('layout - the writers put each field at its OFF offset (distinct marker values, written at an offset)', () => {
+  const at = 5;
+  const b = dirty(at + 128);
+  const v = b.subarray(at);
+  writeIcReq(b, at, 0x0102, 0x1f, 3, 0x0a0b0c0d);
+  assert.equal(v.readUInt16LE(OFF.PFV), 0x0102);
+  assert.equal(v[OFF.HPDA], 0x1f);
+  assert.equal(v[OFF.DGST], 3);
+  assert.equal(v.readUInt32LE(OFF.MAXR2T), 0x0a0b0c0d);
+  assert.ok(every(v.subarray(16, 128), 0), 'ICReq rsvd[112] is zero');
+  writeIcResp(b, at, 0, 2, 1, 0x11223344);
+  assert.equal(v[OFF.TYPE], PduType.ICResp);
+  assert.equal(v[OFF.CPDA], 2);
+  assert.equal(v[OFF.DGST], 1);
+  assert.equal(v.readUInt32LE(OFF.MAXH2CDATA), 0x11223344);
+  writeTermReq(b, at, PduType.C2HTermReq, 0x0605, 0x44332211, Buffer.alloc(0));
+  assert.equal(v.readUInt16LE(OFF.FES), 0x0605);
+  assert.equal(v.readUInt32LE(OFF.FEI), 0x44332211);
+  writeDataHeader(b, at, PduType.H2CData, 0x1112, 0x2122, 0x31323334, 0x100, 0, 24, false, false);
+  assert.equal(v.readUInt16LE(OFF.CCCID), 0x1112);
+  assert.equal(v.readUInt16LE(OFF.TTAG), 0x2122);
+  assert.equal(v.readUInt32LE(OFF.DATAO), 0x31323334);
+  assert.equal(v.readUInt32LE(OFF.DATAL), 0x100);
+  assert.equal(v.readUInt32LE(20), 0, 'rsvd');
+  b.fill(0xee);
+  writeR2t(b, at, 0x1112, 0x2122, 0x31323334, 0x41424344, false);
+  assert.equal(v.readUInt16LE(OFF.CCCID), 0x1112);
+  assert.equal(v.readUInt16LE(OFF.TTAG), 0x2122);
+  assert.equal(v.readUInt32LE(OFF.R2TO), 0x31323334);
+  assert.equal(v.readUInt32LE(OFF.R2TL), 0x41424344);
+  assert.equal(v.readUInt32LE(20), 0, 'rsvd');
+  // CQE: dw0 @0 | dw1 @4 | sqhd @8 | sqid @10 | cid @12 | status @14 (Linux form << 1).
+  writeCapsuleResp(b, at, 0x0d0e, 0x0f10, 0x01020304, 0x05060708, 0x090a, 0x0b0c, false);
+  assert.equal(v.subarray(OFF.CQE, OFF.CQE + CQE_LEN).toString('hex'), '04030201080706050a090c0b0e0d201e');
   const sqe = Buffer.alloc(SQE_LEN, 0x98);
-  assert.ok(encodeCapsuleCmd(sqe, 0, { hdgst: false, ddgst: false }).subarray(OFF.SQE, OFF.SQE + SQE_LEN).equals(sqe));
+  writeCapsuleCmd(b, at, sqe, 0, 0, false, false);
+  assert.ok(v.subarray(OFF.SQE, OFF.SQE + SQE_LEN).equals(sqe));
 });

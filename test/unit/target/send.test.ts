@@ -2,8 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OFF, PduFlag, PduType } from '../../../src/protocol/constants.ts';
 import { crc32c } from '../../../src/protocol/crc32c.ts';
-import { sendC2hData } from '../../../src/target/send.ts';
+import type { CapsuleResp } from '../../../src/protocol/pdu.ts';
+import { parseCqe } from '../../../src/protocol/sqe.ts';
+import { sendC2hData, sendCapsuleResp } from '../../../src/target/send.ts';
 import type { PduWriter } from '../../../src/transport/writer.ts';
+import { capsuleResp, capsuleRespHdgst } from '../../fixtures/pdu/capsule.ts';
+import { c2hDataPadded, c2hPayload } from '../../fixtures/pdu/data.ts';
+import { captureWriter } from '../../helpers/capture-writer.ts';
+import { encodeDataHeader, encodeDdgst } from '../../helpers/pdu-encode.ts';
 
 /** Collects what would be written, one entry per buffer handed to the writer or header reserved in place. */
 function fakeWriter(): { w: PduWriter; out: Buffer[] } {
@@ -13,7 +19,7 @@ function fakeWriter(): { w: PduWriter; out: Buffer[] } {
     send: (...bufs: Buffer[]) => out.push(...bufs),
     sendLater: (b: Buffer) => out.push(b),
     reserve: (n: number) => {
-      last = Buffer.alloc(n);
+      last = Buffer.alloc(n, 0xee); // an arena holds stale bytes
       out.push(last);
       return 0;
     },
@@ -73,4 +79,31 @@ test('target send - zero length sends nothing', () => {
   const { w, out } = fakeWriter();
   sendC2hData(w, 1, [Buffer.alloc(10)], 0, 4096, false, false, 0, true);
   assert.equal(out.length, 0);
+});
+
+// ---- against the annotated fixtures, through a real PduWriter
+
+for (const f of [capsuleResp, capsuleRespHdgst]) {
+  test(`target send - sendCapsuleResp sends the fixture bytes: ${f.name}`, () => {
+    const c = parseCqe((f.header as CapsuleResp).cqe);
+    const { w, bytes } = captureWriter();
+    sendCapsuleResp(w, c.cid, c.status, c.dw0, c.dw1, c.sqhd, c.sqid, f.hdgst);
+    assert.equal(bytes().toString('hex'), f.bytes.toString('hex'));
+  });
+}
+
+test('target send - sendC2hData with HPDA 3: the first PDU is the padded fixture, LAST on the second', () => {
+  const { w, bytes } = captureWriter();
+  sendC2hData(w, 3, [c2hPayload, c2hPayload], 24, 12, false, false, 3, false);
+  const second = encodeDataHeader(PduType.C2HData, { cccid: 3, datao: 12, datal: 12, flags: PduFlag.LAST_PDU }, { hdgst: false, ddgst: false }, 3);
+  assert.equal(bytes().toString('hex'), Buffer.concat([c2hDataPadded.bytes, second, c2hPayload]).toString('hex'));
+});
+
+test('target send - sendC2hData with both digests, HPDA 1 and SUCCESS: header, pad after the HDGST, data, DDGST', () => {
+  const { w, bytes } = captureWriter();
+  sendC2hData(w, 3, [c2hPayload], 12, 4096, true, true, 1, true);
+  const d = { hdgst: true, ddgst: true };
+  const hdr = encodeDataHeader(PduType.C2HData, { cccid: 3, datao: 0, datal: 12, flags: PduFlag.LAST_PDU | PduFlag.SUCCESS }, d, 1);
+  assert.equal(hdr.length, 32);
+  assert.equal(bytes().toString('hex'), Buffer.concat([hdr, c2hPayload, encodeDdgst(crc32c(c2hPayload))]).toString('hex'));
 });

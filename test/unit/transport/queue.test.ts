@@ -7,8 +7,9 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { test } from 'node:test';
 import { Fes, OFF, PduType } from '../../../src/protocol/constants.ts';
 import { ConnectionError, NegotiationError, ProtocolError, TermReqError, TimeoutError } from '../../../src/protocol/errors.ts';
-import { decodeHeader, encodeCapsuleCmd, encodeIcResp, type Pdu } from '../../../src/protocol/pdu.ts';
+import { decodeHeader, encodeIcResp, type Pdu } from '../../../src/protocol/pdu.ts';
 import { type Negotiated, type QueueHandler, TransportQueue } from '../../../src/transport/queue.ts';
+import { encodeCapsuleCmd } from '../../helpers/pdu-encode.ts';
 
 /** A handler that records what the queue tells it; `onPdu` may be replaced per test. */
 class Side implements QueueHandler {
