@@ -1,5 +1,5 @@
 // The replies of the ulp-ddp generic netlink family (the series' latest uAPI,
-// reference/offload.md §3.1) as `ynl --family ulp_ddp --do <op> --json` prints
+// Documentation/netlink/specs/ulp_ddp.yaml, v29/v30) as `ynl --family ulp_ddp --do <op> --json` prints
 // them: attribute names as keys, in attribute order.
 //
 //   stats-get  ifindex, then the ten rx-nvme-tcp-* counters (exactly those: the

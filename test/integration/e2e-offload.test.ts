@@ -67,7 +67,7 @@ for (const ddgst of [false, true]) {
   });
 }
 
-// blktests nvme/055 (reference/offload.md §4) through the socket device: fio
+// blktests nvme/055 ("nvme-tcp zero-copy offload", blktests v5, Dec 2024) through the socket device: fio
 // --rw=randrw with 32k-1M I/Os expects at least 95% of the received packets and 90% of
 // the received bytes offloaded, 4k-16k none, and with the capability off every
 // counter stays 0; "Offloaded sockets" = one sk_add and one sk_del per I/O queue,
