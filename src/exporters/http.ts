@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { crc32cImplementation } from '../protocol/crc32c.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
+import { type CapsState, capsGetReply, statsGetReply } from './netlink.ts';
 import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 
 export interface StatsEndpoints {
@@ -24,16 +25,29 @@ export interface StatsServer {
   close(): Promise<void>;
 }
 
+/** What snapshotEndpoints serves: anything with a snapshot; an offload device also has caps and an ifindex. */
+export interface SnapshotSource {
+  snapshot(): StatsSnapshot;
+  getCaps?(): CapsState;
+  readonly ifindex?: number;
+}
+
 /**
  * The endpoints of anything with offload counters (a socket or packet device, a
  * StatsRegistry): /metrics is its Prometheus text, /stats the snapshot itself (what
- * `nvmeotcp stats` reads back to print ethtool -S text and rates). Each request takes
- * a snapshot of its own.
+ * `nvmeotcp stats` reads back to print ethtool -S text and rates), for a device with
+ * the ulp-ddp netlink replies beside it (`netlink: { 'stats-get', 'caps-get' }`,
+ * what `nvmeotcp stats --netlink` prints). Each request takes a snapshot of its own.
  */
-export function snapshotEndpoints(source: { snapshot(): StatsSnapshot }): StatsEndpoints {
+export function snapshotEndpoints(source: SnapshotSource): StatsEndpoints {
   return {
     metrics: () => formatPrometheus(source.snapshot()),
-    stats: () => source.snapshot(),
+    stats: () => {
+      const snap = source.snapshot();
+      if (source.getCaps === undefined || source.ifindex === undefined) return snap;
+      const netlink = { 'stats-get': statsGetReply(snap, source.ifindex), 'caps-get': capsGetReply(source.getCaps(), source.ifindex) };
+      return { ...snap, netlink };
+    },
   };
 }
 
