@@ -35,7 +35,7 @@ import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { C } from '../stats/counters.ts';
 import { C2H_HLEN, checkC2hHeader, type FlowDigests, headerLen } from './c2h-header.ts';
 import { type CcidEntry, CcidState, DeviceCore, type DeviceOptions, type QueueCtx } from './core.ts';
-import { after, seqAdd, seqDiff } from './seq.ts';
+import { after, seqAdd, seqDiff } from '../protocol/seq.ts';
 import { segmentAt } from './sgl.ts';
 import type { DdpQueue } from './types.ts';
 

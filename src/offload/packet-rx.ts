@@ -14,7 +14,7 @@
 import { CH_LEN } from '../protocol/constants.ts';
 import { RecvState, type RxView } from '../protocol/receiver.ts';
 import type { RxPiece, RxSegment } from './packet-device.ts';
-import { after, seqAdd, seqDiff } from './seq.ts';
+import { after, seqAdd, seqDiff } from '../protocol/seq.ts';
 import type { DdpQueue, UlpOps } from './types.ts';
 
 export interface PacketRxOptions {
