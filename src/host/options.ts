@@ -8,39 +8,39 @@ import type { HostDdpDevice } from './offload.ts';
 export interface ConnectOptions {
   traddr: string;
   /** Default 4420. */
-  trsvcid?: number | string;
+  trsvcid?: number | string | undefined;
   subnqn: string;
   /** Default nqn.2014-08.org.nvmexpress:uuid:<hostid>. */
-  hostnqn?: string;
+  hostnqn?: string | undefined;
   /** 16 bytes or a UUID string; default a random UUID. */
-  hostid?: Buffer | string;
-  hdgst?: boolean;
-  ddgst?: boolean;
+  hostid?: Buffer | string | undefined;
+  hdgst?: boolean | undefined;
+  ddgst?: boolean | undefined;
   /** I/O queues to ask for (default 1); the controller may grant fewer. */
-  nrIoQueues?: number;
+  nrIoQueues?: number | undefined;
   /** I/O queue entries (default 128); clamped to CAP.MQES+1 and MAXCMD. */
-  queueSize?: number;
+  queueSize?: number | undefined;
   /** Keep Alive Timeout in ms (default 5000; 0 = no keep-alive). */
-  kato?: number;
+  kato?: number | undefined;
   /** Command timeout (default 30000 ms); a timeout tears its queue down. */
-  ioTimeoutMs?: number;
+  ioTimeoutMs?: number | undefined;
   /** TCP connect + ICResp bound (default 10000 ms). */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * Connect with CATTR.DISSQFC (SQ flow control disabled, Linux `disable_sqflow`): the
    * controller may then end successful reads with a C2HData SUCCESS and no CapsuleResp.
    */
-  disableSqFlow?: boolean;
+  disableSqFlow?: boolean | undefined;
   /** How block I/O picks an I/O queue (default round-robin). */
-  queuePolicy?: 'round-robin' | 'least-loaded';
+  queuePolicy?: 'round-robin' | 'least-loaded' | undefined;
   /** Receive offload device for the I/O queues. */
-  offload?: HostDdpDevice;
+  offload?: HostDdpDevice | undefined;
   /**
    * Busy-poll the event loop while I/O is outstanding (fio's `hipri`, SPDK's polling):
    * completions are read as soon as they land, without a sleeping thread's wake-up,
    * at the price of a core at 100% while I/O runs. Default false.
    */
-  poll?: boolean;
+  poll?: boolean | undefined;
 }
 
 /** ConnectOptions validated, with every default filled in. */

@@ -55,7 +55,7 @@ export function buildIdentifySqe(f: { cid: number; cns: number; nsid?: number; c
 export function parseIdentifySqe(sqe: Buffer): IdentifySqe {
   checkSqe(sqe, 'identify sqe');
   const cdw10 = sqeCdw(sqe, 10);
-  return { cns: cdw10 & 0xff, nsid: sqeNsid(sqe), cntid: cdw10 >>> 16, csi: sqe[SqeOff.CDW11 + 3] };
+  return { cns: cdw10 & 0xff, nsid: sqeNsid(sqe), cntid: cdw10 >>> 16, csi: sqe[SqeOff.CDW11 + 3]! };
 }
 
 // ---------------------------------------------------------------------------
@@ -272,7 +272,7 @@ export function buildFlushSqe(f: { cid: number; nsid: number }): Buffer {
   return buildSqe({ opc: IoOpc.Flush, cid: cid16(f.cid), nsid: nsid32(f.nsid) });
 }
 
-export function buildWriteZeroesSqe(f: { cid: number; nsid: number; slba: number; nlb: number; deac?: boolean }): Buffer {
+export function buildWriteZeroesSqe(f: { cid: number; nsid: number; slba: number; nlb: number; deac?: boolean | undefined }): Buffer {
   const [lo, hi, nlb0] = lbaRange(f.slba, f.nlb, 'write zeroes');
   return buildSqe({
     opc: IoOpc.WriteZeroes,

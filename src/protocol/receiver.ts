@@ -10,7 +10,10 @@
 // Offload seam: a device that already placed payload bytes at the destination
 // (the socket device reads straight into the I/O buffer) calls feedPlaced(n, crc)
 // instead of feed(); the receiver then skips the copy and, when the device also
-// checksummed those bytes, the software CRC.
+// checksummed those bytes, the software CRC. A PDU's digest counts as checked by
+// the device only if every piece of its data came with the device's CRC and
+// nothing cast doubt on it (distrustDeviceCrc): otherwise the receiver verifies it
+// in software, over the data in the destination.
 import {
   CH_LEN,
   DIGEST_LEN,
@@ -85,6 +88,7 @@ export interface RxView {
   readonly dataCrcSoFar: number;
   feed(chunk: Buffer): void;
   feedPlaced(n: number, crc?: number): void;
+  distrustDeviceCrc(): void;
 }
 
 export interface ReceiverOptions {
@@ -99,7 +103,7 @@ export interface ReceiverOptions {
  */
 function copySmall(src: Buffer, srcOff: number, dst: Buffer, dstOff: number, n: number): void {
   if (n > 32) src.copy(dst, dstOff, srcOff, srcOff + n);
-  else for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i];
+  else for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i]!;
 }
 
 /** PDU types a role accepts, as a 256-entry table (1 = allowed): an index per PDU instead of a Set lookup. */
@@ -147,6 +151,8 @@ export class PduReceiver implements RxView {
   private _destBuf: Buffer | undefined;
   /** Next write position in destBuf. */
   private _destPos = 0;
+  /** destPos at the first data byte of the current PDU. */
+  private dataStart = 0;
   private dataCrc = 0;
   private crcByDevice = true;
   private readonly ddgstBuf = Buffer.alloc(DIGEST_LEN);
@@ -258,7 +264,7 @@ export class PduReceiver implements RxView {
       return;
     }
     if (this._ddgst) {
-      if (crc === undefined) {
+      if (crc === undefined || !this.crcByDevice) {
         this.dataCrc = crc32cUpdate(this.dataCrc, this._destBuf, this._destPos, this._destPos + n);
         this.crcByDevice = false;
       } else {
@@ -274,6 +280,21 @@ export class PduReceiver implements RxView {
   /** Running CRC32C of the current PDU's data so far (for a device continuing it). */
   get dataCrcSoFar(): number {
     return this.dataCrc;
+  }
+
+  /**
+   * Some of the current PDU's data or its digest came in a segment the device did
+   * not CRC-check (skb without ulp_crc): the digest is verified in software. The CRC
+   * of the data so far is recomputed from the destination (nvme_tcp_ddp_ddgst_recalc)
+   * and the rest is checksummed as it comes. No-op outside DATA/DDGST or when the
+   * PDU is already verified in software.
+   */
+  distrustDeviceCrc(): void {
+    if ((this._state !== RecvState.DATA && this._state !== RecvState.DDGST) || !this._ddgst || !this.crcByDevice) return;
+    this.crcByDevice = false;
+    const dest = this._destBuf;
+    // Without a destination no byte came through feedPlaced, so dataCrc is software's already.
+    if (dest !== undefined) this.dataCrc = crc32cUpdate(0, dest, this.dataStart, this._destPos);
   }
 
   /**
@@ -364,10 +385,10 @@ export class PduReceiver implements RxView {
 
   /** Validates the common header at h[at...]; sets hdrNeed to the full header length. */
   private checkCh(h: Buffer, at: number): ProtocolError | undefined {
-    const type = h[at + OFF.TYPE];
-    const flags = h[at + OFF.FLAGS];
-    const hlen = h[at + OFF.HLEN];
-    const pdo = h[at + OFF.PDO];
+    const type = h[at + OFF.TYPE]!;
+    const flags = h[at + OFF.FLAGS]!;
+    const hlen = h[at + OFF.HLEN]!;
+    const pdo = h[at + OFF.PDO]!;
     const plen = h.readUInt32LE(at + OFF.PLEN);
     if (this.allowed[type] !== 1) {
       return new ProtocolError(`unexpected PDU type 0x${type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, type);
@@ -442,8 +463,8 @@ export class PduReceiver implements RxView {
   private onHeader(): void {
     const h = this.hsrc;
     const at = this.hoff;
-    const type = h[at + OFF.TYPE];
-    const hlen = h[at + OFF.HLEN];
+    const type = h[at + OFF.TYPE]!;
+    const hlen = h[at + OFF.HLEN]!;
     const hd = this.hdrNeed - hlen;
     if (hd > 0) {
       const got = h.readUInt32LE(at + hlen);
@@ -460,7 +481,7 @@ export class PduReceiver implements RxView {
         return;
       }
     }
-    const flagErr = this.checkDataFlags(type, h[at + OFF.FLAGS], h.readUInt32LE(at + OFF.PLEN), hlen + hd);
+    const flagErr = this.checkDataFlags(type, h[at + OFF.FLAGS]!, h.readUInt32LE(at + OFF.PLEN), hlen + hd);
     if (flagErr) {
       this.fail(flagErr);
       return;
@@ -517,6 +538,7 @@ export class PduReceiver implements RxView {
       return;
     }
     this._dataRemaining = dataLen;
+    this.dataStart = this._destPos;
     this.dataCrc = 0;
     this.crcByDevice = true;
     this.ddgstGot = 0;
@@ -639,7 +661,7 @@ export class PduReceiver implements RxView {
    * into scratch memory: copy it (encodeTermReq does) before the next feed().
    */
   get lastHeader(): Buffer {
-    const n = this.hdrNeed > CH_LEN ? Math.min(this.hdrGot, this.hdr[OFF.HLEN]) : CH_LEN;
+    const n = this.hdrNeed > CH_LEN ? Math.min(this.hdrGot, this.hdr[OFF.HLEN]!) : CH_LEN;
     return this.hdr.subarray(0, Math.max(n, CH_LEN));
   }
 }
