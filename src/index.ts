@@ -18,6 +18,7 @@ export {
 // Target (controller)
 export {
   type BackendConfig,
+  type BudgetStats,
   type ControllerInfo,
   type ListenAddress,
   type NamespaceConfig,
