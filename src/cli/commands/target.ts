@@ -46,6 +46,7 @@ interface TargetOpts {
   ramSize: number;
   statsListen?: HostPort;
   poll: boolean;
+  dataBudget?: number;
 }
 
 function planFromFlags(o: TargetOpts): TargetPlan {
@@ -101,6 +102,7 @@ async function runTarget(o: TargetOpts): Promise<void> {
     subsystems: plan.subsystems,
     ...(plan.inCapsuleDataSize !== undefined ? { inCapsuleDataSize: plan.inCapsuleDataSize } : {}),
     poll: o.poll,
+    ...(o.dataBudget !== undefined ? { dataBudgetBytes: o.dataBudget } : {}),
   });
   const counters = new TargetCounters(tgt);
   tgt.on('connect', (c: ControllerInfo) => log(`connect: ${describeController(c)}`));
@@ -159,6 +161,7 @@ export function registerTarget(program: Command): void {
     .addOption(new Option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none').default(DEFAULT_RAM, '64M').argParser(sizeArg))
     .option('--stats-listen <addr:port>', 'serve /metrics (Prometheus) and /stats (JSON) on this address', parseHostPort)
     .option('--poll', 'busy-poll while I/O queues are connected (SPDK-style: lower latency, a core at 100%)', false)
+    .option('--data-budget <size>', 'memory for data buffers of all connections; over it, commands wait (default 256M)', sizeArg)
     .addHelpText(
       'after',
       `
