@@ -3,6 +3,7 @@
 // Host (initiator)
 export {
   type ConnectOptions,
+  type DigestChecks,
   type DiscoverLogResult,
   type DiscoverOptions,
   discover,
@@ -53,6 +54,31 @@ export {
 export { PacketRx, type PacketRxOptions } from './offload/packet-rx.ts';
 export { type Impairments, impair, segmentStream } from './offload/inject.ts';
 
+// Captures (pcap/pcapng): NVMe/TCP flows, commands and segments of recorded traffic
+export {
+  type AnalyzeOptions,
+  type AnalyzeResult,
+  analyzeCapture,
+  CaptureAnalyzer,
+  CaptureError,
+  type CaptureFormat,
+  type CaptureHandlers,
+  type CapturePacket,
+  CaptureReader,
+  type CaptureSource,
+  type CaptureSummary,
+  type CommandView,
+  DEFAULT_CAPTURE_PORTS,
+  Dir,
+  FlowKind,
+  FlowSide,
+  LinkType,
+  type PduHeaderView,
+  readCapture,
+  type SegmentView,
+  TcpFlow,
+} from './capture/index.ts';
+
 // Statistics
 export {
   ALL_COUNTERS,
@@ -63,20 +89,29 @@ export {
   GLOBAL_COUNTERS,
   type GlobalCounterName,
 } from './stats/counters.ts';
-export { type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
+export { type ChannelValues, type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
 
-// Exporters: ethtool -S text, JSON, Prometheus text exposition (one snapshot each)
+// Exporters: ethtool -S text, JSON, Prometheus text exposition (one snapshot each),
+// and the HTTP endpoint serving /metrics and /stats
 export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
 export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+export {
+  type StatsEndpoints,
+  type StatsServer,
+  snapshotEndpoints,
+  startStatsServer,
+} from './exporters/http.ts';
 
 // Workload generator (fio-style) used by `nvmeotcp perf`
 export {
   type BlockDevice,
   parseSize,
+  RW_MODES,
   type RwMode,
   runWorkload,
   type WorkloadOptions,
+  type WorkloadProgress,
   type WorkloadResult,
 } from './workload/workload.ts';
 
@@ -103,5 +138,5 @@ export {
   ScCmd,
   Sct,
 } from './protocol/constants.ts';
-export type { DiscoveryEntry } from './protocol/discovery.ts';
+export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';

@@ -2,7 +2,7 @@
 // InvalidArgumentError, which commander turns into one line on stderr
 // ("error: option '--bs <size>' argument 'x' is invalid. <reason>") and exit code 1.
 import { InvalidArgumentError } from 'commander';
-import { parseSize } from '../workload/workload.ts';
+import { parseSize } from '../index.ts';
 
 /** An integer within [min, max]. */
 export function intArg(min: number, max: number): (v: string) => number {

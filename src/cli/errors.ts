@@ -1,6 +1,6 @@
 // What a user sees when a verb fails: one line, no stack trace. NVMEOTCP_DEBUG=1
 // prints the stack as well (for bug reports).
-import { NvmeStatusError, ProtocolError } from '../protocol/errors.ts';
+import { NvmeStatusError, ProtocolError } from '../index.ts';
 
 /** A failure the user caused (bad config file, wrong NQN...): its message is the whole story. */
 export class CliError extends Error {

@@ -15,10 +15,9 @@
 // configfs attribute values are strings ("1", "4420"); numbers are accepted too.
 // Our additions: device.size (bytes or "256M") for RAM namespaces and to size a new file.
 import { statSync } from 'node:fs';
-import type { SubsystemConfig } from '../target/subsystem.ts';
+import { parseSize, type SubsystemConfig } from '../index.ts';
 import type { HostPort } from './args.ts';
 import { CliError } from './errors.ts';
-import { parseSize } from '../workload/workload.ts';
 
 export interface TargetPlan {
   subsystems: SubsystemConfig[];

@@ -1,7 +1,7 @@
 // Workload progress for people and for logs: a live bar with MB/s and IOPS on a TTY,
 // one plain line per tick otherwise (CI logs, pipes).
 import cliProgress from 'cli-progress';
-import type { WorkloadProgress } from '../workload/workload.ts';
+import type { WorkloadProgress } from '../index.ts';
 
 export interface ProgressSink {
   update(p: WorkloadProgress): void;

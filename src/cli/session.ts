@@ -2,12 +2,12 @@
 // not given, connect a controller with the connection flags.
 import {
   type ConnectOptions,
-  type DiscoverLogResult,
   discoverLog,
+  type DiscoverLogResult,
   type HostDdpDevice,
   NvmeController,
-} from '../host/index.ts';
-import { SubType } from '../protocol/discovery.ts';
+  SubType,
+} from '../index.ts';
 import { type ConnectionFlags, targetLabel } from './connection.ts';
 import { CliError, describeError } from './errors.ts';
 

@@ -1,58 +1,9 @@
-// The stats endpoint of `target`, `perf` and `demo --stats-listen`: a small node:http
-// server answering
-//   GET /metrics  Prometheus text exposition (format 0.0.4)
-//   GET /stats    the same counters as JSON
-// Both are rendered from one fresh snapshot per request (at scrape time, never on
-// a timer), so a scrape always sees the counters as they are now.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { PROMETHEUS_CONTENT_TYPE } from '../exporters/prometheus.ts';
+// `--stats-listen` of the verbs: the exporters' stats server, with a failure turned
+// into one CliError naming the address and the URLs printed once it listens.
+import { type StatsEndpoints, type StatsServer, startStatsServer } from '../index.ts';
 import { formatHostPort, type HostPort } from './args.ts';
 import { CliError, describeError } from './errors.ts';
 
-export interface StatsEndpoints {
-  /** Prometheus text, rendered from a snapshot taken now. */
-  metrics(): string;
-  /** JSON-serialisable stats, from a snapshot taken now. */
-  stats(): unknown;
-}
-
-export interface StatsServer {
-  readonly address: HostPort;
-  close(): Promise<void>;
-}
-
-function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): void {
-  const path = (req.url ?? '/').split('?')[0];
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-    return;
-  }
-  let body: string;
-  let type: string;
-  try {
-    if (path === '/metrics') {
-      body = ep.metrics();
-      type = PROMETHEUS_CONTENT_TYPE;
-    } else if (path === '/stats') {
-      body = `${JSON.stringify(ep.stats(), null, 2)}\n`;
-      type = 'application/json';
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /stats\n');
-      return;
-    }
-  } catch (e) {
-    res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`);
-    return;
-  }
-  res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-  res.end(req.method === 'HEAD' ? undefined : body);
-}
-
-/**
- * startStatsServer for a verb: a failure is one CliError naming the address, and the
- * URLs are printed with `log` once it listens.
- */
 export async function serveStats(at: HostPort, ep: StatsEndpoints, log: (line: string) => void): Promise<StatsServer> {
   let s: StatsServer;
   try {
@@ -62,26 +13,4 @@ export async function serveStats(at: HostPort, ep: StatsEndpoints, log: (line: s
   }
   log(`stats: http://${formatHostPort(s.address)}/metrics and /stats`);
   return s;
-}
-
-export async function startStatsServer(at: HostPort, ep: StatsEndpoints): Promise<StatsServer> {
-  const server = createServer((req, res) => handle(ep, req, res));
-  // A scraper's keep-alive connection must not hold the process open at shutdown.
-  server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(at.port, at.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const a = server.address() as AddressInfo;
-  return {
-    address: { host: a.address, port: a.port },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }

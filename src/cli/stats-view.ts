@@ -1,11 +1,15 @@
 // What `nvmeotcp stats` reads back from a /stats endpoint: an offload device's
 // snapshot (perf, demo) or a target's controller counters, and the per-second
 // rates between two reads.
-import { CHANNEL_COUNTERS, GLOBAL_COUNTERS } from '../stats/counters.ts';
-import type { ChannelValues, StatsSnapshot } from '../stats/registry.ts';
+import {
+  CHANNEL_COUNTERS,
+  type ChannelValues,
+  formatEthtool,
+  GLOBAL_COUNTERS,
+  type StatsSnapshot,
+  statsToJson,
+} from '../index.ts';
 import { CliError } from './errors.ts';
-import { formatEthtool } from '../exporters/ethtool.ts';
-import { statsToJson } from '../exporters/json.ts';
 
 export type ParsedStats =
   | { kind: 'offload'; raw: unknown; snapshot: StatsSnapshot }

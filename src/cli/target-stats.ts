@@ -5,8 +5,7 @@
 //   target_disconnects   controllers gone (shutdown, keep-alive expiry, connection loss)
 // plus the live controllers. Both counters only grow; live = connects - disconnects.
 // data_budget is the target's data buffer budget at the time of the request.
-import type { BudgetStats, ControllerInfo, NvmeTarget } from '../target/index.ts';
-import type { StatsEndpoints } from './stats-server.ts';
+import type { BudgetStats, ControllerInfo, NvmeTarget, StatsEndpoints } from '../index.ts';
 
 export interface TargetStats {
   role: 'target';

@@ -1,6 +1,6 @@
 // Running a workload with live progress, and its summary as text (fio /
 // spdk_nvme_perf habits: IOPS, MB/s, latency percentiles in µs).
-import { type BlockDevice, runWorkload, type WorkloadOptions, type WorkloadResult } from '../workload/workload.ts';
+import { type BlockDevice, runWorkload, type WorkloadOptions, type WorkloadResult } from '../index.ts';
 import { makeProgress } from './progress.ts';
 
 /** Runs the workload, showing progress on stdout (or on a TTY stderr when stdout carries JSON). */

@@ -1,5 +1,6 @@
 // The host controller: connects the admin queue and the I/O queues the way the
-// Linux host does (reference/nvme-tcp.md §4.4, §5.1), keeps the association alive
+// Linux host does (drivers/nvme/host/core.c nvme_enable_ctrl / nvme_wait_ready,
+// drivers/nvme/host/tcp.c nvme_tcp_setup_ctrl), keeps the association alive
 // with Keep Alive every KATO/2, scans the namespaces, routes block I/O to the I/O
 // queues, and shuts the controller down cleanly (CC.SHN, CSTS.SHST).
 //
@@ -9,9 +10,8 @@
 //   (bounded by CAP.TO) → Property Get VS → Identify Controller → Set Features
 //   Number of Queues → one TCP connection + Connect per I/O queue (KATO 0, the
 //   admin CNTLID) → Identify active NS list → Identify Namespace for each.
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cns, DEFAULT_PORT, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
+import { Cc, Cns, Csts, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
 import {
   ConnectionError,
   InvalidArgumentError,
@@ -28,82 +28,18 @@ import {
   parseIdentifyController,
   parseIdentifyNamespace,
 } from '../protocol/identify.ts';
-import { CATTR_DISABLE_SQFLOW } from '../protocol/fabrics.ts';
 import { AdminClient, fabricsConnect } from './admin.ts';
 import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
-import type { HostDdpDevice } from './offload.ts';
+import { type ConnectOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { BusyPoller } from '../transport/poller.ts';
 import { type DigestChecks, HostQueue, MAX_XFER } from './queue.ts';
 import type { HostCommand } from './request.ts';
 
-export interface ConnectOptions {
-  traddr: string;
-  /** Default 4420. */
-  trsvcid?: number | string;
-  subnqn: string;
-  /** Default nqn.2014-08.org.nvmexpress:uuid:<hostid>. */
-  hostnqn?: string;
-  /** 16 bytes or a UUID string; default a random UUID. */
-  hostid?: Buffer | string;
-  hdgst?: boolean;
-  ddgst?: boolean;
-  /** I/O queues to ask for (default 1); the controller may grant fewer. */
-  nrIoQueues?: number;
-  /** I/O queue entries (default 128); clamped to CAP.MQES+1 and MAXCMD. */
-  queueSize?: number;
-  /** Keep Alive Timeout in ms (default 5000; 0 = no keep-alive). */
-  kato?: number;
-  /** Command timeout (default 30000 ms); a timeout tears its queue down. */
-  ioTimeoutMs?: number;
-  /** TCP connect + ICResp bound (default 10000 ms). */
-  connectTimeoutMs?: number;
-  /**
-   * Connect with CATTR.DISSQFC (SQ flow control disabled, Linux `disable_sqflow`): the
-   * controller may then end successful reads with a C2HData SUCCESS and no CapsuleResp.
-   */
-  disableSqFlow?: boolean;
-  /** How block I/O picks an I/O queue (default round-robin). */
-  queuePolicy?: 'round-robin' | 'least-loaded';
-  /** Receive offload device for the I/O queues. */
-  offload?: HostDdpDevice;
-  /**
-   * Busy-poll the event loop while I/O is outstanding (fio's `hipri`, SPDK's polling):
-   * completions are read as soon as they land, without a sleeping thread's wake-up,
-   * at the price of a core at 100% while I/O runs. Default false.
-   */
-  poll?: boolean;
-}
-
 const ADMIN_SQSIZE = 31;
-const CC_ENABLE_BASE = 0x0046_0000; // IOCQES 4, IOSQES 6, SHN 0, AMS RR, MPS 0 (4 KiB), CSS NVM
-const CC_EN = 0x1;
-const CC_SHN_NORMAL = 0x4000;
-const CSTS_RDY = 0x1;
-const CSTS_CFS = 0x2;
-const CSTS_SHST_MASK = 0xc;
-const CSTS_SHST_COMPLETE = 0x8;
+/** CC before enabling (0x00460000): IOCQES 4, IOSQES 6; SHN 0, AMS round robin, MPS 0 (4 KiB), CSS NVM all zero. */
+const CC_ENABLE_BASE = Cc.IOCQES_16 | Cc.IOSQES_64;
 const SHUTDOWN_TIMEOUT_MIN_MS = 5000;
 const SHUTDOWN_TIMEOUT_MAX_MS = 60_000;
-
-interface Resolved {
-  host: string;
-  port: number;
-  subnqn: string;
-  hostnqn: string;
-  hostid: Buffer;
-  hdgst: boolean;
-  ddgst: boolean;
-  nrIoQueues: number;
-  queueSize: number;
-  kato: number;
-  ioTimeoutMs: number;
-  connectTimeoutMs: number;
-  leastLoaded: boolean;
-  cattr: number;
-  offload: HostDdpDevice | undefined;
-  discovery: boolean;
-  poll: boolean;
-}
 
 export class NvmeController implements IoPath {
   readonly cntlid: number;
@@ -113,7 +49,7 @@ export class NvmeController implements IoPath {
   readonly vs: number;
   readonly ioTimeoutMs: number;
 
-  private readonly o: Resolved;
+  private readonly o: ResolvedOptions;
   private readonly admin: AdminClient;
   private io: HostQueue[] = [];
   private id: IdentifyController | undefined;
@@ -131,7 +67,7 @@ export class NvmeController implements IoPath {
   /** Busy poller while I/O is outstanding (ConnectOptions.poll). */
   private readonly poller: BusyPoller | undefined;
 
-  private constructor(o: Resolved, admin: HostQueue, cntlid: number, cap: bigint, vs: number) {
+  private constructor(o: ResolvedOptions, admin: HostQueue, cntlid: number, cap: bigint, vs: number) {
     this.o = o;
     this.admin = new AdminClient(admin, o.ioTimeoutMs);
     this.cntlid = cntlid;
@@ -191,7 +127,7 @@ export class NvmeController implements IoPath {
       const mpsmin = Number((cap >> 48n) & 0xfn);
       if (mpsmin !== 0) throw new NegotiationError(`minimum memory page size 2^${12 + mpsmin} too large (CAP.MPSMIN ${mpsmin})`);
       await a.propSet(Prop.CC, CC_ENABLE_BASE);
-      await a.propSet(Prop.CC, CC_ENABLE_BASE | CC_EN);
+      await a.propSet(Prop.CC, CC_ENABLE_BASE | Cc.EN);
       await waitReady(a, Number((cap >> 24n) & 0xffn));
       const vs = await a.propGet32(Prop.VS);
       ctrl = new NvmeController(o, admin, cntlid, cap, vs);
@@ -274,12 +210,12 @@ export class NvmeController implements IoPath {
       try {
         const rtd3eMs = Math.ceil((this.id?.rtd3e ?? 0) / 1000);
         const bound = Math.min(SHUTDOWN_TIMEOUT_MAX_MS, Math.max(SHUTDOWN_TIMEOUT_MIN_MS, rtd3eMs));
-        await this.admin.propSet(Prop.CC, CC_ENABLE_BASE | CC_EN | CC_SHN_NORMAL);
+        await this.admin.propSet(Prop.CC, CC_ENABLE_BASE | Cc.EN | Cc.SHN_NORMAL);
         const deadline = performance.now() + bound;
         for (;;) {
           const csts = await this.admin.propGet32(Prop.CSTS);
-          this.shst = (csts & CSTS_SHST_MASK) >> 2;
-          if ((csts & CSTS_SHST_MASK) === CSTS_SHST_COMPLETE || performance.now() > deadline) break;
+          this.shst = (csts & Csts.SHST_MASK) >> Csts.SHST_SHIFT;
+          if ((csts & Csts.SHST_MASK) === Csts.SHST_COMPLETE || performance.now() > deadline) break;
           await sleep(1);
         }
       } catch {
@@ -494,60 +430,9 @@ async function waitReady(a: AdminClient, to: number): Promise<void> {
   for (;;) {
     const csts = await a.propGet32(Prop.CSTS);
     if (csts === 0xffff_ffff) throw new ConnectionError('CSTS reads 0xffffffff: controller gone');
-    if (csts & CSTS_CFS) throw new ConnectionError('controller fatal status (CSTS.CFS) while enabling');
-    if (csts & CSTS_RDY) return;
+    if (csts & Csts.CFS) throw new ConnectionError('controller fatal status (CSTS.CFS) while enabling');
+    if (csts & Csts.RDY) return;
     if (performance.now() > deadline) throw new TimeoutError(`CSTS.RDY not set after ${boundMs} ms`, 'ready');
     await sleep(1);
   }
-}
-
-function parseHostId(h: Buffer | string | undefined): Buffer {
-  if (h === undefined) return Buffer.from(randomUUID().replaceAll('-', ''), 'hex');
-  if (typeof h === 'string') {
-    const hex = h.replaceAll('-', '');
-    if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new InvalidArgumentError(`hostid: ${JSON.stringify(h)} is not a UUID`);
-    return Buffer.from(hex, 'hex');
-  }
-  if (!Buffer.isBuffer(h) || h.length !== 16) throw new InvalidArgumentError('hostid: expected 16 bytes');
-  return h;
-}
-
-function uuidOf(b: Buffer): string {
-  const x = b.toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
-
-function intOpt(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
-  const x = v ?? dflt;
-  if (!Number.isSafeInteger(x) || x < min || x > max) {
-    throw new InvalidArgumentError(`${name}: ${String(v)} is not an integer in ${min}..${max}`);
-  }
-  return x;
-}
-
-function resolveOptions(o: ConnectOptions): Resolved {
-  if (typeof o.traddr !== 'string' || o.traddr === '') throw new InvalidArgumentError('traddr: required');
-  if (typeof o.subnqn !== 'string' || o.subnqn === '') throw new InvalidArgumentError('subnqn: required');
-  const port = intOpt('trsvcid', o.trsvcid === undefined ? undefined : Number(o.trsvcid), DEFAULT_PORT, 1, 65535);
-  const hostid = parseHostId(o.hostid);
-  const discovery = o.subnqn === NQN_DISCOVERY;
-  return {
-    host: o.traddr,
-    port,
-    subnqn: o.subnqn,
-    hostnqn: o.hostnqn ?? `nqn.2014-08.org.nvmexpress:uuid:${uuidOf(hostid)}`,
-    hostid,
-    hdgst: o.hdgst === true,
-    ddgst: o.ddgst === true,
-    nrIoQueues: intOpt('nrIoQueues', o.nrIoQueues, 1, 1, 0xffff),
-    queueSize: intOpt('queueSize', o.queueSize, 128, 2, 0x10000),
-    kato: intOpt('kato', o.kato, discovery ? 0 : 5000, 0, 0xffff_ffff),
-    ioTimeoutMs: intOpt('ioTimeoutMs', o.ioTimeoutMs, 30_000, 1, 0x7fff_ffff),
-    connectTimeoutMs: intOpt('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1, 0x7fff_ffff),
-    leastLoaded: o.queuePolicy === 'least-loaded',
-    cattr: o.disableSqFlow === true ? CATTR_DISABLE_SQFLOW : 0,
-    poll: o.poll === true,
-    offload: o.offload,
-    discovery,
-  };
 }

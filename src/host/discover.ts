@@ -19,14 +19,14 @@ import { NvmeController } from './controller.ts';
 export interface DiscoverOptions {
   traddr: string;
   /** Default 8009 (the Linux host's default discovery port). */
-  trsvcid?: number | string;
-  hostnqn?: string;
-  hostid?: Buffer | string;
-  hdgst?: boolean;
-  ddgst?: boolean;
+  trsvcid?: number | string | undefined;
+  hostnqn?: string | undefined;
+  hostid?: Buffer | string | undefined;
+  hdgst?: boolean | undefined;
+  ddgst?: boolean | undefined;
   /** Command timeout (default 30000 ms). */
-  ioTimeoutMs?: number;
-  connectTimeoutMs?: number;
+  ioTimeoutMs?: number | undefined;
+  connectTimeoutMs?: number | undefined;
 }
 
 const CHUNK = 4096;

@@ -1,5 +1,6 @@
 // NVMe/TCP host (initiator): controllers, namespaces (block API) and discovery.
-export { type ConnectOptions, NvmeController } from './controller.ts';
+export { NvmeController } from './controller.ts';
+export type { ConnectOptions } from './options.ts';
 export { type DiscoverLogResult, type DiscoverOptions, discover, discoverLog } from './discover.ts';
 export { type IoDone, type LbaRange, Namespace, type NamespaceInfo } from './namespace.ts';
 export type { HostDdpDevice } from './offload.ts';

@@ -37,9 +37,9 @@ export interface QueueOptions {
   /** 0's based SQ size sent in Connect; at most this many commands are outstanding. */
   sqsize: number;
   /** Bound on TCP connect + ICResp. */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** I/O queues only: the offload device (its placement drives the socket reads). */
-  offload?: HostDdpDevice;
+  offload?: HostDdpDevice | undefined;
 }
 
 export class HostQueue implements QueueHandler, UlpOps {

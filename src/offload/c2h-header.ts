@@ -2,7 +2,8 @@
 // receives CapsuleResp, C2HData, R2T and C2HTermReq, all with HLEN 24. The packet
 // device uses one strict check both while in sync (a header that fails it means
 // the device is not where it thinks) and when searching a segment for a PDU start
-// after losing sync (the "magic pattern" of reference/offload.md §2.7).
+// after losing sync (the header "magic pattern" the series' resync design searches
+// for; docs/ARCHITECTURE.md, Offload engine).
 //
 //   CH      : type u8 @0 | flags u8 @1 | hlen u8 @2 | pdo u8 @3 | plen u32 @4
 //   C2HData : cccid u16 @8 | rsvd u16 @10 | datao u32 @12 | datal u32 @16 | rsvd u32 @20

@@ -1,6 +1,6 @@
 // The part every offload device shares: capabilities and limits, queue contexts
 // (sk_add/sk_del), each queue's CCID table (setup/teardown), the mapping pool and
-// the counters, counted where the seed counts them (reference/offload.md §3.1):
+// the counters, counted where the mlx5e series counts them:
 //   sk_add / sk_add_fail   addQueue, success / any driver error path
 //   sk_del                 remove
 //   ddp_setup              setup, after every check passed

@@ -1,6 +1,7 @@
 // The packet device: a model of the NIC side of NVMe/TCP receive offload, fed TCP
 // segments of each offloaded flow in the order they arrive on the wire (a capture,
-// or a loss/reorder injector in tests). Reference/offload.md §2.4, §2.7, §2.8.
+// or a loss/reorder injector in tests). docs/ARCHITECTURE.md (Offload engine) has the
+// placement, resync and retransmission rules it follows.
 //
 // In sync, a segment whose sequence number is the one expected is parsed with the
 // device's own PDU tracker; the payload of a C2HData whose CCID is registered is

@@ -1,5 +1,5 @@
 // The device's view of one command's buffers: a model of dma_map_sg() and the
-// SGL checks of mlx5e_nvmeotcp_ddp_setup (reference/offload.md §2.3).
+// SGL checks of mlx5e_nvmeotcp_ddp_setup in the mlx5e NVMe/TCP offload series.
 //
 // Mapping takes one entry of the mapping pool per scatterlist entry (nents) and may
 // coalesce entries that are adjacent in memory, as an IOMMU does, so the mapped

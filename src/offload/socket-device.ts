@@ -98,7 +98,7 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
     return this.byQueue.get(q)?.holds(e) ?? false;
   }
 
-  protected registered(q: QueueCtx): void {
+  protected override registered(q: QueueCtx): void {
     this.byQueue.get(q)?.rearm();
   }
 }

@@ -1,5 +1,5 @@
 // The offload device contract, mirroring the kernel's struct ulp_ddp_dev_ops
-// (reference/offload.md §1) and the two up-calls of struct ulp_ddp_ulp_ops.
+// (the ulp_ddp series, include/net/ulp_ddp.h) and the two up-calls of struct ulp_ddp_ulp_ops.
 //
 //   kernel op   ours                meaning
 //   limits      limits()            max SGL entries, io_threshold, max I/O

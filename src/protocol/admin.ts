@@ -1,7 +1,9 @@
 // Admin and NVM I/O command SQE builders and parsers (64-byte SQE, PSDT = SGL; the common
 // layout is in sqe.ts). All fields are JS numbers; 64-bit fields are safe integers when
-// built. Facts: ../shared/reference/nvme-tcp.md §5.5, §5.6, §6 (Linux include/linux/nvme.h
-// nvme_identify, nvme_get_log_page_command, nvme_features, nvme_rw_command, nvme_dsm_cmd).
+// built. Layouts: NVMe Base Specification 2.0 (Identify, Get Log Page, Get/Set Features)
+// and NVM Command Set Specification 1.0 (Read/Write, Dataset Management), as Linux
+// declares them in include/linux/nvme.h (nvme_identify, nvme_get_log_page_command,
+// nvme_features, nvme_rw_command, nvme_dsm_cmd).
 import { AdminOpc, IoOpc, SQE_FLAGS_SGL, SQE_LEN, SglType } from './constants.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { checkLen, checkUint } from './fields.ts';
@@ -53,7 +55,7 @@ export function buildIdentifySqe(f: { cid: number; cns: number; nsid?: number; c
 export function parseIdentifySqe(sqe: Buffer): IdentifySqe {
   checkSqe(sqe, 'identify sqe');
   const cdw10 = sqeCdw(sqe, 10);
-  return { cns: cdw10 & 0xff, nsid: sqeNsid(sqe), cntid: cdw10 >>> 16, csi: sqe[SqeOff.CDW11 + 3] };
+  return { cns: cdw10 & 0xff, nsid: sqeNsid(sqe), cntid: cdw10 >>> 16, csi: sqe[SqeOff.CDW11 + 3]! };
 }
 
 // ---------------------------------------------------------------------------
@@ -270,7 +272,7 @@ export function buildFlushSqe(f: { cid: number; nsid: number }): Buffer {
   return buildSqe({ opc: IoOpc.Flush, cid: cid16(f.cid), nsid: nsid32(f.nsid) });
 }
 
-export function buildWriteZeroesSqe(f: { cid: number; nsid: number; slba: number; nlb: number; deac?: boolean }): Buffer {
+export function buildWriteZeroesSqe(f: { cid: number; nsid: number; slba: number; nlb: number; deac?: boolean | undefined }): Buffer {
   const [lo, hi, nlb0] = lbaRange(f.slba, f.nlb, 'write zeroes');
   return buildSqe({
     opc: IoOpc.WriteZeroes,

@@ -1,6 +1,7 @@
-// NVMe/TCP and NVMe-oF constants. Values follow the NVMe/TCP transport spec as
-// implemented by Linux (include/linux/nvme-tcp.h, include/linux/nvme.h) and SPDK
-// (include/spdk/nvmf_spec.h); see ../shared/reference/nvme-tcp.md.
+// NVMe/TCP and NVMe-oF constants. Values follow the NVMe/TCP Transport Specification
+// 1.0, the NVMe over Fabrics 1.1 and NVMe Base 2.0 specifications, as implemented by
+// Linux (include/linux/nvme-tcp.h, include/linux/nvme.h) and SPDK
+// (include/spdk/nvmf_spec.h, include/spdk/nvme_spec.h).
 
 /** PDU-Type, CH byte 0. Type 0x08 is not defined. */
 export const PduType = {
@@ -225,6 +226,47 @@ export const Prop = {
   CSTS: 0x1c,
   NSSR: 0x20,
   CRTO: 0x68,
+} as const;
+
+/**
+ * Controller Configuration (CC, property 14h) fields as masks and values (NVMe Base
+ * 2.0, Controller Properties; Linux NVME_CC_* in include/linux/nvme.h): EN bit 0,
+ * CSS bits 6:4, MPS bits 10:7, AMS bits 13:11, SHN bits 15:14, IOSQES bits 19:16,
+ * IOCQES bits 23:20. The host writes them, the target checks them.
+ */
+export const Cc = {
+  EN: 0x0000_0001,
+  CSS_MASK: 0x0000_0070,
+  /** CSS 000b: the NVM command set. */
+  CSS_NVM: 0x0000_0000,
+  /** CSS 111b: admin command set only (a discovery controller may be enabled so). */
+  CSS_ADMIN_ONLY: 0x0000_0070,
+  /** MPS: memory page size 2^(12 + MPS); 0 is 4 KiB. */
+  MPS_MASK: 0x0000_0780,
+  /** AMS: arbitration; 0 is round robin. */
+  AMS_MASK: 0x0000_3800,
+  SHN_MASK: 0x0000_c000,
+  /** SHN 01b: normal shutdown notification. */
+  SHN_NORMAL: 0x0000_4000,
+  IOSQES_MASK: 0x000f_0000,
+  /** IOSQES 6: 2^6 = 64-byte submission queue entries. */
+  IOSQES_64: 0x0006_0000,
+  IOCQES_MASK: 0x00f0_0000,
+  /** IOCQES 4: 2^4 = 16-byte completion queue entries. */
+  IOCQES_16: 0x0040_0000,
+} as const;
+
+/** Controller Status (CSTS, property 1Ch) fields (NVMe Base 2.0; Linux NVME_CSTS_*). */
+export const Csts = {
+  /** Ready: set once CC.EN = 1 has taken effect. */
+  RDY: 0x1,
+  /** Controller fatal status. */
+  CFS: 0x2,
+  /** Shutdown status, bits 3:2: 00b normal operation, 01b occurring, 10b complete. */
+  SHST_MASK: 0xc,
+  SHST_SHIFT: 2,
+  SHST_OCCURRING: 0x4,
+  SHST_COMPLETE: 0x8,
 } as const;
 
 export const FeatureId = {

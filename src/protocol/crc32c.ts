@@ -52,7 +52,7 @@ const TABLE = (() => {
 
 function tableCrc(crc: number, buf: Uint8Array, start: number, end: number): number {
   let c = ~crc;
-  for (let i = start; i < end; i++) c = TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+  for (let i = start; i < end; i++) c = TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 

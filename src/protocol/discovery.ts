@@ -1,6 +1,7 @@
 // Discovery log page (Get Log Page LID 0x70): a 1024-byte header and one 1024-byte
-// entry per subsystem port. Facts: ../shared/reference/nvme-tcp.md §5.2, §5.6 (Linux
-// include/linux/nvme.h nvmf_disc_rsp_page_hdr / nvmf_disc_rsp_page_entry; SPDK nvmf_spec.h).
+// entry per subsystem port. Layout: NVMe over Fabrics Specification 1.1, Discovery Log
+// Page (Linux include/linux/nvme.h nvmf_disc_rsp_page_hdr / nvmf_disc_rsp_page_entry;
+// SPDK include/spdk/nvmf_spec.h).
 import { checkLen, checkUint, getString, putString, readU64, writeU64 } from './fields.ts';
 
 // ---------------------------------------------------------------------------
@@ -94,10 +95,10 @@ export function parseDiscoveryEntry(buf: Buffer, off = 0): DiscoveryEntry {
   checkLen('discovery entry', buf, DISC_ENTRY_LEN, off);
   const O = DiscEntryOff;
   return {
-    trtype: buf[off + O.TRTYPE],
-    adrfam: buf[off + O.ADRFAM],
-    subtype: buf[off + O.SUBTYPE],
-    treq: buf[off + O.TREQ],
+    trtype: buf[off + O.TRTYPE]!,
+    adrfam: buf[off + O.ADRFAM]!,
+    subtype: buf[off + O.SUBTYPE]!,
+    treq: buf[off + O.TREQ]!,
     portid: buf.readUInt16LE(off + O.PORTID),
     cntlid: buf.readUInt16LE(off + O.CNTLID),
     asqsz: buf.readUInt16LE(off + O.ASQSZ),
@@ -105,7 +106,7 @@ export function parseDiscoveryEntry(buf: Buffer, off = 0): DiscoveryEntry {
     trsvcid: getString(buf, off + O.TRSVCID, 32, 'latin1'),
     subnqn: getString(buf, off + O.SUBNQN, 256),
     traddr: getString(buf, off + O.TRADDR, 256, 'latin1'),
-    sectype: buf[off + O.SECTYPE],
+    sectype: buf[off + O.SECTYPE]!,
   };
 }
 
@@ -117,7 +118,7 @@ export function encodeDiscoveryLog(genctr: number, entries: readonly DiscoveryEn
   const b = Buffer.alloc(DISC_HDR_LEN + DISC_ENTRY_LEN * entries.length);
   writeU64(b, genctr, DiscHdrOff.GENCTR, 'discovery genctr');
   writeU64(b, entries.length, DiscHdrOff.NUMREC, 'discovery numrec');
-  for (let i = 0; i < entries.length; i++) encodeDiscoveryEntry(entries[i], b, DISC_HDR_LEN + DISC_ENTRY_LEN * i);
+  for (let i = 0; i < entries.length; i++) encodeDiscoveryEntry(entries[i]!, b, DISC_HDR_LEN + DISC_ENTRY_LEN * i);
   return b;
 }
 

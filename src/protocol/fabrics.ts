@@ -1,7 +1,8 @@
 // NVMe-oF fabrics commands (opcode 0x7F): Connect, Property Get / Property Set,
 // and the 1024-byte Connect data.
-// Facts: ../shared/reference/nvme-tcp.md §4 (Linux include/linux/nvme.h
-// nvmf_connect_command / nvmf_connect_data / nvmf_property_*_command; SPDK nvmf_spec.h).
+// Layouts: NVMe over Fabrics Specification 1.1, Fabrics commands (Linux
+// include/linux/nvme.h nvmf_connect_command / nvmf_connect_data /
+// nvmf_property_*_command; SPDK include/spdk/nvmf_spec.h).
 import { CONNECT_DATA_LEN, AdminOpc, FabricsType, SQE_LEN, SglType } from './constants.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { checkLen, checkUint, getString, putBytes, putString } from './fields.ts';
@@ -76,7 +77,7 @@ export const FabricsOff = {
 export const CATTR_DISABLE_SQFLOW = 0x04;
 
 /** FCTYPE of a fabrics SQE (byte 4; the NSID field of other commands). */
-export const sqeFctype = (sqe: Buffer): number => sqe[FabricsOff.FCTYPE];
+export const sqeFctype = (sqe: Buffer): number => sqe[FabricsOff.FCTYPE]!;
 
 function fabricsSqe(cid: number, fctype: number, sglType: number, sglLen: number): Buffer {
   const sqe = buildSqe({ opc: AdminOpc.Fabrics, cid: checkUint('cid', cid, 16), sglType, sglLen });
@@ -95,7 +96,7 @@ export interface ConnectSqe {
   kato: number;
 }
 
-export function buildConnectSqe(f: { cid: number; qid: number; sqsize: number; cattr?: number; kato: number }): Buffer {
+export function buildConnectSqe(f: { cid: number; qid: number; sqsize: number; cattr?: number | undefined; kato: number }): Buffer {
   const sqe = fabricsSqe(f.cid, FabricsType.Connect, SglType.InCapsuleOffset, CONNECT_DATA_LEN);
   sqe.writeUInt16LE(checkUint('connect qid', f.qid, 16), FabricsOff.QID);
   sqe.writeUInt16LE(checkUint('connect sqsize', f.sqsize, 16), FabricsOff.SQSIZE);
@@ -111,7 +112,7 @@ export function parseConnectSqe(sqe: Buffer): ConnectSqe {
     recfmt: sqe.readUInt16LE(FabricsOff.RECFMT),
     qid: sqe.readUInt16LE(FabricsOff.QID),
     sqsize: sqe.readUInt16LE(FabricsOff.SQSIZE),
-    cattr: sqe[FabricsOff.CATTR],
+    cattr: sqe[FabricsOff.CATTR]!,
     kato: sqe.readUInt32LE(FabricsOff.KATO),
   };
 }
@@ -156,7 +157,7 @@ export function parsePropertySqe(sqe: Buffer): PropertySqe {
   checkSqe(sqe, 'property sqe');
   return {
     fctype: sqeFctype(sqe),
-    size8: (sqe[FabricsOff.ATTRIB] & 0x7) === 1,
+    size8: (sqe[FabricsOff.ATTRIB]! & 0x7) === 1,
     ofst: sqe.readUInt32LE(FabricsOff.OFST),
     value: sqe.readBigUInt64LE(FabricsOff.VALUE),
   };

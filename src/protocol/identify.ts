@@ -1,8 +1,9 @@
 // Identify data structures (4096 bytes each): Controller (CNS 0x01), Namespace (CNS 0x00),
 // I/O-command-set-independent Namespace (CNS 0x08), Active NSID list (CNS 0x02) and
 // Namespace Identification Descriptor list (CNS 0x03).
-// Facts: ../shared/reference/nvme-tcp.md §5.4, §5.5 (Linux include/linux/nvme.h
-// nvme_id_ctrl, nvme_id_ns, nvme_id_ns_cs_indep, nvme_ns_id_desc; SPDK nvme_spec.h).
+// Layouts: NVMe Base Specification 2.0, Identify data structures (Linux
+// include/linux/nvme.h nvme_id_ctrl, nvme_id_ns, nvme_id_ns_cs_indep, nvme_ns_id_desc;
+// SPDK include/spdk/nvme_spec.h).
 import { InvalidArgumentError } from './errors.ts';
 import { checkLen, checkUint, decodeFields, encodeFields, type Field, putBytes } from './fields.ts';
 
@@ -237,12 +238,12 @@ export function encodeIdentifyNamespace(ns: Partial<IdentifyNamespace> & { lbaf:
 export function parseIdentifyNamespace(buf: Buffer): IdentifyNamespace {
   checkLen('identify namespace', buf, IDENTIFY_LEN);
   const ns = decodeFields(buf, NS_FIELDS, 'identify namespace') as unknown as IdentifyNamespace;
-  ns.nlbaf = buf[N.NLBAF];
+  ns.nlbaf = buf[N.NLBAF]!;
   if (ns.nlbaf >= LBAF_MAX) throw new RangeError(`identify namespace: NLBAF ${ns.nlbaf} exceeds ${LBAF_MAX - 1}`);
   ns.lbaf = [];
   for (let i = 0; i <= ns.nlbaf; i++) {
     const off = N.LBAF + i * 4;
-    ns.lbaf.push({ ms: buf.readUInt16LE(off), lbads: buf[off + 2], rp: buf[off + 3] & 0x3 });
+    ns.lbaf.push({ ms: buf.readUInt16LE(off), lbads: buf[off + 2]!, rp: buf[off + 3]! & 0x3 });
   }
   return ns;
 }
@@ -254,7 +255,7 @@ export function flbasIndex(flbas: number): number {
 
 /** LBA data size in bytes of the namespace's current format. */
 export function lbaSizeOf(ns: Pick<IdentifyNamespace, 'flbas' | 'lbaf'>): number {
-  const f = ns.lbaf[flbasIndex(ns.flbas)];
+  const f = ns.lbaf[flbasIndex(ns.flbas)]!;
   if (f === undefined) throw new InvalidArgumentError(`FLBAS 0x${ns.flbas.toString(16)} selects no LBA format`);
   if (f.lbads < 9 || f.lbads > 30) throw new RangeError(`LBADS ${f.lbads} is not a usable block size`);
   return 2 ** f.lbads;
@@ -308,10 +309,10 @@ export function encodeActiveNsList(nsids: readonly number[], afterNsid: number):
     .map((n) => checkUint('active ns list nsid', n, 32))
     .filter((n) => n > afterNsid && n !== 0)
     .sort((a, b) => a - b)
-    .filter((n, i, a) => i === 0 || a[i - 1] !== n)
+    .filter((n, i, a) => i === 0 || a[i - 1]! !== n)
     .slice(0, NS_LIST_MAX);
   const b = Buffer.alloc(IDENTIFY_LEN);
-  for (let i = 0; i < list.length; i++) b.writeUInt32LE(list[i], i * 4);
+  for (let i = 0; i < list.length; i++) b.writeUInt32LE(list[i]!, i * 4);
   return b;
 }
 
@@ -349,9 +350,9 @@ export function encodeNsDescList(d: NsDescList): Buffer {
   let off = 0;
   const put = (nidt: number, v: Uint8Array): void => {
     b[off] = nidt;
-    b[off + 1] = NIDL[nidt];
-    putBytes(b, off + 4, NIDL[nidt], v, `ns descriptor ${nidt}`);
-    off += 4 + NIDL[nidt];
+    b[off + 1] = NIDL[nidt]!;
+    putBytes(b, off + 4, NIDL[nidt]!, v, `ns descriptor ${nidt}`);
+    off += 4 + NIDL[nidt]!;
   };
   if (d.eui64 !== undefined) put(Nidt.EUI64, d.eui64);
   if (d.nguid !== undefined) put(Nidt.NGUID, d.nguid);
@@ -370,8 +371,8 @@ export function parseNsDescList(buf: Buffer): NsDescList {
   const out: NsDescList = {};
   let off = 0;
   while (off + 4 <= buf.length) {
-    const nidt = buf[off];
-    const nidl = buf[off + 1];
+    const nidt = buf[off]!;
+    const nidl = buf[off + 1]!;
     if (nidl === 0) break;
     if (off + 4 + nidl > buf.length) throw new RangeError(`ns descriptor at ${off}: NIDL ${nidl} runs past the buffer`);
     const want = NIDL[nidt];
@@ -382,7 +383,7 @@ export function parseNsDescList(buf: Buffer): NsDescList {
     if (nidt === Nidt.EUI64) out.eui64 = v;
     else if (nidt === Nidt.NGUID) out.nguid = v;
     else if (nidt === Nidt.UUID) out.uuid = v;
-    else if (nidt === Nidt.CSI) out.csi = v[0];
+    else if (nidt === Nidt.CSI) out.csi = v[0]!;
     off += 4 + nidl;
   }
   return out;

@@ -81,10 +81,10 @@ export type Pdu = IcReq | IcResp | TermReq | CapsuleCmd | CapsuleResp | DataPdu 
 
 export function readCh(buf: Buffer, off = 0): Ch {
   return {
-    type: buf[off + OFF.TYPE],
-    flags: buf[off + OFF.FLAGS],
-    hlen: buf[off + OFF.HLEN],
-    pdo: buf[off + OFF.PDO],
+    type: buf[off + OFF.TYPE]!,
+    flags: buf[off + OFF.FLAGS]!,
+    hlen: buf[off + OFF.HLEN]!,
+    pdo: buf[off + OFF.PDO]!,
     plen: buf.readUInt32LE(off + OFF.PLEN),
   };
 }
@@ -95,10 +95,10 @@ export function readCh(buf: Buffer, off = 0): Ch {
  * One object per PDU: the CH fields are read into locals, not into a temporary Ch.
  */
 export function decodeHeader(buf: Buffer, off = 0): Pdu {
-  const type = buf[off + OFF.TYPE];
-  const flags = buf[off + OFF.FLAGS];
-  const hlen = buf[off + OFF.HLEN];
-  const pdo = buf[off + OFF.PDO];
+  const type = buf[off + OFF.TYPE]!;
+  const flags = buf[off + OFF.FLAGS]!;
+  const hlen = buf[off + OFF.HLEN]!;
+  const pdo = buf[off + OFF.PDO]!;
   const plen = buf.readUInt32LE(off + OFF.PLEN);
   switch (type) {
     case PduType.ICReq:
@@ -109,8 +109,8 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
         pdo,
         plen,
         pfv: buf.readUInt16LE(off + OFF.PFV),
-        hpda: buf[off + OFF.HPDA],
-        dgst: buf[off + OFF.DGST],
+        hpda: buf[off + OFF.HPDA]!,
+        dgst: buf[off + OFF.DGST]!,
         maxr2t: buf.readUInt32LE(off + OFF.MAXR2T),
       };
     case PduType.ICResp:
@@ -121,8 +121,8 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
         pdo,
         plen,
         pfv: buf.readUInt16LE(off + OFF.PFV),
-        cpda: buf[off + OFF.CPDA],
-        dgst: buf[off + OFF.DGST],
+        cpda: buf[off + OFF.CPDA]!,
+        dgst: buf[off + OFF.DGST]!,
         maxh2cdata: buf.readUInt32LE(off + OFF.MAXH2CDATA),
       };
     case PduType.H2CTermReq:
@@ -144,7 +144,7 @@ export function decodeHeader(buf: Buffer, off = 0): Pdu {
     }
     case PduType.CapsuleResp: {
       const cqe = Buffer.allocUnsafe(CQE_LEN);
-      for (let i = 0; i < CQE_LEN; i++) cqe[i] = buf[off + OFF.CQE + i]; // 16 bytes: a loop beats Buffer#copy's view
+      for (let i = 0; i < CQE_LEN; i++) cqe[i] = buf[off + OFF.CQE + i]!; // 16 bytes: a loop beats Buffer#copy's view
       return { type, flags, hlen, pdo, plen, cqe };
     }
     case PduType.H2CData:
@@ -188,12 +188,12 @@ const EMPTY = Buffer.alloc(0);
 // reused arena. Payload is never copied: the caller sends the data and then its DDGST
 // (writeDdgst) as parts of their own. Field names and offsets: OFF; lengths: HLEN.
 
-const IC_HLEN = HLEN[PduType.ICReq];
-const TERM_HLEN = HLEN[PduType.H2CTermReq];
-const CMD_HLEN = HLEN[PduType.CapsuleCmd];
-const RESP_HLEN = HLEN[PduType.CapsuleResp];
-const DATA_HLEN = HLEN[PduType.H2CData];
-const R2T_HLEN = HLEN[PduType.R2T];
+const IC_HLEN = HLEN[PduType.ICReq]!;
+const TERM_HLEN = HLEN[PduType.H2CTermReq]!;
+const CMD_HLEN = HLEN[PduType.CapsuleCmd]!;
+const RESP_HLEN = HLEN[PduType.CapsuleResp]!;
+const DATA_HLEN = HLEN[PduType.H2CData]!;
+const R2T_HLEN = HLEN[PduType.R2T]!;
 /** End of the ICReq/ICResp fields: rsvd[112] follows. */
 const IC_RSVD = OFF.MAXR2T + 4;
 /** End of the TermReq fields: rsvd[10] follows. */

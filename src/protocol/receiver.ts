@@ -99,7 +99,7 @@ export interface ReceiverOptions {
  */
 function copySmall(src: Buffer, srcOff: number, dst: Buffer, dstOff: number, n: number): void {
   if (n > 32) src.copy(dst, dstOff, srcOff, srcOff + n);
-  else for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i];
+  else for (let i = 0; i < n; i++) dst[dstOff + i] = src[srcOff + i]!;
 }
 
 /** PDU types a role accepts, as a 256-entry table (1 = allowed): an index per PDU instead of a Set lookup. */
@@ -364,10 +364,10 @@ export class PduReceiver implements RxView {
 
   /** Validates the common header at h[at...]; sets hdrNeed to the full header length. */
   private checkCh(h: Buffer, at: number): ProtocolError | undefined {
-    const type = h[at + OFF.TYPE];
-    const flags = h[at + OFF.FLAGS];
-    const hlen = h[at + OFF.HLEN];
-    const pdo = h[at + OFF.PDO];
+    const type = h[at + OFF.TYPE]!;
+    const flags = h[at + OFF.FLAGS]!;
+    const hlen = h[at + OFF.HLEN]!;
+    const pdo = h[at + OFF.PDO]!;
     const plen = h.readUInt32LE(at + OFF.PLEN);
     if (this.allowed[type] !== 1) {
       return new ProtocolError(`unexpected PDU type 0x${type.toString(16)}`, Fes.InvalidHeaderField, OFF.TYPE, type);
@@ -442,8 +442,8 @@ export class PduReceiver implements RxView {
   private onHeader(): void {
     const h = this.hsrc;
     const at = this.hoff;
-    const type = h[at + OFF.TYPE];
-    const hlen = h[at + OFF.HLEN];
+    const type = h[at + OFF.TYPE]!;
+    const hlen = h[at + OFF.HLEN]!;
     const hd = this.hdrNeed - hlen;
     if (hd > 0) {
       const got = h.readUInt32LE(at + hlen);
@@ -460,7 +460,7 @@ export class PduReceiver implements RxView {
         return;
       }
     }
-    const flagErr = this.checkDataFlags(type, h[at + OFF.FLAGS], h.readUInt32LE(at + OFF.PLEN), hlen + hd);
+    const flagErr = this.checkDataFlags(type, h[at + OFF.FLAGS]!, h.readUInt32LE(at + OFF.PLEN), hlen + hd);
     if (flagErr) {
       this.fail(flagErr);
       return;
@@ -639,7 +639,7 @@ export class PduReceiver implements RxView {
    * into scratch memory: copy it (encodeTermReq does) before the next feed().
    */
   get lastHeader(): Buffer {
-    const n = this.hdrNeed > CH_LEN ? Math.min(this.hdrGot, this.hdr[OFF.HLEN]) : CH_LEN;
+    const n = this.hdrNeed > CH_LEN ? Math.min(this.hdrGot, this.hdr[OFF.HLEN]!) : CH_LEN;
     return this.hdr.subarray(0, Math.max(n, CH_LEN));
   }
 }

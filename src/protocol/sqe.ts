@@ -65,11 +65,11 @@ export function buildSqe(f: SqeFields, out: Buffer = Buffer.alloc(SQE_LEN)): Buf
   return out;
 }
 
-export const sqeOpc = (s: Buffer): number => s[SqeOff.OPC];
+export const sqeOpc = (s: Buffer): number => s[SqeOff.OPC]!;
 export const sqeCid = (s: Buffer): number => s.readUInt16LE(SqeOff.CID);
 export const sqeNsid = (s: Buffer): number => s.readUInt32LE(SqeOff.NSID);
 export const sqeCdw = (s: Buffer, n: number): number => s.readUInt32LE(SqeOff.CDW10 + (n - 10) * 4);
-export const sqeSglType = (s: Buffer): number => s[SqeOff.SGL_TYPE];
+export const sqeSglType = (s: Buffer): number => s[SqeOff.SGL_TYPE]!;
 export const sqeSglLen = (s: Buffer): number => s.readUInt32LE(SqeOff.SGL_LEN);
 export const sqeSglAddr = (s: Buffer): bigint => s.readBigUInt64LE(SqeOff.SGL_ADDR);
 

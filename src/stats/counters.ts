@@ -2,7 +2,8 @@
 // ethtool key, the netlink (ulp-ddp family, v30) attribute name and a one-line
 // help. Index constants are derived from the tables, so a counter's position,
 // its names and its help can never drift apart. Extra counters go after these,
-// never instead of them (reference/offload.md §1.6, §3.1).
+// never instead of them (the series' struct ulp_ddp_stats and the mlx5e
+// nvmeotcp_sw_stats_desc table; docs/ARCHITECTURE.md, Statistics).
 
 export interface CounterDesc {
   /** Index-constant key. */

@@ -1,7 +1,7 @@
 // One controller (dynamic model): created by an admin-queue Connect, owns its I/O
 // queues, the controller properties (CAP, VS, CC, CSTS, CRTO), feature values,
 // the keep-alive watchdog and the outstanding Asynchronous Event Requests.
-import { FabricsType, Prop, Sc, ScCmd } from '../protocol/constants.ts';
+import { Cc, Csts, FabricsType, Prop, Sc, ScCmd } from '../protocol/constants.ts';
 import { parsePropertySqe } from '../protocol/fabrics.ts';
 import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd, CmdQueue } from './cmd.ts';
@@ -12,12 +12,6 @@ import type { Subsystem } from './subsystem.ts';
 export const NVME_VERSION = 0x0002_0000;
 /** CAP.TO and CRTO: 15 × 500 ms. */
 const TIMEOUT_500MS = 15;
-
-export const CC = {
-  EN: 0x1,
-  SHN_MASK: 0xc000,
-} as const;
-export const CSTS = { RDY: 0x1, CFS: 0x2, SHST_MASK: 0xc, SHST_OCCURRING: 0x4, SHST_COMPLETE: 0x8 } as const;
 
 const STATUS_INVALID_FIELD = makeStatus(0, Sc.InvalidField, true);
 const STATUS_AER_LIMIT = makeStatus(1, ScCmd.AerLimitExceeded, true);
@@ -74,7 +68,7 @@ export class Controller {
 
   /** CSTS.RDY: the host enabled the controller. */
   get ready(): boolean {
-    return (this.csts & CSTS.RDY) !== 0;
+    return (this.csts & Csts.RDY) !== 0;
   }
 
   // ------------------------------------------------------------ keep alive
@@ -184,35 +178,34 @@ export class Controller {
   private writeCc(v: number): void {
     const old = this.cc;
     this.cc = v;
-    const en = (v & CC.EN) !== 0;
-    if (en && (old & CC.EN) === 0) {
-      this.csts |= this.ccValid(v) ? CSTS.RDY : CSTS.CFS;
-    } else if (!en && (old & CC.EN) !== 0) {
+    const en = (v & Cc.EN) !== 0;
+    if (en && (old & Cc.EN) === 0) {
+      this.csts |= this.ccValid(v) ? Csts.RDY : Csts.CFS;
+    } else if (!en && (old & Cc.EN) !== 0) {
       // Controller reset: not ready, no shutdown status.
       this.csts = 0;
     }
-    const shn = v & CC.SHN_MASK;
-    if (shn !== 0 && (old & CC.SHN_MASK) === 0) this.shutdown();
-    else if (shn === 0 && (old & CC.SHN_MASK) !== 0) this.csts &= ~CSTS.SHST_MASK;
+    const shn = v & Cc.SHN_MASK;
+    if (shn !== 0 && (old & Cc.SHN_MASK) === 0) this.shutdown();
+    else if (shn === 0 && (old & Cc.SHN_MASK) !== 0) this.csts &= ~Csts.SHST_MASK;
   }
 
   /** IOSQES 6, IOCQES 4, MPS 0 (4 KiB), AMS 0 (round robin), CSS 0 (NVM) or 7 (admin only). */
   private ccValid(v: number): boolean {
-    const css = (v >>> 4) & 7;
-    const mps = (v >>> 7) & 0xf;
-    const ams = (v >>> 11) & 7;
-    if (mps !== 0 || ams !== 0 || (css !== 0 && css !== 7)) return false;
+    const css = v & Cc.CSS_MASK;
+    if ((v & Cc.MPS_MASK) !== 0 || (v & Cc.AMS_MASK) !== 0) return false;
+    if (css !== Cc.CSS_NVM && css !== Cc.CSS_ADMIN_ONLY) return false;
     if (this.subsys.isDiscovery) return true;
-    return ((v >>> 16) & 0xf) === 6 && ((v >>> 20) & 0xf) === 4;
+    return (v & Cc.IOSQES_MASK) === Cc.IOSQES_64 && (v & Cc.IOCQES_MASK) === Cc.IOCQES_16;
   }
 
   /** CC.SHN: flush every namespace, then report CSTS.SHST = complete. */
   private shutdown(): void {
-    this.csts = (this.csts & ~CSTS.SHST_MASK) | CSTS.SHST_OCCURRING;
+    this.csts = (this.csts & ~Csts.SHST_MASK) | Csts.SHST_OCCURRING;
     const pending = this.subsys.flushAll();
     const done = (): void => {
-      if ((this.csts & CSTS.SHST_MASK) === CSTS.SHST_OCCURRING) {
-        this.csts = (this.csts & ~CSTS.SHST_MASK) | CSTS.SHST_COMPLETE;
+      if ((this.csts & Csts.SHST_MASK) === Csts.SHST_OCCURRING) {
+        this.csts = (this.csts & ~Csts.SHST_MASK) | Csts.SHST_COMPLETE;
       }
     };
     if (pending.length === 0) done();

@@ -216,12 +216,12 @@ export class RawClient {
   async connectQueue(f: {
     qid: number;
     subnqn: string;
-    hostnqn?: string;
+    hostnqn?: string | undefined;
     hostid?: Buffer;
     cntlid?: number;
     sqsize?: number;
     kato?: number;
-    cattr?: number;
+    cattr?: number | undefined;
   }): Promise<Cqe> {
     const sqe = buildConnectSqe({ cid: this.cid(), qid: f.qid, sqsize: f.sqsize ?? 31, kato: f.kato ?? 0, cattr: f.cattr });
     const data = encodeConnectData({

@@ -2,6 +2,9 @@
 // discover, list, connect, perf (counters checked against the workload done),
 // stats against the target's endpoint, and a clean SIGTERM stop.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type CliProcess, cli, startTarget } from './cli-helpers.ts';
 
@@ -192,4 +195,13 @@ test('cli target --poll and perf --hipri - both sides busy-poll; verified I/O; t
   const s = await t.proc.stop('SIGTERM');
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /^note: busy polling while I\/O queues are connected/m);
+});
+
+test('cli target - a write-through file namespace (file:PATH:SIZE,sync) and the connection limits are taken', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nvmeotcp-cli-sync-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const img = join(dir, 'disk.img');
+  const { proc } = await startTarget(['--ns', `file:${img}:1M,sync`, '--max-connections', '8', '--handshake-timeout', '5']);
+  t.after(() => proc.stop('SIGKILL'));
+  await proc.waitFor(new RegExp(`namespaces 1=file:${img.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')},sync; any host`));
 });

@@ -69,6 +69,8 @@ test('cli - bad flags and values are one stderr line and exit code 1', async () 
     [['target', '--listen', 'nowhere'], /expected ADDR:PORT/],
     [['target', '--ns', 'disk:/x'], /expected ram:SIZE \(ram:256M\) or file:PATH\[:SIZE\]/],
     [['target', '--lba', '1024'], /expected 512 or 4096/],
+    [['target', '--max-connections', '0'], /argument '0' is invalid\. expected an integer from 1 to 1048576/],
+    [['target', '--handshake-timeout', 'soon'], /argument 'soon' is invalid\. expected an integer from 1 to 3600/],
     [['stats'], /^nvmeotcp: error: required option '--url <url>' not specified$/],
     [['stats', '--url', 'ftp://x'], /only http:\/\/ endpoints are served/],
     [['stats', '--url', 'http://127.0.0.1:1', '--count', '2'], /^nvmeotcp stats: --count needs --watch$/],

@@ -397,3 +397,22 @@ export async function failedCompletions(file: string, port: number): Promise<str
   ]);
   return r.map(([frame, qid, info, status]) => `frame ${frame} qid ${Number(qid)}: ${info} status ${status}`);
 }
+
+/** Reads (opcode 0x02) on I/O queues: [tcp.stream, CID, blocks] in capture order. */
+export async function ioReads(file: string, port: number): Promise<[number, number, number][]> {
+  const out: [number, number, number][] = [];
+  const r = await rows(file, port, 'nvme.cmd.opc == 2 && nvme-tcp.cmd.qid > 0', ['tcp.stream', 'nvme.cmd.opc', 'nvme.cmd.cid', 'nvme.cmd.nlb']);
+  for (const [stream, opcs, cids, nlbs] of r) {
+    // One opcode and CID per command of the frame; an NLB only for the Read/Write ones.
+    const o = opcs.split(',').map(Number);
+    const c = cids.split(',');
+    const n = nlbs.split(',');
+    let k = 0;
+    for (let i = 0; i < o.length; i++) {
+      const rw = o[i] === 1 || o[i] === 2;
+      if (o[i] === 2) out.push([Number(stream), Number(c[i]), Number(n[k])]);
+      if (rw) k++;
+    }
+  }
+  return out;
+}

@@ -7,7 +7,7 @@
 //                                            one nc per guest connection, the port is read from a
 //                                            file at connect time, so it can change after boot)
 // Built by test/interop/setup.sh (.interop/initramfs.gz, .interop/kernel). Accel is TCG: /dev/kvm
-// on the dev machines is nested PVM and cannot run a stock kernel (reference/kernel-vm/README.md).
+// on the dev machines is nested PVM and cannot run a stock kernel.
 //
 // Every step is bounded; qemu is killed on shutdown(), on process exit, and by the kernel
 // (PR_SET_PDEATHSIG via setpriv) if this process dies without running any handler.

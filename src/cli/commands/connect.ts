@@ -3,8 +3,7 @@
 // then shut it down. We are not a kernel: no /dev/nvme* node appears, so both verbs
 // end with a clean disconnect.
 import type { Command } from 'commander';
-import type { NvmeController } from '../../host/index.ts';
-import type { IdentifyController } from '../../protocol/identify.ts';
+import type { IdentifyController, NvmeController } from '../../index.ts';
 import { addConnectionOptions, type ConnectionFlags, connectionFlags } from '../connection.ts';
 import { formatListTable, type ListRow, listJson, listRows } from '../format/nvme-cli.ts';
 import { connectController, resolveSubnqn } from '../session.ts';

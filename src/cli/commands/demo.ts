@@ -4,15 +4,19 @@
 // device places straight into the I/O buffers, then 4 KiB reads, which stay below
 // io_threshold and take the software path — and the counters with what they mean.
 import { type Command, Option } from 'commander';
-import { formatEthtool } from '../../exporters/ethtool.ts';
-import { type DigestChecks, NvmeController } from '../../host/index.ts';
-import { createSocketDevice } from '../../offload/socket-device.ts';
-import type { StatsSnapshot } from '../../stats/registry.ts';
-import { NvmeTarget } from '../../target/index.ts';
-import type { WorkloadResult } from '../../workload/workload.ts';
+import {
+  createSocketDevice,
+  type DigestChecks,
+  formatEthtool,
+  NvmeController,
+  NvmeTarget,
+  type StatsServer,
+  type StatsSnapshot,
+  snapshotEndpoints,
+  type WorkloadResult,
+} from '../../index.ts';
 import { formatHostPort, type HostPort, intArg, parseHostPort } from '../args.ts';
-import { offloadEndpoints } from '../offload-stats.ts';
-import { type StatsServer, serveStats } from '../stats-server.ts';
+import { serveStats } from '../stats-server.ts';
 import { formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:demo';
@@ -93,7 +97,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
         `socket offload device (io_threshold ${device.limits().ioThreshold / 1024} KiB)\n`,
     );
     if (o.statsListen) {
-      stats = await serveStats(o.statsListen, offloadEndpoints(device), (l: string) => out(`${l}\n`));
+      stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => out(`${l}\n`));
     }
     const ns = ctrl.namespace(1);
     const runs: [string, Parameters<typeof runWithProgress>[1]][] = [

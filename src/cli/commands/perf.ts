@@ -2,17 +2,27 @@
 // spdk_nvme_perf habits), with the host's receive offload on or off, then the
 // results and the offload counters.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { formatEthtool } from '../../exporters/ethtool.ts';
-import { statsToJson } from '../../exporters/json.ts';
-import type { IoDone, Namespace, NvmeController } from '../../host/index.ts';
-import { createSocketDevice, type SocketDevice } from '../../offload/socket-device.ts';
-import { type BlockDevice, RW_MODES, type RwMode, type WorkloadOptions, type WorkloadResult } from '../../workload/workload.ts';
+import {
+  type BlockDevice,
+  createSocketDevice,
+  formatEthtool,
+  type IoDone,
+  type Namespace,
+  type NvmeController,
+  RW_MODES,
+  type RwMode,
+  type SocketDevice,
+  type StatsServer,
+  snapshotEndpoints,
+  statsToJson,
+  type WorkloadOptions,
+  type WorkloadResult,
+} from '../../index.ts';
 import { type HostPort, intArg, onOffArg, parseHostPort, positiveNumberArg, sizeArg } from '../args.ts';
 import { addConnectionOptions, type ConnectionFlags, connectionFlags, targetLabel } from '../connection.ts';
 import { CliError } from '../errors.ts';
-import { offloadEndpoints } from '../offload-stats.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
-import { type StatsServer, serveStats } from '../stats-server.ts';
+import { serveStats } from '../stats-server.ts';
 import { type CpuReport, cpuReport, formatSummary, runWithProgress } from '../workload-report.ts';
 
 interface PerfOpts {
@@ -129,7 +139,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     if (o.bs % dev.lbaSize !== 0) throw new CliError(`--bs ${o.bs} is not a multiple of namespace ${nsid}'s LBA size ${dev.lbaSize}`);
     workload = workloadDescription(o, f, subnqn, nsid, ctrl);
     if (o.statsListen && device) {
-      stats = await serveStats(o.statsListen, offloadEndpoints(device), (l: string) => process.stderr.write(`${l}\n`));
+      stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => process.stderr.write(`${l}\n`));
     }
     if (!o.json) {
       process.stdout.write(

@@ -1,33 +1,40 @@
 // `nvmeotcp target`: serve RAM or file namespaces over NVMe/TCP until SIGINT/SIGTERM.
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type ControllerInfo, NvmeTarget } from '../../target/index.ts';
-import type { NamespaceConfig, SubsystemConfig } from '../../target/subsystem.ts';
-import { collect, formatHostPort, type HostPort, parseHostPort, sizeArg } from '../args.ts';
+import {
+  type ControllerInfo,
+  type NamespaceConfig,
+  NvmeTarget,
+  type StatsServer,
+  type SubsystemConfig,
+} from '../../index.ts';
+import { collect, formatHostPort, type HostPort, intArg, parseHostPort, sizeArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
 import { planFromNvmetcli, type TargetPlan } from '../nvmetcli-config.ts';
-import { type StatsServer, serveStats } from '../stats-server.ts';
+import { serveStats } from '../stats-server.ts';
 import { TargetCounters, targetEndpoints } from '../target-stats.ts';
 
 const DEFAULT_TARGET_NQN = 'nqn.2024-01.io.nvmeotcp:target';
 const DEFAULT_RAM = 64 << 20;
 
-type NsSpec = { kind: 'ram'; size: number } | { kind: 'file'; path: string; size?: number };
+type NsSpec = { kind: 'ram'; size: number } | { kind: 'file'; path: string; size?: number; sync?: boolean };
 
-/** ram:SIZE | file:PATH[:SIZE] */
+/** ram:SIZE | file:PATH[:SIZE][,sync] */
 function nsArg(v: string): NsSpec {
   const ram = /^ram(?::(.+))?$/i.exec(v);
   if (ram) {
     if (ram[1] === undefined) return { kind: 'ram', size: DEFAULT_RAM };
     return { kind: 'ram', size: sizeArg(ram[1]) };
   }
-  const file = /^file:(.+?)(?::(\d+(?:\.\d+)?[kmgt]?i?b?))?$/i.exec(v);
+  const file = /^file:(.+?)(?::(\d+(?:\.\d+)?[kmgt]?i?b?))?(,sync)?$/i.exec(v);
   if (file) {
     const spec: NsSpec = { kind: 'file', path: file[1] };
     if (file[2] !== undefined) spec.size = sizeArg(file[2]);
+    // Write-through: every write is on stable storage before it completes (O_DSYNC).
+    if (file[3] !== undefined) spec.sync = true;
     return spec;
   }
-  throw new InvalidArgumentError('expected ram:SIZE (ram:256M) or file:PATH[:SIZE]');
+  throw new InvalidArgumentError('expected ram:SIZE (ram:256M) or file:PATH[:SIZE][,sync]');
 }
 
 function lbaArg(v: string): 512 | 4096 {
@@ -46,6 +53,8 @@ interface TargetOpts {
   ramSize: number;
   statsListen?: HostPort;
   poll: boolean;
+  maxConnections?: number;
+  handshakeTimeout?: number;
   dataBudget?: number;
 }
 
@@ -84,7 +93,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 function describeSubsystem(s: SubsystemConfig): string {
   const ns = (s.namespaces ?? [])
-    .map((n) => `${n.nsid}=${n.backend.kind === 'ram' ? `ram:${n.backend.size}` : `file:${n.backend.path}`}`)
+    .map((n) => `${n.nsid}=${n.backend.kind === 'ram' ? `ram:${n.backend.size}` : `file:${n.backend.path}${n.backend.sync ? ',sync' : ''}`}`)
     .join(' ');
   const hosts = s.allowAnyHost === false ? `hosts ${(s.allowedHosts ?? []).join(',')}` : 'any host';
   return `subsystem ${s.nqn}: namespaces ${ns || 'none'}; ${hosts}`;
@@ -102,6 +111,8 @@ async function runTarget(o: TargetOpts): Promise<void> {
     subsystems: plan.subsystems,
     ...(plan.inCapsuleDataSize !== undefined ? { inCapsuleDataSize: plan.inCapsuleDataSize } : {}),
     poll: o.poll,
+    ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+    ...(o.handshakeTimeout !== undefined ? { handshakeTimeoutMs: o.handshakeTimeout * 1000 } : {}),
     ...(o.dataBudget !== undefined ? { dataBudgetBytes: o.dataBudget } : {}),
   });
   const counters = new TargetCounters(tgt);
@@ -154,13 +165,19 @@ export function registerTarget(program: Command): void {
     .description('serve NVMe/TCP namespaces (RAM or file) until SIGINT/SIGTERM')
     .option('--listen <addr:port>', 'address to listen on, repeatable (default 127.0.0.1:4420; port 0 picks one)', collect(parseHostPort))
     .option('--nqn <nqn>', 'subsystem NQN', DEFAULT_TARGET_NQN)
-    .option('--ns <spec>', 'namespace, repeatable: ram:SIZE (ram:256M) or file:PATH[:SIZE] (default ram:64M)', collect(nsArg))
+    .option(
+      '--ns <spec>',
+      'namespace, repeatable: ram:SIZE (ram:256M) or file:PATH[:SIZE][,sync] (,sync: write-through) (default ram:64M)',
+      collect(nsArg),
+    )
     .addOption(new Option('--lba <bytes>', 'logical block size: 512 or 4096').default(512).argParser(lbaArg))
     .option('--allow-host <hostnqn>', 'host NQN allowed to connect, repeatable (default: any host)', collect(String))
     .option('--config <file>', 'nvmetcli-style JSON (what `nvmetcli save` writes) describing ports and subsystems')
     .addOption(new Option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none').default(DEFAULT_RAM, '64M').argParser(sizeArg))
     .option('--stats-listen <addr:port>', 'serve /metrics (Prometheus) and /stats (JSON) on this address', parseHostPort)
     .option('--poll', 'busy-poll while I/O queues are connected (SPDK-style: lower latency, a core at 100%)', false)
+    .option('--max-connections <n>', 'connections (queues) open at once; more are closed at accept (default 1024)', intArg(1, 1 << 20))
+    .option('--handshake-timeout <seconds>', 'close a connection that has not sent ICReq and Connect by then (default 10)', intArg(1, 3600))
     .option('--data-budget <size>', 'memory for data buffers of all connections; over it, commands wait (default 256M)', sizeArg)
     .addHelpText(
       'after',

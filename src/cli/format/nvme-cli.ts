@@ -3,9 +3,7 @@
 // (nvmf_trtype_str, nvmf_adrfam_str, nvmf_subtype_str, nvmf_treq_str,
 // nvmf_eflags_str, nvmf_sectype_str); number formats follow nvme-cli's list view
 // ("%6.2f %2sB / %6.2f %2sB" usage, "%3.0f %2sB + %2d B" format).
-import type { NamespaceInfo } from '../../host/index.ts';
-import type { DiscoveryEntry } from '../../protocol/discovery.ts';
-import type { IdentifyController } from '../../protocol/identify.ts';
+import type { DiscoveryEntry, IdentifyController, NamespaceInfo } from '../../index.ts';
 
 const TRTYPE: Readonly<Record<number, string>> = { 1: 'rdma', 2: 'fc', 3: 'tcp', 254: 'loop' };
 const ADRFAM: Readonly<Record<number, string>> = {

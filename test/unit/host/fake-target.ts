@@ -59,7 +59,7 @@ export interface FakeTargetOptions {
   /** Grant this many I/O queues (default 8). */
   maxIoQueues?: number;
   /** Overrides of the ICResp fields. */
-  icresp?: { pfv?: number; cpda?: number; dgst?: number; maxh2cdata?: number };
+  icresp?: { pfv?: number; cpda?: number; dgst?: number; maxh2cdata?: number } | undefined;
   /** CSTS.SHST reported after CC.SHN (default 2 = complete). */
   shstAfterShn?: number;
   /**
@@ -72,7 +72,7 @@ export interface FakeTargetOptions {
 export interface SeenCmd {
   qid: number;
   opc: number;
-  fctype?: number;
+  fctype?: number | undefined;
   cid: number;
   sqe: Buffer;
 }

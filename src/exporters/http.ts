@@ -1,0 +1,87 @@
+// The stats endpoint of a host or target process: a small node:http server answering
+//   GET /metrics  Prometheus text exposition (format 0.0.4)
+//   GET /stats    the same counters as JSON
+// Both are rendered from one fresh snapshot per request (at scrape time, never on
+// a timer), so a scrape always sees the counters as they are now. `nvmeotcp target`,
+// `perf` and `demo --stats-listen` serve it; a library user can serve any device.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { StatsSnapshot } from '../stats/registry.ts';
+import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
+
+export interface StatsEndpoints {
+  /** Prometheus text, rendered from a snapshot taken now. */
+  metrics(): string;
+  /** JSON-serialisable stats, from a snapshot taken now. */
+  stats(): unknown;
+}
+
+export interface StatsServer {
+  /** Where it listens (the port the system picked when asked for port 0). */
+  readonly address: { host: string; port: number };
+  /** Stops listening and drops open scraper connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * The endpoints of anything with offload counters (a socket or packet device, a
+ * StatsRegistry): /metrics is its Prometheus text, /stats the snapshot itself (what
+ * `nvmeotcp stats` reads back to print ethtool -S text and rates). Each request takes
+ * a snapshot of its own.
+ */
+export function snapshotEndpoints(source: { snapshot(): StatsSnapshot }): StatsEndpoints {
+  return {
+    metrics: () => formatPrometheus(source.snapshot()),
+    stats: () => source.snapshot(),
+  };
+}
+
+function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): void {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+    return;
+  }
+  let body: string;
+  let type: string;
+  try {
+    if (path === '/metrics') {
+      body = ep.metrics();
+      type = PROMETHEUS_CONTENT_TYPE;
+    } else if (path === '/stats') {
+      body = `${JSON.stringify(ep.stats(), null, 2)}\n`;
+      type = 'application/json';
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /stats\n');
+      return;
+    }
+  } catch (e) {
+    res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e instanceof Error ? e.message : String(e)}\n`);
+    return;
+  }
+  res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** Listens on `at` (port 0 picks a free port); rejects with the listen error (EADDRINUSE...). */
+export async function startStatsServer(at: { host: string; port: number }, ep: StatsEndpoints): Promise<StatsServer> {
+  const server = createServer((req, res) => handle(ep, req, res));
+  // A scraper's keep-alive connection must not hold the process open at shutdown.
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    address: { host: a.address, port: a.port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,117 @@
+// Host connect options and their resolved (validated, defaulted) form.
+import { randomUUID } from 'node:crypto';
+import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
+import { InvalidArgumentError } from '../protocol/errors.ts';
+import { CATTR_DISABLE_SQFLOW } from '../protocol/fabrics.ts';
+import type { HostDdpDevice } from './offload.ts';
+
+export interface ConnectOptions {
+  traddr: string;
+  /** Default 4420. */
+  trsvcid?: number | string | undefined;
+  subnqn: string;
+  /** Default nqn.2014-08.org.nvmexpress:uuid:<hostid>. */
+  hostnqn?: string | undefined;
+  /** 16 bytes or a UUID string; default a random UUID. */
+  hostid?: Buffer | string | undefined;
+  hdgst?: boolean | undefined;
+  ddgst?: boolean | undefined;
+  /** I/O queues to ask for (default 1); the controller may grant fewer. */
+  nrIoQueues?: number | undefined;
+  /** I/O queue entries (default 128); clamped to CAP.MQES+1 and MAXCMD. */
+  queueSize?: number | undefined;
+  /** Keep Alive Timeout in ms (default 5000; 0 = no keep-alive). */
+  kato?: number | undefined;
+  /** Command timeout (default 30000 ms); a timeout tears its queue down. */
+  ioTimeoutMs?: number | undefined;
+  /** TCP connect + ICResp bound (default 10000 ms). */
+  connectTimeoutMs?: number | undefined;
+  /**
+   * Connect with CATTR.DISSQFC (SQ flow control disabled, Linux `disable_sqflow`): the
+   * controller may then end successful reads with a C2HData SUCCESS and no CapsuleResp.
+   */
+  disableSqFlow?: boolean | undefined;
+  /** How block I/O picks an I/O queue (default round-robin). */
+  queuePolicy?: 'round-robin' | 'least-loaded' | undefined;
+  /** Receive offload device for the I/O queues. */
+  offload?: HostDdpDevice | undefined;
+  /**
+   * Busy-poll the event loop while I/O is outstanding (fio's `hipri`, SPDK's polling):
+   * completions are read as soon as they land, without a sleeping thread's wake-up,
+   * at the price of a core at 100% while I/O runs. Default false.
+   */
+  poll?: boolean | undefined;
+}
+
+/** ConnectOptions validated, with every default filled in. */
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  subnqn: string;
+  hostnqn: string;
+  hostid: Buffer;
+  hdgst: boolean;
+  ddgst: boolean;
+  nrIoQueues: number;
+  queueSize: number;
+  kato: number;
+  ioTimeoutMs: number;
+  connectTimeoutMs: number;
+  leastLoaded: boolean;
+  cattr: number;
+  offload: HostDdpDevice | undefined;
+  discovery: boolean;
+  poll: boolean;
+}
+
+function parseHostId(h: Buffer | string | undefined): Buffer {
+  if (h === undefined) return Buffer.from(randomUUID().replaceAll('-', ''), 'hex');
+  if (typeof h === 'string') {
+    const hex = h.replaceAll('-', '');
+    if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new InvalidArgumentError(`hostid: ${JSON.stringify(h)} is not a UUID`);
+    return Buffer.from(hex, 'hex');
+  }
+  if (!Buffer.isBuffer(h) || h.length !== 16) throw new InvalidArgumentError('hostid: expected 16 bytes');
+  return h;
+}
+
+function uuidOf(b: Buffer): string {
+  const x = b.toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+function intOpt(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
+  const x = v ?? dflt;
+  if (!Number.isSafeInteger(x) || x < min || x > max) {
+    throw new InvalidArgumentError(`${name}: ${String(v)} is not an integer in ${min}..${max}`);
+  }
+  return x;
+}
+
+/** Validates ConnectOptions (InvalidArgumentError naming the option) and fills in the defaults. */
+export function resolveOptions(o: ConnectOptions): ResolvedOptions {
+  if (typeof o.traddr !== 'string' || o.traddr === '') throw new InvalidArgumentError('traddr: required');
+  if (typeof o.subnqn !== 'string' || o.subnqn === '') throw new InvalidArgumentError('subnqn: required');
+  const port = intOpt('trsvcid', o.trsvcid === undefined ? undefined : Number(o.trsvcid), DEFAULT_PORT, 1, 65535);
+  const hostid = parseHostId(o.hostid);
+  const discovery = o.subnqn === NQN_DISCOVERY;
+  return {
+    host: o.traddr,
+    port,
+    subnqn: o.subnqn,
+    hostnqn: o.hostnqn ?? `nqn.2014-08.org.nvmexpress:uuid:${uuidOf(hostid)}`,
+    hostid,
+    hdgst: o.hdgst === true,
+    ddgst: o.ddgst === true,
+    nrIoQueues: intOpt('nrIoQueues', o.nrIoQueues, 1, 1, 0xffff),
+    queueSize: intOpt('queueSize', o.queueSize, 128, 2, 0x10000),
+    kato: intOpt('kato', o.kato, discovery ? 0 : 5000, 0, 0xffff_ffff),
+    ioTimeoutMs: intOpt('ioTimeoutMs', o.ioTimeoutMs, 30_000, 1, 0x7fff_ffff),
+    connectTimeoutMs: intOpt('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1, 0x7fff_ffff),
+    leastLoaded: o.queuePolicy === 'least-loaded',
+    cattr: o.disableSqFlow === true ? CATTR_DISABLE_SQFLOW : 0,
+    poll: o.poll === true,
+    offload: o.offload,
+    discovery,
+  };
+}
