@@ -4,5 +4,13 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { run } = await import('../src/cli/main.ts');
+let run;
+try {
+  ({ run } = await import('../src/cli/main.ts'));
+} catch (e) {
+  // A bad setting read while the modules load (NVMEOTCP_CRC32C): one line, no stack.
+  if (e?.code !== 'ERR_NVMEOTCP_CRC32C' || process.env.NVMEOTCP_DEBUG) throw e;
+  process.stderr.write(`nvmeotcp: ${e.message}\n`);
+  process.exit(1);
+}
 await run(process.argv);

@@ -42,8 +42,8 @@ export {
   type UlpOps,
 } from './offload/types.ts';
 export type { RxPlacement, RxPlacementFactory } from './transport/reader.ts';
-export type { DeviceOptions } from './offload/core.ts';
-export { createSocketDevice, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
+export { type DeviceOptions, NIC_PROFILES, type NicProfile } from './offload/core.ts';
+export { createSocketDevice, DEFAULT_MSS, SocketDevice, type SocketDeviceOptions } from './offload/socket-device.ts';
 export {
   createPacketDevice,
   PacketDevice,
@@ -86,17 +86,21 @@ export {
   type ChannelCounterName,
   type CounterDesc,
   type CounterName,
+  FLOW_COUNTERS,
   GLOBAL_COUNTERS,
   type GlobalCounterName,
+  SEED_CHANNEL_COUNTERS,
 } from './stats/counters.ts';
-export { type ChannelValues, type QueueSnapshot, type StatsSnapshot, StatsRegistry } from './stats/registry.ts';
+export { type ChannelValues, type QueueSnapshot, type StatsSnapshot, StatsRegistry, seedValues } from './stats/registry.ts';
 
-// Exporters: ethtool -S text, JSON, Prometheus text exposition (one snapshot each),
-// and the HTTP endpoint serving /metrics and /stats
+// Exporters: ethtool -S text, JSON, Prometheus text exposition, ulp-ddp netlink
+// replies (one snapshot each), and the HTTP endpoint serving /metrics and /stats
 export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
 export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
 export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+export { type CapsGetReply, capsGetReply, type StatsGetReply, statsGetReply } from './exporters/netlink.ts';
 export {
+  type SnapshotSource,
   type StatsEndpoints,
   type StatsServer,
   snapshotEndpoints,
@@ -140,3 +144,5 @@ export {
 } from './protocol/constants.ts';
 export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';
+// Digests: which CRC32C implementation runs (for start-up logs and stats output)
+export { crc32c, crc32cImplementation, crc32cSkipped, crc32cUpdate } from './protocol/crc32c.ts';

@@ -11,6 +11,7 @@ import { registerDiscover } from './commands/discover.ts';
 import { registerPerf } from './commands/perf.ts';
 import { registerStats } from './commands/stats.ts';
 import { registerTarget } from './commands/target.ts';
+import { crc32cImplementation, crc32cSkipped } from '../index.ts';
 import { CliError, describeError } from './errors.ts';
 
 function packageVersion(): string {
@@ -57,6 +58,11 @@ export function buildProgram(io: Io = processIo): Command {
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: readonly string[] = process.argv, io: Io = processIo): Promise<number> {
   const program = buildProgram(io);
+  if (process.env.NVMEOTCP_DEBUG) {
+    // Once at start-up: which CRC32C computes the digests, and why faster ones were passed over.
+    io.err(`nvmeotcp: crc32c ${crc32cImplementation()}\n`);
+    for (const why of crc32cSkipped()) io.err(`nvmeotcp: crc32c: ${why}\n`);
+  }
   let verb = '';
   program.hook('preAction', (_this, action) => {
     verb = action.name();

@@ -12,8 +12,17 @@ import {
 import { CliError } from './errors.ts';
 
 export type ParsedStats =
-  | { kind: 'offload'; raw: unknown; snapshot: StatsSnapshot }
+  | { kind: 'offload'; raw: unknown; snapshot: StatsSnapshot; netlink?: NetlinkReplies }
   | { kind: 'counters'; raw: unknown; counters: Record<string, number> };
+
+/** The ulp-ddp netlink replies an offload endpoint adds to its snapshot. */
+export interface NetlinkReplies {
+  'stats-get': Record<string, number>;
+  'caps-get': { ifindex: number; hw: string[]; active: string[] };
+}
+
+export const NETLINK_OPS = ['stats-get', 'caps-get'] as const;
+export type NetlinkOp = (typeof NETLINK_OPS)[number];
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const allNumbers = (o: Record<string, unknown>, names: readonly string[]) => names.every((n) => typeof o[n] === 'number');
@@ -28,7 +37,9 @@ export function parseStatsJson(raw: unknown, url: string): ParsedStats {
     allNumbers(raw.global, GLOBAL_COUNTERS.map((d) => d.name)) &&
     allNumbers(raw.sum, CHANNEL_COUNTERS.map((d) => d.name))
   ) {
-    return { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot };
+    const nl = raw.netlink;
+    const netlink = isObj(nl) && isObj(nl['stats-get']) && isObj(nl['caps-get']) ? (nl as unknown as NetlinkReplies) : undefined;
+    return netlink ? { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot, netlink } : { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot };
   }
   if (isObj(raw.counters) && allNumbers(raw.counters, Object.keys(raw.counters))) {
     return { kind: 'counters', raw, counters: raw.counters as Record<string, number> };
@@ -83,4 +94,11 @@ export function formatStatsText(p: ParsedStats, o: ViewOptions): string {
 /** JSON for either kind: an offload snapshot as the exporter's seed-named JSON. */
 export function statsJson(p: ParsedStats, o: ViewOptions): unknown {
   return p.kind === 'offload' ? statsToJson(p.snapshot, o) : p.raw;
+}
+
+/** The reply of a ulp-ddp netlink op, as `ynl --family ulp_ddp --do <op> --json` prints it. */
+export function netlinkReply(p: ParsedStats, op: NetlinkOp, url: string): unknown {
+  if (p.kind !== 'offload') throw new CliError(`${url} has no offload device: --netlink needs the endpoint of perf or demo`);
+  if (p.netlink === undefined) throw new CliError(`${url} does not give the netlink replies (an older nvmeotcp?)`);
+  return p.netlink[op];
 }

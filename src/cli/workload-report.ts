@@ -1,6 +1,6 @@
 // Running a workload with live progress, and its summary as text (fio /
 // spdk_nvme_perf habits: IOPS, MB/s, latency percentiles in µs).
-import { type BlockDevice, runWorkload, type WorkloadOptions, type WorkloadResult } from '../index.ts';
+import { type BlockDevice, type ChannelValues, runWorkload, type WorkloadOptions, type WorkloadResult } from '../index.ts';
 import { makeProgress } from './progress.ts';
 
 /** Runs the workload, showing progress on stdout (or on a TTY stderr when stdout carries JSON). */
@@ -60,4 +60,29 @@ export function formatSummary(r: WorkloadResult, cpu?: CpuReport): string {
   if (r.verifiedBlocks > 0 && r.error === undefined) lines.push(`Verify: ${r.verifiedBlocks} blocks checked, all match`);
   if (r.error !== undefined) lines.push(`Error: ${r.error}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** What the offload took of the flow on offloaded queues: the ratios blktests nvme/055 judges. */
+export interface OffloadShare {
+  /** rx_nvmeotcp_packets / rx_packets (0 without traffic). */
+  packets: number;
+  /** rx_nvmeotcp_bytes / rx_bytes (0 without traffic). */
+  bytes: number;
+}
+
+export function offloadShare(v: ChannelValues): OffloadShare {
+  const ratio = (part: number, whole: number) => (whole > 0 ? part / whole : 0);
+  return { packets: ratio(v.rx_nvmeotcp_packets, v.rx_packets), bytes: ratio(v.rx_nvmeotcp_bytes, v.rx_bytes) };
+}
+
+/** A ratio as a percentage with one decimal, never rounded up to 100.0 unless it is 1. */
+export function sharePct(r: number): string {
+  const p = Math.floor(r * 1000 + 1e-9) / 10;
+  return p.toFixed(1);
+}
+
+/** "offloaded 97.1% of packets, 99.4% of bytes" */
+export function formatOffloadShare(v: ChannelValues): string {
+  const s = offloadShare(v);
+  return `offloaded ${sharePct(s.packets)}% of packets, ${sharePct(s.bytes)}% of bytes`;
 }

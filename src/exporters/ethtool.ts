@@ -1,6 +1,7 @@
 // `ethtool -S` style text from one snapshot, in ethtool order: the global
-// counters, then the data-path sums, then (on request) one `rx<N>_` block per
-// live queue and one `ch<N>_` block per channel.
+// counters, then the data-path sums (the seed's four, then our flow totals
+// rx_packets and rx_bytes, as mlx5 names its per-RQ totals), then (on request)
+// one `rx<N>_` block per live queue and one `ch<N>_` block per channel.
 //
 //   NIC statistics:
 //        rx_nvmeotcp_sk_add: 8

@@ -6,7 +6,9 @@
 // `perf` and `demo --stats-listen` serve it; a library user can serve any device.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { crc32cImplementation } from '../protocol/crc32c.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
+import { type CapsState, capsGetReply, statsGetReply } from './netlink.ts';
 import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 
 export interface StatsEndpoints {
@@ -23,16 +25,29 @@ export interface StatsServer {
   close(): Promise<void>;
 }
 
+/** What snapshotEndpoints serves: anything with a snapshot; an offload device also has caps and an ifindex. */
+export interface SnapshotSource {
+  snapshot(): StatsSnapshot;
+  getCaps?(): CapsState;
+  readonly ifindex?: number;
+}
+
 /**
  * The endpoints of anything with offload counters (a socket or packet device, a
  * StatsRegistry): /metrics is its Prometheus text, /stats the snapshot itself (what
- * `nvmeotcp stats` reads back to print ethtool -S text and rates). Each request takes
- * a snapshot of its own.
+ * `nvmeotcp stats` reads back to print ethtool -S text and rates), for a device with
+ * the ulp-ddp netlink replies beside it (`netlink: { 'stats-get', 'caps-get' }`,
+ * what `nvmeotcp stats --netlink` prints). Each request takes a snapshot of its own.
  */
-export function snapshotEndpoints(source: { snapshot(): StatsSnapshot }): StatsEndpoints {
+export function snapshotEndpoints(source: SnapshotSource): StatsEndpoints {
   return {
     metrics: () => formatPrometheus(source.snapshot()),
-    stats: () => source.snapshot(),
+    stats: () => {
+      const snap = source.snapshot();
+      if (source.getCaps === undefined || source.ifindex === undefined) return snap;
+      const netlink = { 'stats-get': statsGetReply(snap, source.ifindex), 'caps-get': capsGetReply(source.getCaps(), source.ifindex) };
+      return { ...snap, netlink };
+    },
   };
 }
 
@@ -49,7 +64,10 @@ function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): 
       body = ep.metrics();
       type = PROMETHEUS_CONTENT_TYPE;
     } else if (path === '/stats') {
-      body = `${JSON.stringify(ep.stats(), null, 2)}\n`;
+      // Which CRC32C runs the digests is part of what a reader of the figures needs.
+      const v = ep.stats();
+      const doc = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v, crc32c: crc32cImplementation() } : v;
+      body = `${JSON.stringify(doc, null, 2)}\n`;
       type = 'application/json';
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /stats\n');

@@ -1,7 +1,9 @@
 // JSON from one snapshot: the ten counters flat, in struct ulp_ddp_stats order,
-// under the seed's names (rx_nvmeotcp_*) or the ulp-ddp netlink family's
-// (rx-nvme-tcp-*, as `ynl --do stats-get` prints them), plus optional per-queue
-// and per-channel breakdowns under the same names.
+// then our flow totals (rx_packets, rx_bytes), under the seed's names
+// (rx_nvmeotcp_*) or the ulp-ddp netlink family's spelling (rx-nvme-tcp-*; the
+// extras, which the family lacks, dashed the same way: rx-packets), plus optional
+// per-queue and per-channel breakdowns under the same names. The exact stats-get
+// reply (the ten and nothing else) is netlink.ts.
 import { CHANNEL_COUNTERS, GLOBAL_COUNTERS } from '../stats/counters.ts';
 import type { ChannelValues, StatsSnapshot } from '../stats/registry.ts';
 
@@ -20,7 +22,8 @@ export interface StatsJson {
 }
 
 export function statsToJson(s: StatsSnapshot, o: JsonOptions = {}): StatsJson {
-  const key = (d: { name: string; netlink: string }): string => (o.names === 'netlink' ? d.netlink : d.name);
+  const key = (d: { name: string; netlink?: string }): string =>
+    o.names !== 'netlink' ? d.name : (d.netlink ?? d.name.replace(/_/g, '-'));
   const channelValues = (v: ChannelValues, into: Record<string, number | string>): void => {
     for (const d of CHANNEL_COUNTERS) into[key(d)] = v[d.name];
   };

@@ -1,6 +1,7 @@
 // Prometheus text exposition (format 0.0.4), rendered from snapshots at scrape
-// time. One family per counter, `nvmeotcp_rx_<counter>_total`, with its help
-// text. Global counters carry the device labels; data-path counters carry them
+// time. One family per counter, `nvmeotcp_rx_<counter>_total` for the seed's
+// ten and `nvmeotcp_queue_<counter>_total` for our flow totals (rx_packets,
+// rx_bytes), with its help text. Global counters carry the device labels; data-path counters carry them
 // plus `ctrl` (when the queue has one) and `queue`, one series per live queue and
 // one `queue="retired"` series for what no live queue owns (removed queues, pieces
 // that found no queue), so `sum by` over a device never goes backwards. The sums
@@ -10,9 +11,10 @@ import type { StatsSnapshot } from '../stats/registry.ts';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-/** nvmeotcp_rx_<name without rx_nvmeotcp_>_total */
+/** nvmeotcp_rx_<name without rx_nvmeotcp_>_total; ours (rx_packets): nvmeotcp_queue_rx_packets_total. */
 export function promName(d: CounterDesc): string {
-  return `nvmeotcp_rx_${d.name.replace(/^rx_nvmeotcp_/, '')}_total`;
+  const seed = /^rx_nvmeotcp_(.*)$/.exec(d.name);
+  return seed ? `nvmeotcp_rx_${seed[1]}_total` : `nvmeotcp_queue_${d.name}_total`;
 }
 
 const escLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

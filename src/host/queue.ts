@@ -275,7 +275,12 @@ export class HostQueue implements QueueHandler, UlpOps {
     return true;
   }
 
-  /** Answers a pending resync request once a PDU starts at or after the asked position. */
+  /**
+   * nvme_tcp_resync_response: confirms a pending resync request when a PDU starts
+   * exactly at the asked position. Once the PDUs are past it the guess was wrong: no
+   * answer (the kernel has no denial), and no later PDU can match it, so stop looking
+   * until the device asks again.
+   */
   private checkResync(pdu: Pdu): void {
     const hd = this.rx.hdgst && hasHdgst(pdu.type) ? 4 : 0;
     const start = this.rx.streamPos - pdu.hlen - hd;
@@ -283,7 +288,7 @@ export class HostQueue implements QueueHandler, UlpOps {
     if (d < 0) return;
     const seq = this.resyncSeq;
     this.resyncSeq = -1;
-    this.ddpQ?.resync(seq, d === 0);
+    if (d === 0) this.ddpQ?.resync(seq);
   }
 
   // ------------------------------------------------------------ receive

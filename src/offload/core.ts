@@ -13,7 +13,7 @@ import { DigestOpt } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
 import type { RxView } from '../protocol/receiver.ts';
 import { G } from '../stats/counters.ts';
-import { type QueueStats, type StatsSnapshot, StatsRegistry } from '../stats/registry.ts';
+import { type QueueStats, type StatsSnapshot, StatsRegistry, seedValues } from '../stats/registry.ts';
 import { MappingPool, type MappedSgl, placeableLayout } from './sgl.ts';
 import {
   type DdpCaps,
@@ -27,7 +27,23 @@ import {
   type UlpOps,
 } from './types.ts';
 
+/**
+ * How the modelled NIC behaves where the ulp_ddp contract leaves room:
+ *   mlx5     one placement per packet (a CQE names one CCID: payload of a second PDU
+ *            in the same segment is not placed), resync on any loss, DDP and CRC-rx
+ *            switched together (mlx5e set_caps: all or nothing); the default
+ *   generic  several PDUs placed per packet, PDU tracking kept across the loss of
+ *            data-only segments (the ulp-ddp documentation allows a NIC to), the
+ *            two capabilities independent: for what-if comparisons
+ */
+export type NicProfile = 'mlx5' | 'generic';
+export const NIC_PROFILES: readonly NicProfile[] = ['mlx5', 'generic'];
+
 export interface DeviceOptions {
+  /** NIC behaviour (see NicProfile). Default 'mlx5'. */
+  profile?: NicProfile;
+  /** Interface index reported in the ulp-ddp netlink replies. Default 1. */
+  ifindex?: number;
   /** Receive channels; a queue's channel is ioCpu % channels. Default: the CPU count. */
   channels?: number;
   /** Most queues attached at once (mlx5 MAX_NUM_NVMEOTCP_QUEUES 4000). */
@@ -131,8 +147,8 @@ export class QueueCtx implements DdpQueue {
     this.dev.teardown(this, cid);
   }
 
-  resync(seq: number, ok: boolean): void {
-    if (!this.removed) this.dev.resyncResponse(this, seq >>> 0, ok);
+  resync(seq: number): void {
+    if (!this.removed) this.dev.resyncResponse(this, seq >>> 0);
   }
 
   remove(): void {
@@ -144,6 +160,8 @@ export class QueueCtx implements DdpQueue {
 export abstract class DeviceCore implements DdpDevice {
   readonly stats: StatsRegistry;
   readonly pool = new MappingPool();
+  readonly profile: NicProfile;
+  readonly ifindex: number;
   protected readonly lim: DdpLimits;
   protected readonly maxQueues: number;
   private readonly hw: DdpCaps;
@@ -163,9 +181,20 @@ export abstract class DeviceCore implements DdpDevice {
       fullCcidRange: o.fullCcidRange ?? DEFAULT_LIMITS.fullCcidRange,
     });
     this.maxQueues = int(o.maxQueues, DEFAULT_MAX_QUEUES, 'maxQueues');
+    this.ifindex = int(o.ifindex, 1, 'ifindex', 1);
+    const profile = o.profile ?? 'mlx5';
+    if (!NIC_PROFILES.includes(profile)) {
+      throw new InvalidArgumentError(`profile must be one of ${NIC_PROFILES.join(', ')}, got ${String(profile)}`);
+    }
+    this.profile = profile;
     this.hw = { ddp: o.hw?.ddp ?? true, crcRx: o.hw?.crcRx ?? true };
+    const want = { ddp: o.active?.ddp ?? this.hw.ddp, crcRx: o.active?.crcRx ?? this.hw.crcRx };
+    if (profile === 'mlx5' && (this.hw.ddp !== this.hw.crcRx || want.ddp !== want.crcRx)) {
+      // mlx5 offers both bits or neither, and switches them together.
+      throw new InvalidArgumentError("profile mlx5: DDP and CRC-rx go together (hw and active); use profile 'generic' to split them");
+    }
     this.active = { ddp: false, crcRx: false };
-    this.setCaps({ ddp: o.active?.ddp ?? this.hw.ddp, crcRx: o.active?.crcRx ?? this.hw.crcRx });
+    this.setCaps(want);
     this.stats = new StatsRegistry({
       channels: int(o.channels, availableParallelism(), 'channels', 1),
       enabled: o.stats ?? true,
@@ -187,6 +216,9 @@ export abstract class DeviceCore implements DdpDevice {
     // ulp_ddp_apply_bits: new_active = wanted, masked by what the hardware has.
     const ddp = (wanted.ddp ?? this.active.ddp) && this.hw.ddp;
     const crcRx = (wanted.crcRx ?? this.active.crcRx) && this.hw.crcRx;
+    // mlx5e_ulp_ddp_set_caps acts only when both bits turn on or both turn off;
+    // any other request changes nothing and still succeeds (caps-get tells).
+    if (this.profile === 'mlx5' && ddp !== crcRx) return 0;
     this.active = { ddp, crcRx };
     return 0;
   }
@@ -304,8 +336,7 @@ export abstract class DeviceCore implements DdpDevice {
   }
 
   getStats(): UlpDdpStats {
-    const s = this.stats.snapshot();
-    return { ...s.global, ...s.sum };
+    return seedValues(this.stats.snapshot());
   }
 
   snapshot(): StatsSnapshot {
@@ -318,8 +349,8 @@ export abstract class DeviceCore implements DdpDevice {
   protected abstract queueAdded(q: QueueCtx, rx: RxView | undefined): void;
   /** A queue is being detached. */
   protected abstract queueRemoved(q: QueueCtx): void;
-  /** The ULP's answer to a resync request. */
-  abstract resyncResponse(q: QueueCtx, seq: number, ok: boolean): void;
+  /** The ULP confirmed that a PDU starts at `seq` (a resync request it matched exactly). */
+  abstract resyncResponse(q: QueueCtx, seq: number): void;
   /** True while the data path may still write into this entry's buffers. */
   protected abstract placementHolds(q: QueueCtx, e: CcidEntry): boolean;
 

@@ -2,7 +2,7 @@
 // packet device run can be repeated exactly: loss (the segment arrives later, as
 // its retransmission), reordering (swapped with the next one) and duplication.
 import type { TcpSegment } from './packet-device.ts';
-import { seqAdd } from './seq.ts';
+import { seqAdd } from '../protocol/seq.ts';
 
 /** Segments of at most `mss` bytes (views into `stream`), starting at sequence number `seq`. */
 export function segmentStream(stream: Buffer, seq: number, mss: number): TcpSegment[] {

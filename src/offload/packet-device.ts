@@ -7,17 +7,26 @@
 // device's own PDU tracker; the payload of a C2HData whose CCID is registered is
 // written into the command's buffers (the DMA) and reported as placed, and while
 // DDGST_RX is on the device keeps the PDU's CRC32C and checks its digest. Anything
-// else passes through untouched, as the skb it would be.
+// else passes through untouched, as the skb it would be. Under the mlx5 profile a
+// segment gets at most one placement (its CQE names one CCID, offset and length):
+// the payload of a second PDU in the same segment is only checksummed. Counted per
+// segment: rx_packets/rx_bytes always (the flow's totals), rx_nvmeotcp_packets once
+// if any byte was placed, rx_nvmeotcp_bytes the bytes placed (cclen).
 //
 // A segment past the expected sequence (a loss or a reordering) loses PDU sync:
 // offload stops for the flow, and every newly seen segment is searched for a
 // plausible PDU header (c2h-header.ts) whose successor, if in the same segment, is
 // plausible too. For the first candidate the device asks the ULP once
 // (ulp.resyncRequest(seq), resync++) and follows the PDU lengths from there
-// without offloading. The ULP's DdpQueue.resync(seq, true) resumes offload where
-// the tracker then is: the rest of a PDU already under way may be placed, but its
-// CRC was not followed from its first byte, so the device does not vouch for it
-// (the ULP recomputes). A denial, or another gap, goes back to searching.
+// without offloading. The ULP's DdpQueue.resync(seq) resumes offload where the
+// tracker then is: the rest of a PDU already under way may be placed, but its CRC
+// was not followed from its first byte, so the device does not vouch for it (the
+// ULP recomputes), and the first segment after the resync carries no valid CRC at
+// all (mlx5 after_resync_cqe). A wrong guess is never confirmed: the tracker meets
+// a header that does not check out, searches again and asks anew. The generic
+// profile keeps tracking across a gap that lies inside the current PDU's data (a
+// lost data-only segment): it skips the missing bytes, stops vouching for that
+// PDU's CRC and needs no resync.
 //
 // Segments for a queue that is gone are dropped (drop++), as mlx5 frees an skb
 // whose queue context is not found.
@@ -26,7 +35,7 @@ import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { C } from '../stats/counters.ts';
 import { C2H_HLEN, checkC2hHeader, type FlowDigests, headerLen } from './c2h-header.ts';
 import { type CcidEntry, CcidState, DeviceCore, type DeviceOptions, type QueueCtx } from './core.ts';
-import { after, seqAdd, seqDiff } from './seq.ts';
+import { after, seqAdd, seqDiff } from '../protocol/seq.ts';
 import { segmentAt } from './sgl.ts';
 import type { DdpQueue } from './types.ts';
 
@@ -52,7 +61,11 @@ export interface RxSegment {
   payload: Buffer;
   /** Cover [0, payload.length) in order. */
   pieces: RxPiece[];
-  /** skb->ulp_crc: every data and digest byte here was followed by the device and the digests matched. */
+  /**
+   * skb->ulp_crc: every data and digest byte here was followed by the device and the
+   * digests matched (never for the first segment after a resync). The ULP trusts a
+   * PDU's digest only if every segment with its data or digest has it.
+   */
   crcOk: boolean;
   /** No queue context: dropped (rx_nvmeotcp_drop), never handed up. */
   dropped: boolean;
@@ -76,15 +89,15 @@ export class PacketDevice extends DeviceCore {
   }
 
   protected queueAdded(q: QueueCtx): void {
-    this.flows.set(q, new Flow(q, (q.cfg.rxSeq ?? 0) >>> 0));
+    this.flows.set(q, new Flow(q, (q.cfg.rxSeq ?? 0) >>> 0, this.profile === 'mlx5'));
   }
 
   protected queueRemoved(q: QueueCtx): void {
     this.flows.delete(q);
   }
 
-  resyncResponse(q: QueueCtx, seq: number, ok: boolean): void {
-    this.flows.get(q)?.resyncResponse(seq, ok);
+  resyncResponse(q: QueueCtx, seq: number): void {
+    this.flows.get(q)?.resyncResponse(seq);
   }
 
   /** Placement happens inside receive(): no buffer is held between calls. */
@@ -130,7 +143,16 @@ class Flow {
   /** End of the furthest byte seen: SEARCH only looks at bytes past it. */
   private maxSeen: number;
   private pendingSeq = 0;
+  /** A resync was just confirmed: the next segment's CRC result is not valid (mlx5 after_resync_cqe). */
+  private afterResync = false;
   private readonly d: FlowDigests;
+
+  // ---- the segment being processed ----
+  /** The device checks this segment's CRC: DDGST_RX on, in sync at its start, not right after a resync. */
+  private crcSeg = false;
+  private segCrcOk = false;
+  /** Some payload of this segment was placed. */
+  private segPlaced = false;
 
   // ---- PDU tracker ----
   private phase: Phase = Phase.HDR;
@@ -144,11 +166,12 @@ class Flow {
   private entry: CcidEntry | undefined;
   private crcTracked = false;
   private crc = 0;
-  private segCrcOk = false;
 
   constructor(
     private readonly q: QueueCtx,
     seq: number,
+    /** mlx5: one placement per segment, resync on any gap; else generic. */
+    private readonly mlx5: boolean,
   ) {
     this.next = seq;
     this.maxSeen = seq;
@@ -159,18 +182,30 @@ class Flow {
     const len = payload.length;
     const end = seqAdd(seq, len);
     const out = new Pieces();
-    this.segCrcOk = this.mode === Mode.SYNC && this.q.crcRx;
+    const s = this.q.s;
+    s[C.rxPackets] += 1;
+    s[C.rxBytes] += len;
+    this.segPlaced = false;
+    this.crcSeg = this.mode === Mode.SYNC && this.q.crcRx && !this.afterResync;
+    this.afterResync = false;
+    this.segCrcOk = this.crcSeg;
     let off = 0;
     if (this.mode !== Mode.SEARCH) {
       if (!after(end, this.next)) {
         // Entirely old: a duplicate or a retransmission of bytes already followed.
         out.plain(0, len);
         off = len;
+        this.segCrcOk = false;
       } else if (!after(seq, this.next)) {
-        // In order (or overlapping old bytes): follow from the expected byte.
+        // In order (or overlapping old bytes, which the device does not check again).
         off = seqDiff(this.next, seq);
+        if (off > 0) this.segCrcOk = false;
         out.plain(0, off);
         off = this.track(payload, off, out);
+      } else if (!this.mlx5 && this.mode === Mode.SYNC && this.phase === Phase.DATA && seqDiff(seq, this.next) <= this.left) {
+        // Generic: the missing bytes are the current PDU's data only; keep tracking.
+        this.skipData(seqDiff(seq, this.next));
+        off = this.track(payload, 0, out);
       } else {
         this.loseSync(); // bytes are missing before this segment
       }
@@ -178,17 +213,15 @@ class Flow {
     if (this.mode === Mode.SEARCH && off < len) this.search(seq, payload, off, out);
     else out.plain(off, len);
     if (after(end, this.maxSeen)) this.maxSeen = end;
+    if (this.segPlaced) s[C.packets] += 1;
     const crcOk = this.segCrcOk && this.mode === Mode.SYNC;
     return { seq, payload, pieces: out.list, crcOk, dropped: false };
   }
 
-  resyncResponse(seq: number, ok: boolean): void {
-    if (this.mode !== Mode.PENDING || seq !== this.pendingSeq) return; // stale answer
-    if (!ok) {
-      this.loseSync();
-      return;
-    }
+  resyncResponse(seq: number): void {
+    if (this.mode !== Mode.PENDING || seq !== this.pendingSeq) return; // stale: an older request
     this.mode = Mode.SYNC;
+    this.afterResync = true;
     // Resume inside a PDU already under way: its rest may be placed, its CRC is not vouched for.
     if ((this.phase === Phase.PAD || this.phase === Phase.DATA) && this.hdr[OFF.TYPE] === PduType.C2HData) {
       this.entry = this.lookup(this.hdr.readUInt32LE(OFF.DATAL));
@@ -338,16 +371,18 @@ class Flow {
   private data(p: Buffer, off: number, out: Pieces): number {
     const n = Math.min(p.length - off, this.left);
     const end = off + n;
+    if (!this.crcSeg) this.crcTracked = false; // data in a segment whose CRC result is not valid
     if (!this.crcTracked) this.segCrcOk = false;
     const e = this.entry;
     if (e !== undefined && e.state !== CcidState.SET) this.entry = undefined; // torn down meanwhile: stop placing
-    if (this.entry === undefined) {
+    if (this.entry === undefined || (this.mlx5 && this.segPlaced)) {
+      // Not placed: no registration, or (mlx5) this segment's one placement is taken.
       if (this.crcTracked) this.crc = crc32cUpdate(this.crc, p, off, end);
       out.data(off, end, undefined, this.crcTracked ? this.crc : undefined);
+      this.cmdOff += n;
     } else {
       // The DMA: one piece per contiguous destination segment.
       const m = this.entry.sgl;
-      const s = this.q.s;
       for (let a = off; a < end; ) {
         const i = segmentAt(m, this.cmdOff);
         const seg = m.segs[i];
@@ -356,23 +391,35 @@ class Flow {
         seg.set(p.subarray(a, a + k), so);
         if (this.crcTracked) this.crc = crc32cUpdate(this.crc, p, a, a + k);
         out.data(a, a + k, seg.subarray(so, so + k), this.crcTracked ? this.crc : undefined);
-        s[C.packets] += 1;
-        s[C.bytes] += k;
         this.cmdOff += k;
         a += k;
       }
+      this.q.s[C.bytes] += n;
+      this.segPlaced = true;
     }
-    if (this.entry === undefined) this.cmdOff += n;
     this.advance(n);
     this.left -= n;
-    if (this.left === 0) {
-      if (this.d.ddgst) {
-        this.phase = Phase.DDGST;
-        this.hdrGot = 0;
-      } else {
-        this.resetPdu();
-      }
-    }
+    if (this.left === 0) this.endData();
     return end;
+  }
+
+  /** Generic profile: `n` data bytes of the current PDU never arrived; track on past them. */
+  private skipData(n: number): void {
+    this.cmdOff += n;
+    this.advance(n);
+    this.left -= n;
+    // The device did not see all of this PDU's data: it cannot vouch for its CRC.
+    this.crcTracked = false;
+    this.segCrcOk = false;
+    if (this.left === 0) this.endData();
+  }
+
+  private endData(): void {
+    if (this.d.ddgst) {
+      this.phase = Phase.DDGST;
+      this.hdrGot = 0;
+    } else {
+      this.resetPdu();
+    }
   }
 }

@@ -5,13 +5,16 @@
 //     through rx.feedPlaced(n, crc): no copy, and no CRC when the device followed it;
 //   - payload the device only checksummed is copied here, then feedPlaced(n, crc);
 //   - everything else through rx.feed(), the software path.
+// A segment without crcOk (no skb->ulp_crc) vouches for nothing: its data pieces
+// go in without the device's CRC and its digest bytes make the receiver verify
+// that PDU in software (nvme-tcp ANDs ulp_crc over every skb of a PDU).
 // It also answers the device's resync requests the way nvme-tcp does
-// (nvme_tcp_resync_response): at the first PDU start at or after the asked
-// sequence number, confirm if it is that number, deny otherwise.
+// (nvme_tcp_resync_response): confirm when a PDU starts exactly at the asked
+// sequence number; once past it the guess was wrong and gets no answer.
 import { CH_LEN } from '../protocol/constants.ts';
 import { RecvState, type RxView } from '../protocol/receiver.ts';
 import type { RxPiece, RxSegment } from './packet-device.ts';
-import { after, seqAdd, seqDiff } from './seq.ts';
+import { after, seqAdd, seqDiff } from '../protocol/seq.ts';
 import type { DdpQueue, UlpOps } from './types.ts';
 
 export interface PacketRxOptions {
@@ -90,19 +93,20 @@ export class PacketRx implements UlpOps {
     for (const pc of seg.pieces) {
       if (pc.end <= from) continue;
       const a = Math.max(pc.start, from);
-      if (pc.dst === undefined && pc.crc === undefined) this.feedStream(seg.payload, a, pc.end);
-      else this.feedData(seg.payload, a, pc);
+      if (pc.dst === undefined && (pc.crc === undefined || !seg.crcOk)) this.feedStream(seg.payload, a, pc.end, seg.crcOk);
+      else this.feedData(seg.payload, a, pc, seg.crcOk);
     }
   }
 
   // ------------------------------------------------------------ receiver
 
-  private feedData(p: Buffer, a: number, pc: RxPiece): void {
+  private feedData(p: Buffer, a: number, pc: RxPiece, crcOk: boolean): void {
     const rx = this.rx;
     const n = pc.end - a;
     const dest = rx.destBuf;
+    const crc = crcOk ? pc.crc : undefined;
     if (rx.state !== RecvState.DATA || dest === undefined || n > rx.dataRemaining) {
-      this.feedStream(p, a, pc.end);
+      this.feedStream(p, a, pc.end, crcOk);
       return;
     }
     if (pc.dst !== undefined) {
@@ -110,38 +114,43 @@ export class PacketRx implements UlpOps {
       if (pc.dst.buffer === dest.buffer && at === dest.byteOffset + rx.destPos) {
         this.placedBytes += n;
         this.advance(n);
-        rx.feedPlaced(n, pc.crc);
+        rx.feedPlaced(n, crc);
         return;
       }
-      if (pc.crc === undefined) {
-        this.feedStream(p, a, pc.end);
+      if (crc === undefined) {
+        this.feedStream(p, a, pc.end, crcOk);
         return;
       }
     }
     // Checksummed by the device, not placed where the receiver wants it: copy, keep the CRC.
     p.copy(dest, rx.destPos, a, pc.end);
     this.advance(n);
-    rx.feedPlaced(n, pc.crc);
+    rx.feedPlaced(n, crc);
   }
 
-  /** Feeds stream bytes, stopping at each PDU start while a resync request is pending. */
-  private feedStream(p: Buffer, a: number, end: number): void {
+  /**
+   * Feeds stream bytes. Unit by unit while a resync request is pending (to stop at
+   * each PDU start) or when the segment's CRC is not valid (to catch its digest bytes).
+   */
+  private feedStream(p: Buffer, a: number, end: number, crcOk: boolean): void {
     const rx = this.rx;
+    const unitWise = !crcOk && rx.ddgst;
     while (a < end) {
       if (this.resyncPending && rx.state === RecvState.CH && rx.unitRemaining === CH_LEN) this.answer();
-      const n = this.resyncPending && rx.state !== RecvState.ERR ? Math.min(end - a, rx.unitRemaining) : end - a;
+      if (unitWise && rx.state === RecvState.DDGST) rx.distrustDeviceCrc();
+      const n = (this.resyncPending || unitWise) && rx.state !== RecvState.ERR ? Math.min(end - a, rx.unitRemaining) : end - a;
       this.advance(n);
       rx.feed(p.subarray(a, a + n));
       a += n;
     }
   }
 
-  /** A PDU starts at nextSeq: answer the pending request once nextSeq reaches it. */
+  /** A PDU starts at nextSeq: confirm the pending request if it is exactly there; drop it once past. */
   private answer(): void {
     const d = seqDiff(this.nextSeq, this.resyncSeq);
     if (d < 0) return;
     this.resyncPending = false;
-    this.queue?.resync(this.resyncSeq, d === 0);
+    if (d === 0) this.queue?.resync(this.resyncSeq);
   }
 
   private advance(n: number): void {

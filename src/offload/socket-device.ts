@@ -20,8 +20,25 @@
 // big chunks again, as the software path does. A bounded read takes at most one
 // header (24 + HDGST), or the rest of a PDU plus the next header; after a
 // command's last C2HData it also takes the CapsuleResp expected there.
+//
+// CRC-rx without DDP: on a queue whose data digest the device checks, C2HData
+// payload read into staging (a READ below io_threshold, or bytes the device may not
+// place) is checksummed by the device too, as mlx5 does: copied to the ULP's
+// destination and handed over with feedPlaced(n, crc).
+//
+// The link: a socket read is not a packet. The device models an Ethernet link by
+// cutting the queue's byte stream into MSS-sized segments from its first byte
+// (default 1448: MTU 1500), and counts as a NIC would: rx_nvmeotcp_packets the
+// segments holding placed bytes, rx_packets/rx_bytes every segment and byte read
+// while the queue is attached. Under the mlx5 profile a segment carries at most one
+// placement, so payload of a second PDU starting inside a segment that already has
+// one is read into staging up to the segment's end (copied and, with CRC-rx,
+// checksummed) and placed from the next segment on; a bounded staging read that
+// ends inside such a segment runs to its end, so those bytes come with the header
+// before them instead of costing a read of their own. Fed the same stream cut at
+// the same MSS without loss, a packet device gives the same ten counters.
 import type { Socket } from 'node:net';
-import { CH_LEN, DIGEST_LEN, PduFlag, PduType } from '../protocol/constants.ts';
+import { CH_LEN, DIGEST_LEN, hasHdgst, OFF, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
 import { RecvState, type RxView } from '../protocol/receiver.ts';
@@ -35,9 +52,13 @@ import type { DdpQueue, SocketDdpDevice } from './types.ts';
 export interface SocketDeviceOptions extends DeviceOptions {
   /** Staging buffer of each queue, for headers and unplaced bytes. Default 256 KiB. */
   stagingSize?: number;
+  /** TCP payload bytes per segment of the modelled link. Default 1448 (Ethernet MTU 1500). */
+  mss?: number;
 }
 
 export const DEFAULT_STAGING_SIZE = 256 * 1024;
+/** MSS of an Ethernet link (MTU 1500, IPv4 and TCP headers with timestamps). */
+export const DEFAULT_MSS = 1448;
 /** Reads after the last registered command during which staging reads stay bounded. */
 export const IDLE_GRACE = 64;
 /** HLEN of C2HData and CapsuleResp: the header a bounded read completes. */
@@ -49,6 +70,7 @@ export function createSocketDevice(opts: SocketDeviceOptions = {}): SocketDevice
 
 export class SocketDevice extends DeviceCore implements SocketDdpDevice {
   private readonly stagingSize: number;
+  readonly mss: number;
   private readonly byRx = new WeakMap<RxView, SocketPlacement>();
   private readonly byQueue = new Map<QueueCtx, SocketPlacement>();
 
@@ -57,19 +79,26 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
     const size = opts.stagingSize ?? DEFAULT_STAGING_SIZE;
     if (!Number.isInteger(size) || size < 4096) throw new InvalidArgumentError(`stagingSize must be ≥ 4096, got ${size}`);
     this.stagingSize = size;
+    const mss = opts.mss ?? DEFAULT_MSS;
+    if (!Number.isInteger(mss) || mss < 64 || mss > 65495) throw new InvalidArgumentError(`mss must be an integer in 64..65495, got ${mss}`);
+    this.mss = mss;
   }
 
   readonly rxPlacement = (rx: RxView): RxPlacement => {
-    const p = new SocketPlacement(this, rx, this.stagingSize, this.getCaps().active.ddp);
+    const p = this.newPlacement(rx, this.getCaps().active.ddp);
     this.byRx.set(rx, p);
     return p;
   };
+
+  private newPlacement(rx: RxView, expectQueue: boolean): SocketPlacement {
+    return new SocketPlacement(this, rx, this.stagingSize, expectQueue, this.mss, this.profile === 'mlx5');
+  }
 
   placementFor(queue: DdpQueue | undefined, rx: RxView): RxPlacement {
     if (queue !== undefined && !this.owns(queue)) {
       throw new InvalidArgumentError(`queue ${queue.queueId} is not attached to this device`);
     }
-    const p = new SocketPlacement(this, rx, this.stagingSize, queue !== undefined);
+    const p = this.newPlacement(rx, queue !== undefined);
     this.byRx.set(rx, p);
     if (queue !== undefined) this.bind(queue, p);
     return p;
@@ -128,11 +157,23 @@ export class SocketPlacement implements RxPlacement {
   private pending: Buffer | undefined;
   private socket: Socket | undefined;
 
+  // ---- the modelled link: the stream cut into MSS segments from its first byte ----
+  /** Bytes read on this socket so far (the next read's stream position). */
+  private wirePos = 0;
+  /** Last segment counted in rx_packets / in rx_nvmeotcp_packets (-1: none yet). */
+  private lastSeg = -1;
+  private lastPlacedSeg = -1;
+  /** Stream position right after the last placed byte: a placed read starting here continues that placement. */
+  private placedEnd = -1;
+
   constructor(
     private readonly dev: DeviceCore,
     private readonly rx: RxView,
     stagingSize: number,
     expectQueue: boolean,
+    private readonly mss: number,
+    /** mlx5: at most one placement per segment. */
+    private readonly onePlacement: boolean,
   ) {
     this.staging = allocIoBuffer(stagingSize);
     // A placement that will never get a queue (capability off) reads like the software path.
@@ -204,15 +245,27 @@ export class SocketPlacement implements RxPlacement {
 
   onRead(n: number, buf: Buffer): void {
     const respAt = this.respPos();
-    this.consume(n, this.pending ?? buf);
+    const at = this.wirePos;
+    this.wirePos = at + n;
+    const q = this.q;
+    if (q !== undefined && n > 0) {
+      // The flow's totals: every segment this read touches (once) and every byte.
+      const s = q.s;
+      const last = Math.floor((at + n - 1) / this.mss);
+      s[C.rxPackets] += last - Math.floor(at / this.mss) + (Math.floor(at / this.mss) === this.lastSeg ? 0 : 1);
+      s[C.rxBytes] += n;
+      this.lastSeg = last;
+    }
+    this.consume(at, n, this.pending ?? buf);
     this.respNext = respAt >= 0 && this.rx.streamPos === respAt;
   }
 
-  private consume(n: number, buf: Buffer): void {
+  private consume(at: number, n: number, buf: Buffer): void {
     const e = this.armed;
     const rx = this.rx;
     if (e === undefined) {
-      rx.feed(n === buf.length ? buf : buf.subarray(0, n));
+      if (this.q?.crcRx === true) this.feedChecksummed(buf, n);
+      else rx.feed(n === buf.length ? buf : buf.subarray(0, n));
       return;
     }
     const q = this.armedQ!;
@@ -226,11 +279,50 @@ export class SocketPlacement implements RxPlacement {
       return;
     }
     const crc = q.crcRx && rx.ddgst ? crc32cUpdate(rx.dataCrcSoFar, buf, 0, n) : undefined;
-    const s = q.s;
-    s[C.packets] += 1;
-    s[C.bytes] += n;
+    if (n > 0) {
+      // One packet per segment holding placed bytes, counted once across reads.
+      const s = q.s;
+      const first = Math.floor(at / this.mss);
+      const last = Math.floor((at + n - 1) / this.mss);
+      s[C.packets] += last - first + (first === this.lastPlacedSeg ? 0 : 1);
+      s[C.bytes] += n;
+      this.lastPlacedSeg = last;
+      this.placedEnd = at + n;
+    }
     rx.feedPlaced(n, crc);
     if (e.deferred) this.dev.releaseDeferred(q, e);
+  }
+
+  /**
+   * A staging read on a queue whose data digest the device checks: C2HData payload
+   * is checksummed by the device (continuing the PDU's CRC), copied to the ULP's
+   * destination and handed over as placed; everything else goes to the receiver one
+   * unit at a time (a whole header at once), so no payload byte passes it unseen.
+   */
+  private feedChecksummed(buf: Buffer, n: number): void {
+    const rx = this.rx;
+    let off = 0;
+    while (off < n) {
+      const state = rx.state;
+      const dest = rx.destBuf;
+      if (state === RecvState.DATA && dest !== undefined && rx.currentPdu?.type === PduType.C2HData) {
+        const k = Math.min(n - off, rx.dataRemaining);
+        const crc = crc32cUpdate(rx.dataCrcSoFar, buf, off, off + k);
+        buf.copy(dest, rx.destPos, off, off + k);
+        rx.feedPlaced(k, crc);
+        off += k;
+        continue;
+      }
+      if (state === RecvState.ERR) return; // the receiver takes nothing more
+      let k = rx.unitRemaining;
+      if (state === RecvState.CH && k === CH_LEN && n - off >= CH_LEN) {
+        // A header starts here: its length is in its HLEN byte (plus the header digest).
+        k = Math.max(CH_LEN, buf[off + OFF.HLEN] + (rx.hdgst && hasHdgst(buf[off]) ? DIGEST_LEN : 0));
+      }
+      k = Math.min(n - off, k);
+      rx.feed(buf.subarray(off, off + k));
+      off += k;
+    }
   }
 
   /**
@@ -246,7 +338,11 @@ export class SocketPlacement implements RxPlacement {
     return -1;
   }
 
-  /** The registered buffer at the byte the current C2HData payload continues at, or undefined. */
+  /**
+   * The registered buffer at the byte the current C2HData payload continues at; or,
+   * when that byte is in a segment whose one placement another PDU took (mlx5),
+   * staging up to the segment's end; undefined when the payload is not placeable.
+   */
   private placedView(q: QueueCtx): Buffer | undefined {
     const rx = this.rx;
     const pdu = rx.currentPdu;
@@ -263,6 +359,11 @@ export class SocketPlacement implements RxPlacement {
     const n = Math.min(seg.length - so, rx.dataRemaining);
     // Place only where the ULP would have copied the bytes itself.
     if (seg.buffer !== dest.buffer || seg.byteOffset + so !== dest.byteOffset + rx.destPos) return undefined;
+    const at = this.wirePos;
+    if (this.onePlacement && at !== this.placedEnd && Math.floor(at / this.mss) === this.lastPlacedSeg) {
+      const k = Math.min((this.lastPlacedSeg + 1) * this.mss - at, rx.dataRemaining, this.staging.length);
+      return this.staging.subarray(0, k);
+    }
     this.armed = e;
     this.armedQ = q;
     return seg.subarray(so, so + n);
@@ -295,6 +396,13 @@ export class SocketPlacement implements RxPlacement {
         break;
       default:
         return this.staging;
+    }
+    if (this.onePlacement) {
+      // The rest of a segment whose one placement is taken can never be placed
+      // (mlx5): read it now, not in a read of its own after the next header.
+      const at = this.wirePos;
+      const seg = Math.floor((at + n) / this.mss);
+      if (seg === this.lastPlacedSeg) n = (seg + 1) * this.mss - at;
     }
     return n < this.staging.length ? this.staging.subarray(0, n) : this.staging;
   }

@@ -9,7 +9,7 @@
 //   sk_del      DdpQueue.remove()   detach; pending placements end
 //   setup       DdpQueue.setup()    register one command's destination buffers
 //   teardown    DdpQueue.teardown() release them; completes asynchronously
-//   resync      DdpQueue.resync()   the ULP confirms or denies a PDU start
+//   resync      DdpQueue.resync()   the ULP confirms a PDU start (a wrong guess gets no answer)
 //   get_stats   getStats()          the ten seed counters, summed on read
 //               snapshot()          the same plus per-queue and per-channel values
 import type { RxView } from '../protocol/receiver.ts';
@@ -56,7 +56,11 @@ export interface DdpQueueConfig {
 
 /** Up-calls from the device to the ULP (struct ulp_ddp_ulp_ops). */
 export interface UlpOps {
-  /** The device asks: does a PDU start at stream sequence `seq`? The answer comes via DdpQueue.resync(). */
+  /**
+   * The device asks: does a PDU start at stream sequence `seq`? It replaces any
+   * earlier request. The ULP answers through DdpQueue.resync(seq) when it parses a
+   * PDU starting exactly there, and never otherwise (nvme_tcp_resync_response).
+   */
   resyncRequest(seq: number): boolean;
   /** An asynchronous teardown finished; the command may now complete. */
   ddpTeardownDone(cid: number): void;
@@ -74,8 +78,12 @@ export interface DdpQueue {
   setup(cid: number, sgl: readonly Buffer[]): number;
   /** Release them; ulp.ddpTeardownDone(cid) follows asynchronously. */
   teardown(cid: number): void;
-  /** Answer a resync request: `ok` says whether `seq` really starts a PDU. */
-  resync(seq: number, ok: boolean): void;
+  /**
+   * Confirm a resync request: a PDU starts exactly at `seq`. There is no denial in
+   * the kernel's API: a wrong guess is simply never confirmed, and the device's
+   * next request replaces it.
+   */
+  resync(seq: number): void;
   /** sk_del: detach the queue. */
   remove(): void;
 }

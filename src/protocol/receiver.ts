@@ -10,7 +10,10 @@
 // Offload seam: a device that already placed payload bytes at the destination
 // (the socket device reads straight into the I/O buffer) calls feedPlaced(n, crc)
 // instead of feed(); the receiver then skips the copy and, when the device also
-// checksummed those bytes, the software CRC.
+// checksummed those bytes, the software CRC. A PDU's digest counts as checked by
+// the device only if every piece of its data came with the device's CRC and
+// nothing cast doubt on it (distrustDeviceCrc): otherwise the receiver verifies it
+// in software, over the data in the destination.
 import {
   CH_LEN,
   DIGEST_LEN,
@@ -85,6 +88,7 @@ export interface RxView {
   readonly dataCrcSoFar: number;
   feed(chunk: Buffer): void;
   feedPlaced(n: number, crc?: number): void;
+  distrustDeviceCrc(): void;
 }
 
 export interface ReceiverOptions {
@@ -147,6 +151,8 @@ export class PduReceiver implements RxView {
   private _destBuf: Buffer | undefined;
   /** Next write position in destBuf. */
   private _destPos = 0;
+  /** destPos at the first data byte of the current PDU. */
+  private dataStart = 0;
   private dataCrc = 0;
   private crcByDevice = true;
   private readonly ddgstBuf = Buffer.alloc(DIGEST_LEN);
@@ -258,7 +264,7 @@ export class PduReceiver implements RxView {
       return;
     }
     if (this._ddgst) {
-      if (crc === undefined) {
+      if (crc === undefined || !this.crcByDevice) {
         this.dataCrc = crc32cUpdate(this.dataCrc, this._destBuf, this._destPos, this._destPos + n);
         this.crcByDevice = false;
       } else {
@@ -274,6 +280,21 @@ export class PduReceiver implements RxView {
   /** Running CRC32C of the current PDU's data so far (for a device continuing it). */
   get dataCrcSoFar(): number {
     return this.dataCrc;
+  }
+
+  /**
+   * Some of the current PDU's data or its digest came in a segment the device did
+   * not CRC-check (skb without ulp_crc): the digest is verified in software. The CRC
+   * of the data so far is recomputed from the destination (nvme_tcp_ddp_ddgst_recalc)
+   * and the rest is checksummed as it comes. No-op outside DATA/DDGST or when the
+   * PDU is already verified in software.
+   */
+  distrustDeviceCrc(): void {
+    if ((this._state !== RecvState.DATA && this._state !== RecvState.DDGST) || !this._ddgst || !this.crcByDevice) return;
+    this.crcByDevice = false;
+    const dest = this._destBuf;
+    // Without a destination no byte came through feedPlaced, so dataCrc is software's already.
+    if (dest !== undefined) this.dataCrc = crc32cUpdate(0, dest, this.dataStart, this._destPos);
   }
 
   /**
@@ -517,6 +538,7 @@ export class PduReceiver implements RxView {
       return;
     }
     this._dataRemaining = dataLen;
+    this.dataStart = this._destPos;
     this.dataCrc = 0;
     this.crcByDevice = true;
     this.ddgstGot = 0;

@@ -1,17 +1,19 @@
 // The offload counters, each named once (mlx5 counter_desc style): the seed's
 // ethtool key, the netlink (ulp-ddp family, v30) attribute name and a one-line
 // help. Index constants are derived from the tables, so a counter's position,
-// its names and its help can never drift apart. Extra counters go after these,
-// never instead of them (the series' struct ulp_ddp_stats and the mlx5e
-// nvmeotcp_sw_stats_desc table; docs/ARCHITECTURE.md, Statistics).
+// its names and its help can never drift apart. Extra counters go after the
+// seed's ten, never instead of them (the series' struct ulp_ddp_stats and the
+// mlx5e nvmeotcp_sw_stats_desc table; docs/ARCHITECTURE.md, Statistics): the flow
+// totals (rx_packets, rx_bytes) are ours, so they have no netlink attribute and
+// never appear in get_stats or the ulp-ddp stats-get reply.
 
 export interface CounterDesc {
   /** Index-constant key. */
   readonly key: string;
   /** The seed's key (struct ulp_ddp_stats field, ethtool -S name, summed value). */
   readonly name: string;
-  /** Attribute name of the ulp-ddp netlink family's stats-get reply (v30 spelling). */
-  readonly netlink: string;
+  /** Attribute name of the ulp-ddp netlink family's stats-get reply (v30 spelling); none for our extras. */
+  readonly netlink?: string;
   readonly help: string;
 }
 
@@ -60,8 +62,8 @@ export const GLOBAL_COUNTERS = [
   },
 ] as const satisfies readonly CounterDesc[];
 
-/** Data path: one block per receive channel and per queue, summed when read. */
-export const CHANNEL_COUNTERS = [
+/** The seed's data-path counters (struct ulp_ddp_stats, after the global six). */
+export const SEED_CHANNEL_COUNTERS = [
   {
     key: 'drop',
     name: 'rx_nvmeotcp_drop',
@@ -81,20 +83,45 @@ export const CHANNEL_COUNTERS = [
     name: 'rx_nvmeotcp_packets',
     rq: 'nvmeotcp_packets',
     netlink: 'rx-nvme-tcp-packets',
-    help: 'Received pieces whose payload was placed directly in the command buffer.',
+    help: 'Received TCP segments (one NIC completion each) whose payload was placed directly in a command buffer.',
   },
   {
     key: 'bytes',
     name: 'rx_nvmeotcp_bytes',
     rq: 'nvmeotcp_bytes',
     netlink: 'rx-nvme-tcp-bytes',
-    help: 'Payload bytes placed directly in command buffers.',
+    help: 'Payload bytes placed directly in command buffers (the sum of cclen).',
   },
 ] as const satisfies readonly ChannelCounterDesc[];
 
+/**
+ * Ours, not the seed's: the flow's own totals on offloaded queues, so the share
+ * offloaded can be computed (blktests nvme/055 judges packets and bytes against
+ * them). Spelled as mlx5's per-RQ `rx<N>_packets` / `rx<N>_bytes`.
+ */
+export const FLOW_COUNTERS = [
+  {
+    key: 'rxPackets',
+    name: 'rx_packets',
+    rq: 'packets',
+    help: 'TCP segments received on offloaded queues, placed or not.',
+  },
+  {
+    key: 'rxBytes',
+    name: 'rx_bytes',
+    rq: 'bytes',
+    help: 'TCP payload bytes received on offloaded queues, placed or not.',
+  },
+] as const satisfies readonly ChannelCounterDesc[];
+
+/** Data path: one block per receive channel and per queue, summed when read (seed four, then ours). */
+export const CHANNEL_COUNTERS = [...SEED_CHANNEL_COUNTERS, ...FLOW_COUNTERS] as const;
+
 export type GlobalCounterName = (typeof GLOBAL_COUNTERS)[number]['name'];
+export type SeedChannelCounterName = (typeof SEED_CHANNEL_COUNTERS)[number]['name'];
 export type ChannelCounterName = (typeof CHANNEL_COUNTERS)[number]['name'];
-export type CounterName = GlobalCounterName | ChannelCounterName;
+/** The ten of struct ulp_ddp_stats. */
+export type CounterName = GlobalCounterName | SeedChannelCounterName;
 
 type IndexOf<T extends readonly { key: string }[]> = { readonly [K in T[number]['key']]: number };
 
@@ -112,5 +139,5 @@ export const G = indexOf(GLOBAL_COUNTERS);
 export const C = indexOf(CHANNEL_COUNTERS);
 
 /** All ten in get_stats order (struct ulp_ddp_stats): global first, then the data-path sums. */
-export const ALL_COUNTERS: readonly (CounterDesc | ChannelCounterDesc)[] = [...GLOBAL_COUNTERS, ...CHANNEL_COUNTERS];
+export const ALL_COUNTERS: readonly (CounterDesc | ChannelCounterDesc)[] = [...GLOBAL_COUNTERS, ...SEED_CHANNEL_COUNTERS];
 

@@ -18,8 +18,10 @@ import { InvalidArgumentError } from '../protocol/errors.ts';
 import {
   CHANNEL_COUNTERS,
   type ChannelCounterName,
+  type CounterName,
   GLOBAL_COUNTERS,
   type GlobalCounterName,
+  SEED_CHANNEL_COUNTERS,
 } from './counters.ts';
 
 export interface StatsOptions {
@@ -181,6 +183,13 @@ export class StatsRegistry {
   private read(block: Float64Array, zero: Float64Array): Float64Array {
     return this.enabled ? block : zero;
   }
+}
+
+/** The ten counters of struct ulp_ddp_stats from a snapshot (get_stats): global, then the seed's sums; no extras. */
+export function seedValues(s: StatsSnapshot): Record<CounterName, number> {
+  const out = { ...s.global } as Record<CounterName, number>;
+  for (const d of SEED_CHANNEL_COUNTERS) out[d.name] = s.sum[d.name];
+  return out;
 }
 
 /** Code-unit order: the same on every machine, unlike localeCompare. */

@@ -30,18 +30,19 @@ interface Metric {
   metrics: { value: string; labels?: Record<string, string> }[];
 }
 
-test('cli perf --stats-listen - /metrics is Prometheus text with the ten seed counters', async () => {
+test('cli perf --stats-listen - /metrics is Prometheus text with the ten seed counters and the flow totals', async () => {
   const res = await fetch(`${statsUrl}/metrics`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   const families = parsePrometheusTextFormat(await res.text()) as Metric[];
   const names = families.map((f) => f.name);
-  assert.deepEqual(
-    names,
-    ['sk_add', 'sk_add_fail', 'sk_del', 'ddp_setup', 'ddp_setup_fail', 'ddp_teardown', 'drop', 'resync', 'packets', 'bytes'].map(
+  assert.deepEqual(names, [
+    ...['sk_add', 'sk_add_fail', 'sk_del', 'ddp_setup', 'ddp_setup_fail', 'ddp_teardown', 'drop', 'resync', 'packets', 'bytes'].map(
       (seed) => `nvmeotcp_rx_${seed}_total`,
     ),
-  );
+    'nvmeotcp_queue_rx_packets_total',
+    'nvmeotcp_queue_rx_bytes_total',
+  ]);
   for (const f of families) {
     assert.equal(f.type, 'COUNTER', f.name);
     assert.ok(f.help.length > 0, f.name);
@@ -75,9 +76,52 @@ test('cli stats --url - ethtool -S text with global, sums and per-queue counters
     'rx_nvmeotcp_bytes',
   ]);
   assert.equal(kv.get('rx_nvmeotcp_sk_add'), '2');
-  const perQueue = [...kv.keys()].slice(10);
-  assert.equal(perQueue.length, 8, perQueue.join(','));
-  assert.ok(perQueue.every((k) => /^rx\d+_nvmeotcp_(drop|resync|packets|bytes)$/.test(k)));
+  assert.deepEqual([...kv.keys()].slice(10, 12), ['rx_packets', 'rx_bytes']);
+  const perQueue = [...kv.keys()].slice(12);
+  assert.deepEqual(
+    perQueue,
+    [1, 2].flatMap((q) => [
+      `rx${q}_nvmeotcp_drop`,
+      `rx${q}_nvmeotcp_resync`,
+      `rx${q}_nvmeotcp_packets`,
+      `rx${q}_nvmeotcp_bytes`,
+      `rx${q}_packets`,
+      `rx${q}_bytes`,
+    ]),
+  );
+});
+
+test('cli stats --netlink - the ulp-ddp stats-get and caps-get replies, as ynl --json prints them', async () => {
+  const [sg, cg, bad] = await Promise.all([
+    cli(['stats', '--url', statsUrl, '--netlink', 'stats-get']),
+    cli(['stats', '--url', statsUrl, '--netlink', 'caps-get']),
+    cli(['stats', '--url', statsUrl, '--netlink', 'stats-get', '--per-queue']),
+  ]);
+  assert.equal(sg.code, 0, sg.stderr);
+  const reply = JSON.parse(sg.stdout) as Record<string, number>;
+  // Exactly ifindex and the ten, in attribute order: no per-queue values, none of our extras.
+  assert.deepEqual(Object.keys(reply), [
+    'ifindex',
+    'rx-nvme-tcp-sk-add',
+    'rx-nvme-tcp-sk-add-fail',
+    'rx-nvme-tcp-sk-del',
+    'rx-nvme-tcp-setup',
+    'rx-nvme-tcp-setup-fail',
+    'rx-nvme-tcp-teardown',
+    'rx-nvme-tcp-drop',
+    'rx-nvme-tcp-resync',
+    'rx-nvme-tcp-packets',
+    'rx-nvme-tcp-bytes',
+  ]);
+  assert.equal(reply.ifindex, 1);
+  assert.equal(reply['rx-nvme-tcp-sk-add'], 2);
+  assert.equal(cg.code, 0, cg.stderr);
+  assert.deepEqual(JSON.parse(cg.stdout), { ifindex: 1, hw: ['nvme-tcp', 'nvme-tcp-ddgst-rx'], active: ['nvme-tcp', 'nvme-tcp-ddgst-rx'] });
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--netlink prints one reply/);
+  // /stats carries the same replies beside the snapshot.
+  const raw = (await (await fetch(`${statsUrl}/stats`)).json()) as { netlink: Record<string, unknown> };
+  assert.deepEqual(Object.keys(raw.netlink), ['stats-get', 'caps-get']);
 });
 
 test('cli stats --watch - one rate report per interval, bounded by --count', async () => {

@@ -63,6 +63,7 @@ test('cli - bad flags and values are one stderr line and exit code 1', async () 
     [['perf', '--bs', '3x'], /argument '3x' is invalid\. expected a size/],
     [['perf', '--iodepth', '0'], /argument '0' is invalid\. expected an integer from 1 to 4096/],
     [['perf', '--offload', 'maybe'], /argument 'maybe' is invalid\. expected on or off/],
+    [['perf', '--nic', 'cx9'], /^nvmeotcp: error: option '--nic <profile>' argument 'cx9' is invalid\. expected one of mlx5, generic$/],
     [['perf', '--runtime', '1', '--size', '1m'], /^nvmeotcp perf: give --runtime or --size, not both$/],
     [['discover', '-s', '70000'], /argument '70000' is invalid\. expected an integer from 1 to 65535/],
     [['discover', '-t', 'rdma'], /argument 'rdma' is invalid\. only tcp is supported/],
@@ -74,6 +75,8 @@ test('cli - bad flags and values are one stderr line and exit code 1', async () 
     [['stats'], /^nvmeotcp: error: required option '--url <url>' not specified$/],
     [['stats', '--url', 'ftp://x'], /only http:\/\/ endpoints are served/],
     [['stats', '--url', 'http://127.0.0.1:1', '--count', '2'], /^nvmeotcp stats: --count needs --watch$/],
+    [['stats', '--url', 'http://127.0.0.1:1', '--netlink', 'dump'], /argument 'dump' is invalid\. expected one of stats-get, caps-get$/],
+    [['stats', '--url', 'http://127.0.0.1:1', '--netlink', 'stats-get', '--watch', '1'], /^nvmeotcp stats: --netlink prints one reply/],
     [['frobnicate'], /^nvmeotcp: error: unknown command 'frobnicate'/],
   ];
   for (const [args, re] of cases) failsWithOneLine(await inProcess(args), re);

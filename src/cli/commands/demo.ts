@@ -2,9 +2,11 @@
 // 127.0.0.1:0, a host with the socket offload device (several I/O queues, header
 // and data digests on), a short verified workload — 128 KiB reads, which the
 // device places straight into the I/O buffers, then 4 KiB reads, which stay below
-// io_threshold and take the software path — and the counters with what they mean.
+// io_threshold and take the software path — and the counters with what they mean,
+// with each phase's share of packets and bytes offloaded.
 import { type Command, Option } from 'commander';
 import {
+  type ChannelValues,
   createSocketDevice,
   type DigestChecks,
   formatEthtool,
@@ -17,7 +19,7 @@ import {
 } from '../../index.ts';
 import { formatHostPort, type HostPort, intArg, parseHostPort } from '../args.ts';
 import { serveStats } from '../stats-server.ts';
-import { formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
+import { formatOffloadShare, formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:demo';
 const NS_BYTES = 64 << 20;
@@ -35,6 +37,14 @@ interface Phase {
   result: WorkloadResult;
   /** Data digests received during the phase, by who verified them. */
   digests: DigestChecks;
+  /** The data-path counters' change during the phase (summed over the queues). */
+  flow: ChannelValues;
+}
+
+function delta(before: ChannelValues, after: ChannelValues): ChannelValues {
+  const out = { ...after };
+  for (const k of Object.keys(out) as (keyof ChannelValues)[]) out[k] -= before[k];
+  return out;
 }
 
 const pct = (part: number, whole: number) => (whole === 0 ? '0' : ((100 * part) / whole).toFixed(1));
@@ -48,12 +58,14 @@ function digestWords(c: DigestChecks): string {
 }
 
 /** One paragraph, every number taken from the counters and the results. */
-function explain(s: StatsSnapshot, largePhase: Phase, smallPhase: Phase, ioThreshold: number, queues: number): string {
+function explain(s: StatsSnapshot, largePhase: Phase, smallPhase: Phase, ioThreshold: number, queues: number, mss: number): string {
   const g = s.global;
   const d = s.sum;
   const large = largePhase.result;
   const small = smallPhase.result;
   const largeRead = large.readBytes;
+  const lp = largePhase.flow;
+  const copied = largeRead - lp.rx_nvmeotcp_bytes;
   const lines = [
     `The host attached ${g.rx_nvmeotcp_sk_add} of its ${queues} I/O queues to the offload device (sk_add) and ` +
       `detached ${g.rx_nvmeotcp_sk_del} at disconnect (sk_del); the admin queue is never offloaded.`,
@@ -62,11 +74,20 @@ function explain(s: StatsSnapshot, largePhase: Phase, smallPhase: Phase, ioThres
       `and ${g.rx_nvmeotcp_ddp_teardown} were released when their responses arrived (ddp_teardown${
         g.rx_nvmeotcp_ddp_setup === g.rx_nvmeotcp_ddp_teardown ? ' = ddp_setup: nothing left registered' : ''
       }).`,
-    `The device placed ${humanBytes(d.rx_nvmeotcp_bytes)} in ${d.rx_nvmeotcp_packets} socket reads straight into ` +
-      `those buffers (bytes, packets): ${pct(d.rx_nvmeotcp_bytes, largeRead)}% of the ${humanBytes(largeRead)} read ` +
-      `with ${LARGE / 1024} KiB commands, with no copy and ${digestWords(largePhase.digests)}.`,
+    `The device placed ${humanBytes(lp.rx_nvmeotcp_bytes)} straight into those buffers (bytes) in ` +
+      `${lp.rx_nvmeotcp_packets} packets (packets: TCP segments of at most ${mss} bytes, as an Ethernet link carries the stream): ` +
+      `${pct(lp.rx_nvmeotcp_bytes, largeRead)}% of the ${humanBytes(largeRead)} read with ${LARGE / 1024} KiB commands, ` +
+      `with no copy and ${digestWords(largePhase.digests)}.` +
+      (copied > 0
+        ? ` The other ${humanBytes(copied)} were the starts of READs in a packet whose one placement the PDU before ` +
+          'had taken (mlx5 places one PDU per packet): the host copied those bytes.'
+        : ''),
+    `Of all ${lp.rx_packets} packets and ${humanBytes(lp.rx_bytes)} the offloaded queues received in that phase ` +
+      `(rx_packets, rx_bytes), the device ${formatOffloadShare(lp)}.`,
     `The ${small.readOps} reads of ${SMALL / 1024} KiB (${humanBytes(small.readBytes)}) stayed below io_threshold: ` +
-      `they were copied by the host, with ${digestWords(smallPhase.digests)}, and add nothing to the counters.`,
+      `they were copied by the host, with ${digestWords(smallPhase.digests)}${
+        smallPhase.digests.device > 0 ? ' (CRC offload without placement)' : ''
+      }, and ${formatOffloadShare(smallPhase.flow)}.`,
     `drop ${d.rx_nvmeotcp_drop} and resync ${d.rx_nvmeotcp_resync}: on a live socket the stream is never out of ` +
       'order, so the device never lost PDU sync.',
   ];
@@ -113,10 +134,17 @@ async function runDemo(o: DemoOpts): Promise<number> {
     for (const [name, wo] of runs) {
       out(`\n== ${name}\n`);
       const before = ctrl.dataDigestChecks();
+      const flowBefore = device.snapshot().sum;
       const result = await runWithProgress(ns, { ...wo, progressIntervalMs: 250 }, 'demo', false);
       const after = ctrl.dataDigestChecks();
-      out(formatSummary(result));
-      phases.push({ name, result, digests: { device: after.device - before.device, software: after.software - before.software } });
+      const flow = delta(flowBefore, device.snapshot().sum);
+      out(`${formatSummary(result)}Offload: ${formatOffloadShare(flow)} received on the offloaded queues\n`);
+      phases.push({
+        name,
+        result,
+        digests: { device: after.device - before.device, software: after.software - before.software },
+        flow,
+      });
       if (result.error !== undefined) break;
     }
   } finally {
@@ -131,7 +159,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
     process.stderr.write(`nvmeotcp demo: ${failed?.result.error ?? 'workload did not run'}\n`);
     return 1;
   }
-  out(explain(snap, phases[0], phases[1], device.limits().ioThreshold, o.queues));
+  out(explain(snap, phases[0], phases[1], device.limits().ioThreshold, o.queues, device.mss));
   return 0;
 }
 

@@ -4,15 +4,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { intArg, positiveNumberArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
-import { formatStatsText, parseStatsJson, rateSnapshot, statsJson } from '../stats-view.ts';
+import { formatStatsText, NETLINK_OPS, type NetlinkOp, netlinkReply, parseStatsJson, rateSnapshot, statsJson } from '../stats-view.ts';
 
 interface StatsOpts {
   url: string;
   perQueue: boolean;
   perChannel: boolean;
   json: boolean;
+  netlink?: NetlinkOp;
   watch?: number;
   count?: number;
+}
+
+function netlinkArg(v: string): NetlinkOp {
+  if (!(NETLINK_OPS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${NETLINK_OPS.join(', ')}`);
+  return v as NetlinkOp;
 }
 
 function urlArg(v: string): string {
@@ -47,6 +53,10 @@ async function fetchStats(url: string): Promise<unknown> {
 
 async function runStats(o: StatsOpts): Promise<void> {
   const first = parseStatsJson(await fetchStats(o.url), o.url);
+  if (o.netlink !== undefined) {
+    process.stdout.write(`${JSON.stringify(netlinkReply(first, o.netlink, o.url))}\n`);
+    return;
+  }
   if (o.watch === undefined) {
     process.stdout.write(o.json ? `${JSON.stringify(statsJson(first, o), null, 2)}\n` : formatStatsText(first, o));
     return;
@@ -72,22 +82,31 @@ export function registerStats(program: Command): void {
     .option('--per-queue', 'add the per-queue counters (rx<N>_...)', false)
     .option('--per-channel', 'add the per-channel counters (ch<N>_...)', false)
     .option('--json', 'print the JSON snapshot (with --watch: one JSON object of rates per line)', false)
+    .option('--netlink <op>', `print the ulp-ddp netlink reply of ${NETLINK_OPS.join(' or ')}, as ynl --json does`, netlinkArg)
     .option('--watch <seconds>', 'print per-second rates every SECONDS', positiveNumberArg)
     .option('--count <n>', 'with --watch: stop after N reports', intArg(1, 1_000_000))
     .addHelpText(
       'after',
       `
 Reads <url>/stats (JSON of one snapshot). Output: "NIC statistics:", then the global
-counters, their sums over every receive channel, and with --per-queue (--per-channel)
-one block per queue (channel), in ethtool -S order. --json prints the same counters
-under their seed names. --watch shows the change per second between reads.
+counters, their sums over every receive channel (the seed's ten, then rx_packets and
+rx_bytes: every segment and byte of the offloaded queues, ours), and with --per-queue
+(--per-channel) one block per queue (channel), in ethtool -S order. --json prints the
+same counters under their seed names. --watch shows the change per second between
+reads. --netlink prints what the series' uAPI (the ulp-ddp generic netlink family)
+answers: stats-get (ifindex and exactly the ten rx-nvme-tcp-* counters; the family
+has no per-queue values) or caps-get (ifindex, hw, active).
 
 Examples:
   nvmeotcp stats --url http://127.0.0.1:9100 --per-queue
-  nvmeotcp stats --url http://127.0.0.1:9100 --watch 1 --count 10`,
+  nvmeotcp stats --url http://127.0.0.1:9100 --watch 1 --count 10
+  nvmeotcp stats --url http://127.0.0.1:9100 --netlink stats-get`,
     )
     .action(async (opts: StatsOpts) => {
       if (opts.count !== undefined && opts.watch === undefined) throw new CliError('--count needs --watch');
+      if (opts.netlink !== undefined && (opts.watch !== undefined || opts.perQueue || opts.perChannel || opts.json)) {
+        throw new CliError('--netlink prints one reply: no --watch, --per-queue, --per-channel or --json with it');
+      }
       await runStats(opts);
     });
 }

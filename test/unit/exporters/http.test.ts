@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { snapshotEndpoints, type StatsEndpoints, startStatsServer } from '../../../src/exporters/http.ts';
 import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from '../../../src/exporters/prometheus.ts';
+import { crc32cImplementation } from '../../../src/protocol/crc32c.ts';
 import { C, G } from '../../../src/stats/counters.ts';
 import { StatsRegistry } from '../../../src/stats/registry.ts';
 
@@ -40,7 +41,8 @@ test('stats server - GET /metrics is Prometheus text, GET /stats is JSON, each r
   const j = await fetch(`${base}/stats?pretty=1`);
   assert.equal(j.status, 200);
   assert.equal(j.headers.get('content-type'), 'application/json');
-  assert.deepEqual(await j.json(), { counters: { x: 1 } });
+  // The server adds which CRC32C implementation computes the digests.
+  assert.deepEqual(await j.json(), { counters: { x: 1 }, crc32c: crc32cImplementation() });
   assert.equal(ep.calls, 2);
 });
 
@@ -77,7 +79,7 @@ test('stats server - an endpoint that throws answers 500 with its message, and t
   const r = await fetch(`${base}/metrics`);
   assert.equal(r.status, 500);
   assert.equal(await r.text(), 'snapshot failed\n');
-  assert.deepEqual(await (await fetch(`${base}/stats`)).json(), { ok: true });
+  assert.deepEqual(await (await fetch(`${base}/stats`)).json(), { ok: true, crc32c: crc32cImplementation() });
 });
 
 test('stats server - a port in use rejects with the listen error', async (t) => {

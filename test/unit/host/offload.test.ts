@@ -58,7 +58,9 @@ class FakeDevice implements HostDdpDevice {
           ulp.ddpTeardownDone(cid);
         });
       },
-      resync: (seq, ok) => ev.push(`resync q${q} ${seq} ${ok}`),
+      resync: (seq) => {
+        ev.push(`resync q${q} ${seq}`);
+      },
       remove: () => ev.push(`remove q${q}`),
     };
   }
@@ -151,22 +153,27 @@ test('host offload - a refused setup or sk_add leaves the I/O in software', asyn
   assert.deepEqual(noQueue.events.sort(), ['add-fail q1', 'add-fail q2']); // and no remove
 });
 
-test('host offload - resync requests are confirmed at a PDU start and denied past it', async () => {
+test('host offload - a resync request is confirmed only at an exact PDU start; a wrong guess gets no answer', async () => {
   const dev = new FakeDevice();
   await withDevice(dev, 1, async (ctrl) => {
     const n = ctrl.namespace(1);
     const rx = dev.rxs[0];
     const ulp = dev.ulps.get(1)!;
     dev.events.length = 0;
+    const resyncs = () => dev.events.filter((e) => e.startsWith('resync'));
     const at = rx.streamPos; // between PDUs: the next PDU starts here
     assert.equal(ulp.resyncRequest(at), true);
     await n.read(0, 1);
+    assert.deepEqual(resyncs(), [`resync q1 ${at}`]);
     const mid = rx.streamPos + 10; // inside the next PDU's header: never a start
     ulp.resyncRequest(mid);
     await n.read(0, 1);
-    assert.deepEqual(
-      dev.events.filter((e) => e.startsWith('resync')),
-      [`resync q1 ${at} true`, `resync q1 ${mid} false`],
-    );
+    await n.read(0, 1);
+    assert.deepEqual(resyncs(), [`resync q1 ${at}`], 'no answer for a wrong guess, now or later');
+    // The device's next request replaces it and is answered.
+    const next = rx.streamPos;
+    ulp.resyncRequest(next);
+    await n.read(0, 1);
+    assert.deepEqual(resyncs(), [`resync q1 ${at}`, `resync q1 ${next}`]);
   });
 });

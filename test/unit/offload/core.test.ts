@@ -30,13 +30,47 @@ const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 test('core - mlx5 default limits and both capabilities on', () => {
   const dev = createSocketDevice({ channels: 2 });
+  assert.equal(dev.profile, 'mlx5');
+  assert.equal(dev.ifindex, 1);
   assert.deepEqual(dev.limits(), { maxSgl: 128, ioThreshold: 32768, maxIoSize: 524288, fullCcidRange: false });
   assert.deepEqual(dev.getCaps(), { hw: { ddp: true, crcRx: true }, active: { ddp: true, crcRx: true } });
+});
+
+test('core - mlx5: DDP and CRC-rx switch together (set_caps all or nothing); a split request changes nothing', () => {
+  const dev = createSocketDevice({ channels: 1 });
+  const both = { ddp: true, crcRx: true };
+  const none = { ddp: false, crcRx: false };
+  assert.equal(dev.setCaps({ crcRx: false }), 0);
+  assert.deepEqual(dev.getCaps().active, both, 'only one bit turned off: nothing changes');
+  assert.equal(dev.setCaps({ ddp: false }), 0);
+  assert.deepEqual(dev.getCaps().active, both);
+  assert.equal(dev.setCaps({ ddp: false, crcRx: false }), 0);
+  assert.deepEqual(dev.getCaps().active, none);
+  assert.equal(dev.setCaps({ ddp: true }), 0);
+  assert.deepEqual(dev.getCaps().active, none, 'only one bit turned on: nothing changes');
+  assert.equal(dev.setCaps({ ddp: true, crcRx: true }), 0);
+  assert.deepEqual(dev.getCaps().active, both);
+  // mlx5 has both bits or neither, on the hardware and at start.
+  assert.throws(() => createSocketDevice({ hw: { crcRx: false } }), { code: 'NVMEOTCP_ERR_INVALID_ARG', message: /profile mlx5/ });
+  assert.throws(() => createSocketDevice({ active: { crcRx: false } }), { code: 'NVMEOTCP_ERR_INVALID_ARG' });
+  assert.deepEqual(createSocketDevice({ active: none }).getCaps().active, none);
+});
+
+test('core - generic: the two capabilities are independent; bits the hardware lacks stay off', () => {
+  const dev = createSocketDevice({ channels: 1, profile: 'generic' });
   assert.equal(dev.setCaps({ crcRx: false }), 0);
   assert.deepEqual(dev.getCaps().active, { ddp: true, crcRx: false });
-  const noCrcHw = createSocketDevice({ channels: 1, hw: { crcRx: false } });
+  assert.equal(dev.setCaps({ ddp: false, crcRx: true }), 0);
+  assert.deepEqual(dev.getCaps().active, { ddp: false, crcRx: true });
+  const noCrcHw = createSocketDevice({ channels: 1, profile: 'generic', hw: { crcRx: false } });
   noCrcHw.setCaps({ crcRx: true });
-  assert.deepEqual(noCrcHw.getCaps().active, { ddp: true, crcRx: false }, 'bits the hardware lacks stay off');
+  assert.deepEqual(noCrcHw.getCaps().active, { ddp: true, crcRx: false });
+});
+
+test('core - bad profile or ifindex: a clear error', () => {
+  assert.throws(() => createSocketDevice({ profile: 'cx9' as 'mlx5' }), { code: 'NVMEOTCP_ERR_INVALID_ARG', message: /profile must be one of mlx5, generic/ });
+  assert.throws(() => createSocketDevice({ ifindex: 0 }), { code: 'NVMEOTCP_ERR_INVALID_ARG' });
+  assert.equal(createSocketDevice({ ifindex: 5 }).ifindex, 5);
 });
 
 test('core - addQueue counts sk_add, maps ioCpu to a channel, remove counts sk_del', () => {
@@ -71,7 +105,7 @@ test('core - queue limit overflow: addQueue returns ENOSPC and counts sk_add_fai
 });
 
 test('core - capability off: addQueue refused before the driver, nothing counted', () => {
-  const dev = createSocketDevice({ channels: 1, active: { ddp: false } });
+  const dev = createSocketDevice({ channels: 1, active: { ddp: false, crcRx: false } });
   assert.equal(dev.addQueue(CFG, new Ulp()), Errno.EOPNOTSUPP);
   assert.deepEqual(Object.values(dev.getStats()), new Array(10).fill(0));
 });
@@ -79,7 +113,7 @@ test('core - capability off: addQueue refused before the driver, nothing counted
 test('core - disabling is lazy: an attached queue keeps offloading, new queues are refused', () => {
   const dev = createSocketDevice({ channels: 1 });
   const { q } = attach(dev);
-  dev.setCaps({ ddp: false });
+  dev.setCaps({ ddp: false, crcRx: false });
   assert.equal(q.setup(0, [Buffer.alloc(65536)]), 0);
   assert.equal(dev.addQueue({ ...CFG, queueId: 2 }, new Ulp()), Errno.EOPNOTSUPP);
   assert.equal(dev.getStats().rx_nvmeotcp_sk_add_fail, 0);

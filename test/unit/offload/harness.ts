@@ -8,7 +8,12 @@ import type { ProtocolError } from '../../../src/protocol/errors.ts';
 import type { DataPdu, Pdu } from '../../../src/protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../../../src/protocol/receiver.ts';
 import { parseCqe } from '../../../src/protocol/sqe.ts';
+import type { NicProfile } from '../../../src/offload/core.ts';
+import { segmentStream } from '../../../src/offload/inject.ts';
+import { createPacketDevice } from '../../../src/offload/packet-device.ts';
+import { PacketRx } from '../../../src/offload/packet-rx.ts';
 import type { DdpQueue, UlpOps } from '../../../src/offload/types.ts';
+import type { StatsSnapshot } from '../../../src/stats/registry.ts';
 import { encodeCapsuleResp, encodeDataHeader, encodeDdgst } from '../../helpers/pdu-encode.ts';
 
 export interface Digests {
@@ -139,4 +144,31 @@ export function pattern(len: number, seed: number): Buffer {
     b[i] = x & 0xff;
   }
   return b;
+}
+
+/**
+ * The reference run for a socket device's counters: the same stream, every READ
+ * registered, through a packet device fed the stream cut at `mss` from its first
+ * byte with no loss; the queue removed at the end. Its counters (global and sums).
+ */
+export async function packetDeviceRun(
+  specs: readonly ReadSpec[],
+  d: Digests,
+  mss: number,
+  profile: NicProfile = 'mlx5',
+): Promise<Pick<StatsSnapshot, 'global' | 'sum'>> {
+  const dev = createPacketDevice({ channels: 1, profile });
+  const host = new MiniHost(d);
+  const prx = new PacketRx(host.rx, { seq: 0, onTeardownDone: (cid) => host.ddpTeardownDone(cid) });
+  const q = dev.addQueue({ pfv: 0, cpda: 0, dgst: (d.hdgst ? 1 : 0) | (d.ddgst ? 2 : 0), queueSize: 64, queueId: 1, ioCpu: 0 }, prx);
+  if (typeof q === 'number') throw new Error(`addQueue: ${q}`);
+  prx.queue = q;
+  host.q = q;
+  for (const r of specs) host.read(r.cid, r.data.length, true);
+  const stream = Buffer.concat(c2hPdus(specs, d).map((p) => p.bytes));
+  for (const seg of segmentStream(stream, 0, mss)) prx.push(dev.receive(q, seg));
+  await new Promise((res) => setImmediate(res));
+  q.remove();
+  const s = dev.snapshot();
+  return { global: s.global, sum: s.sum };
 }

@@ -218,3 +218,34 @@ for (const o of STREAM_OPTS) {
     });
   }
 }
+
+test('receiver placed - distrustDeviceCrc: the digest is verified in software over the destination', () => {
+  // Every data byte came with the device's CRC, then its digest came in a segment the
+  // device did not check: the receiver recomputes the data CRC from the destination.
+  const good = ddgstHost();
+  place(good, c2hPayload, 'device');
+  good.rx.distrustDeviceCrc();
+  good.rx.feed(DDGST);
+  assert.deepEqual(doneOf(good), [{ ev: 'done', type: PduType.C2HData, ok: true, byDevice: false, at: 0, len: 12 }]);
+  // The device vouched for bytes that are not what is in the destination: software finds out.
+  const bad = ddgstHost();
+  Buffer.alloc(12, 0x5a).copy(bad.rx.destBuf!, bad.rx.destPos);
+  bad.rx.feedPlaced(12, crc32c(c2hPayload));
+  bad.rx.distrustDeviceCrc();
+  bad.rx.feed(DDGST);
+  assert.equal(doneOf(bad)[0].ev === 'done' && doneOf(bad)[0].ok, false);
+});
+
+test('receiver placed - after distrustDeviceCrc mid-PDU, later device CRCs are not taken on trust', () => {
+  const r = ddgstHost();
+  place(r, c2hPayload.subarray(0, 5), 'device');
+  r.rx.distrustDeviceCrc();
+  // A wrong device CRC for the rest is ignored: the receiver checksums those bytes itself.
+  c2hPayload.subarray(5).copy(r.rx.destBuf!, r.rx.destPos);
+  r.rx.feedPlaced(7, 0x1234);
+  r.rx.feed(DDGST);
+  assert.deepEqual(doneOf(r), [{ ev: 'done', type: PduType.C2HData, ok: true, byDevice: false, at: 0, len: 12 }]);
+  // Outside DATA/DDGST it does nothing.
+  r.rx.distrustDeviceCrc();
+  assert.equal(r.rx.state, RecvState.CH);
+});

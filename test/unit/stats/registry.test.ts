@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { C, CHANNEL_COUNTERS, G, GLOBAL_COUNTERS } from '../../../src/stats/counters.ts';
-import { StatsRegistry } from '../../../src/stats/registry.ts';
+import { ALL_COUNTERS, C, CHANNEL_COUNTERS, FLOW_COUNTERS, G, GLOBAL_COUNTERS } from '../../../src/stats/counters.ts';
+import { StatsRegistry, seedValues } from '../../../src/stats/registry.ts';
 
-const ZERO4 = { rx_nvmeotcp_drop: 0, rx_nvmeotcp_resync: 0, rx_nvmeotcp_packets: 0, rx_nvmeotcp_bytes: 0 };
+const ZERO4 = { rx_nvmeotcp_drop: 0, rx_nvmeotcp_resync: 0, rx_nvmeotcp_packets: 0, rx_nvmeotcp_bytes: 0, rx_packets: 0, rx_bytes: 0 };
 
 test('counters - the ten seed names, in struct ulp_ddp_stats order, with netlink spellings', () => {
   assert.deepEqual(
@@ -18,14 +18,23 @@ test('counters - the ten seed names, in struct ulp_ddp_stats order, with netlink
     ],
   );
   assert.deepEqual(
-    CHANNEL_COUNTERS.map((d) => [d.name, d.rq, d.netlink]),
+    CHANNEL_COUNTERS.map((d) => [d.name, d.rq, 'netlink' in d ? d.netlink : undefined]),
     [
       ['rx_nvmeotcp_drop', 'nvmeotcp_drop', 'rx-nvme-tcp-drop'],
       ['rx_nvmeotcp_resync', 'nvmeotcp_resync', 'rx-nvme-tcp-resync'],
       ['rx_nvmeotcp_packets', 'nvmeotcp_packets', 'rx-nvme-tcp-packets'],
       ['rx_nvmeotcp_bytes', 'nvmeotcp_bytes', 'rx-nvme-tcp-bytes'],
+      // Ours, after the seed's: mlx5's per-RQ spelling, no netlink attribute.
+      ['rx_packets', 'packets', undefined],
+      ['rx_bytes', 'bytes', undefined],
     ],
   );
+  assert.deepEqual(
+    ALL_COUNTERS.map((d) => d.name),
+    [...GLOBAL_COUNTERS, ...CHANNEL_COUNTERS.slice(0, 4)].map((d) => d.name),
+    'get_stats: the ten, no extras',
+  );
+  assert.equal(FLOW_COUNTERS.length, 2);
   for (const d of [...GLOBAL_COUNTERS, ...CHANNEL_COUNTERS]) {
     assert.ok(d.help.length > 10 && !d.help.includes('\n'), `${d.name} has a one-line help`);
   }
@@ -42,6 +51,8 @@ test('counters - index constants point at their descriptors', () => {
   assert.equal(CHANNEL_COUNTERS[C.resync].name, 'rx_nvmeotcp_resync');
   assert.equal(CHANNEL_COUNTERS[C.packets].name, 'rx_nvmeotcp_packets');
   assert.equal(CHANNEL_COUNTERS[C.bytes].name, 'rx_nvmeotcp_bytes');
+  assert.equal(CHANNEL_COUNTERS[C.rxPackets].name, 'rx_packets');
+  assert.equal(CHANNEL_COUNTERS[C.rxBytes].name, 'rx_bytes');
 });
 
 test('registry - snapshot sums queues and channels at read time into a new object', () => {
@@ -52,17 +63,41 @@ test('registry - snapshot sums queues and channels at read time into a new objec
   r.global[G.skAdd] += 3;
   a.values[C.packets] += 2;
   a.values[C.bytes] += 1000;
+  a.values[C.rxPackets] += 3;
+  a.values[C.rxBytes] += 1100;
   b.values[C.packets] += 1;
   b.values[C.bytes] += 24;
+  b.values[C.rxPackets] += 1;
+  b.values[C.rxBytes] += 52;
   c.values[C.resync] += 1;
   r.channelBlock(1)[C.drop] += 5;
   const s1 = r.snapshot();
   assert.deepEqual(s1.labels, { role: 'host' });
   assert.equal(s1.global.rx_nvmeotcp_sk_add, 3);
-  assert.deepEqual(s1.sum, { rx_nvmeotcp_drop: 5, rx_nvmeotcp_resync: 1, rx_nvmeotcp_packets: 3, rx_nvmeotcp_bytes: 1024 });
+  assert.deepEqual(s1.sum, {
+    rx_nvmeotcp_drop: 5,
+    rx_nvmeotcp_resync: 1,
+    rx_nvmeotcp_packets: 3,
+    rx_nvmeotcp_bytes: 1024,
+    rx_packets: 4,
+    rx_bytes: 1152,
+  });
   assert.deepEqual(s1.perChannel, [
-    { channel: 0, values: { rx_nvmeotcp_drop: 0, rx_nvmeotcp_resync: 1, rx_nvmeotcp_packets: 2, rx_nvmeotcp_bytes: 1000 } },
-    { channel: 1, values: { rx_nvmeotcp_drop: 5, rx_nvmeotcp_resync: 0, rx_nvmeotcp_packets: 1, rx_nvmeotcp_bytes: 24 } },
+    { channel: 0, values: { ...ZERO4, rx_nvmeotcp_resync: 1, rx_nvmeotcp_packets: 2, rx_nvmeotcp_bytes: 1000, rx_packets: 3, rx_bytes: 1100 } },
+    { channel: 1, values: { ...ZERO4, rx_nvmeotcp_drop: 5, rx_nvmeotcp_packets: 1, rx_nvmeotcp_bytes: 24, rx_packets: 1, rx_bytes: 52 } },
+  ]);
+  // get_stats: exactly the ten, in struct ulp_ddp_stats order.
+  assert.deepEqual(Object.entries(seedValues(s1)), [
+    ['rx_nvmeotcp_sk_add', 3],
+    ['rx_nvmeotcp_sk_add_fail', 0],
+    ['rx_nvmeotcp_sk_del', 0],
+    ['rx_nvmeotcp_ddp_setup', 0],
+    ['rx_nvmeotcp_ddp_setup_fail', 0],
+    ['rx_nvmeotcp_ddp_teardown', 0],
+    ['rx_nvmeotcp_drop', 5],
+    ['rx_nvmeotcp_resync', 1],
+    ['rx_nvmeotcp_packets', 3],
+    ['rx_nvmeotcp_bytes', 1024],
   ]);
   assert.deepEqual(
     s1.perQueue.map((q) => [q.queueId, q.ctrl, q.channel, q.values.rx_nvmeotcp_bytes]),
