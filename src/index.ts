@@ -19,6 +19,7 @@ export {
 // Target (controller)
 export {
   type BackendConfig,
+  type BudgetStats,
   type ControllerInfo,
   type ListenAddress,
   type NamespaceConfig,

@@ -4,12 +4,14 @@
 //   target_connects      controllers created (admin Connect accepted), discovery ones included
 //   target_disconnects   controllers gone (shutdown, keep-alive expiry, connection loss)
 // plus the live controllers. Both counters only grow; live = connects - disconnects.
-import type { ControllerInfo, NvmeTarget, StatsEndpoints } from '../index.ts';
+// data_budget is the target's data buffer budget at the time of the request.
+import type { BudgetStats, ControllerInfo, NvmeTarget, StatsEndpoints } from '../index.ts';
 
 export interface TargetStats {
   role: 'target';
   counters: { target_connects: number; target_disconnects: number };
   controllers: ControllerInfo[];
+  data_budget: BudgetStats;
 }
 
 const TARGET_COUNTER_HELP: Readonly<Record<keyof TargetStats['counters'], string>> = {
@@ -22,7 +24,7 @@ export class TargetCounters {
   private disconnects = 0;
   private readonly live = new Map<number, ControllerInfo>();
 
-  constructor(tgt: NvmeTarget) {
+  constructor(private readonly tgt: NvmeTarget) {
     tgt.on('connect', (c: ControllerInfo) => {
       this.connects++;
       this.live.set(c.cntlid, c);
@@ -38,6 +40,7 @@ export class TargetCounters {
       role: 'target',
       counters: { target_connects: this.connects, target_disconnects: this.disconnects },
       controllers: [...this.live.values()],
+      data_budget: this.tgt.bufferBudget(),
     };
   }
 }

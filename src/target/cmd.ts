@@ -2,6 +2,7 @@
 // handlers (admin, I/O, fabrics) may do with the queue it arrived on. The queue
 // itself (target/connection.ts) implements CmdQueue; the handlers never see it.
 import { sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
+import { BudgetWaiter } from './budget.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
 
@@ -18,11 +19,24 @@ export interface CmdQueue {
   readonly remoteAddress: string;
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
   complete(cmd: Cmd, status: number, dw0?: number, dw1?: number): void;
-  /** Completes a successful controller-to-host command with `len` bytes of `bufs`. */
+  /**
+   * Completes a successful controller-to-host command with `len` bytes of `bufs`. When
+   * `bufs` is the command's own buffer (from takeData), that buffer is given back once
+   * the bytes have been handed off to the socket.
+   */
   completeData(cmd: Cmd, bufs: readonly Buffer[], len: number, dw0?: number): void;
-  /** Asks the host for the command's `len` bytes of data (R2T); `resume` runs once it is in. */
+  /**
+   * Asks the host for the command's `len` bytes of data (R2T); `resume` runs once it is
+   * in. The R2T goes out once the target's data budget grants the buffer.
+   */
   requestData(cmd: Cmd, len: number, resume: ResumeFn): void;
-  /** The command is done with its host-to-controller data. */
+  /**
+   * Gives the command a buffer of `len` bytes (cmd.data) from the target's data budget,
+   * then runs `then`: at once, or once the budget has room (commands wait in order).
+   * Nothing runs if the queue goes away meanwhile.
+   */
+  takeData(cmd: Cmd, len: number, then: ResumeFn): void;
+  /** The command is done with its data buffer (completions release it too). */
   releaseData(cmd: Cmd): void;
   /** Connect installed the queue as `qid` of `ctrl`. */
   installed(qid: number, sqsize: number, sqFlowOff: boolean, ctrl: Controller): void;
@@ -30,14 +44,14 @@ export interface CmdQueue {
   close(): void;
 }
 
-export class Cmd {
+export class Cmd extends BudgetWaiter {
   readonly cid: number;
   readonly opc: number;
   /** R2T transfer tag (index in the queue's slot table), -1 when none. */
   slot = -1;
   /** Host-to-controller data (in-capsule or collected from H2CData PDUs). */
   data: Buffer | undefined = undefined;
-  /** The pooled buffer `data` is a view of (the queue's releaseData gives it back). */
+  /** The budget's buffer `data` is a view of (the queue's releaseData gives it back). */
   backing: Buffer | undefined = undefined;
   /** Bytes of data expected. */
   dataLen = 0;
@@ -46,13 +60,22 @@ export class Cmd {
   /** A data digest error hit one of the command's data PDUs. */
   ddgstErr = false;
   resume: ResumeFn | undefined = undefined;
+  /** What runs once a buffer the command waits for is granted (takeData). */
+  afterGrant: ResumeFn | undefined = undefined;
+  /** The queue's handler of a grant (set with afterGrant). */
+  onGrant: ((cmd: Cmd, backing: Buffer) => void) | undefined = undefined;
 
   constructor(
     readonly q: CmdQueue,
     readonly sqe: Buffer,
   ) {
+    super();
     this.cid = sqeCid(sqe);
     this.opc = sqeOpc(sqe);
+  }
+
+  budgetGranted(backing: Buffer): void {
+    this.onGrant!(this, backing);
   }
 
   get sglType(): number {

@@ -5,8 +5,10 @@
 // CapsuleCmd's in-capsule data is placed in the command's own buffer; a write whose
 // data is not in the capsule gets one R2T for all of it (TTAG = command slot), and
 // its H2CData PDUs must arrive in order; the command runs only once all of its data
-// is in. Protocol errors answer with a C2HTermReq that carries a copy of the
-// offending header, stop receiving and close this connection only.
+// is in. Data buffers come from the target's data budget (budget.ts): over budget, a
+// write's R2T and a file read wait for theirs. Protocol errors answer with a
+// C2HTermReq that carries a copy of the offending header, stop receiving and close
+// this connection only.
 import type { Socket } from 'node:net';
 import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc, SglType } from '../protocol/constants.ts';
 import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
@@ -18,7 +20,7 @@ import { type Negotiated, type QueueHandler, TransportQueue } from '../transport
 import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
 import { Cmd, type CmdQueue, type ResumeFn } from './cmd.ts';
-import { DataPool } from './data-pool.ts';
+import { type DataBudget, LentBuffer } from './budget.ts';
 import { connectCommand, fabricsCommand } from './connect.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
@@ -32,8 +34,6 @@ const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
 const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
-/** Free host-to-controller data buffers a connection keeps for reuse. */
-const POOL_FREE_BYTES = 8 << 20;
 
 export class Connection implements QueueHandler, CmdQueue {
   readonly writer: PduWriter;
@@ -50,8 +50,6 @@ export class Connection implements QueueHandler, CmdQueue {
   ddgst = false;
   /** The host's PDU data alignment (ICReq HPDA): C2H data is padded to it. */
   hpda = 0;
-  /** The socket has closed: pooled buffers are no longer kept. */
-  private closed = false;
   /** Commands received and not yet completed. */
   private outstanding = 0;
   /** Closes the connection if no Connect has made it a controller's queue by then. */
@@ -62,7 +60,9 @@ export class Connection implements QueueHandler, CmdQueue {
   private capsuleCmd: Cmd | undefined = undefined;
   /** The command whose H2CData PDU is arriving. */
   private h2cCmd: Cmd | undefined = undefined;
-  private readonly pool = new DataPool(POOL_FREE_BYTES);
+  private readonly budget: DataBudget;
+  /** Commands waiting for a data buffer (dropped when the queue goes down). */
+  private readonly waiting = new Set<Cmd>();
 
   /** `accepted` comes from a server created with pauseOnConnect (its reads have not started). */
   constructor(
@@ -70,6 +70,7 @@ export class Connection implements QueueHandler, CmdQueue {
     accepted: Socket,
   ) {
     const o = ctx.opts;
+    this.budget = ctx.budget;
     this.wire = new TransportQueue(
       {
         role: 'target',
@@ -119,17 +120,26 @@ export class Connection implements QueueHandler, CmdQueue {
     this.hpda = ic.hpda;
   }
 
-  /** Nothing more is sent from here on (complete() checks wire.down); the command state goes once the socket has closed. */
-  onDown(): void {}
+  /**
+   * Nothing more is sent from here on (complete() checks wire.down). Commands waiting
+   * for a buffer are dropped now; the rest of the command state once the socket has closed.
+   */
+  onDown(): void {
+    for (const cmd of this.waiting) this.budget.cancel(cmd);
+    this.waiting.clear();
+  }
 
   onClosed(): void {
-    this.closed = true;
     clearTimeout(this.assocTimer);
+    // Buffers of commands whose data never (fully) arrived. Every other command gives
+    // its buffer back when it completes: complete() and completeData() release even
+    // on a queue that is down (a file read or write still in flight finishes first).
+    for (const cmd of this.slots) if (cmd !== undefined) this.releaseData(cmd);
+    if (this.capsuleCmd !== undefined) this.releaseData(this.capsuleCmd);
     this.slots.length = 0;
     this.freeSlots.length = 0;
     this.capsuleCmd = undefined;
     this.h2cCmd = undefined;
-    this.pool.clear();
     this.ctrl?.queueClosed(this);
     this.ctx.connectionClosed(this);
   }
@@ -212,7 +222,9 @@ export class Connection implements QueueHandler, CmdQueue {
     if (icd > limit) {
       return new ProtocolError(`in-capsule data ${icd} above ${limit}`, Fes.DataLimitExceeded, 0, pdu.type);
     }
-    this.takeData(cmd, icd);
+    // In-capsule data is here already: it is charged even over the budget (bounded by
+    // the queue depth times the in-capsule data size; see budget.ts).
+    this.setData(cmd, this.budget.takeOver(icd), icd);
     this.capsuleCmd = cmd;
     this.wire.rx.setDataDest(cmd.data!, 0);
     return undefined;
@@ -289,11 +301,18 @@ export class Connection implements QueueHandler, CmdQueue {
   }
 
   /**
-   * Asks the host for the command's data with one R2T for all of it; `resume` runs
-   * once it has arrived. The caller checked the length against the transfer limit.
+   * Asks the host for the command's data with one R2T for all of it, once the budget
+   * has granted its buffer; `resume` runs once the data has arrived. The caller checked
+   * the length against the transfer limit.
    */
   requestData(cmd: Cmd, len: number, resume: ResumeFn): void {
     if (this.wire.down) return;
+    cmd.received = 0;
+    cmd.resume = resume;
+    this.takeData(cmd, len, this.sendR2t);
+  }
+
+  private readonly sendR2t = (cmd: Cmd): void => {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       // Bounded: a slot belongs to an outstanding command, and onCapsule caps those at the queue depth.
@@ -302,29 +321,52 @@ export class Connection implements QueueHandler, CmdQueue {
     }
     this.slots[slot] = cmd;
     cmd.slot = slot;
-    this.takeData(cmd, len);
-    cmd.received = 0;
-    cmd.resume = resume;
     // Built in place in the writer's arena, as every PDU the target sends.
     const w = this.writer;
     const at = w.reserve(HLEN[PduType.R2T] + (this.hdgst ? DIGEST_LEN : 0));
-    writeR2t(w.buf, at, cmd.cid, slot, 0, len, this.hdgst);
+    writeR2t(w.buf, at, cmd.cid, slot, 0, cmd.dataLen, this.hdgst);
+  };
+
+  takeData(cmd: Cmd, len: number, then: ResumeFn): void {
+    if (this.wire.down) return;
+    cmd.dataLen = len;
+    const backing = this.budget.take(len, cmd);
+    if (backing !== undefined) {
+      this.setData(cmd, backing, len);
+      then(cmd);
+      return;
+    }
+    cmd.afterGrant = then;
+    cmd.onGrant = this.onGrant;
+    this.waiting.add(cmd);
   }
 
-  /** Gives the command a (pooled) data buffer of `len` bytes. */
-  private takeData(cmd: Cmd, len: number): void {
-    const backing = this.pool.take(len);
+  /** The budget granted a waiting command its buffer (from a microtask). */
+  private readonly onGrant = (cmd: Cmd, backing: Buffer): void => {
+    this.waiting.delete(cmd);
+    const then = cmd.afterGrant!;
+    cmd.afterGrant = undefined;
+    if (this.wire.down) {
+      this.budget.release(backing);
+      return;
+    }
+    this.setData(cmd, backing, cmd.dataLen);
+    then(cmd);
+  };
+
+  private setData(cmd: Cmd, backing: Buffer, len: number): void {
     cmd.data = backing.length === len ? backing : backing.subarray(0, len);
     cmd.backing = backing;
     cmd.dataLen = len;
   }
 
-  /** The command is done with its host-to-controller data: the buffer goes back to the pool. */
+  /** The command is done with its data buffer: it goes back to the budget. */
   releaseData(cmd: Cmd): void {
     const b = cmd.backing;
+    if (b === undefined) return;
     cmd.data = undefined;
     cmd.backing = undefined;
-    if (b !== undefined && !this.closed) this.pool.put(b);
+    this.budget.release(b);
   }
 
   private freeSlot(cmd: Cmd): void {
@@ -336,6 +378,7 @@ export class Connection implements QueueHandler, CmdQueue {
 
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
   complete(cmd: Cmd, status: number, dw0 = 0, dw1 = 0): void {
+    this.releaseData(cmd);
     if (this.wire.down) return;
     this.outstanding--;
     sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
@@ -347,9 +390,22 @@ export class Connection implements QueueHandler, CmdQueue {
    * when SQ flow control is disabled and the result is 0.
    */
   completeData(cmd: Cmd, bufs: readonly Buffer[], len: number, dw0 = 0): void {
-    if (this.wire.down) return;
+    if (this.wire.down) {
+      this.releaseData(cmd);
+      return;
+    }
     const success = this.sqFlowOff && dw0 === 0 && len > 0;
-    sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success);
+    // The command's own buffer (a file read) is lent to the writer: it goes back to the
+    // budget once every piece has been copied or written (not when complete() runs).
+    const backing = cmd.backing;
+    let lent: LentBuffer | undefined;
+    if (backing !== undefined && bufs.length === 1 && bufs[0] === cmd.data) {
+      cmd.data = undefined;
+      cmd.backing = undefined;
+      lent = new LentBuffer(this.budget, backing);
+    }
+    sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success, lent);
+    lent?.done();
     if (success) this.outstanding--;
     else this.complete(cmd, 0, dw0);
   }

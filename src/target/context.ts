@@ -1,5 +1,6 @@
 // What queues and controllers need from the target that owns them.
 import type { DiscoveryEntry } from '../protocol/discovery.ts';
+import type { DataBudget } from './budget.ts';
 import type { CmdQueue } from './cmd.ts';
 import type { Controller } from './controller.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -8,6 +9,8 @@ import type { Subsystem } from './subsystem.ts';
 export interface TargetContext {
   readonly opts: ResolvedOptions;
   readonly discovery: Subsystem;
+  /** The data buffers of every connection come from here. */
+  readonly budget: DataBudget;
   /** Discovery log generation counter, bumped on every change of the log. */
   readonly genctr: number;
   subsystem(nqn: string): Subsystem | undefined;

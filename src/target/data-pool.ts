@@ -1,45 +1,56 @@
-// Buffers for host-to-controller data (in-capsule data and R2T + H2CData), reused
-// per connection. A fresh Buffer.allocUnsafe of 128 KiB per write is fresh mmap'd
-// memory: the receiver's copy into it then page-faults on every 4 KiB and runs at
-// about 1 GB/s. Pooled buffers are standalone (see transport/io-buffer.ts) and stay mapped.
+// Free data buffers kept for reuse, in power-of-two size classes. A fresh
+// Buffer.allocUnsafe of 128 KiB per command is fresh mmap'd memory: the receiver's
+// copy into it (or a file read into it) then page-faults on every 4 KiB and runs at
+// about 1 GB/s. Pooled buffers are standalone (see transport/io-buffer.ts) and stay
+// mapped. The pool only keeps and hands out buffers; what may be kept, and when it is
+// trimmed, is the target's data budget's decision (budget.ts).
 import { allocIoBuffer } from '../transport/reader.ts';
 
 /** Smallest pooled buffer; sizes go up in powers of two. */
 const MIN_CLASS = 4096;
 
+/** The size of the buffer that holds `len` bytes: its size class. */
+export function classSize(len: number): number {
+  return MIN_CLASS << classOf(len);
+}
+
 export class DataPool {
   /** Free buffers per size class (index = log2(size / MIN_CLASS)). */
   private readonly free: Buffer[][] = [];
-  private freeBytes = 0;
+  /** Bytes in the free buffers. */
+  bytes = 0;
 
-  /** @param maxFreeBytes bytes kept for reuse at most; more released buffers go to the GC. */
-  constructor(private readonly maxFreeBytes: number) {}
+  /** A free buffer of exactly `size` bytes (a class size), or undefined when there is none. */
+  take(size: number): Buffer | undefined {
+    const b = this.free[classOf(size)]?.pop();
+    if (b !== undefined) this.bytes -= b.length;
+    return b;
+  }
 
-  /** A pooled buffer of at least `len` bytes (the caller views its first `len`); give it back with put(). */
-  take(len: number): Buffer {
-    const cls = classOf(len);
-    const backing = this.free[cls]?.pop();
-    if (backing === undefined) return allocIoBuffer(MIN_CLASS << cls);
-    this.freeBytes -= backing.length;
-    return backing;
+  /** A new buffer of `size` bytes (a class size). */
+  alloc(size: number): Buffer {
+    return allocIoBuffer(size);
   }
 
   put(backing: Buffer): void {
-    if (this.freeBytes + backing.length > this.maxFreeBytes) return;
-    const cls = classOf(backing.length);
-    (this.free[cls] ??= []).push(backing);
-    this.freeBytes += backing.length;
+    (this.free[classOf(backing.length)] ??= []).push(backing);
+    this.bytes += backing.length;
   }
 
-  /** Drops every pooled buffer. */
-  clear(): void {
-    this.free.length = 0;
-    this.freeBytes = 0;
+  /** Drops free buffers, largest first, until at least `n` bytes went (or none is left). */
+  trim(n: number): void {
+    for (let cls = this.free.length - 1; cls >= 0 && n > 0; cls--) {
+      const list = this.free[cls];
+      while (list !== undefined && list.length > 0 && n > 0) {
+        const b = list.pop()!;
+        this.bytes -= b.length;
+        n -= b.length;
+      }
+    }
   }
 }
 
+/** log2(classSize(len) / MIN_CLASS): the bit length of len - 1, less MIN_CLASS's 12 bits. */
 function classOf(len: number): number {
-  let cls = 0;
-  while (MIN_CLASS << cls < len) cls++;
-  return cls;
+  return len <= MIN_CLASS ? 0 : 20 - Math.clz32(len - 1);
 }

@@ -3,7 +3,8 @@
 // Every LBA range is checked before anything moves (LBA Out of Range, never a
 // write past the end), and a write's data is fetched (R2T) only once the command
 // is known to be valid. RAM namespaces complete synchronously; file namespaces
-// through their promise.
+// through their promise. A file read is issued once the target's data budget has
+// granted its buffer (RAM reads send views of namespace memory and need none).
 import { IoOpc, Sc, Sct } from '../protocol/constants.ts';
 import { CDW12_FUA, DSM_PAYLOAD_LEN, DSM_RANGE_LEN, DsmAttr, decodeDsmRanges, parseDsmSqe, parseRw } from '../protocol/admin.ts';
 import { makeStatus, SqeOff, sqeNsid, sqeSlba } from '../protocol/sqe.ts';
@@ -72,7 +73,12 @@ function read(ctrl: Controller, cmd: Cmd): void {
   const h = ctrl.health;
   h.readCmds++;
   h.readBytes += len;
-  const r = ns!.backend.read(slba * ns!.lbaSize, len);
+  const be = ns!.backend;
+  if (be.readInto !== undefined) {
+    q.takeData(cmd, len, fileRead);
+    return;
+  }
+  const r = be.read(slba * ns!.lbaSize, len);
   if (r instanceof Promise) {
     r.then(
       (bufs) => q.completeData(cmd, bufs, len),
@@ -81,6 +87,17 @@ function read(ctrl: Controller, cmd: Cmd): void {
   } else {
     q.completeData(cmd, r, len);
   }
+}
+
+/** A read into the command's own buffer (budget granted); the buffer is released once sent. */
+function fileRead(cmd: Cmd): void {
+  const q = cmd.q;
+  const ns = nsOf(q.ctrl!, cmd)!;
+  const data = cmd.data!;
+  ns.backend.readInto!(sqeSlba(cmd.sqe) * ns.lbaSize, data).then(
+    () => q.completeData(cmd, [data], data.length),
+    () => q.complete(cmd, STATUS_READ_ERROR),
+  );
 }
 
 function write(ctrl: Controller, cmd: Cmd): void {

@@ -1,6 +1,7 @@
 // Target options and their resolved (validated, defaulted) form.
 import { MIN_MAXH2CDATA } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { classSize } from './data-pool.ts';
 import type { SubsystemConfig } from './subsystem.ts';
 
 export interface TargetOptions {
@@ -38,6 +39,14 @@ export interface TargetOptions {
   maxConnections?: number;
   /** Connections not yet associated with a controller (before their Connect); more are closed at accept. Default 128. */
   maxPendingConnections?: number;
+  /**
+   * Bytes of data buffers (write data, Connect and DSM data, file-namespace read
+   * buffers, free buffers kept for reuse) across all connections; over it, commands
+   * wait for buffers. At least the largest transfer (MDTS). Default 256 MiB.
+   * In-capsule data cannot wait (it arrives with its command): it is charged over the
+   * limit if need be, at most queue depth × in-capsule data size per queue.
+   */
+  dataBudgetBytes?: number;
 }
 
 export interface ResolvedOptions {
@@ -58,11 +67,13 @@ export interface ResolvedOptions {
   handshakeTimeoutMs: number;
   maxConnections: number;
   maxPendingConnections: number;
+  dataBudgetBytes: number;
 }
 
 /** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
 export const ADMIN_ICD = 8192;
 const DEFAULT_MAX_TRANSFER = 4 << 20;
+export const DEFAULT_DATA_BUDGET = 256 << 20;
 
 function int(what: string, v: number | undefined, dflt: number, min: number, max: number): number {
   const x = v ?? dflt;
@@ -72,12 +83,21 @@ function int(what: string, v: number | undefined, dflt: number, min: number, max
   return x;
 }
 
+/** The budget must hold the largest buffer one command waits for, or that command would wait forever. */
+function dataBudget(v: number | undefined, maxTransfer: number): number {
+  const x = int('dataBudgetBytes', v, DEFAULT_DATA_BUDGET, 1, Number.MAX_SAFE_INTEGER);
+  const min = classSize(maxTransfer);
+  if (x < min) throw new InvalidArgumentError(`dataBudgetBytes: ${x} is below ${min}, the largest transfer (MDTS)`);
+  return x;
+}
+
 export function resolveOptions(o: TargetOptions): ResolvedOptions {
   const inCapsuleDataSize = int('inCapsuleDataSize', o.inCapsuleDataSize, 8192, 0, 1 << 20);
   if (inCapsuleDataSize % 16 !== 0) throw new InvalidArgumentError('inCapsuleDataSize must be a multiple of 16');
   const maxH2CData = int('maxH2CData', o.maxH2CData, 131072, MIN_MAXH2CDATA, 1 << 24);
   if (maxH2CData % 4 !== 0) throw new InvalidArgumentError('maxH2CData must be a multiple of 4');
   const mdts = int('mdts', o.mdts, 5, 0, 10);
+  const maxTransfer = mdts === 0 ? DEFAULT_MAX_TRANSFER : 4096 * 2 ** mdts;
   const firmware = o.firmware ?? '0.1.0';
   if (!/^[\x20-\x7e]{0,8}$/.test(firmware)) throw new InvalidArgumentError('firmware: at most 8 printable ASCII');
   return {
@@ -88,7 +108,7 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     mqes: int('mqes', o.mqes, 127, 1, 0xffff),
     maxIoQueues: int('maxIoQueues', o.maxIoQueues, 8, 1, 0xfffe),
     mdts,
-    maxTransfer: mdts === 0 ? DEFAULT_MAX_TRANSFER : 4096 * 2 ** mdts,
+    maxTransfer,
     maxRamSize: int('maxRamSize', o.maxRamSize, 1 << 30, 512, Number.MAX_SAFE_INTEGER),
     aerl: int('aerl', o.aerl, 3, 0, 255),
     firmware,
@@ -96,5 +116,6 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs, 10_000, 1, 3_600_000),
     maxConnections: int('maxConnections', o.maxConnections, 1024, 1, 1 << 20),
     maxPendingConnections: int('maxPendingConnections', o.maxPendingConnections, 128, 1, 1 << 20),
+    dataBudgetBytes: dataBudget(o.dataBudgetBytes, maxTransfer),
   };
 }

@@ -2,6 +2,9 @@
 // place in the writer's batch arena by the protocol writers (no Buffer or field object
 // per PDU). Payload buffers go to the writer as they are (views of namespace memory for
 // RAM reads), never concatenated: each data PDU is [header(+HDGST, +pad), data pieces..., DDGST].
+// A payload the target allocated for the command (a file read) is lent to the writer
+// piece by piece, so that its buffer goes back to the data budget once it has been copied
+// or written.
 import { DIGEST_LEN, HLEN, PduFlag, PduType } from '../protocol/constants.ts';
 import { crc32cUpdate } from '../protocol/crc32c.ts';
 import { dataPdo, writeCapsuleResp } from '../protocol/pdu.ts';
@@ -10,6 +13,12 @@ import type { PduWriter } from '../transport/writer.ts';
 
 const RESP_HLEN = HLEN[PduType.CapsuleResp];
 const DATA_HLEN = HLEN[PduType.C2HData];
+
+/** A payload lent to the writer: `pieces` counts the pieces not yet handed off, `done` is each one's callback. */
+export interface LentPayload {
+  pieces: number;
+  readonly done: () => void;
+}
 
 /** CapsuleResp with the CQE fields; `status` in the Linux form (makeStatus). */
 export function sendCapsuleResp(
@@ -29,7 +38,8 @@ export function sendCapsuleResp(
 /**
  * Sends the first `len` bytes of `bufs` as C2HData PDUs of at most `maxData`
  * bytes each, DATAO increasing and contiguous, LAST (and SUCCESS when asked) on
- * the final one. `hpda` pads the data to the host's alignment.
+ * the final one. `hpda` pads the data to the host's alignment. With `lent`, each piece
+ * is counted in lent.pieces and lent.done runs once the writer no longer needs it.
  */
 export function sendC2hData(
   w: PduWriter,
@@ -41,6 +51,7 @@ export function sendC2hData(
   ddgst: boolean,
   hpda: number,
   success: boolean,
+  lent?: LentPayload,
 ): void {
   const pdo = dataPdo(DATA_HLEN, hdgst, hpda);
   const lastFlags = PduFlag.LAST_PDU | (success ? PduFlag.SUCCESS : 0);
@@ -59,8 +70,11 @@ export function sendC2hData(
       const piece = bo === 0 && n === b.length ? b : b.subarray(bo, bo + n);
       // With a data digest the bytes are digested now, so they are copied now; without
       // one the copy waits for the turn's batch (sendLater: the misses overlap).
-      if (ddgst) {
-        crc = crc32cUpdate(crc, piece);
+      if (ddgst) crc = crc32cUpdate(crc, piece);
+      if (lent !== undefined) {
+        lent.pieces++;
+        w.sendThen(piece, lent.done);
+      } else if (ddgst) {
         w.send(piece);
       } else {
         w.sendLater(piece);

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import type { DiscoveryEntry } from '../protocol/discovery.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { type BudgetStats, DataBudget } from './budget.ts';
 import type { CmdQueue } from './cmd.ts';
 import { Connection } from './connection.ts';
 import type { TargetContext } from './context.ts';
@@ -54,11 +55,13 @@ export class NvmeTarget extends EventEmitter {
   /** Connections carrying an I/O queue (the busy poller runs while there are any). */
   private readonly ioQueues = new Set<CmdQueue>();
   private readonly poller: BusyPoller | undefined;
+  private readonly budget: DataBudget;
 
   constructor(options: TargetOptions = {}) {
     super();
     this.options = resolveOptions(options);
     this.poller = this.options.poll ? new BusyPoller(() => this.ioQueues.size > 0) : undefined;
+    this.budget = new DataBudget(this.options.dataBudgetBytes);
     for (const cfg of options.subsystems ?? []) {
       if (cfg.nqn === NQN_DISCOVERY) throw new InvalidArgumentError('the discovery subsystem is built in');
       if (this.subsystems.has(cfg.nqn)) throw new InvalidArgumentError(`duplicate subsystem ${cfg.nqn}`);
@@ -69,6 +72,7 @@ export class NvmeTarget extends EventEmitter {
     this.ctx = {
       opts: this.options,
       discovery: this.disc,
+      budget: this.budget,
       get genctr() {
         return self.genctr;
       },
@@ -128,6 +132,15 @@ export class NvmeTarget extends EventEmitter {
   /** Connections open now, those of them not yet associated with a controller, and those refused at accept so far. */
   get connectionCounts(): { open: number; pending: number; refused: number } {
     return { open: this.connections.size, pending: this.pending.size, refused: this.refusedCount };
+  }
+
+  /**
+   * The data buffer budget shared by all connections (options.dataBudgetBytes): bytes
+   * held by commands now (`used`) and at most so far (`peak`), commands waiting for a
+   * buffer, and free buffers kept for reuse (`pooled`, within the limit too).
+   */
+  bufferBudget(): BudgetStats {
+    return this.budget.stats();
   }
 
   /** True while the event loop is being busy-polled (options.poll and an I/O queue connected). */

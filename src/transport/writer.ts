@@ -83,6 +83,23 @@ export class PduWriter {
   }
 
   /**
+   * Like send(b) for one payload, then `done()` once the writer and the socket no longer
+   * need `b`: at once when it was copied into the arena (or the socket is gone), else
+   * when the socket reports its write finished (or failed). The caller may then reuse b.
+   */
+  sendThen(b: Buffer, done: () => void): void {
+    const s = this.socket;
+    if (s.destroyed || b.length <= this.copyMax) {
+      this.send(b);
+      done();
+      return;
+    }
+    if (!this.corked) this.startTurn();
+    this.pushArena();
+    s.write(b, done);
+  }
+
+  /**
    * Like send(buf) for one payload, but a payload that is copied into the arena is
    * copied only when the arena is handed to the socket (at the latest at the end of
    * the turn): all of a turn's sources are first touched one byte each, then copied.

@@ -16,7 +16,7 @@ let statsUrl = '';
 const shared = fileChildren();
 
 before(async () => {
-  const t = await startTarget(['--nqn', NQN, '--ns', 'ram:16M', '--ns', 'ram:8M', '--stats-listen', '127.0.0.1:0'], shared);
+  const t = await startTarget(['--nqn', NQN, '--ns', 'ram:16M', '--ns', 'ram:8M', '--stats-listen', '127.0.0.1:0', '--data-budget', '64M'], shared);
   port = t.port;
   statsUrl = t.statsUrl!;
 });
@@ -190,6 +190,12 @@ test('cli stats - reads the target endpoint as ethtool -S, and --json', async ()
   const s = JSON.parse(json.stdout) as { role: string; counters: { target_connects: number; target_disconnects: number } };
   assert.equal(s.role, 'target');
   assert.ok(s.counters.target_connects >= s.counters.target_disconnects);
+  // The target's own /stats JSON carries its data buffer budget (--data-budget).
+  const raw = (await (await fetch(`${statsUrl}/stats`)).json()) as { data_budget: Record<string, number> };
+  assert.deepEqual(Object.keys(raw.data_budget), ['limit', 'used', 'peak', 'waiting', 'pooled']);
+  assert.equal(raw.data_budget.limit, 64 << 20);
+  assert.equal(raw.data_budget.waiting, 0);
+  assert.ok(raw.data_budget.used <= raw.data_budget.peak && raw.data_budget.peak <= 64 << 20);
 });
 
 test('cli target - connect and disconnect are logged, SIGTERM stops it with exit code 0', async (tc) => {

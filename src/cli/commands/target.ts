@@ -55,6 +55,7 @@ interface TargetOpts {
   poll: boolean;
   maxConnections?: number;
   handshakeTimeout?: number;
+  dataBudget?: number;
 }
 
 function planFromFlags(o: TargetOpts): TargetPlan {
@@ -112,6 +113,7 @@ async function runTarget(o: TargetOpts): Promise<void> {
     poll: o.poll,
     ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
     ...(o.handshakeTimeout !== undefined ? { handshakeTimeoutMs: o.handshakeTimeout * 1000 } : {}),
+    ...(o.dataBudget !== undefined ? { dataBudgetBytes: o.dataBudget } : {}),
   });
   const counters = new TargetCounters(tgt);
   tgt.on('connect', (c: ControllerInfo) => log(`connect: ${describeController(c)}`));
@@ -176,6 +178,7 @@ export function registerTarget(program: Command): void {
     .option('--poll', 'busy-poll while I/O queues are connected (SPDK-style: lower latency, a core at 100%)', false)
     .option('--max-connections <n>', 'connections (queues) open at once; more are closed at accept (default 1024)', intArg(1, 1 << 20))
     .option('--handshake-timeout <seconds>', 'close a connection that has not sent ICReq and Connect by then (default 10)', intArg(1, 3600))
+    .option('--data-budget <size>', 'memory for data buffers of all connections; over it, commands wait (default 256M)', sizeArg)
     .addHelpText(
       'after',
       `

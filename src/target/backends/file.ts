@@ -54,15 +54,20 @@ export class FileBackend implements Backend {
 
   async read(off: number, len: number): Promise<Buffer[]> {
     const buf = Buffer.allocUnsafe(len);
+    await this.readInto(off, buf);
+    return [buf];
+  }
+
+  async readInto(off: number, dest: Buffer): Promise<void> {
+    const len = dest.length;
     let got = 0;
     const fh = this.handle();
     while (got < len) {
-      const { bytesRead } = await fh.read(buf, got, len - got, off + got);
+      const { bytesRead } = await fh.read(dest, got, len - got, off + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
-    if (got < len) buf.fill(0, got);
-    return [buf];
+    if (got < len) dest.fill(0, got);
   }
 
   async write(off: number, data: Buffer): Promise<void> {

@@ -16,6 +16,12 @@ export interface Backend {
    * of its own memory (no copy): the caller must treat them as read-only.
    */
   read(off: number, len: number): Buffer[] | Promise<Buffer[]>;
+  /**
+   * Stores that copy (files) read into the caller's buffer instead: [off, off+dest.length)
+   * into `dest`. The target reads through this when present, into a buffer from its data
+   * budget; stores without it (RAM) cost no buffer.
+   */
+  readInto?(off: number, dest: Buffer): Promise<void>;
   /** Stores `data` at `off`. The caller may reuse `data` once this returned or resolved. */
   write(off: number, data: Buffer): Promise<void> | undefined;
   /** Zero-fills [off, off+len). */

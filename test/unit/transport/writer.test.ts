@@ -172,3 +172,31 @@ test('writer - sendLater sends the bytes the source holds when the turn ends (th
   block.fill(3); // after: no effect on what was written
   assert.deepEqual(s.chunks[0].snap, Buffer.alloc(4096, 2));
 });
+
+test('writer - sendThen: done once the writer no longer needs the buffer (copied: at once; passed as is: when its write is done)', async () => {
+  const s = new FakeSocket();
+  const w = new PduWriter(s as unknown as Socket, { copyMax: 8192 });
+  const rng = new Prng(3);
+  const small = rng.bytes(4096);
+  const big = rng.bytes(65536);
+  const want = [Buffer.from(small), Buffer.from(big)];
+  let smallDone = 0;
+  let bigDone = 0;
+  w.sendThen(small, () => smallDone++);
+  assert.equal(smallDone, 1, 'copied into the arena: free at once');
+  small.fill(0); // the caller may reuse it now
+  w.sendThen(big, () => bigDone++);
+  await turn();
+  assert.equal(bigDone, 0, 'the socket still has it');
+  assert.equal(s.chunks.at(-1)!.buf, big);
+  s.release();
+  assert.equal(bigDone, 1);
+  assert.equal(smallDone, 1);
+  assert.deepEqual(s.bytes(), Buffer.concat(want));
+  // A socket that is gone needs nothing: done at once, nothing written.
+  s.destroyed = true;
+  const n = s.chunks.length;
+  w.sendThen(rng.bytes(65536), () => bigDone++);
+  assert.equal(bigDone, 2);
+  assert.equal(s.chunks.length, n);
+});
