@@ -178,8 +178,8 @@ test('target budget - R2T writes over the budget: R2Ts wait for buffers, in orde
     done++;
   }
   assert.deepEqual(order, cids, 'R2Ts in the order the writes arrived');
-  for (const { slba, buf } of data.values()) assert.deepEqual(tgt.namespaceBytes(NQN, 1, slba * LBA, IO), buf);
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, N * IO, icd.length), icd);
+  for (const { slba, buf } of data.values()) assert.deepEqual(await tgt.namespaceBytes(NQN, 1, slba * LBA, IO), buf);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, N * IO, icd.length), icd);
   const b = tgt.bufferBudget();
   assert.equal(b.used, 0);
   assert.equal(b.waiting, 0);
@@ -232,7 +232,7 @@ test('target budget - a queue closed with writes waiting and data half sent leak
     assert.equal(p.hdr.type, PduType.CapsuleResp);
     assert.equal(cqeOf(p).status, 0);
   }
-  assert.deepEqual(tgt.namespaceBytes(NQN, 1, 7 * IO, IO), d);
+  assert.deepEqual(await tgt.namespaceBytes(NQN, 1, 7 * IO, IO), d);
   assert.equal(tgt.bufferBudget().used, 0);
   assert.equal(tgt.bufferBudget().waiting, 0);
 });
