@@ -138,7 +138,15 @@ function generate(file: string, size: number, mss: number, acks: boolean, ng: bo
   send(false, encodeIcResp({ maxh2cdata: 0x20000 }));
   // The I/O queue's Connect (1024 bytes in capsule), so that tshark knows the queue too.
   const connect = Buffer.alloc(HLEN[PduType.CapsuleCmd] + CONNECT_DATA_LEN);
-  writeCapsuleCmd(connect, 0, buildConnectSqe({ cid: 0, qid: 1, sqsize: 127, kato: 0 }), CONNECT_DATA_LEN, HLEN[PduType.CapsuleCmd], false, false);
+  writeCapsuleCmd(
+    connect,
+    0,
+    buildConnectSqe({ cid: 0, qid: 1, sqsize: 127, kato: 0 }),
+    CONNECT_DATA_LEN,
+    HLEN[PduType.CapsuleCmd],
+    false,
+    false,
+  );
   send(true, connect);
   const resp = Buffer.alloc(HLEN[PduType.CapsuleResp]);
   writeCapsuleResp(resp, 0, 0, 0, 0, 0, 0, 0, false);

@@ -27,7 +27,14 @@ const tgt = new NvmeTarget({
 });
 const addr = await tgt.listen({ host: '127.0.0.1', port: 0 });
 const qd = Number(a.qd);
-const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: addr.port, subnqn: BENCH_NQN, queueSize: Math.max(64, qd + 1), hdgst: a.digests, ddgst: a.digests });
+const ctrl = await NvmeController.connect({
+  traddr: '127.0.0.1',
+  trsvcid: addr.port,
+  subnqn: BENCH_NQN,
+  queueSize: Math.max(64, qd + 1),
+  hdgst: a.digests,
+  ddgst: a.digests,
+});
 const ns = ctrl.namespace(1);
 await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: REGION });
 const rw = a.rw as RwMode;
@@ -41,6 +48,8 @@ for (let i = 0; i < Number(a.rounds); i++) {
   console.log(`round ${i + 1}: ${r.iops.toFixed(0)} IOPS, ${us.toFixed(2)} µs CPU/op (host + target)${r.error ? ` ${r.error}` : ''}`);
 }
 per.sort((x, y) => x - y);
-console.log(`${rw} ${a.bs} qd${qd}: median ${per[per.length >> 1].toFixed(2)} µs/op (min ${per[0].toFixed(2)}, max ${per[per.length - 1].toFixed(2)})`);
+console.log(
+  `${rw} ${a.bs} qd${qd}: median ${per[per.length >> 1].toFixed(2)} µs/op (min ${per[0].toFixed(2)}, max ${per[per.length - 1].toFixed(2)})`,
+);
 await ctrl.disconnect();
 await tgt.close();

@@ -55,7 +55,10 @@ function topSelf(p: Profile, n: number): string[] {
     total += dt;
   }
   const rows = [...self.entries()].sort((x, y) => y[1] - x[1]).slice(0, n);
-  return [`total ${total.toFixed(0)} ms`, ...rows.map(([k, v]) => `${v.toFixed(0).padStart(7)} ms ${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}`)];
+  return [
+    `total ${total.toFixed(0)} ms`,
+    ...rows.map(([k, v]) => `${v.toFixed(0).padStart(7)} ms ${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}`),
+  ];
 }
 
 async function main(): Promise<void> {

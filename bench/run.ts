@@ -134,7 +134,9 @@ async function main(): Promise<void> {
       const res = await runCase(c);
       const l = label(c);
       results.set(l, [...(results.get(l) ?? []), res]);
-      process.stdout.write(`  rep ${r + 1} ${l}: ${res.mbps.toFixed(0)} MB/s ${res.iops.toFixed(0)} IOPS host ${res.hostCpuPerGB.toFixed(3)} target ${res.targetCpuPerGB.toFixed(3)} s/GB\n`);
+      process.stdout.write(
+        `  rep ${r + 1} ${l}: ${res.mbps.toFixed(0)} MB/s ${res.iops.toFixed(0)} IOPS host ${res.hostCpuPerGB.toFixed(3)} target ${res.targetCpuPerGB.toFixed(3)} s/GB\n`,
+      );
     }
   }
   const streamMbps = median(streamRuns);
@@ -146,7 +148,9 @@ async function main(): Promise<void> {
   const ramOps = median(ramRuns);
   const wrOps = median(wrRuns);
   const cpuOf = (f: (x: (typeof shapedCpu)[number]) => number) => median(shapedCpu.map(f)).toFixed(2);
-  console.log(`raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)}); requester CPU ${median(ppCpu).toFixed(2)} µs/op`);
+  console.log(
+    `raw ping-pong 72/24 B at QD64: ${ppOps.toFixed(0)} ops/s (${spread(ppRuns)}); requester CPU ${median(ppCpu).toFixed(2)} µs/op`,
+  );
   console.log(
     `raw ping-pong ${READ_SHAPE.join('/')} B (4 KiB read shape) at QD64: ${rdOps.toFixed(0)} ops/s (${spread(rdRuns)}); CPU µs/op requester ${cpuOf((x) => x.read[0])}, responder ${cpuOf((x) => x.read[1])}`,
   );
@@ -174,13 +178,44 @@ async function main(): Promise<void> {
     console.log(
       `| ${l} | ${mbps.toFixed(0)} (${spread(rs.map((x) => x.mbps))}) | ${iops.toFixed(0)} | ${m((x) => x.p50us).toFixed(0)} | ${m((x) => x.p99us).toFixed(0)} | ${m((x) => x.hostCpuPerGB).toFixed(3)} | ${m((x) => x.targetCpuPerGB).toFixed(3)} | ${m((x) => x.hostCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.targetCpuPerGB * c.bs * 1e-3).toFixed(1)} | ${m((x) => x.hostRssMB).toFixed(0)} | ${m((x) => x.targetRssMB).toFixed(0)} | ${(placed * 100).toFixed(0)}% | ${base.toFixed(2)} | ${Number.isNaN(shaped) ? '' : shaped.toFixed(2)} |`,
     );
-    rows.push({ case: l, ...c, runs: rs, median: { mbps, iops }, ratioToBaseline: base, ...(Number.isNaN(shaped) ? {} : { ratioToShaped: shaped }) });
+    rows.push({
+      case: l,
+      ...c,
+      runs: rs,
+      median: { mbps, iops },
+      ratioToBaseline: base,
+      ...(Number.isNaN(shaped) ? {} : { ratioToShaped: shaped }),
+    });
   }
   const out = a.out ?? `bench/results/${a.suite}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(
     out,
-    JSON.stringify({ date: new Date().toISOString(), seconds, reps, baselines: { streamMbps, streamRuns, streamCpu, pingPongOps: ppOps, ppRuns, ppCpu, readShapeOps: rdOps, rdRuns, ramReadShapeOps: ramOps, ramRuns, writeShapeOps: wrOps, wrRuns, shapedCpu }, rows }, null, 2),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        seconds,
+        reps,
+        baselines: {
+          streamMbps,
+          streamRuns,
+          streamCpu,
+          pingPongOps: ppOps,
+          ppRuns,
+          ppCpu,
+          readShapeOps: rdOps,
+          rdRuns,
+          ramReadShapeOps: ramOps,
+          ramRuns,
+          writeShapeOps: wrOps,
+          wrRuns,
+          shapedCpu,
+        },
+        rows,
+      },
+      null,
+      2,
+    ),
   );
   console.log(`\nresults: ${out}`);
 }

@@ -44,9 +44,7 @@ function nodeGyp(args) {
   // (Debian's nodejs in /usr, official tarballs), save node-gyp a download.
   const prefix = dirname(dirname(process.execPath));
   const nodedir =
-    !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))
-      ? [`--nodedir=${prefix}`]
-      : [];
+    !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
   return spawnSync(cmd, [...pre, ...args, ...nodedir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -83,6 +81,8 @@ if (process.argv.includes('--clean')) {
   } else {
     say(`CRC32C addon not built (${failure.split('\n', 1)[0]}); digests fall back to sse4_crc32, @node-rs/crc32 or JS (slower).`);
     say(`node-gyp said:\n${failure.split('\n').slice(1).join('\n')}`);
-    say('It needs a C compiler, make, python3 and the Node headers (set npm_config_nodedir offline); then `npm run build:native` here, or `npm rebuild nvmeotcp` in a project that depends on it.');
+    say(
+      'It needs a C compiler, make, python3 and the Node headers (set npm_config_nodedir offline); then `npm run build:native` here, or `npm rebuild nvmeotcp` in a project that depends on it.',
+    );
   }
 }

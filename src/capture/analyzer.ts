@@ -494,7 +494,7 @@ export class CaptureAnalyzer {
   private isNewConnection(f: TcpFlow, side: number, isn: number): boolean {
     if (f.closed) return true;
     const r = f.sides[side].reasm;
-    return r.started && (!r.synSeen || r.startSeq !== ((isn + 1) >>> 0));
+    return r.started && (!r.synSeen || r.startSeq !== (isn + 1) >>> 0);
   }
 
   private retire(f: TcpFlow): void {

@@ -34,11 +34,17 @@ export class FlowTable<F extends FlowKey> {
     let f = this.buckets.get(this.hash(t));
     const b = t.buf;
     while (f !== undefined) {
-      if (sameEnd(b, t.srcAddr, t.addrLen, t.sport, f.addr[0], f.port[0]) && sameEnd(b, t.dstAddr, t.addrLen, t.dport, f.addr[1], f.port[1])) {
+      if (
+        sameEnd(b, t.srcAddr, t.addrLen, t.sport, f.addr[0], f.port[0]) &&
+        sameEnd(b, t.dstAddr, t.addrLen, t.dport, f.addr[1], f.port[1])
+      ) {
         this.side = 0;
         return f;
       }
-      if (sameEnd(b, t.srcAddr, t.addrLen, t.sport, f.addr[1], f.port[1]) && sameEnd(b, t.dstAddr, t.addrLen, t.dport, f.addr[0], f.port[0])) {
+      if (
+        sameEnd(b, t.srcAddr, t.addrLen, t.sport, f.addr[1], f.port[1]) &&
+        sameEnd(b, t.dstAddr, t.addrLen, t.dport, f.addr[0], f.port[0])
+      ) {
         this.side = 1;
         return f;
       }

@@ -18,11 +18,7 @@ export type Role = (typeof Role)[keyof typeof Role];
 
 const H2C_TYPES = (1 << PduType.ICReq) | (1 << PduType.H2CTermReq) | (1 << PduType.CapsuleCmd) | (1 << PduType.H2CData);
 const C2H_TYPES =
-  (1 << PduType.ICResp) |
-  (1 << PduType.C2HTermReq) |
-  (1 << PduType.CapsuleResp) |
-  (1 << PduType.C2HData) |
-  (1 << PduType.R2T);
+  (1 << PduType.ICResp) | (1 << PduType.C2HTermReq) | (1 << PduType.CapsuleResp) | (1 << PduType.C2HData) | (1 << PduType.R2T);
 const ROLE_TYPES = [H2C_TYPES | C2H_TYPES, H2C_TYPES, C2H_TYPES];
 
 /** Number of PDU type codes (0x00..0x09): index of PduScanner.counts. */

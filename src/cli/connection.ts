@@ -52,7 +52,8 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
     .option('-a, --traddr <addr>', 'transport address of the target', '127.0.0.1')
     .option('-s, --trsvcid <port>', 'transport service id (TCP port)', intArg(1, 65535), DEFAULT_TRSVCID);
   if (set.nqn === 'required') cmd.requiredOption('-n, --nqn <subnqn>', 'subsystem NQN');
-  else if (set.nqn === 'optional') cmd.option('-n, --nqn <subnqn>', 'subsystem NQN (default: the first NVM subsystem the discovery log lists)');
+  else if (set.nqn === 'optional')
+    cmd.option('-n, --nqn <subnqn>', 'subsystem NQN (default: the first NVM subsystem the discovery log lists)');
   cmd
     .option('-q, --hostnqn <nqn>', 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
     .option('-I, --hostid <uuid>', 'host identifier (default: /etc/nvme/hostid, else a generated one)', hostidArg)
@@ -61,7 +62,12 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
     .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5);
   if (set.ioQueues) {
     cmd
-      .option('-i, --nr-io-queues <n>', 'number of I/O queues (default: number of CPUs)', intArg(1, 128), Math.min(availableParallelism(), 128))
+      .option(
+        '-i, --nr-io-queues <n>',
+        'number of I/O queues (default: number of CPUs)',
+        intArg(1, 128),
+        Math.min(availableParallelism(), 128),
+      )
       .option('-Q, --queue-size <n>', 'I/O queue size (entries)', intArg(2, 1024), 128)
       .option('-d, --disable-sqflow', 'disable SQ flow control (reads may complete with the last C2HData, no CapsuleResp)', false);
   }

@@ -1,13 +1,6 @@
 // Host sessions for the verbs: read the discovery log, pick the subsystem when -n is
 // not given, connect a controller with the connection flags.
-import {
-  type ConnectOptions,
-  discoverLog,
-  type DiscoverLogResult,
-  type HostDdpDevice,
-  NvmeController,
-  SubType,
-} from '../index.ts';
+import { type ConnectOptions, discoverLog, type DiscoverLogResult, type HostDdpDevice, NvmeController, SubType } from '../index.ts';
 import { type ConnectionFlags, targetLabel } from './connection.ts';
 import { CliError, describeError } from './errors.ts';
 

@@ -1,14 +1,7 @@
 // What `nvmeotcp stats` reads back from a /stats endpoint: an offload device's
 // snapshot (perf, demo) or a target's controller counters, and the per-second
 // rates between two reads.
-import {
-  CHANNEL_COUNTERS,
-  type ChannelValues,
-  formatEthtool,
-  GLOBAL_COUNTERS,
-  type StatsSnapshot,
-  statsToJson,
-} from '../index.ts';
+import { CHANNEL_COUNTERS, type ChannelValues, formatEthtool, GLOBAL_COUNTERS, type StatsSnapshot, statsToJson } from '../index.ts';
 import { CliError } from './errors.ts';
 
 export type ParsedStats =
@@ -34,12 +27,20 @@ export function parseStatsJson(raw: unknown, url: string): ParsedStats {
     isObj(raw.global) &&
     isObj(raw.sum) &&
     Array.isArray(raw.perQueue) &&
-    allNumbers(raw.global, GLOBAL_COUNTERS.map((d) => d.name)) &&
-    allNumbers(raw.sum, CHANNEL_COUNTERS.map((d) => d.name))
+    allNumbers(
+      raw.global,
+      GLOBAL_COUNTERS.map((d) => d.name),
+    ) &&
+    allNumbers(
+      raw.sum,
+      CHANNEL_COUNTERS.map((d) => d.name),
+    )
   ) {
     const nl = raw.netlink;
     const netlink = isObj(nl) && isObj(nl['stats-get']) && isObj(nl['caps-get']) ? (nl as unknown as NetlinkReplies) : undefined;
-    return netlink ? { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot, netlink } : { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot };
+    return netlink
+      ? { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot, netlink }
+      : { kind: 'offload', raw, snapshot: raw as unknown as StatsSnapshot };
   }
   if (isObj(raw.counters) && allNumbers(raw.counters, Object.keys(raw.counters))) {
     return { kind: 'counters', raw, counters: raw.counters as Record<string, number> };

@@ -40,7 +40,11 @@ export function cpuReport(r: WorkloadResult): CpuReport {
   const ios = r.readOps + r.writeOps;
   const wallUs = Math.max(1, r.elapsedMs * 1000);
   const round = (v: number) => Math.round(v * 100) / 100;
-  return { usrPct: round((u.user / wallUs) * 100), sysPct: round((u.system / wallUs) * 100), usPerIo: round(ios > 0 ? (u.user + u.system) / ios : 0) };
+  return {
+    usrPct: round((u.user / wallUs) * 100),
+    sysPct: round((u.system / wallUs) * 100),
+    usPerIo: round(ios > 0 ? (u.user + u.system) / ios : 0),
+  };
 }
 
 export function formatSummary(r: WorkloadResult, cpu?: CpuReport): string {

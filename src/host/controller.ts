@@ -12,13 +12,7 @@
 //   admin CNTLID) → Identify active NS list → Identify Namespace for each.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cc, Cns, Csts, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
-import {
-  ConnectionError,
-  InvalidArgumentError,
-  NegotiationError,
-  NvmeStatusError,
-  TimeoutError,
-} from '../protocol/errors.ts';
+import { ConnectionError, InvalidArgumentError, NegotiationError, NvmeStatusError, TimeoutError } from '../protocol/errors.ts';
 import {
   flbasIndex,
   type IdentifyController,
@@ -297,9 +291,7 @@ export class NvmeController implements IoPath {
       if (l.maxIoSize > 0) this.xferMax = Math.min(this.xferMax, l.maxIoSize);
     }
 
-    const opened = await Promise.allSettled(
-      Array.from({ length: nq }, (_, i) => this.openIoQueue(i + 1, sqsize, id.ioccsz * 16 - 64)),
-    );
+    const opened = await Promise.allSettled(Array.from({ length: nq }, (_, i) => this.openIoQueue(i + 1, sqsize, id.ioccsz * 16 - 64)));
     for (const r of opened) if (r.status === 'fulfilled') this.io.push(r.value);
     const bad = opened.find((r) => r.status === 'rejected');
     if (bad !== undefined) throw (bad as PromiseRejectedResult).reason;

@@ -66,12 +66,7 @@ export class QueueSender {
     }
     if (r2t.r2tl === 0) return new ProtocolError('R2T with R2TL 0', Fes.InvalidHeaderField, OFF.R2TL, t);
     if (r2t.r2to + r2t.r2tl > cmd.len) {
-      return new ProtocolError(
-        `R2T ${r2t.r2to}+${r2t.r2tl} beyond the command's ${cmd.len} bytes`,
-        Fes.DataOutOfRange,
-        OFF.R2TL,
-        t,
-      );
+      return new ProtocolError(`R2T ${r2t.r2to}+${r2t.r2tl} beyond the command's ${cmd.len} bytes`, Fes.DataOutOfRange, OFF.R2TL, t);
     }
     if (r2t.r2to < cmd.r2tEnd) {
       return new ProtocolError(`R2T at ${r2t.r2to} overlaps data already requested (${cmd.r2tEnd})`, Fes.InvalidHeaderField, OFF.R2TO, t);

@@ -327,7 +327,12 @@ export class HostQueue implements QueueHandler, UlpOps {
     const cid = cqe.readUInt16LE(CqeOff.CID);
     const cmd = this.slots[cid];
     if (cmd === undefined || cmd.tearingDown) {
-      return new ProtocolError(`CapsuleResp for unknown cid 0x${cid.toString(16)}`, Fes.InvalidHeaderField, OFF.CQE + CqeOff.CID, PduType.CapsuleResp);
+      return new ProtocolError(
+        `CapsuleResp for unknown cid 0x${cid.toString(16)}`,
+        Fes.InvalidHeaderField,
+        OFF.CQE + CqeOff.CID,
+        PduType.CapsuleResp,
+      );
     }
     let status = cqe.readUInt16LE(CqeOff.STATUS) >> 1;
     if (status === 0 && cmd.dir === DataDir.C2H && cmd.received !== cmd.len) {

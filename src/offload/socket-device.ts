@@ -80,7 +80,8 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
     if (!Number.isInteger(size) || size < 4096) throw new InvalidArgumentError(`stagingSize must be ≥ 4096, got ${size}`);
     this.stagingSize = size;
     const mss = opts.mss ?? DEFAULT_MSS;
-    if (!Number.isInteger(mss) || mss < 64 || mss > 65495) throw new InvalidArgumentError(`mss must be an integer in 64..65495, got ${mss}`);
+    if (!Number.isInteger(mss) || mss < 64 || mss > 65495)
+      throw new InvalidArgumentError(`mss must be an integer in 64..65495, got ${mss}`);
     this.mss = mss;
   }
 
@@ -141,7 +142,6 @@ export class SocketDevice extends DeviceCore implements SocketDdpDevice {
 function respFollows(flags: number): boolean {
   return (flags & PduFlag.LAST_PDU) !== 0 && (flags & PduFlag.SUCCESS) === 0;
 }
-
 
 /** The RxPlacement of one queue's socket. */
 export class SocketPlacement implements RxPlacement {

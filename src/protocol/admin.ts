@@ -246,7 +246,16 @@ export function buildRwSqe(f: {
  * left to the queue), unchecked: the caller validated every value. A reused SQE of a
  * pooled command is refilled with it per I/O (every field it sets is rewritten).
  */
-export function writeRwSqe(out: Buffer, opc: number, nsid: number, slba: number, nlb: number, len: number, inCapsule: boolean, fua: boolean): void {
+export function writeRwSqe(
+  out: Buffer,
+  opc: number,
+  nsid: number,
+  slba: number,
+  nlb: number,
+  len: number,
+  inCapsule: boolean,
+  fua: boolean,
+): void {
   out[SqeOff.OPC] = opc;
   out[SqeOff.FLAGS] = SQE_FLAGS_SGL;
   out.writeUInt32LE(nsid, SqeOff.NSID);

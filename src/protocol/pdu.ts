@@ -10,17 +10,7 @@
 //   Capsule : SQE[64] @8 (CapsuleCmd) / CQE[16] @8 (CapsuleResp)
 //   Data    : cccid u16 @8 | ttag u16 @10 | datao u32 @12 | datal u32 @16 | rsvd u32 @20
 //   R2T     : cccid u16 @8 | ttag u16 @10 | r2to u32 @12 | r2tl u32 @16 | rsvd u32 @20
-import {
-  CQE_LEN,
-  DIGEST_LEN,
-  HLEN,
-  IC_PLEN,
-  OFF,
-  PduFlag,
-  PduType,
-  SQE_LEN,
-  TERM_REQ_MAX_DATA,
-} from './constants.ts';
+import { CQE_LEN, DIGEST_LEN, HLEN, IC_PLEN, OFF, PduFlag, PduType, SQE_LEN, TERM_REQ_MAX_DATA } from './constants.ts';
 import { crc32c } from './crc32c.ts';
 import { writeCqe } from './sqe.ts';
 
@@ -304,15 +294,7 @@ export function writeTermReq(
  * `pdo` = dataPdo(72, hdgst, cpda); unused when `icdLen` is 0. Ends at `at + pdo` with
  * in-capsule data, at `at + 72 + HDGST` without.
  */
-export function writeCapsuleCmd(
-  b: Buffer,
-  at: number,
-  sqe: Buffer,
-  icdLen: number,
-  pdo: number,
-  hdgst: boolean,
-  ddgst: boolean,
-): number {
+export function writeCapsuleCmd(b: Buffer, at: number, sqe: Buffer, icdLen: number, pdo: number, hdgst: boolean, ddgst: boolean): number {
   const hd = hdgst ? DIGEST_LEN : 0;
   let flags = hdgst ? PduFlag.HDGSTF : 0;
   let plen = CMD_HLEN + hd;
@@ -386,15 +368,7 @@ export function writeDataHeader(
  *   CH type 09h flags HDGSTF (hdgst) hlen 24 pdo 0 plen 24 + HDGST |
  *   cccid u16 @8 | ttag u16 @10 | r2to u32 @12 | r2tl u32 @16 | rsvd u32 @20 | HDGST @24
  */
-export function writeR2t(
-  b: Buffer,
-  at: number,
-  cccid: number,
-  ttag: number,
-  r2to: number,
-  r2tl: number,
-  hdgst: boolean,
-): number {
+export function writeR2t(b: Buffer, at: number, cccid: number, ttag: number, r2to: number, r2tl: number, hdgst: boolean): number {
   const end = writeChNoData(b, at, PduType.R2T, R2T_HLEN, hdgst);
   b.writeUInt16LE(cccid, at + OFF.CCCID);
   b.writeUInt16LE(ttag, at + OFF.TTAG);

@@ -395,12 +395,7 @@ export class PduReceiver implements RxView {
     }
     const isIc = type === PduType.ICReq || type === PduType.ICResp;
     if (isIc === this._icDone) {
-      return new ProtocolError(
-        isIc ? 'second ICReq/ICResp' : 'PDU before connection initialization',
-        Fes.PduSequenceError,
-        0,
-        type,
-      );
+      return new ProtocolError(isIc ? 'second ICReq/ICResp' : 'PDU before connection initialization', Fes.PduSequenceError, 0, type);
     }
     if (hlen !== HLEN[type]) {
       return new ProtocolError(`bad HLEN ${hlen}`, Fes.InvalidHeaderField, OFF.HLEN, type);
@@ -447,12 +442,7 @@ export class PduReceiver implements RxView {
         const dataLen = plen - pdo - (this._ddgst ? DIGEST_LEN : 0);
         if (dataLen <= 0) return new ProtocolError(`bad PLEN ${plen}`, Fes.InvalidHeaderField, OFF.PLEN, type);
         if (dataLen > this.maxDataLen) {
-          return new ProtocolError(
-            `data length ${dataLen} exceeds the limit ${this.maxDataLen}`,
-            Fes.DataLimitExceeded,
-            0,
-            type,
-          );
+          return new ProtocolError(`data length ${dataLen} exceeds the limit ${this.maxDataLen}`, Fes.DataLimitExceeded, 0, type);
         }
       }
     }
@@ -507,12 +497,7 @@ export class PduReceiver implements RxView {
         dataLen = pdu.plen - pdu.pdo - (this._ddgst ? DIGEST_LEN : 0);
         if (type !== PduType.CapsuleCmd && (pdu as DataPdu).datal !== dataLen) {
           this.fail(
-            new ProtocolError(
-              `DATAL ${(pdu as DataPdu).datal} does not match PLEN ${pdu.plen}`,
-              Fes.InvalidHeaderField,
-              OFF.DATAL,
-              type,
-            ),
+            new ProtocolError(`DATAL ${(pdu as DataPdu).datal} does not match PLEN ${pdu.plen}`, Fes.InvalidHeaderField, OFF.DATAL, type),
           );
           return;
         }

@@ -140,4 +140,3 @@ export const C = indexOf(CHANNEL_COUNTERS);
 
 /** All ten in get_stats order (struct ulp_ddp_stats): global first, then the data-path sums. */
 export const ALL_COUNTERS: readonly (CounterDesc | ChannelCounterDesc)[] = [...GLOBAL_COUNTERS, ...SEED_CHANNEL_COUNTERS];
-

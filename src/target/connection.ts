@@ -144,7 +144,6 @@ export class Connection implements QueueHandler, CmdQueue {
     this.ctx.connectionClosed(this);
   }
 
-
   onPdu(pdu: Pdu): ProtocolError | undefined {
     switch (pdu.type) {
       case PduType.CapsuleCmd:
@@ -410,4 +409,3 @@ export class Connection implements QueueHandler, CmdQueue {
     else this.complete(cmd, 0, dw0);
   }
 }
-

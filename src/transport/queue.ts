@@ -140,7 +140,11 @@ export class TransportQueue implements RecvHandler {
     this.lingerMs = o.lingerMs ?? (o.role === 'host' ? 0 : DEFAULT_LINGER_MS);
     this.rx = new PduReceiver({ role: o.role, maxDataLen: o.maxDataLen }, this);
     const placement: RxPlacement = o.placement?.(this.rx) ?? new StagingPlacement(this.rx);
-    const onread = onreadFor(placement, this.onReadError, o.role === 'target' && o.pauseOnBackpressure === true ? this.afterRead : undefined);
+    const onread = onreadFor(
+      placement,
+      this.onReadError,
+      o.role === 'target' && o.pauseOnBackpressure === true ? this.afterRead : undefined,
+    );
     if (o.role === 'host') {
       this.socket = net.connect({ host: o.host, port: o.port, noDelay: true, onread });
       this.socket.on('connect', this.onConnect);

@@ -54,7 +54,6 @@ export function writePattern(buf: Buffer, lbaSize: number, slba: number, gen: nu
   }
 }
 
-
 /**
  * Checks blocks [slba, slba + n) in buf against generation `gen`. Returns undefined
  * when every block matches, or a one-line description of the first bad block.

@@ -265,7 +265,11 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     if (verify && mix > 0) {
       startPhase('prefill', units * o.bs);
       let u = 0;
-      await drive(() => (u < units ? u++ : -1), () => false, false);
+      await drive(
+        () => (u < units ? u++ : -1),
+        () => false,
+        false,
+      );
     }
 
     startPhase('run', o.totalBytes ?? (o.runtimeMs ? 0 : units * o.bs));

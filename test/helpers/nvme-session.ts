@@ -64,7 +64,15 @@ export function sessionTurns(d: Digests): { turns: Turn[]; h2cTypes: number[]; c
     [PduType.CapsuleResp],
   );
   for (const r of SESSION_READS) {
-    const sqe = buildRwSqe({ cid: r.cid, opc: IoOpc.Read, nsid: 1, slba: r.cid * 100, nlb: Math.ceil(r.len / 512), len: r.len, inCapsule: false });
+    const sqe = buildRwSqe({
+      cid: r.cid,
+      opc: IoOpc.Read,
+      nsid: 1,
+      slba: r.cid * 100,
+      nlb: Math.ceil(r.len / 512),
+      len: r.len,
+      inCapsule: false,
+    });
     const c: Buffer[] = [];
     const ct: number[] = [];
     for (let off = 0; off < r.len; off += 8192) {

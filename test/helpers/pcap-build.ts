@@ -72,7 +72,11 @@ export function shb(le: boolean, opts: readonly [number, Buffer][] = []): Buffer
 }
 
 /** Interface Description Block; tsresol is the raw if_tsresol byte (omitted: µs). */
-export function idb(le: boolean, linkType: number, o: { snaplen?: number | undefined; tsresol?: number | undefined; tsoffset?: number | undefined } = {}): Buffer {
+export function idb(
+  le: boolean,
+  linkType: number,
+  o: { snaplen?: number | undefined; tsresol?: number | undefined; tsoffset?: number | undefined } = {},
+): Buffer {
   const opts: [number, Buffer][] = [[2, Buffer.from('lo')]];
   if (o.tsresol !== undefined) opts.push([9, Buffer.from([o.tsresol])]);
   if (o.tsoffset !== undefined) {
@@ -126,7 +130,11 @@ export function spb(le: boolean, data: Buffer, origLen = data.length): Buffer {
 }
 
 /** A simple pcapng file: one section, one interface, EPBs. */
-export function pcapngFile(linkType: number, recs: readonly Rec[], o: { le?: boolean | undefined; tsresol?: number | undefined } = {}): Buffer {
+export function pcapngFile(
+  linkType: number,
+  recs: readonly Rec[],
+  o: { le?: boolean | undefined; tsresol?: number | undefined } = {},
+): Buffer {
   const le = o.le ?? true;
   const r = o.tsresol;
   const units = r === undefined ? 1_000_000n : r & 0x80 ? 1n << BigInt(r & 0x7f) : 10n ** BigInt(r);

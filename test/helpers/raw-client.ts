@@ -162,11 +162,7 @@ export class RawClient {
   /** H2CData PDU buffers for `data` at `datao`. */
   h2cData(cccid: number, ttag: number, datao: number, data: Buffer, last: boolean): Buffer[] {
     const dg = { hdgst: this.hdgst, ddgst: this.ddgst };
-    const h = encodeDataHeader(
-      PduType.H2CData,
-      { cccid, ttag, datao, datal: data.length, flags: last ? PduFlag.LAST_PDU : 0 },
-      dg,
-    );
+    const h = encodeDataHeader(PduType.H2CData, { cccid, ttag, datao, datal: data.length, flags: last ? PduFlag.LAST_PDU : 0 }, dg);
     return this.ddgst ? [h, data, encodeDdgst(crc32c(data))] : [h, data];
   }
 

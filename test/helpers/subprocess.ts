@@ -81,7 +81,12 @@ export class Child {
   }
 
   /** Starts `file args` with stdout and stderr piped. */
-  static spawn(name: string, file: string, args: readonly string[], o: { cwd?: string | undefined; hangGuardMs?: number | undefined } = {}): Child {
+  static spawn(
+    name: string,
+    file: string,
+    args: readonly string[],
+    o: { cwd?: string | undefined; hangGuardMs?: number | undefined } = {},
+  ): Child {
     const proc = spawn(file, args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     return new Child(name, proc, o.hangGuardMs);
   }

@@ -101,6 +101,12 @@ test('planFromNvmetcli - rejects what nvmetcli restore would refuse, naming the 
   );
   bad({ subsystems: [{ nqn: 'nqn.y', allowed_hosts: ['nqn.h'] }] }, 'subsystems[0].allowed_hosts[0]: host nqn.h is not in "hosts"');
   bad({ subsystems: [{ nqn: 'nqn.y', namespaces: [{ enable: 1 }] }] }, 'subsystems[0].namespaces[0].nsid: expected a non-negative integer');
-  bad({ subsystems: [{ nqn: 'nqn.y', namespaces: [{ nsid: 1, device: { size: 'big' } }] }] }, 'subsystems[0].namespaces[0].device.size: expected a size in bytes or with a suffix (256M, 1G)');
-  bad({ ports: [{ portid: 1, addr: { trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '99999' } }] }, 'ports[0].addr.trsvcid: 99999 is not a TCP port');
+  bad(
+    { subsystems: [{ nqn: 'nqn.y', namespaces: [{ nsid: 1, device: { size: 'big' } }] }] },
+    'subsystems[0].namespaces[0].device.size: expected a size in bytes or with a suffix (256M, 1G)',
+  );
+  bad(
+    { ports: [{ portid: 1, addr: { trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '99999' } }] },
+    'ports[0].addr.trsvcid: 99999 is not a TCP port',
+  );
 });

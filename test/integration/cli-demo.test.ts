@@ -11,7 +11,17 @@ test('cli demo - exits 0 and prints counters that match its workload', async () 
   assert.equal(r.stderr, '');
   const block = /\nOffload statistics \(after disconnect\):\nNIC statistics:\n((?: {5}\w+: \d+\n)+)/.exec(r.stdout);
   assert.ok(block, r.stdout);
-  const c = Object.fromEntries(block[1].trimEnd().split('\n').map((l) => /^ {5}(\w+): (\d+)$/.exec(l)!.slice(1, 3).map((x, i) => (i ? Number(x) : x))));
+  const c = Object.fromEntries(
+    block[1]
+      .trimEnd()
+      .split('\n')
+      .map((l) =>
+        /^ {5}(\w+): (\d+)$/
+          .exec(l)!
+          .slice(1, 3)
+          .map((x, i) => (i ? Number(x) : x)),
+      ),
+  );
   assert.deepEqual(Object.keys(c), [
     'rx_nvmeotcp_sk_add',
     'rx_nvmeotcp_sk_add_fail',
@@ -44,10 +54,9 @@ test('cli demo - exits 0 and prints counters that match its workload', async () 
   assert.match(r.stdout, /Verify: 196608 blocks checked, all match\n/);
   assert.match(r.stdout, /Verify: 16384 blocks checked, all match\n/);
   // Each phase's share, from the counters: the blktests nvme/055 expectations.
-  const shares = [...r.stdout.matchAll(/^Offload: offloaded (\d+\.\d)% of packets, (\d+\.\d)% of bytes received on the offloaded queues$/gm)].map((m) => [
-    Number(m[1]),
-    Number(m[2]),
-  ]);
+  const shares = [
+    ...r.stdout.matchAll(/^Offload: offloaded (\d+\.\d)% of packets, (\d+\.\d)% of bytes received on the offloaded queues$/gm),
+  ].map((m) => [Number(m[1]), Number(m[2])]);
   assert.equal(shares.length, 2, r.stdout);
   assert.ok(shares[0][0] >= 95 && shares[0][1] >= 90, `128 KiB reads: ${shares[0]}`);
   assert.deepEqual(shares[1], [0, 0]);

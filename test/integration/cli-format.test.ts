@@ -109,8 +109,17 @@ test('formatListTable - header, rule and one row per namespace', () => {
     { node: 'nvme0n1', sn: 'a1b2c3', mn: 'nvmeotcp', fr: '0.1.0', nsid: 1, lbaSize: 512, metadataSize: 0, nsze: 131072, nuse: 131072 },
   ];
   const lines = formatListTable(rows).split('\n');
-  assert.equal(lines[0], 'Node             SN                   Model                                    Namespace Usage                      Format           FW Rev');
-  assert.equal(lines[1].split(' ').map((s) => s.length).join(','), '16,20,40,9,26,16,8');
+  assert.equal(
+    lines[0],
+    'Node             SN                   Model                                    Namespace Usage                      Format           FW Rev',
+  );
+  assert.equal(
+    lines[1]
+      .split(' ')
+      .map((s) => s.length)
+      .join(','),
+    '16,20,40,9,26,16,8',
+  );
   assert.equal(
     lines[2],
     'nvme0n1          a1b2c3               nvmeotcp                                 1          67.11  MB /  67.11  MB    512   B +  0 B   0.1.0',

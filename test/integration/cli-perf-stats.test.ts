@@ -17,7 +17,22 @@ before(async () => {
   // Runs until the last test stops it with SIGINT: the runtime is only a backstop,
   // far longer than this file takes on the slowest machine.
   perf = startCli(
-    ['perf', '-s', String(t.port), '-i', '2', '--rw', 'randread', '--bs', '128k', '--runtime', '3600', '--json', '--stats-listen', '127.0.0.1:0'],
+    [
+      'perf',
+      '-s',
+      String(t.port),
+      '-i',
+      '2',
+      '--rw',
+      'randread',
+      '--bs',
+      '128k',
+      '--runtime',
+      '3600',
+      '--json',
+      '--stats-listen',
+      '127.0.0.1:0',
+    ],
     shared,
   );
   statsUrl = (await perf.waitFor(/^stats: (http:\/\/\S+)\/metrics/m, 'stderr'))[1];
@@ -130,7 +145,10 @@ test('cli stats --watch - one rate report per interval, bounded by --count, no f
   const r = await cli(['stats', '--url', statsUrl, '--watch', '0.5', '--count', '2', '--json']);
   const last = await sums();
   assert.equal(r.code, 0, r.stderr);
-  const reports = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  const reports = r.stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
   assert.equal(reports.length, 2);
   for (const rep of reports) {
     // No queue came or went: a rate of 0 per second.
@@ -144,7 +162,10 @@ test('cli stats --watch - one rate report per interval, bounded by --count, no f
   for (const k of ['rx_nvmeotcp_packets', 'rx_nvmeotcp_bytes']) {
     const rates = reports.map((rep) => rep[k]);
     const gained = last[k] - first[k];
-    assert.ok(rates.every((v) => Number.isInteger(v) && v >= 0), `${k}: rates ${rates}`);
+    assert.ok(
+      rates.every((v) => Number.isInteger(v) && v >= 0),
+      `${k}: rates ${rates}`,
+    );
     assert.ok(0.4 * (rates[0] + rates[1]) <= gained + 0.4, `${k}: rates ${rates}/s, gained ${gained} over the whole command`);
   }
 });

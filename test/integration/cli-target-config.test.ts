@@ -111,7 +111,11 @@ test('cli target --config - discovery lists only the subsystems a host may use',
     cli(['discover', '-s', String(port), '-q', HOST_A, '--json']),
     cli(['discover', '-s', String(port), '-q', HOST_B, '--json']),
   ]);
-  const nqns = (r: typeof a) => (JSON.parse(r.stdout) as { records: { subnqn: string; subtype: string }[] }).records.filter((x) => x.subtype === 'nvme subsystem').map((x) => x.subnqn).sort();
+  const nqns = (r: typeof a) =>
+    (JSON.parse(r.stdout) as { records: { subnqn: string; subtype: string }[] }).records
+      .filter((x) => x.subtype === 'nvme subsystem')
+      .map((x) => x.subnqn)
+      .sort();
   assert.deepEqual(nqns(a), [CLOSED, OPEN]);
   assert.deepEqual(nqns(b), [OPEN]);
 });

@@ -16,7 +16,10 @@ let statsUrl = '';
 const shared = fileChildren();
 
 before(async () => {
-  const t = await startTarget(['--nqn', NQN, '--ns', 'ram:16M', '--ns', 'ram:8M', '--stats-listen', '127.0.0.1:0', '--data-budget', '64M'], shared);
+  const t = await startTarget(
+    ['--nqn', NQN, '--ns', 'ram:16M', '--ns', 'ram:8M', '--stats-listen', '127.0.0.1:0', '--data-budget', '64M'],
+    shared,
+  );
   port = t.port;
   statsUrl = t.statsUrl!;
 });
@@ -103,7 +106,25 @@ test('cli connect - controller, identify fields and namespaces, then a clean dis
 
 test('cli perf --nic generic - verified 128 KiB I/O: every read is placed and every setup torn down', async () => {
   // The generic NIC places any number of PDUs per packet: every byte of every READ.
-  const r = await cli(['perf', ...conn(), '-n', NQN, '-i', '2', '-G', '--rw', 'write', '--bs', '128k', '--size', '4m', '--verify', '--nic', 'generic', '--json']);
+  const r = await cli([
+    'perf',
+    ...conn(),
+    '-n',
+    NQN,
+    '-i',
+    '2',
+    '-G',
+    '--rw',
+    'write',
+    '--bs',
+    '128k',
+    '--size',
+    '4m',
+    '--verify',
+    '--nic',
+    'generic',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const p = JSON.parse(r.stdout) as PerfJson;
   assert.equal(p.results.error, undefined);
@@ -136,7 +157,14 @@ test('cli perf - 4 KiB reads stay below io_threshold: nothing is set up or place
   assert.equal(p.results.verifiedBlocks, 256 * 8);
   const o = p.offload!;
   assert.deepEqual(
-    [o.rx_nvmeotcp_sk_add, o.rx_nvmeotcp_sk_del, o.rx_nvmeotcp_ddp_setup, o.rx_nvmeotcp_ddp_teardown, o.rx_nvmeotcp_packets, o.rx_nvmeotcp_bytes],
+    [
+      o.rx_nvmeotcp_sk_add,
+      o.rx_nvmeotcp_sk_del,
+      o.rx_nvmeotcp_ddp_setup,
+      o.rx_nvmeotcp_ddp_teardown,
+      o.rx_nvmeotcp_packets,
+      o.rx_nvmeotcp_bytes,
+    ],
     [1, 1, 0, 0, 0, 0],
   );
   assert.deepEqual(p.offloadShare, { packets: 0, bytes: 0 });
@@ -144,7 +172,23 @@ test('cli perf - 4 KiB reads stay below io_threshold: nothing is set up or place
 });
 
 test('cli perf --offload off - the same workload without a device reports no counters', async () => {
-  const r = await cli(['perf', ...conn(), '-n', NQN, '-i', '1', '--rw', 'read', '--bs', '64k', '--size', '1m', '--offload', 'off', '--json']);
+  const r = await cli([
+    'perf',
+    ...conn(),
+    '-n',
+    NQN,
+    '-i',
+    '1',
+    '--rw',
+    'read',
+    '--bs',
+    '64k',
+    '--size',
+    '1m',
+    '--offload',
+    'off',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const p = JSON.parse(r.stdout) as PerfJson;
   assert.equal(p.results.readOps, 16);
@@ -217,7 +261,24 @@ test('cli target - connect and disconnect are logged, SIGTERM stops it with exit
 
 test('cli target --poll and perf --hipri - both sides busy-poll; verified I/O; the target still stops on SIGTERM', async (tc) => {
   const t = await startTarget(['--ns', 'ram:4M', '--poll'], tc);
-  const r = await cli(['perf', '-s', String(t.port), '-i', '1', '--rw', 'randrw', '--bs', '4k', '--iodepth', '8', '--size', '2m', '--verify', '--hipri', '--json']);
+  const r = await cli([
+    'perf',
+    '-s',
+    String(t.port),
+    '-i',
+    '1',
+    '--rw',
+    'randrw',
+    '--bs',
+    '4k',
+    '--iodepth',
+    '8',
+    '--size',
+    '2m',
+    '--verify',
+    '--hipri',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const p = JSON.parse(r.stdout) as PerfJson;
   assert.equal(p.workload.hipri, true);

@@ -49,7 +49,17 @@ test('cli --help - every verb documents itself and exits 0', async () => {
     }
     if (verb === 'connect') assert.match(r.stdout, /We are not a kernel/);
     if (verb === 'perf') {
-      for (const flag of ['-a, --traddr', '-s, --trsvcid', '-n, --nqn', '-q, --hostnqn', '-g, --hdr-digest', '-G, --data-digest', '-i, --nr-io-queues', '-Q, --queue-size', '-k, --keep-alive-tmo']) {
+      for (const flag of [
+        '-a, --traddr',
+        '-s, --trsvcid',
+        '-n, --nqn',
+        '-q, --hostnqn',
+        '-g, --hdr-digest',
+        '-G, --data-digest',
+        '-i, --nr-io-queues',
+        '-Q, --queue-size',
+        '-k, --keep-alive-tmo',
+      ]) {
         assert.ok(r.stdout.includes(flag), `perf --help lists ${flag}`);
       }
     }
@@ -94,9 +104,18 @@ test('cli target - an unusable config or address is one stderr line', async () =
       new RegExp(`^nvmeotcp target: config ${bad}: ports\\[0\\]\\.addr\\.trtype: "rdma" is not supported \\(tcp only\\)$`),
     );
     failsWithOneLine(await inProcess(['target', '--config', notJson]), new RegExp(`^nvmeotcp target: config ${notJson}: Unexpected token`));
-    failsWithOneLine(await inProcess(['target', '--config', join(dir, 'missing.json')]), /^nvmeotcp target: config .*missing\.json: no such file or directory/);
-    failsWithOneLine(await inProcess(['target', '--config', bad, '--ns', 'ram:1M']), /^nvmeotcp target: --config describes the namespaces and hosts/);
-    failsWithOneLine(await inProcess(['target', '--listen', '192.0.2.1:4420']), /^nvmeotcp target: cannot listen on 192\.0\.2\.1:4420: address not available$/);
+    failsWithOneLine(
+      await inProcess(['target', '--config', join(dir, 'missing.json')]),
+      /^nvmeotcp target: config .*missing\.json: no such file or directory/,
+    );
+    failsWithOneLine(
+      await inProcess(['target', '--config', bad, '--ns', 'ram:1M']),
+      /^nvmeotcp target: --config describes the namespaces and hosts/,
+    );
+    failsWithOneLine(
+      await inProcess(['target', '--listen', '192.0.2.1:4420']),
+      /^nvmeotcp target: cannot listen on 192\.0\.2\.1:4420: address not available$/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

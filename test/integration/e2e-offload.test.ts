@@ -59,7 +59,10 @@ for (const ddgst of [false, true]) {
       assert.equal(s.rx_nvmeotcp_ddp_setup_fail, 0);
       assert.equal(s.rx_nvmeotcp_ddp_teardown, eligibleCmds);
       // blktests nvme/055: at least 90% of the offloaded reads' bytes placed.
-      assert.ok(s.rx_nvmeotcp_bytes >= 0.9 * eligibleBytes && s.rx_nvmeotcp_bytes <= eligibleBytes, `${s.rx_nvmeotcp_bytes} of ${eligibleBytes}`);
+      assert.ok(
+        s.rx_nvmeotcp_bytes >= 0.9 * eligibleBytes && s.rx_nvmeotcp_bytes <= eligibleBytes,
+        `${s.rx_nvmeotcp_bytes} of ${eligibleBytes}`,
+      );
     } finally {
       await ctrl.disconnect();
       await tgt.close();
@@ -95,7 +98,15 @@ async function nvme055(
   t.after(() => tgt.close());
   const on = o.caps ?? true;
   const dev = createSocketDevice({ channels: 2, active: { ddp: on, crcRx: on } });
-  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NVME055_NQN, nrIoQueues: IO_QUEUES, hdgst: true, ddgst: true, offload: dev });
+  const ctrl = await NvmeController.connect({
+    traddr: '127.0.0.1',
+    trsvcid: port,
+    subnqn: NVME055_NQN,
+    nrIoQueues: IO_QUEUES,
+    hdgst: true,
+    ddgst: true,
+    offload: dev,
+  });
   // after() hooks run in order: the host disconnects before the target closes.
   t.after(() => ctrl.disconnect().finally(() => tgt.close()));
   const ns = ctrl.namespace(1);
@@ -122,7 +133,11 @@ async function nvme055(
   await Promise.all(Array.from({ length: 32 }, worker));
   const after = dev.snapshot().sum;
   await ctrl.disconnect();
-  return { stats: dev.getStats(), flow: { rx_packets: after.rx_packets - before.rx_packets, rx_bytes: after.rx_bytes - before.rx_bytes }, readOps };
+  return {
+    stats: dev.getStats(),
+    flow: { rx_packets: after.rx_packets - before.rx_packets, rx_bytes: after.rx_bytes - before.rx_bytes },
+    readOps,
+  };
 }
 
 function checkControlPath(s: Nvme055Run['stats']): void {

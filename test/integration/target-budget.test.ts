@@ -238,11 +238,14 @@ test('target budget - a queue closed with writes waiting and data half sent leak
 });
 
 test('target budget - the budget must hold the largest transfer; the default is 256 MiB', () => {
-  assert.throws(() => new NvmeTarget({ dataBudgetBytes: 64 * 1024 }), (e: unknown) => {
-    assert.ok(e instanceof InvalidArgumentError);
-    assert.match(e.message, /^dataBudgetBytes: 65536 is below 131072/);
-    return true;
-  });
+  assert.throws(
+    () => new NvmeTarget({ dataBudgetBytes: 64 * 1024 }),
+    (e: unknown) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.match(e.message, /^dataBudgetBytes: 65536 is below 131072/);
+      return true;
+    },
+  );
   assert.throws(() => new NvmeTarget({ dataBudgetBytes: 1.5 }), InvalidArgumentError);
   assert.equal(new NvmeTarget({ mdts: 0, dataBudgetBytes: 4 << 20 }).bufferBudget().limit, 4 << 20);
   assert.throws(() => new NvmeTarget({ mdts: 0, dataBudgetBytes: 1 << 20 }), InvalidArgumentError);

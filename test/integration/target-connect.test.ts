@@ -182,7 +182,7 @@ test('target connect - I/O queue checks: CNTLID, QID within the granted queues, 
 
 // Regression test: a host that claimed another host's NQN (or kept the NQN with another
 // HOSTID) could attach I/O queues to that host's live controller by guessing its CNTLID.
-test('target connect - an I/O queue must name its controller\'s HOSTNQN and HOSTID: else Connect Invalid Host', async (t) => {
+test("target connect - an I/O queue must name its controller's HOSTNQN and HOSTID: else Connect Invalid Host", async (t) => {
   const a = await RawClient.open(port);
   t.after(() => a.close());
   const cntlid = await a.adminConnect(NQN);

@@ -62,10 +62,7 @@ test('target discovery - log page: one entry per subsystem and listener, host al
   const log = parseDiscoveryLog(await getLog(c, 1024 + 4 * 1024));
   assert.equal(log.genctr, hdr.genctr);
   const seen = log.entries.map((e) => `${e.subnqn}@${e.traddr}:${e.trsvcid}`).sort();
-  assert.deepEqual(
-    seen,
-    [`${A}@127.0.0.1:${port}`, `${A}@127.0.0.1:${port2}`, `${B}@127.0.0.1:${port}`, `${B}@127.0.0.1:${port2}`].sort(),
-  );
+  assert.deepEqual(seen, [`${A}@127.0.0.1:${port}`, `${A}@127.0.0.1:${port2}`, `${B}@127.0.0.1:${port}`, `${B}@127.0.0.1:${port2}`].sort());
   for (const e of log.entries) {
     assert.equal(e.trtype, 3);
     assert.equal(e.adrfam, 1);

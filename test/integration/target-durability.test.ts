@@ -43,7 +43,9 @@ async function rig(t: { after(fn: () => unknown): void }, sync = false): Promise
     proto.flush = flush;
     proto.write = write;
   });
-  const tgt = new NvmeTarget({ subsystems: [{ nqn: NQN, namespaces: [{ backend: { kind: 'file', path, size: 1 << 20, sync }, lbaSize: LBA }] }] });
+  const tgt = new NvmeTarget({
+    subsystems: [{ nqn: NQN, namespaces: [{ backend: { kind: 'file', path, size: 1 << 20, sync }, lbaSize: LBA }] }],
+  });
   const { port } = await tgt.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => tgt.close());
   const admin = await RawClient.open(port);

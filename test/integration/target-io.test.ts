@@ -3,14 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import {
-  buildDsmSqe,
-  buildFlushSqe,
-  buildRwSqe,
-  buildWriteZeroesSqe,
-  DsmAttr,
-  encodeDsmRanges,
-} from '../../src/protocol/admin.ts';
+import { buildDsmSqe, buildFlushSqe, buildRwSqe, buildWriteZeroesSqe, DsmAttr, encodeDsmRanges } from '../../src/protocol/admin.ts';
 import { IoOpc, OFF, PduFlag } from '../../src/protocol/constants.ts';
 import { buildSqe } from '../../src/protocol/sqe.ts';
 import { NvmeTarget } from '../../src/target/index.ts';

@@ -102,7 +102,12 @@ test('baseline - kernel host to kernel target through both forwarders, captured 
     assert.equal(await linuxDisconnect(vm, vm.nqn), 1);
   } finally {
     await cap.stop();
-    console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
+    console.log(
+      `tshark: ${cap.log
+        .split('\n')
+        .filter((l) => /packets? (captured|dropped)/.test(l))
+        .join('; ')}`,
+    );
   }
   const log = await vm.dmesg();
   assert.deepEqual(kernelComplaints(log), [], log);

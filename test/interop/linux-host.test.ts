@@ -80,9 +80,6 @@ afterEach(async () => {
   await vm?.run(`nvme disconnect -n ${NQN}`, { timeoutMs: 60_000 });
 });
 
-
-
-
 function isZero(b: Buffer): boolean {
   return b.equals(Buffer.alloc(b.length));
 }
@@ -132,7 +129,9 @@ for (const dg of [
       const len = bs <= 8 * KiB ? 256 * KiB : 1 * MiB;
       const t0 = Date.now();
       const r = await ddPattern(vm, dev, offset, len, bs);
-      console.log(`${dg.label}: bs ${bs / KiB} KiB x ${len / bs}: write ${r.writeMBps} MB/s, read ${r.readMBps} MB/s (${Date.now() - t0} ms)`);
+      console.log(
+        `${dg.label}: bs ${bs / KiB} KiB x ${len / bs}: write ${r.writeMBps} MB/s, read ${r.readMBps} MB/s (${Date.now() - t0} ms)`,
+      );
       assert.equal(sha256(await tgt.namespaceBytes(NQN, 1, offset, len)), r.sha256, `target holds the bytes written with bs ${bs}`);
     }
 
@@ -210,7 +209,9 @@ test('linux-host - discard (DSM), write zeroes and flush from the kernel act on 
   await assertKernelQuiet(vm);
 });
 
-test('linux-host - a controller reset from the kernel (sysfs reset_controller) reconnects and keeps working', { timeout: 180_000 }, async () => {
+test('linux-host - a controller reset from the kernel (sysfs reset_controller) reconnects and keeps working', {
+  timeout: 180_000,
+}, async () => {
   await vm.dmesg();
   const before = connects.length;
   const ctrl = await linuxConnect(vm, { nqn: NQN });
@@ -228,7 +229,12 @@ test('linux-host - a controller reset from the kernel (sysfs reset_controller) r
   assert.equal(sha256(await tgt.namespaceBytes(NQN, 1, 28 * MiB, 256 * KiB)), r.sha256);
   assert.equal(await linuxDisconnect(vm, NQN), 1);
   const log = await vm.dmesg();
-  console.log(`kernel on reset: ${log.split('\n').filter((l) => /nvme/.test(l)).join(' | ')}`);
+  console.log(
+    `kernel on reset: ${log
+      .split('\n')
+      .filter((l) => /nvme/.test(l))
+      .join(' | ')}`,
+  );
   assert.deepEqual(kernelComplaints(log), [], `kernel log:\n${log}`);
 });
 
@@ -285,7 +291,12 @@ test('linux-host - tshark decodes a digest session of the kernel host as clean N
     await waitFor('queues closed', () => establishedTcp(port, 'local') === 0);
   } finally {
     await cap.stop();
-    console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
+    console.log(
+      `tshark: ${cap.log
+        .split('\n')
+        .filter((l) => /packets? (captured|dropped)/.test(l))
+        .join('; ')}`,
+    );
   }
   await assertKernelQuiet(vm);
   const rep = await decodeCapture(file, port);

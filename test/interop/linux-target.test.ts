@@ -30,9 +30,6 @@ after(async () => {
   await vm?.shutdown();
 });
 
-
-
-
 /** One region of fresh random data per size, from `base`, `stride` bytes apart. */
 function regions(base: number, sizes: number[], stride = 4 * MiB): { offset: number; data: Buffer }[] {
   return sizes.map((len, i) => ({ offset: base + i * stride, data: randomBytes(len) }));
@@ -75,7 +72,9 @@ for (const dg of [
       const t1 = Date.now();
       const back = await Promise.all(regs.map((r) => ns.read(r.offset / 512, r.data.length / 512)));
       const t2 = Date.now();
-      console.log(`${dg.label}: wrote ${IO_SIZES.length} regions (${IO_SIZES.reduce((a, b) => a + b) / KiB} KiB) in ${t1 - t0} ms, read in ${t2 - t1} ms`);
+      console.log(
+        `${dg.label}: wrote ${IO_SIZES.length} regions (${IO_SIZES.reduce((a, b) => a + b) / KiB} KiB) in ${t1 - t0} ms, read in ${t2 - t1} ms`,
+      );
       for (const [i, r] of regs.entries()) assert.ok(back[i].equals(r.data), `read back ${r.data.length} bytes at ${r.offset}`);
       // Many small commands at once, so that every I/O queue carries some.
       const small = regions(40 * MiB, new Array(16).fill(4 * KiB), 64 * KiB);
@@ -104,7 +103,9 @@ for (const dg of [
   });
 }
 
-test('linux-target - flush, write zeroes and deallocate against nvmet; the zeroes reach the guest ram disk', { timeout: 120_000 }, async () => {
+test('linux-target - flush, write zeroes and deallocate against nvmet; the zeroes reach the guest ram disk', {
+  timeout: 120_000,
+}, async () => {
   await vm.dmesg();
   const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: vm.targetPort, subnqn: vm.nqn, nrIoQueues: 2 });
   try {
@@ -128,7 +129,9 @@ test('linux-target - flush, write zeroes and deallocate against nvmet; the zeroe
   await assertKernelQuiet(vm);
 });
 
-test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData SUCCESS, and our host completes them', { timeout: 120_000 }, async () => {
+test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData SUCCESS, and our host completes them', {
+  timeout: 120_000,
+}, async () => {
   mkdirSync(join(INTEROP_DIR, 'captures'), { recursive: true });
   const file = join(INTEROP_DIR, 'captures', 'our-host-to-linux-target-sqflow-off.pcapng');
   await vm.dmesg();
@@ -153,7 +156,12 @@ test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData
     await waitFor('queues closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
   } finally {
     await cap.stop();
-    console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
+    console.log(
+      `tshark: ${cap.log
+        .split('\n')
+        .filter((l) => /packets? (captured|dropped)/.test(l))
+        .join('; ')}`,
+    );
   }
   await assertKernelQuiet(vm);
   const rep = await decodeCapture(file, vm.targetPort);
@@ -168,18 +176,15 @@ test('linux-target - with SQ flow control disabled nvmet ends reads with C2HData
 test('linux-target - nvmet rejects a Connect to an unknown subsystem and our host reports its status', { timeout: 60_000 }, async () => {
   await vm.dmesg();
   const unknown = 'nqn.2024-01.io.nvmeotcp:no-such-subsystem';
-  await assert.rejects(
-    NvmeController.connect({ traddr: '127.0.0.1', trsvcid: vm.targetPort, subnqn: unknown }),
-    (e: unknown) => {
-      assert.ok(e instanceof NvmeStatusError, String(e));
-      // SCT 1 (command specific), SC 0x82 Connect Invalid Parameters, DNR.
-      assert.equal(e.sct, 1);
-      assert.equal(e.sc, 0x82);
-      assert.equal(e.dnr, true);
-      assert.equal(e.qid, 0);
-      return true;
-    },
-  );
+  await assert.rejects(NvmeController.connect({ traddr: '127.0.0.1', trsvcid: vm.targetPort, subnqn: unknown }), (e: unknown) => {
+    assert.ok(e instanceof NvmeStatusError, String(e));
+    // SCT 1 (command specific), SC 0x82 Connect Invalid Parameters, DNR.
+    assert.equal(e.sct, 1);
+    assert.equal(e.sc, 0x82);
+    assert.equal(e.dnr, true);
+    assert.equal(e.qid, 0);
+    return true;
+  });
   await waitFor('queue closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
   assert.match(await vm.dmesg(), new RegExp(`nvmet: connect request for invalid subsystem ${unknown}!`));
 });
@@ -190,8 +195,8 @@ test('linux-target - keep-alive holds the controller through an idle period long
   try {
     await new Promise((r) => setTimeout(r, 7000));
     const data = randomBytes(8 * KiB);
-    await ctrl.namespace(1).write(60 * MiB / 512, data);
-    assert.ok((await ctrl.namespace(1).read(60 * MiB / 512, 16)).equals(data));
+    await ctrl.namespace(1).write((60 * MiB) / 512, data);
+    assert.ok((await ctrl.namespace(1).read((60 * MiB) / 512, 16)).equals(data));
     assert.equal(establishedTcp(vm.targetPort, 'remote'), 2);
   } finally {
     await ctrl.disconnect();
@@ -247,7 +252,9 @@ test('linux-target - socket offload device: counters match the reads done agains
     // places every one of them.
     assert.ok(maxIoSize === 0 || ctrl.maxXfer <= maxIoSize);
     assert.equal(s.rx_nvmeotcp_bytes, eligibleBytes);
-    console.log(`offload: ${JSON.stringify(s)}; eligible ${eligible} reads, ${eligibleBytes} bytes (threshold ${ioThreshold}, max ${maxIoSize})`);
+    console.log(
+      `offload: ${JSON.stringify(s)}; eligible ${eligible} reads, ${eligibleBytes} bytes (threshold ${ioThreshold}, max ${maxIoSize})`,
+    );
   } finally {
     await ctrl.disconnect();
   }
@@ -284,7 +291,12 @@ test('linux-target - tshark decodes a digest session of our host as clean NVMe/T
     await waitFor('queues closed', () => establishedTcp(vm.targetPort, 'remote') === 0);
   } finally {
     await cap.stop();
-    console.log(`tshark: ${cap.log.split('\n').filter((l) => /packets? (captured|dropped)/.test(l)).join('; ')}`);
+    console.log(
+      `tshark: ${cap.log
+        .split('\n')
+        .filter((l) => /packets? (captured|dropped)/.test(l))
+        .join('; ')}`,
+    );
   }
   await assertKernelQuiet(vm);
   const rep = await decodeCapture(file, vm.targetPort);

@@ -333,8 +333,8 @@ export function captureIssues(rep: CaptureReport, o: { hdgst: boolean; ddgst: bo
       issues.push(`${where}: PDU type not expected ${p.toTarget ? 'from the host' : 'from the target'}`);
     }
     const digestible = p.type >= 4;
-    if (digestible && o.hdgst !== (p.hdgstStatus >= 0)) issues.push(`${where}: HDGSTF ${p.hdgstStatus >= 0 ? 'set' : 'clear'}`);
-    if ((p.type === 6 || p.type === 7) && o.ddgst !== (p.ddgstStatus >= 0)) {
+    if (digestible && o.hdgst !== p.hdgstStatus >= 0) issues.push(`${where}: HDGSTF ${p.hdgstStatus >= 0 ? 'set' : 'clear'}`);
+    if ((p.type === 6 || p.type === 7) && o.ddgst !== p.ddgstStatus >= 0) {
       issues.push(`${where}: DDGSTF ${p.ddgstStatus >= 0 ? 'set' : 'clear'}`);
     }
     if (p.hdgstStatus >= 0 && p.hdgstStatus !== 1) issues.push(`${where}: header digest status ${p.hdgstStatus}`);
@@ -401,7 +401,12 @@ export async function failedCompletions(file: string, port: number): Promise<str
 /** Reads (opcode 0x02) on I/O queues: [tcp.stream, CID, blocks] in capture order. */
 export async function ioReads(file: string, port: number): Promise<[number, number, number][]> {
   const out: [number, number, number][] = [];
-  const r = await rows(file, port, 'nvme.cmd.opc == 2 && nvme-tcp.cmd.qid > 0', ['tcp.stream', 'nvme.cmd.opc', 'nvme.cmd.cid', 'nvme.cmd.nlb']);
+  const r = await rows(file, port, 'nvme.cmd.opc == 2 && nvme-tcp.cmd.qid > 0', [
+    'tcp.stream',
+    'nvme.cmd.opc',
+    'nvme.cmd.cid',
+    'nvme.cmd.nlb',
+  ]);
   for (const [stream, opcs, cids, nlbs] of r) {
     // One opcode and CID per command of the frame; an NLB only for the Read/Write ones.
     const o = opcs.split(',').map(Number);

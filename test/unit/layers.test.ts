@@ -150,8 +150,7 @@ test('layers - no run-time import cycle between files', () => {
 
 test('layers - no import cycle between files, types included, beyond the known ones', () => {
   const found = importCycles(GRAPH.edges);
-  const same = (a: readonly string[], b: readonly string[]): boolean =>
-    a.length === b.length && a.every((f, i) => f === b[i]);
+  const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((f, i) => f === b[i]);
   const problems: string[] = [];
   for (const c of found) {
     if (KNOWN_CYCLES.some((k) => same(k.files, c.files))) continue;
@@ -181,9 +180,9 @@ test('layers - the parser sees every form of module reference and nothing in com
     "const h = await import('./h.ts');",
     "type I = import('./i.ts').I;",
     "const j = require('./j.cjs');",
-    "const k = await import(name);",
+    'const k = await import(name);',
     "// import z from './in-a-comment.ts';",
-    "const s = \"import y from './in-a-string.ts'\";",
+    'const s = "import y from \'./in-a-string.ts\'";',
   ].join('\n');
   const refs = parseImports('src/x/m.ts', src).map((r) => `${r.line} ${r.spec}${r.typeOnly ? ' type' : ''}${r.computed ? ' ?' : ''}`);
   assert.deepEqual(refs, [
@@ -238,9 +237,20 @@ test('layers - cycles are found with a concrete path, and a chain without one is
     c.map((x) => [x.files, x.example]),
     [
       [['d'], ['d', 'd']],
-      [['a', 'b', 'c'], ['a', 'b', 'c', 'a']],
+      [
+        ['a', 'b', 'c'],
+        ['a', 'b', 'c', 'a'],
+      ],
     ],
   );
   assert.deepEqual(importCycles([edge('a', 'b'), edge('b', 'c'), edge('a', 'c')]), []);
-  assert.equal(ruleCycle(new Map([['x', new Set(['y'])], ['y', new Set(['x'])]]))?.join(' -> '), 'x -> y -> x');
+  assert.equal(
+    ruleCycle(
+      new Map([
+        ['x', new Set(['y'])],
+        ['y', new Set(['x'])],
+      ]),
+    )?.join(' -> '),
+    'x -> y -> x',
+  );
 });

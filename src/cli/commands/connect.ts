@@ -93,7 +93,10 @@ function connectJson(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
 }
 
 /** Connects, renders, disconnects (also when rendering fails). */
-async function withController(opts: Record<string, unknown>, render: (f: ConnectionFlags, subnqn: string, c: NvmeController) => string): Promise<void> {
+async function withController(
+  opts: Record<string, unknown>,
+  render: (f: ConnectionFlags, subnqn: string, c: NvmeController) => string,
+): Promise<void> {
   const f = connectionFlags(opts);
   const subnqn = await resolveSubnqn(f);
   const ctrl = await connectController(f, subnqn);
@@ -117,7 +120,10 @@ export function registerConnect(program: Command): void {
     .option('--json', 'print JSON', false);
   addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true });
   cmd
-    .addHelpText('after', `${NOT_A_KERNEL}\n\nExample:\n  nvmeotcp connect -a 127.0.0.1 -s 4420 -n nqn.2024-01.io.nvmeotcp:target -g -G -i 2`)
+    .addHelpText(
+      'after',
+      `${NOT_A_KERNEL}\n\nExample:\n  nvmeotcp connect -a 127.0.0.1 -s 4420 -n nqn.2024-01.io.nvmeotcp:target -g -G -i 2`,
+    )
     .action(async (opts: Record<string, unknown>) => {
       await withController(opts, (f, subnqn, ctrl) =>
         opts.json ? `${JSON.stringify(connectJson(f, subnqn, ctrl), null, 2)}\n` : connectText(f, subnqn, ctrl),

@@ -231,7 +231,9 @@ export function registerPerf(program: Command): void {
     .option('--verify', 'tag every written block and check every read (read modes write the region first)', false)
     .addOption(new Option('--offload <on|off>', 'host receive offload (the socket DDP device)').default(true, 'on').argParser(onOffArg))
     .addOption(
-      new Option('--nic <profile>', `how the modelled NIC places and resyncs: ${NIC_PROFILES.join(', ')}`).default('mlx5').argParser(nicArg),
+      new Option('--nic <profile>', `how the modelled NIC places and resyncs: ${NIC_PROFILES.join(', ')}`)
+        .default('mlx5')
+        .argParser(nicArg),
     )
     .option('--hipri', 'poll for completions (busy-poll the event loop while I/O is in flight: lower latency, a core at 100%)', false)
     .option('--nsid <n>', 'namespace ID (default: the first active one)', intArg(1, 0xfffffffe))

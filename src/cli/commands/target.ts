@@ -1,13 +1,7 @@
 // `nvmeotcp target`: serve RAM or file namespaces over NVMe/TCP until SIGINT/SIGTERM.
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import {
-  type ControllerInfo,
-  type NamespaceConfig,
-  NvmeTarget,
-  type StatsServer,
-  type SubsystemConfig,
-} from '../../index.ts';
+import { type ControllerInfo, type NamespaceConfig, NvmeTarget, type StatsServer, type SubsystemConfig } from '../../index.ts';
 import { collect, formatHostPort, type HostPort, intArg, parseHostPort, sizeArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
 import { planFromNvmetcli, type TargetPlan } from '../nvmetcli-config.ts';
@@ -93,7 +87,9 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 function describeSubsystem(s: SubsystemConfig): string {
   const ns = (s.namespaces ?? [])
-    .map((n) => `${n.nsid}=${n.backend.kind === 'ram' ? `ram:${n.backend.size}` : `file:${n.backend.path}${n.backend.sync ? ',sync' : ''}`}`)
+    .map(
+      (n) => `${n.nsid}=${n.backend.kind === 'ram' ? `ram:${n.backend.size}` : `file:${n.backend.path}${n.backend.sync ? ',sync' : ''}`}`,
+    )
     .join(' ');
   const hosts = s.allowAnyHost === false ? `hosts ${(s.allowedHosts ?? []).join(',')}` : 'any host';
   return `subsystem ${s.nqn}: namespaces ${ns || 'none'}; ${hosts}`;
@@ -173,7 +169,11 @@ export function registerTarget(program: Command): void {
     .addOption(new Option('--lba <bytes>', 'logical block size: 512 or 4096').default(512).argParser(lbaArg))
     .option('--allow-host <hostnqn>', 'host NQN allowed to connect, repeatable (default: any host)', collect(String))
     .option('--config <file>', 'nvmetcli-style JSON (what `nvmetcli save` writes) describing ports and subsystems')
-    .addOption(new Option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none').default(DEFAULT_RAM, '64M').argParser(sizeArg))
+    .addOption(
+      new Option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none')
+        .default(DEFAULT_RAM, '64M')
+        .argParser(sizeArg),
+    )
     .option('--stats-listen <addr:port>', 'serve /metrics (Prometheus) and /stats (JSON) on this address', parseHostPort)
     .option('--poll', 'busy-poll while I/O queues are connected (SPDK-style: lower latency, a core at 100%)', false)
     .option('--max-connections <n>', 'connections (queues) open at once; more are closed at accept (default 1024)', intArg(1, 1 << 20))

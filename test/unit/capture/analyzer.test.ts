@@ -29,7 +29,10 @@ function analyze(file: Buffer, chunk = file.length, ports?: number[]): Run {
   const a = new CaptureAnalyzer(
     {
       flow: (f) => log.push(`flow ${f.id} ${f.detectedBy}`),
-      segment: (f, s) => log.push(`seg ${f.id} ${s.dir === Dir.H2C ? 'h2c' : 'c2h'} ${s.seq} ${s.end - s.start}${s.missing ? ` -${s.missing}` : ''} #${s.index}`),
+      segment: (f, s) =>
+        log.push(
+          `seg ${f.id} ${s.dir === Dir.H2C ? 'h2c' : 'c2h'} ${s.seq} ${s.end - s.start}${s.missing ? ` -${s.missing}` : ''} #${s.index}`,
+        ),
       command: (f, c) => {
         log.push(`cmd ${f.id} ${c.cid}`);
         commands.push({ opc: c.opc, cid: c.cid, sglLen: c.sglLen, isRead: c.isRead, qid: c.qid });
@@ -115,7 +118,12 @@ test('analyzer - every link type, IPv4 and IPv6, pcap and pcapng in both byte or
   for (const lt of [LinkType.ETHERNET, LinkType.LINUX_SLL, LinkType.LINUX_SLL2, LinkType.NULL, LinkType.LOOP, LinkType.RAW]) {
     for (const v6 of [false, true]) {
       const rs = recs(pkts, lt, v6);
-      for (const file of [pcapFile(lt, rs), pcapFile(lt, rs, { le: false, ns: true }), pcapngFile(lt, rs), pcapngFile(lt, rs, { le: false, tsresol: 9 })]) {
+      for (const file of [
+        pcapFile(lt, rs),
+        pcapFile(lt, rs, { le: false, ns: true }),
+        pcapngFile(lt, rs),
+        pcapngFile(lt, rs, { le: false, tsresol: 9 }),
+      ]) {
         const run = analyze(file, 997);
         assert.equal(run.flows.length, 1, `link ${lt} v6 ${v6}`);
         assert.equal(run.flows[0].detectedBy, 'icreq', 'found by its ICReq on a port nobody named');
@@ -250,16 +258,26 @@ test('analyzeCapture - from a Readable in 1-byte chunks, the same as from the wh
   const { turns } = sessionTurns({ hdgst: true, ddgst: true });
   const file = pcapngFile(LinkType.LINUX_SLL2, recs(sessionPackets(turns, { ctrlPort: 4420 }), LinkType.LINUX_SLL2));
   const reads: string[] = [];
-  const res = await analyzeCapture(Readable.from((function* () {
-    for (let i = 0; i < file.length; i++) yield file.subarray(i, i + 1);
-  })()), { command: (_f, c) => c.isRead && reads.push(`${c.cid}:${c.sglLen}`) });
+  const res = await analyzeCapture(
+    Readable.from(
+      (function* () {
+        for (let i = 0; i < file.length; i++) yield file.subarray(i, i + 1);
+      })(),
+    ),
+    { command: (_f, c) => c.isRead && reads.push(`${c.cid}:${c.sglLen}`) },
+  );
   assert.equal(res.format, 'pcapng');
   assert.equal(res.nvmeFlows.length, 1);
-  assert.deepEqual(reads, SESSION_READS.map((r) => `${r.cid}:${r.len}`));
+  assert.deepEqual(
+    reads,
+    SESSION_READS.map((r) => `${r.cid}:${r.len}`),
+  );
 });
 
 test('analyzeCapture - no NVMe/TCP connection, or an unsupported link type: one clear line', async () => {
-  const http = sessionPackets([{ h2c: [Buffer.from('GET / HTTP/1.1\r\n\r\n')], c2h: [Buffer.from('HTTP/1.1 200 OK\r\n\r\n')] }], { ctrlPort: 80 });
+  const http = sessionPackets([{ h2c: [Buffer.from('GET / HTTP/1.1\r\n\r\n')], c2h: [Buffer.from('HTTP/1.1 200 OK\r\n\r\n')] }], {
+    ctrlPort: 80,
+  });
   const none = pcapFile(LinkType.RAW, recs(http, LinkType.RAW));
   await assert.rejects(analyzeCapture(Readable.from([none])), (e: unknown) => {
     assert.ok(e instanceof CaptureError);
@@ -274,7 +292,10 @@ test('analyzeCapture - no NVMe/TCP connection, or an unsupported link type: one 
 
   const { turns } = sessionTurns({ hdgst: false, ddgst: false });
   const odd = pcapFile(147, recs(sessionPackets(turns), LinkType.RAW));
-  await assert.rejects(analyzeCapture(Readable.from([odd])), /^CaptureError: no NVMe\/TCP connection found: \d+ packets, 0 TCP connections, link type 147 not supported$/);
+  await assert.rejects(
+    analyzeCapture(Readable.from([odd])),
+    /^CaptureError: no NVMe\/TCP connection found: \d+ packets, 0 TCP connections, link type 147 not supported$/,
+  );
   const a = new CaptureAnalyzer();
   const r = new CaptureReader((p) => a.packet(p));
   r.push(odd);
@@ -282,7 +303,10 @@ test('analyzeCapture - no NVMe/TCP connection, or an unsupported link type: one 
   assert.equal(a.decode.unknownLink, a.packets);
   assert.deepEqual(a.decode.unknownLinkTypes, [147]);
 
-  await assert.rejects(analyzeCapture('/nonexistent/x.pcap'), /^CaptureError: cannot open capture \/nonexistent\/x\.pcap: no such file or directory$/);
+  await assert.rejects(
+    analyzeCapture('/nonexistent/x.pcap'),
+    /^CaptureError: cannot open capture \/nonexistent\/x\.pcap: no such file or directory$/,
+  );
 });
 
 test('analyzer - order of events: a segment before the PDUs it carries; the segment that reveals a flow right after the flow event', () => {

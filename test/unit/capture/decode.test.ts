@@ -59,7 +59,12 @@ test('decode - IPV4 (228) and IPV6 (229) link types', () => {
 });
 
 test('decode - VLAN tags: 802.1Q, 802.1ad QinQ, legacy 0x9100, stacked', () => {
-  for (const tags of [[EtherType.VLAN], [EtherType.QINQ, EtherType.VLAN], [EtherType.QINQ_OLD, EtherType.VLAN], [EtherType.QINQ, EtherType.QINQ, EtherType.VLAN]]) {
+  for (const tags of [
+    [EtherType.VLAN],
+    [EtherType.QINQ, EtherType.VLAN],
+    [EtherType.QINQ_OLD, EtherType.VLAN],
+    [EtherType.QINQ, EtherType.QINQ, EtherType.VLAN],
+  ]) {
     for (const ip of [ipv4(SEG), ipv6(SEG)]) {
       const { code, t } = decode(LinkType.ETHERNET, frame(LinkType.ETHERNET, ip, { tags }));
       assert.equal(code, Decoded.TCP, `tags ${tags.map((x) => x.toString(16))}`);
@@ -76,7 +81,10 @@ test('decode - Ethernet padding after a short IP packet is not payload', () => {
 });
 
 test('decode - IPv4 options and TCP options are skipped by IHL and data offset', () => {
-  const ip = ipv4({ ...SEG, tcpOptions: Buffer.from('020405b40101080a0000000100000002', 'hex') }, { ipOptions: Buffer.from('94040000', 'hex') });
+  const ip = ipv4(
+    { ...SEG, tcpOptions: Buffer.from('020405b40101080a0000000100000002', 'hex') },
+    { ipOptions: Buffer.from('94040000', 'hex') },
+  );
   const { code, t } = decode(LinkType.RAW, ip);
   assert.equal(code, Decoded.TCP);
   assert.equal(t.payloadOff, 24 + 36);
@@ -84,7 +92,13 @@ test('decode - IPv4 options and TCP options are skipped by IHL and data offset',
 });
 
 test('decode - IPv6 extension headers: hop-by-hop, routing, destination options, fragment, AH', () => {
-  const chains = [[ext6(0)], [ext6(0, 1), ext6(43, 2), ext6(60)], [frag6(0, true)], [ext6(0), ah6(), ext6(60, 3)], [ext6(60), frag6(0, false)]];
+  const chains = [
+    [ext6(0)],
+    [ext6(0, 1), ext6(43, 2), ext6(60)],
+    [frag6(0, true)],
+    [ext6(0), ah6(), ext6(60, 3)],
+    [ext6(60), frag6(0, false)],
+  ];
   for (const exts of chains) {
     const { code, t } = decode(LinkType.RAW, ipv6(SEG, exts));
     assert.equal(code, Decoded.TCP, exts.map((e) => e.type).join(','));

@@ -100,7 +100,20 @@ for (const [file, format, port, detectedBy, dgst] of [
     );
     // tshark flags one retransmission in the digests session: 12956 bytes on stream 1.
     const dups = res.nvmeFlows.map((f) => [f.c2h!.reasm.stats.dupSegments, f.c2h!.reasm.stats.dupBytes]);
-    assert.deepEqual(dups, file.startsWith('digests') ? [[0, 0], [1, 12956], [0, 0]] : [[0, 0], [0, 0], [0, 0]]);
+    assert.deepEqual(
+      dups,
+      file.startsWith('digests')
+        ? [
+            [0, 0],
+            [1, 12956],
+            [0, 0],
+          ]
+        : [
+            [0, 0],
+            [0, 0],
+            [0, 0],
+          ],
+    );
   });
 }
 

@@ -184,13 +184,25 @@ test('reader - bad input: one line naming the problem and the offset', () => {
   const ng = pcapngFile(LinkType.ETHERNET, RECS);
   const cases: [string, Buffer, RegExp][] = [
     ['empty', Buffer.alloc(0), /^empty input: no capture data$/],
-    ['wrong magic', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /^not a pcap or pcapng file: magic 0x47455420 .* at offset 0x0 \(0\)$/],
+    [
+      'wrong magic',
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      /^not a pcap or pcapng file: magic 0x47455420 .* at offset 0x0 \(0\)$/,
+    ],
     ['short wrong magic', Buffer.from('abcdef'), /^not a pcap or pcapng file: magic 0x61626364/],
     ['file header cut', pcap.subarray(0, 10), /^truncated capture: file ends after 10 bytes, inside the file header at offset 0x0/],
-    ['record header cut', pcap.subarray(0, 24 + 9), /^truncated capture: pcap record header cut after 9 of 16 bytes at offset 0x18 \(24\)$/],
+    [
+      'record header cut',
+      pcap.subarray(0, 24 + 9),
+      /^truncated capture: pcap record header cut after 9 of 16 bytes at offset 0x18 \(24\)$/,
+    ],
     ['record data cut', pcap.subarray(0, 24 + 16 + 3), /^truncated capture: pcap record of 23 bytes cut after 19 at offset 0x18 \(24\)$/],
     ['block cut', ng.subarray(0, ng.length - 5), /^truncated capture: pcapng block of \d+ bytes cut after \d+ at offset 0x/],
-    ['bad byte-order magic', Buffer.concat([ng.subarray(0, 8), Buffer.from('11223344', 'hex'), ng.subarray(12)]), /byte-order magic 0x44332211 at offset 0x8 \(8\)$/],
+    [
+      'bad byte-order magic',
+      Buffer.concat([ng.subarray(0, 8), Buffer.from('11223344', 'hex'), ng.subarray(12)]),
+      /byte-order magic 0x44332211 at offset 0x8 \(8\)$/,
+    ],
   ];
   for (const [name, file, re] of cases) {
     assert.match(fails(file).message, re, name);

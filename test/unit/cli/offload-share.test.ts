@@ -29,7 +29,10 @@ test('stats view - --netlink takes the replies from an offload endpoint, and say
   const netlink = { 'stats-get': { ifindex: 1 }, 'caps-get': { ifindex: 1, hw: ['nvme-tcp'], active: [] } };
   const p = parseStatsJson({ ...snap, netlink }, 'u');
   assert.deepEqual(netlinkReply(p, 'caps-get', 'u'), netlink['caps-get']);
-  assert.throws(() => netlinkReply(parseStatsJson(snap, 'u'), 'stats-get', 'u'), (e: unknown) => e instanceof CliError && /netlink replies/.test(e.message));
+  assert.throws(
+    () => netlinkReply(parseStatsJson(snap, 'u'), 'stats-get', 'u'),
+    (e: unknown) => e instanceof CliError && /netlink replies/.test(e.message),
+  );
   assert.throws(
     () => netlinkReply(parseStatsJson({ counters: { a: 1 } }, 'http://t/stats'), 'stats-get', 'http://t/stats'),
     (e: unknown) => e instanceof CliError && /has no offload device/.test(e.message),

@@ -31,7 +31,13 @@ test('host connect - Linux connect sequence, identify and namespaces', async () 
         const p = parsePropertySqe(c.sqe);
         return `${p.fctype === FabricsType.PropertySet ? 'set' : 'get'}:${p.ofst}:${p.size8 ? 8 : 4}${p.fctype === FabricsType.PropertySet ? `=${p.value.toString(16)}` : ''}`;
       });
-    assert.deepEqual(props, [`get:${Prop.CAP}:8`, `set:${Prop.CC}:4=460000`, `set:${Prop.CC}:4=460001`, `get:${Prop.CSTS}:4`, `get:${Prop.VS}:4`]);
+    assert.deepEqual(props, [
+      `get:${Prop.CAP}:8`,
+      `set:${Prop.CC}:4=460000`,
+      `set:${Prop.CC}:4=460001`,
+      `get:${Prop.CSTS}:4`,
+      `get:${Prop.VS}:4`,
+    ]);
     const ac = parseConnectSqe(t.seen[0].sqe);
     assert.deepEqual([ac.qid, ac.sqsize, ac.kato], [0, 31, 5000]);
     const ioConnects = t.seen.filter((c) => c.qid > 0 && c.fctype === FabricsType.Connect).map((c) => parseConnectSqe(c.sqe));

@@ -86,10 +86,7 @@ test('host errors - C2HTermReq fails every outstanding command with TermReqError
 });
 
 test('host errors - a command timeout fails it with TimeoutError and tears its queue down', async () => {
-  const { t, ctrl } = await setup(
-    { hook: (c, sqe) => c.qid > 0 && sqeOpc(sqe) === IoOpc.Read },
-    { ioTimeoutMs: 120, kato: 0 },
-  );
+  const { t, ctrl } = await setup({ hook: (c, sqe) => c.qid > 0 && sqeOpc(sqe) === IoOpc.Read }, { ioTimeoutMs: 120, kato: 0 });
   try {
     const n = ctrl.namespace(1);
     const a = rejection(n.read(0, 1));
@@ -101,7 +98,7 @@ test('host errors - a command timeout fails it with TimeoutError and tears its q
     assert.equal(timedOut.length, 1);
     assert.equal((timedOut[0] as TimeoutError).kind, 'io');
     assert.equal(dropped.length, 1);
-    assert.ok(await rejection(n.write(0, Buffer.alloc(512))) instanceof ConnectionError);
+    assert.ok((await rejection(n.write(0, Buffer.alloc(512)))) instanceof ConnectionError);
   } finally {
     await ctrl.disconnect();
     await t.close();
@@ -127,7 +124,13 @@ test('host errors - the target closing the connection fails outstanding commands
   }
 });
 
-const BAD_R2TS: { name: string; opc: number; r2t: (cid: number, len: number) => { r2to: number; r2tl: number }[]; fes: number; fei: number }[] = [
+const BAD_R2TS: {
+  name: string;
+  opc: number;
+  r2t: (cid: number, len: number) => { r2to: number; r2tl: number }[];
+  fes: number;
+  fei: number;
+}[] = [
   { name: 'R2TL 0', opc: IoOpc.Write, r2t: () => [{ r2to: 0, r2tl: 0 }], fes: Fes.InvalidHeaderField, fei: OFF.R2TL },
   { name: 'beyond the data', opc: IoOpc.Write, r2t: (_c, len) => [{ r2to: 512, r2tl: len }], fes: Fes.DataOutOfRange, fei: OFF.R2TL },
   {
@@ -208,9 +211,7 @@ for (const b of BAD_ICRESPS) {
     const t = new FakeTarget({ icresp: b.icresp });
     const port = await t.listen();
     try {
-      const e = await rejection(
-        NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, ddgst: b.ddgst }),
-      );
+      const e = await rejection(NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, ddgst: b.ddgst }));
       assert.ok(e instanceof NegotiationError, String(e));
       assert.equal(t.seen.length, 0);
     } finally {

@@ -23,11 +23,7 @@ import { crc32c } from '../../../src/protocol/crc32c.ts';
 import { encodeDiscoveryLog } from '../../../src/protocol/discovery.ts';
 import { decodeConnectData, parseConnectSqe, parsePropertySqe } from '../../../src/protocol/fabrics.ts';
 import { decodeDsmRanges, parseGetLogPage, parseRw } from '../../../src/protocol/admin.ts';
-import {
-  encodeActiveNsList,
-  encodeIdentifyController,
-  encodeIdentifyNamespace,
-} from '../../../src/protocol/identify.ts';
+import { encodeActiveNsList, encodeIdentifyController, encodeIdentifyNamespace } from '../../../src/protocol/identify.ts';
 import { type CapsuleCmd, type DataPdu, encodeIcResp, encodeTermReq, type Pdu } from '../../../src/protocol/pdu.ts';
 import { PduReceiver, type RecvHandler } from '../../../src/protocol/receiver.ts';
 import { makeStatus, sqeCdw, sqeCid, sqeNsid, sqeOpc, sqeSglLen, sqeSglType } from '../../../src/protocol/sqe.ts';
@@ -259,11 +255,7 @@ export class FakeConn implements RecvHandler {
       const n = Math.min(max, data.length - off);
       const last = off + n === data.length;
       const flags = last ? PduFlag.LAST_PDU | (success ? PduFlag.SUCCESS : 0) : 0;
-      const hdr = encodeDataHeader(
-        PduType.C2HData,
-        { cccid: cid, datao: off, datal: n, flags },
-        { hdgst: this.hdgst, ddgst: this.ddgst },
-      );
+      const hdr = encodeDataHeader(PduType.C2HData, { cccid: cid, datao: off, datal: n, flags }, { hdgst: this.hdgst, ddgst: this.ddgst });
       const chunk = data.subarray(off, off + n);
       this.t.c2hPdus++;
       if (this.ddgst) this.send(hdr, chunk, encodeDdgst((crc32c(chunk) ^ (o.corruptDigest ? 1 : 0)) >>> 0));
@@ -387,7 +379,13 @@ export class FakeConn implements RecvHandler {
             }),
           );
         } else if (cns === Cns.ActiveNsList) {
-          this.sendData(cid, encodeActiveNsList(t.namespaces.map((n) => n.nsid).filter((n) => n > nsid), nsid));
+          this.sendData(
+            cid,
+            encodeActiveNsList(
+              t.namespaces.map((n) => n.nsid).filter((n) => n > nsid),
+              nsid,
+            ),
+          );
         } else if (cns === Cns.Namespace) {
           const ns = t.namespaces.find((n) => n.nsid === nsid);
           if (ns === undefined) {

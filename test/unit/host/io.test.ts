@@ -88,7 +88,10 @@ test('host io - flush, write zeroes and deallocate', async () => {
     await n.write(0, Buffer.alloc(8192, 0xaa));
     await n.flush();
     await n.writeZeroes(2, 2);
-    await n.deallocate([{ slba: 8, nlb: 4 }, { slba: 14, nlb: 1 }]);
+    await n.deallocate([
+      { slba: 8, nlb: 4 },
+      { slba: 14, nlb: 1 },
+    ]);
     const back = await n.read(0, 16);
     const want = Buffer.alloc(8192, 0xaa);
     want.fill(0, 2 * 512, 4 * 512);
@@ -249,9 +252,14 @@ test('host io - callback API: a command error reaches the callback; a throwing c
       const caught = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
       try {
         // Two reads answered in one turn: the first callback throws, the second must still run.
-        n.submitRead(0, Buffer.alloc(4096), () => {
-          throw new Error('boom from a callback');
-        }, 0);
+        n.submitRead(
+          0,
+          Buffer.alloc(4096),
+          () => {
+            throw new Error('boom from a callback');
+          },
+          0,
+        );
         const second = cbIo((d) => n.submitRead(0, Buffer.alloc(4096), d, 1));
         const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('second read never completed')), 60_000).unref());
         assert.deepEqual(await Promise.race([second, timeout]), [undefined, 1]);
@@ -271,10 +279,15 @@ test('host io - callback API: with no queue up, the callback runs on a later tic
     await ctrl.disconnect();
     let ran = false;
     const got = new Promise<Error | undefined>((resolve) => {
-      n.submitRead(0, Buffer.alloc(512), (err) => {
-        ran = true;
-        resolve(err);
-      }, 0);
+      n.submitRead(
+        0,
+        Buffer.alloc(512),
+        (err) => {
+          ran = true;
+          resolve(err);
+        },
+        0,
+      );
     });
     assert.equal(ran, false, 'called back from within submitRead');
     const err = await got;

@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IoOpc } from '../../../src/protocol/constants.ts';
 import type { RxView } from '../../../src/protocol/receiver.ts';
-import {
-  type DdpLimits,
-  type DdpQueue,
-  type DdpQueueConfig,
-  Errno,
-  type UlpOps,
-} from '../../../src/offload/types.ts';
+import { type DdpLimits, type DdpQueue, type DdpQueueConfig, Errno, type UlpOps } from '../../../src/offload/types.ts';
 import { type RxPlacement, StagingPlacement } from '../../../src/transport/reader.ts';
 import { type HostDdpDevice, NvmeController } from '../../../src/host/index.ts';
 import { Prng } from '../../helpers/prng.ts';
@@ -25,9 +19,7 @@ class FakeDevice implements HostDdpDevice {
     this.rxs.push(rx);
     return new StagingPlacement(rx);
   };
-  constructor(
-    private readonly opts: { addFails?: boolean; setupResult?: number; manualDone?: boolean } = {},
-  ) {}
+  constructor(private readonly opts: { addFails?: boolean; setupResult?: number; manualDone?: boolean } = {}) {}
   limits(): DdpLimits {
     return { maxSgl: 128, ioThreshold: 32768, maxIoSize: 512 * 1024, fullCcidRange: false };
   }
@@ -66,11 +58,7 @@ class FakeDevice implements HostDdpDevice {
   }
 }
 
-async function withDevice(
-  dev: FakeDevice,
-  nrIoQueues: number,
-  fn: (ctrl: NvmeController, t: FakeTarget) => Promise<void>,
-): Promise<void> {
+async function withDevice(dev: FakeDevice, nrIoQueues: number, fn: (ctrl: NvmeController, t: FakeTarget) => Promise<void>): Promise<void> {
   const t = new FakeTarget({ namespaces: [{ nsid: 1, lbaSize: 4096, nlba: 1024 }], c2hMaxData: 16384 });
   const port = await t.listen();
   const ctrl = await NvmeController.connect({

@@ -153,10 +153,12 @@ test('host queue - discoverLog reads the discovery log (header, entries, header 
         sectype: 0,
       },
     ]);
-    const logs = t.seen.filter((c) => c.opc === AdminOpc.GetLogPage).map((c) => {
-      const numd = (c.sqe.readUInt16LE(42) | (c.sqe.readUInt16LE(44) << 16)) + 1;
-      return [numd * 4, c.sqe.readUInt32LE(48)];
-    });
+    const logs = t.seen
+      .filter((c) => c.opc === AdminOpc.GetLogPage)
+      .map((c) => {
+        const numd = (c.sqe.readUInt16LE(42) | (c.sqe.readUInt16LE(44) << 16)) + 1;
+        return [numd * 4, c.sqe.readUInt32LE(48)];
+      });
     assert.deepEqual(logs, [
       [20, 0],
       [1024, 1024],
@@ -188,7 +190,10 @@ test('host queue - thousands of requests beyond the queue depth all complete', a
     const reads = Array.from({ length: 2500 }, (_, i) => n.read(i, 1));
     const got = await Promise.all(reads);
     for (const [i, b] of got.entries()) assert.deepEqual(b, Buffer.alloc(512, i & 0xff));
-    assert.deepEqual(order, Array.from({ length: 2500 }, (_, i) => i));
+    assert.deepEqual(
+      order,
+      Array.from({ length: 2500 }, (_, i) => i),
+    );
   } finally {
     await ctrl.disconnect();
     await t.close();

@@ -68,7 +68,10 @@ test('core - generic: the two capabilities are independent; bits the hardware la
 });
 
 test('core - bad profile or ifindex: a clear error', () => {
-  assert.throws(() => createSocketDevice({ profile: 'cx9' as 'mlx5' }), { code: 'NVMEOTCP_ERR_INVALID_ARG', message: /profile must be one of mlx5, generic/ });
+  assert.throws(() => createSocketDevice({ profile: 'cx9' as 'mlx5' }), {
+    code: 'NVMEOTCP_ERR_INVALID_ARG',
+    message: /profile must be one of mlx5, generic/,
+  });
   assert.throws(() => createSocketDevice({ ifindex: 0 }), { code: 'NVMEOTCP_ERR_INVALID_ARG' });
   assert.equal(createSocketDevice({ ifindex: 5 }).ifindex, 5);
 });

@@ -126,10 +126,7 @@ for (const x of EXAMPLE) {
     // Every PDU's CRC was followed by the device, placed or only checksummed.
     for (const d of f.host.dataDone) assert.deepEqual([d.ok, d.byDevice], [true, x.d.ddgst]);
     const st = f.dev.getStats();
-    assert.deepEqual(
-      [st.rx_nvmeotcp_packets, st.rx_nvmeotcp_bytes, st.rx_nvmeotcp_resync, st.rx_nvmeotcp_drop],
-      [23, x.bytes, 0, 0],
-    );
+    assert.deepEqual([st.rx_nvmeotcp_packets, st.rx_nvmeotcp_bytes, st.rx_nvmeotcp_resync, st.rx_nvmeotcp_drop], [23, x.bytes, 0, 0]);
     const sum = f.dev.snapshot().sum;
     assert.deepEqual([sum.rx_packets, sum.rx_bytes], [23, x.stream]);
     assert.equal(f.prx.placedBytes, x.bytes);
@@ -303,10 +300,7 @@ test('packet device - duplicates change nothing: same placement, no resync', () 
   assert.deepEqual([st.rx_nvmeotcp_packets, st.rx_nvmeotcp_bytes, st.rx_nvmeotcp_resync], [26, 27620, 0]);
   assert.equal(segs.length, 26);
   const sum = f.dev.snapshot().sum;
-  assert.deepEqual(
-    [sum.rx_packets, sum.rx_bytes],
-    [arrivals.length, arrivals.reduce((a, x) => a + x.payload.length, 0)],
-  );
+  assert.deepEqual([sum.rx_packets, sum.rx_bytes], [arrivals.length, arrivals.reduce((a, x) => a + x.payload.length, 0)]);
   assert.ok(f.host.dataDone.every((x) => x.ok && x.byDevice));
 });
 
@@ -488,7 +482,10 @@ test('packet device - seeded loss/reorder/duplicate runs: data intact, placed by
     await tick();
     for (const s of specs) assert.deepEqual(f.host.bufs.get(s.cid), s.data, `seed ${seed} cid ${s.cid}`);
     assert.deepEqual(f.host.errors, [], `seed ${seed}`);
-    assert.ok(f.host.dataDone.every((x) => x.ok), `seed ${seed}`);
+    assert.ok(
+      f.host.dataDone.every((x) => x.ok),
+      `seed ${seed}`,
+    );
     assert.deepEqual(
       f.host.completed.sort((a, b) => a - b),
       [0, 1, 2],
@@ -508,7 +505,10 @@ test('inject - every segment arrives at least once, and the same seed gives the 
     a.map((s) => s.seq),
     b.map((s) => s.seq),
   );
-  assert.deepEqual([...new Set(a.map((s) => s.seq))].sort((x, y) => x - y), segs.map((s) => s.seq));
+  assert.deepEqual(
+    [...new Set(a.map((s) => s.seq))].sort((x, y) => x - y),
+    segs.map((s) => s.seq),
+  );
   assert.ok(a.length > segs.length);
   assert.notDeepEqual(
     a.map((s) => s.seq),

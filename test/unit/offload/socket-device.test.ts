@@ -162,7 +162,10 @@ test('socket device - mss option: segments of that size; a bad value is a clear 
   const st = s.dev.getStats();
   assert.deepEqual([st.rx_nvmeotcp_packets, st.rx_nvmeotcp_bytes], [12, 100000]);
   assert.equal(s.dev.snapshot().sum.rx_packets, 12);
-  assert.throws(() => createSocketDevice({ mss: 10 }), { code: 'NVMEOTCP_ERR_INVALID_ARG', message: /mss must be an integer in 64\.\.65495/ });
+  assert.throws(() => createSocketDevice({ mss: 10 }), {
+    code: 'NVMEOTCP_ERR_INVALID_ARG',
+    message: /mss must be an integer in 64\.\.65495/,
+  });
   assert.throws(() => createSocketDevice({ mss: 1448.5 }), { code: 'NVMEOTCP_ERR_INVALID_ARG' });
 });
 

@@ -60,7 +60,11 @@ async function run(t: TestContext, d: Digests, specs: ReadSpec[]): Promise<Run> 
   };
   sock = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, onread: onreadFor(p) });
   // As the host does: the socket (and its placement) first, sk_add after the handshake, then setup per READ.
-  const q = dev.addQueue({ pfv: 0, cpda: 0, dgst: (d.hdgst ? 1 : 0) | (d.ddgst ? 2 : 0), queueSize: 32, queueId: 1, ioCpu: 1 }, host, host.rx);
+  const q = dev.addQueue(
+    { pfv: 0, cpda: 0, dgst: (d.hdgst ? 1 : 0) | (d.ddgst ? 2 : 0), queueSize: 32, queueId: 1, ioCpu: 1 },
+    host,
+    host.rx,
+  );
   assert.ok(typeof q !== 'number');
   host.q = q;
   for (const s of specs) assert.equal(host.read(s.cid, s.data.length, true), 0);

@@ -64,13 +64,23 @@ test('get log page sqe - the 20-byte discovery header read: NUMDL 4, LID 0x70, R
 
 test('get log page sqe - NUMDU, LSP and a 64-bit LPO', () => {
   const sqe = buildGetLogPageSqe({
-    cid: 3, nsid: 0xffffffff, lid: LogId.Smart, len: 1 << 20, offset: 2 ** 32 + 1024, lsp: 0x7f,
+    cid: 3,
+    nsid: 0xffffffff,
+    lid: LogId.Smart,
+    len: 1 << 20,
+    offset: 2 ** 32 + 1024,
+    lsp: 0x7f,
   });
   // NUMD = 2^18 - 1: NUMDL 0xffff @42, NUMDU 3 @44; LPOL 1024 @48, LPOU 1 @52.
   assert.deepEqual(sqe.subarray(40, 56), hex('02 7f ff ff  03 00 00 00  00 04 00 00  01 00 00 00'));
   assert.equal(sqeNsid(sqe), 0xffffffff);
   assert.deepEqual(parseGetLogPage(sqe), {
-    lid: 2, nsid: 0xffffffff, len: 1 << 20, offset: 2 ** 32 + 1024, lsp: 0x7f, rae: false,
+    lid: 2,
+    nsid: 0xffffffff,
+    len: 1 << 20,
+    offset: 2 ** 32 + 1024,
+    lsp: 0x7f,
+    rae: false,
   });
 });
 

@@ -37,8 +37,7 @@ const VARIANTS: readonly Crc32cImpl[] = Object.entries(addon.variants).map(([nam
 }));
 const js = IMPLS.find((i) => i.name === 'js')!;
 const ALL = [...IMPLS, ...VARIANTS];
-const run = (impl: Crc32cImpl, crc: number, buf: Uint8Array, start: number, end: number) =>
-  impl.update(crc, buf, start, end) >>> 0;
+const run = (impl: Crc32cImpl, crc: number, buf: Uint8Array, start: number, end: number) => impl.update(crc, buf, start, end) >>> 0;
 
 const rng = new Prng(0xc2c32c);
 const DATA = rng.bytes(1024 * 1024 + 64);

@@ -18,13 +18,32 @@ import { InvalidArgumentError } from '../../../src/protocol/errors.ts';
 const isArgError = (e: unknown): boolean => e instanceof InvalidArgumentError && e.code === 'NVMEOTCP_ERR_INVALID_ARG';
 
 const NVM: DiscoveryEntry = {
-  trtype: TrType.TCP, adrfam: AdrFam.IPv4, subtype: SubType.Nvme, treq: 0x02 | TREQ_DISABLE_SQFLOW,
-  portid: 0x0102, cntlid: 0xffff, asqsz: 32, eflags: 0x0003, trsvcid: '4420',
-  subnqn: 'nqn.2024-01.io.nvmeotcp:test', traddr: '127.0.0.1', sectype: 0,
+  trtype: TrType.TCP,
+  adrfam: AdrFam.IPv4,
+  subtype: SubType.Nvme,
+  treq: 0x02 | TREQ_DISABLE_SQFLOW,
+  portid: 0x0102,
+  cntlid: 0xffff,
+  asqsz: 32,
+  eflags: 0x0003,
+  trsvcid: '4420',
+  subnqn: 'nqn.2024-01.io.nvmeotcp:test',
+  traddr: '127.0.0.1',
+  sectype: 0,
 };
 const DISC: DiscoveryEntry = {
-  trtype: TrType.TCP, adrfam: AdrFam.IPv6, subtype: SubType.CurrentDiscovery, treq: 0, portid: 2, cntlid: 0xffff,
-  asqsz: 32, eflags: 0, trsvcid: '8009', subnqn: NQN_DISCOVERY, traddr: '::1', sectype: 2,
+  trtype: TrType.TCP,
+  adrfam: AdrFam.IPv6,
+  subtype: SubType.CurrentDiscovery,
+  treq: 0,
+  portid: 2,
+  cntlid: 0xffff,
+  asqsz: 32,
+  eflags: 0,
+  trsvcid: '8009',
+  subnqn: NQN_DISCOVERY,
+  traddr: '::1',
+  sectype: 2,
 };
 
 test('discovery log - round trip of header and entries', () => {
@@ -35,10 +54,7 @@ test('discovery log - round trip of header and entries', () => {
 
 test('discovery log - header: GENCTR u64 @0, NUMREC u64 @8, RECFMT u16 @16', () => {
   const b = encodeDiscoveryLog(2 ** 40 + 5, [NVM]);
-  assert.deepEqual(
-    b.subarray(0, 20),
-    Buffer.from('0500000000010000' + '0100000000000000' + '0000' + '0000', 'hex'),
-  );
+  assert.deepEqual(b.subarray(0, 20), Buffer.from('0500000000010000' + '0100000000000000' + '0000' + '0000', 'hex'));
   assert.ok(b.subarray(20, 1024).every((x) => x === 0));
 });
 

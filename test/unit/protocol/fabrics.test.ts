@@ -52,7 +52,10 @@ test('connect data - hostid must be 16 bytes, cntlid 16 bits', () => {
 });
 
 test('connect data - a short buffer is refused with InvalidArgumentError', () => {
-  assert.throws(() => decodeConnectData(Buffer.alloc(1023)), (e: unknown) => isArgError(e) && /1024/.test(String(e)));
+  assert.throws(
+    () => decodeConnectData(Buffer.alloc(1023)),
+    (e: unknown) => isArgError(e) && /1024/.test(String(e)),
+  );
 });
 
 test('connect sqe - byte-exact admin Connect as Linux sends it (sqsize 31, kato 5000)', () => {

@@ -85,7 +85,10 @@ test('pdu - every PDU type and digest combination has a fixture', () => {
 test('pdu - fixtures cover LAST, LAST|SUCCESS, and pad after the header and after its HDGST', () => {
   const c2h = ALL_FIXTURES.filter((f) => f.header.type === PduType.C2HData);
   const flags = new Set(c2h.map((f) => f.header.flags & (PduFlag.LAST_PDU | PduFlag.SUCCESS)));
-  assert.deepEqual([...flags].sort((x, y) => x - y), [0, PduFlag.LAST_PDU, PduFlag.LAST_PDU | PduFlag.SUCCESS]);
+  assert.deepEqual(
+    [...flags].sort((x, y) => x - y),
+    [0, PduFlag.LAST_PDU, PduFlag.LAST_PDU | PduFlag.SUCCESS],
+  );
   const padded = (f: (typeof c2h)[number]) => f.header.pdo > f.header.hlen + (f.header.flags & PduFlag.HDGSTF ? DIGEST_LEN : 0);
   assert.ok(c2h.some((f) => padded(f) && !(f.header.flags & PduFlag.HDGSTF)));
   assert.ok(c2h.some((f) => padded(f) && f.header.flags & PduFlag.HDGSTF));

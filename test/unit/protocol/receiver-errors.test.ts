@@ -8,13 +8,7 @@ import { crc32c } from '../../../src/protocol/crc32c.ts';
 import { ProtocolError } from '../../../src/protocol/errors.ts';
 import { encodeTermReq } from '../../../src/protocol/pdu.ts';
 import { RecvState } from '../../../src/protocol/receiver.ts';
-import {
-  capsuleCmdIcd,
-  capsuleCmdIcdBoth,
-  capsuleCmdNoData,
-  capsuleResp,
-  capsuleRespHdgst,
-} from '../../fixtures/pdu/capsule.ts';
+import { capsuleCmdIcd, capsuleCmdIcdBoth, capsuleCmdNoData, capsuleResp, capsuleRespHdgst } from '../../fixtures/pdu/capsule.ts';
 import { c2hData, c2hDataBoth, c2hDataSuccess, h2cData, h2cDataBoth, r2t, r2tHdgst } from '../../fixtures/pdu/data.ts';
 import { c2hTermReq, h2cTermReq, icReq, icResp } from '../../fixtures/pdu/ic-term.ts';
 import { type RecorderOptions, Recorder } from '../../helpers/rx-recorder.ts';

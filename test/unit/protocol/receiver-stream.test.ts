@@ -19,8 +19,7 @@ function check(s: Stream, r: Recorder, how: string): void {
   assert.equal(r.errors.length, 0, how);
 }
 
-const label = (s: Stream): string =>
-  `${s.role} hdgst=${s.opts.hdgst} ddgst=${s.opts.ddgst} pda=${s.opts.pda} (${s.bytes.length} bytes)`;
+const label = (s: Stream): string => `${s.role} hdgst=${s.opts.hdgst} ddgst=${s.opts.ddgst} pda=${s.opts.pda} (${s.bytes.length} bytes)`;
 
 const STREAMS = STREAM_OPTS.flatMap((o) => [hostStream(o), targetStream(o)]);
 

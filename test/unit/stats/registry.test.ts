@@ -83,7 +83,10 @@ test('registry - snapshot sums queues and channels at read time into a new objec
     rx_bytes: 1152,
   });
   assert.deepEqual(s1.perChannel, [
-    { channel: 0, values: { ...ZERO4, rx_nvmeotcp_resync: 1, rx_nvmeotcp_packets: 2, rx_nvmeotcp_bytes: 1000, rx_packets: 3, rx_bytes: 1100 } },
+    {
+      channel: 0,
+      values: { ...ZERO4, rx_nvmeotcp_resync: 1, rx_nvmeotcp_packets: 2, rx_nvmeotcp_bytes: 1000, rx_packets: 3, rx_bytes: 1100 },
+    },
     { channel: 1, values: { ...ZERO4, rx_nvmeotcp_drop: 5, rx_nvmeotcp_packets: 1, rx_nvmeotcp_bytes: 24, rx_packets: 1, rx_bytes: 52 } },
   ]);
   // get_stats: exactly the ten, in struct ulp_ddp_stats order.

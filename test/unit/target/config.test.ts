@@ -76,10 +76,7 @@ test('target discovery - wildcard listeners report the connection local address,
 });
 
 test('target discovery - entries: subsystems × listeners, IPv6 address family, hidden subsystems skipped', () => {
-  const subs = [
-    new Subsystem({ nqn: 'nqn.x:s1' }, 1 << 20),
-    new Subsystem({ nqn: 'nqn.x:s2', allowedHosts: ['other'] }, 1 << 20),
-  ];
+  const subs = [new Subsystem({ nqn: 'nqn.x:s1' }, 1 << 20), new Subsystem({ nqn: 'nqn.x:s2', allowedHosts: ['other'] }, 1 << 20)];
   const ls = [
     { host: '127.0.0.1', port: 4420, portid: 1 },
     { host: '::1', port: 4421, portid: 2 },

@@ -95,7 +95,12 @@ for (const f of [capsuleResp, capsuleRespHdgst]) {
 test('target send - sendC2hData with HPDA 3: the first PDU is the padded fixture, LAST on the second', () => {
   const { w, bytes } = captureWriter();
   sendC2hData(w, 3, [c2hPayload, c2hPayload], 24, 12, false, false, 3, false);
-  const second = encodeDataHeader(PduType.C2HData, { cccid: 3, datao: 12, datal: 12, flags: PduFlag.LAST_PDU }, { hdgst: false, ddgst: false }, 3);
+  const second = encodeDataHeader(
+    PduType.C2HData,
+    { cccid: 3, datao: 12, datal: 12, flags: PduFlag.LAST_PDU },
+    { hdgst: false, ddgst: false },
+    3,
+  );
   assert.equal(bytes().toString('hex'), Buffer.concat([c2hDataPadded.bytes, second, c2hPayload]).toString('hex'));
 });
 

@@ -67,10 +67,7 @@ async function listen(t: { after(fn: () => void | Promise<void>): void }, onSock
   return (server.address() as AddressInfo).port;
 }
 
-async function pair(
-  t: { after(fn: () => void | Promise<void>): void },
-  o: { hdgst?: boolean; ddgst?: boolean } = {},
-): Promise<Pair> {
+async function pair(t: { after(fn: () => void | Promise<void>): void }, o: { hdgst?: boolean; ddgst?: boolean } = {}): Promise<Pair> {
   const ts = new Side();
   const hs = new Side();
   let target: TransportQueue | undefined;
@@ -157,7 +154,10 @@ test('transport queue - an exception out of a handler closes that queue only, wi
   assert.ok(p.ts.downs[0] instanceof ConnectionError);
   assert.match(p.ts.downs[0]!.message, /internal error: Error: boom/);
   await new Promise((r) => setImmediate(r));
-  assert.ok(warnings.some((w) => /queue -1 closed after an internal error/.test(w)), warnings.join('; '));
+  assert.ok(
+    warnings.some((w) => /queue -1 closed after an internal error/.test(w)),
+    warnings.join('; '),
+  );
 });
 
 test('transport queue - close(): FIN after the queued bytes, resolves once closed, the peer sees a closed connection', async (t) => {

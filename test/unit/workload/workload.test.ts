@@ -47,11 +47,17 @@ class CallbackMemDevice extends MemDevice {
   failAt = -1;
   submitRead<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void {
     this.submitted();
-    this.readInto(slba, buf).then(() => done(undefined, arg), (e: Error) => done(e, arg));
+    this.readInto(slba, buf).then(
+      () => done(undefined, arg),
+      (e: Error) => done(e, arg),
+    );
   }
   submitWrite<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void {
     this.submitted();
-    this.write(slba, buf).then(() => done(undefined, arg), (e: Error) => done(e, arg));
+    this.write(slba, buf).then(
+      () => done(undefined, arg),
+      (e: Error) => done(e, arg),
+    );
   }
   private submitted(): void {
     if (this.cbSubmits++ === this.failAt) throw new Error('device refused the I/O');
