@@ -248,10 +248,14 @@ test('linux-target - socket offload device: counters match the reads done agains
     assert.equal(s.rx_nvmeotcp_ddp_setup_fail, 0);
     assert.equal(s.rx_nvmeotcp_ddp_teardown, eligible);
     assert.equal(s.rx_nvmeotcp_drop, 0);
-    // blktests nvme/055 asks for ≥ 90% of the offloaded reads' bytes; the socket device
-    // places every one of them.
+    // blktests nvme/055 asks for ≥ 90% of the offloaded reads' bytes. The device (mlx5
+    // profile) places one PDU per packet of its MSS-1448 link model, so a READ whose data
+    // starts in a packet that also carries the end of the PDU before it loses at most that
+    // packet's bytes to the software path; nothing else goes unplaced.
     assert.ok(maxIoSize === 0 || ctrl.maxXfer <= maxIoSize);
-    assert.equal(s.rx_nvmeotcp_bytes, eligibleBytes);
+    assert.ok(s.rx_nvmeotcp_bytes <= eligibleBytes, `placed ${s.rx_nvmeotcp_bytes} of ${eligibleBytes}`);
+    assert.ok(eligibleBytes - s.rx_nvmeotcp_bytes <= eligible * 1448, `placed ${s.rx_nvmeotcp_bytes} of ${eligibleBytes}`);
+    assert.ok(s.rx_nvmeotcp_bytes >= 0.9 * eligibleBytes, `placed ${s.rx_nvmeotcp_bytes} of ${eligibleBytes}`);
     console.log(
       `offload: ${JSON.stringify(s)}; eligible ${eligible} reads, ${eligibleBytes} bytes (threshold ${ioThreshold}, max ${maxIoSize})`,
     );
