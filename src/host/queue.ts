@@ -10,13 +10,13 @@
 // FIFO. A fatal condition (socket error, protocol error, TermReq, command timeout)
 // tears the whole queue down and fails every outstanding command, as Linux's
 // error recovery does; a data digest error fails only its command.
-import { AdminOpc, DigestOpt, Fes, hasHdgst, IoOpc, OFF, PduFlag, PduType, Sc } from '../protocol/constants.ts';
+import { AdminOpc, Fes, hasHdgst, IoOpc, OFF, PduFlag, PduType, Sc } from '../protocol/constants.ts';
 import { ConnectionError, NvmeStatusError, ProtocolError, TimeoutError } from '../protocol/errors.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
 import type { PduReceiver } from '../protocol/receiver.ts';
 import { CqeOff, makeStatus } from '../protocol/sqe.ts';
 import type { DdpLimits, DdpQueue, UlpOps } from '../offload/types.ts';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, digestBits, type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import { ddpEligible, type HostDdpDevice } from './offload.ts';
 import { DataDir, type HostCommand } from './request.ts';
 import { QueueSender } from './queue-send.ts';
@@ -128,11 +128,6 @@ export class HostQueue implements QueueHandler, UlpOps {
       q.handshakeResolve = resolve;
       q.handshakeReject = reject;
     });
-  }
-
-  /** The DGST bits of ICReq/ICResp (and of the offload queue config) for our digests. */
-  private get dgstBits(): number {
-    return (this.hdgst ? DigestOpt.HDGST : 0) | (this.ddgst ? DigestOpt.DDGST : 0);
   }
 
   // ------------------------------------------------------------ public state
@@ -405,7 +400,7 @@ export class HostQueue implements QueueHandler, UlpOps {
       {
         pfv: 0,
         cpda: 0,
-        dgst: this.dgstBits,
+        dgst: digestBits(this),
         queueSize: this.sqsize + 1,
         queueId: this.qid,
         ioCpu: this.qid - 1,

@@ -123,9 +123,8 @@ export class PacketRx implements UlpOps {
       }
     }
     // Checksummed by the device, not placed where the receiver wants it: copy, keep the CRC.
-    p.copy(dest, rx.destPos, a, pc.end);
     this.advance(n);
-    rx.feedPlaced(n, crc);
+    rx.feedChecked(p, a, n, crc);
   }
 
   /**

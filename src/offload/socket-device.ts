@@ -251,13 +251,23 @@ export class SocketPlacement implements RxPlacement {
     if (q !== undefined && n > 0) {
       // The flow's totals: every segment this read touches (once) and every byte.
       const s = q.s;
-      const last = Math.floor((at + n - 1) / this.mss);
-      s[C.rxPackets] += last - Math.floor(at / this.mss) + (Math.floor(at / this.mss) === this.lastSeg ? 0 : 1);
+      s[C.rxPackets] += this.newSegments(at, n, this.lastSeg);
       s[C.rxBytes] += n;
-      this.lastSeg = last;
+      this.lastSeg = this.segOf(at + n - 1);
     }
     this.consume(at, n, this.pending ?? buf);
     this.respNext = respAt >= 0 && this.rx.streamPos === respAt;
+  }
+
+  /** The modelled segment (MSS cut from the stream's first byte) of stream byte `pos`. */
+  private segOf(pos: number): number {
+    return Math.floor(pos / this.mss);
+  }
+
+  /** Segments the `n` > 0 bytes at `at` touch, less the one already counted (`counted`). */
+  private newSegments(at: number, n: number, counted: number): number {
+    const first = this.segOf(at);
+    return this.segOf(at + n - 1) - first + (first === counted ? 0 : 1);
   }
 
   private consume(at: number, n: number, buf: Buffer): void {
@@ -282,11 +292,9 @@ export class SocketPlacement implements RxPlacement {
     if (n > 0) {
       // One packet per segment holding placed bytes, counted once across reads.
       const s = q.s;
-      const first = Math.floor(at / this.mss);
-      const last = Math.floor((at + n - 1) / this.mss);
-      s[C.packets] += last - first + (first === this.lastPlacedSeg ? 0 : 1);
+      s[C.packets] += this.newSegments(at, n, this.lastPlacedSeg);
       s[C.bytes] += n;
-      this.lastPlacedSeg = last;
+      this.lastPlacedSeg = this.segOf(at + n - 1);
       this.placedEnd = at + n;
     }
     rx.feedPlaced(n, crc);
@@ -307,9 +315,7 @@ export class SocketPlacement implements RxPlacement {
       const dest = rx.destBuf;
       if (state === RecvState.DATA && dest !== undefined && rx.currentPdu?.type === PduType.C2HData) {
         const k = Math.min(n - off, rx.dataRemaining);
-        const crc = crc32cUpdate(rx.dataCrcSoFar, buf, off, off + k);
-        buf.copy(dest, rx.destPos, off, off + k);
-        rx.feedPlaced(k, crc);
+        rx.feedChecked(buf, off, k, crc32cUpdate(rx.dataCrcSoFar, buf, off, off + k));
         off += k;
         continue;
       }
@@ -360,7 +366,7 @@ export class SocketPlacement implements RxPlacement {
     // Place only where the ULP would have copied the bytes itself.
     if (seg.buffer !== dest.buffer || seg.byteOffset + so !== dest.byteOffset + rx.destPos) return undefined;
     const at = this.wirePos;
-    if (this.onePlacement && at !== this.placedEnd && Math.floor(at / this.mss) === this.lastPlacedSeg) {
+    if (this.onePlacement && at !== this.placedEnd && this.segOf(at) === this.lastPlacedSeg) {
       const k = Math.min((this.lastPlacedSeg + 1) * this.mss - at, rx.dataRemaining, this.staging.length);
       return this.staging.subarray(0, k);
     }
@@ -401,7 +407,7 @@ export class SocketPlacement implements RxPlacement {
       // The rest of a segment whose one placement is taken can never be placed
       // (mlx5): read it now, not in a read of its own after the next header.
       const at = this.wirePos;
-      const seg = Math.floor((at + n) / this.mss);
+      const seg = this.segOf(at + n);
       if (seg === this.lastPlacedSeg) n = (seg + 1) * this.mss - at;
     }
     return n < this.staging.length ? this.staging.subarray(0, n) : this.staging;

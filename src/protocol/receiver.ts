@@ -88,6 +88,7 @@ export interface RxView {
   readonly dataCrcSoFar: number;
   feed(chunk: Buffer): void;
   feedPlaced(n: number, crc?: number): void;
+  feedChecked(chunk: Buffer, start: number, n: number, crc: number | undefined): void;
   distrustDeviceCrc(): void;
 }
 
@@ -275,6 +276,19 @@ export class PduReceiver implements RxView {
     this._dataRemaining -= n;
     this._streamPos += n;
     if (this._dataRemaining === 0) this.endData();
+  }
+
+  /**
+   * `n` data bytes of the current PDU at chunk[start...] that an offload device
+   * checksummed (`crc`, as for feedPlaced) but did not place: the receiver copies them
+   * to the destination, without a software CRC, and goes on as feedPlaced does.
+   */
+  feedChecked(chunk: Buffer, start: number, n: number, crc: number | undefined): void {
+    const dest = this._destBuf;
+    if (this._state === RecvState.DATA && dest !== undefined && n >= 0 && n <= this._dataRemaining) {
+      chunk.copy(dest, this._destPos, start, start + n);
+    }
+    this.feedPlaced(n, crc);
   }
 
   /** Running CRC32C of the current PDU's data so far (for a device continuing it). */

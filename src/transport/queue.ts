@@ -244,9 +244,7 @@ export class TransportQueue implements RecvHandler {
   // ------------------------------------------------------------ socket events
 
   private readonly onConnect = (): void => {
-    const o = this.o as HostQueueWire;
-    const dgst = (o.hdgst ? DigestOpt.HDGST : 0) | (o.ddgst ? DigestOpt.DDGST : 0);
-    this.writer.send(encodeIcReq({ pfv: 0, hpda: 0, dgst, maxr2t: 0 }));
+    this.writer.send(encodeIcReq({ pfv: 0, hpda: 0, dgst: digestBits(this.o as HostQueueWire), maxr2t: 0 }));
   };
 
   /** A bug of ours costs this queue only, never the process. */
@@ -318,7 +316,7 @@ export class TransportQueue implements RecvHandler {
   /** Host: the checks the Linux host makes on an ICResp; a mismatch ends the queue. */
   private onIcResp(pdu: IcResp): void {
     const o = this.o as HostQueueWire;
-    const asked = (o.hdgst ? DigestOpt.HDGST : 0) | (o.ddgst ? DigestOpt.DDGST : 0);
+    const asked = digestBits(o);
     let why: string | undefined;
     if (pdu.pfv !== 0) why = `unsupported PFV ${pdu.pfv}`;
     else if ((pdu.dgst & 3) !== asked) why = `digest bits 0x${pdu.dgst.toString(16)} differ from the requested 0x${asked.toString(16)}`;
@@ -359,4 +357,9 @@ export class TransportQueue implements RecvHandler {
     this.handshakeTimer = undefined;
     this.handler.onLive(ic);
   }
+}
+
+/** The ICReq/ICResp DGST bits of a set of digests. */
+export function digestBits(d: { hdgst: boolean; ddgst: boolean }): number {
+  return (d.hdgst ? DigestOpt.HDGST : 0) | (d.ddgst ? DigestOpt.DDGST : 0);
 }

@@ -249,3 +249,30 @@ test('receiver placed - after distrustDeviceCrc mid-PDU, later device CRCs are n
   r.rx.distrustDeviceCrc();
   assert.equal(r.rx.state, RecvState.CH);
 });
+
+test('receiver placed - feedChecked: bytes the device checksummed but did not place are copied, its CRC kept', () => {
+  const r = ddgstHost();
+  // Split in two pieces from a larger chunk at an offset, each with the device's running CRC.
+  const chunk = Buffer.concat([Buffer.alloc(5, 0xee), c2hPayload, Buffer.alloc(3, 0xee)]);
+  r.rx.feedChecked(chunk, 5, 7, crc32cUpdate(r.rx.dataCrcSoFar, c2hPayload.subarray(0, 7)));
+  r.rx.feedChecked(chunk, 12, 5, crc32cUpdate(r.rx.dataCrcSoFar, c2hPayload.subarray(7)));
+  r.rx.feed(DDGST);
+  assert.deepEqual(doneOf(r), [{ ev: 'done', type: PduType.C2HData, ok: true, byDevice: true, at: 0, len: 12 }]);
+  assert.ok(r.placed().equals(c2hPayload));
+  // A wrong device CRC is caught by the digest, the bytes are still where they belong.
+  const bad = ddgstHost();
+  bad.rx.feedChecked(c2hPayload, 0, 12, 0x1234);
+  bad.rx.feed(DDGST);
+  assert.deepEqual(
+    doneOf(bad).map((e) => e.ev === 'done' && [e.ok, e.byDevice]),
+    [[false, true]],
+  );
+  assert.ok(bad.placed().equals(c2hPayload));
+});
+
+test('receiver placed - feedChecked outside a data phase is a protocol error, nothing copied', () => {
+  const r = new Recorder({ role: 'host', ddgst: true, icDone: true });
+  r.rx.feedChecked(c2hPayload, 0, 4, 0);
+  assert.equal(r.rx.state, RecvState.ERR);
+  assert.equal(r.events.filter((e) => e.ev === 'error').length, 1);
+});
