@@ -13,7 +13,7 @@ import {
 } from '../protocol/identify.ts';
 import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd } from './cmd.ts';
-import { type Controller, NVME_VERSION } from './controller.ts';
+import { AEC_DISCOVERY_CHANGE, AEC_NS_ATTR, type Controller, NVME_VERSION } from './controller.ts';
 import { discoveryLogPage } from './discovery.ts';
 import { commandEffectsLog, ELPE, errorLog, firmwareSlotLog, LID_SUPPORTED_LOGS, smartLog, supportedLogs } from './logs.ts';
 import type { Namespace } from './subsystem.ts';
@@ -35,8 +35,6 @@ const SGLS = 0x0010_0001;
 const CMIC_MULTI_CTRL = 0x02;
 /** CTRATT bit 0: 128-bit host identifier. */
 const CTRATT_HOSTID128 = 0x01;
-/** OAES bit 31: discovery log change notices (discovery controllers). */
-const OAES_DISCOVERY = 0x8000_0000;
 /** DLFEAT: deallocated blocks read as zeros (bits 2:0 = 1), Write Zeroes may deallocate (bit 3). */
 const DLFEAT = 0x09;
 /** NMIC bit 0: the namespace may be attached to several controllers. */
@@ -94,7 +92,8 @@ export function identifyController(ctrl: Controller): Buffer {
     mdts: o.mdts,
     cntlid: ctrl.cntlid,
     ver: NVME_VERSION,
-    oaes: disc ? OAES_DISCOVERY : 0,
+    // The notices this controller sends: discovery log changes, or namespace attribute changes.
+    oaes: disc ? AEC_DISCOVERY_CHANGE : AEC_NS_ATTR,
     ctratt: CTRATT_HOSTID128,
     cntrltype: disc ? 2 : 1,
     acl: 3,
@@ -232,6 +231,9 @@ function getLogPage(ctrl: Controller, cmd: Cmd): void {
         break;
       case LogId.CmdEffects:
         page = commandEffectsLog();
+        break;
+      case LogId.ChangedNsList:
+        page = ctrl.changedNsLog(lp.rae);
         break;
       default:
         q.complete(cmd, makeStatus(1, ScCmd.InvalidLogPage, DNR));
