@@ -10,6 +10,8 @@ import {
   encodeNsDescList,
   IDENTIFY_LEN,
   NSTAT_READY,
+  Oncs,
+  VWC_PRESENT,
 } from '../protocol/identify.ts';
 import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd } from './cmd.ts';
@@ -27,8 +29,8 @@ const STATUS_INVALID_OPCODE = makeStatus(0, Sc.InvalidOpcode, DNR);
 const KAS_100MS = 1;
 /** LPA bit 1: commands supported and effects log; bit 2: extended data (LPO). */
 const LPA = 0x06;
-/** ONCS bit 2 Dataset Management, bit 3 Write Zeroes. */
-const ONCS = 0x0c;
+/** ONCS: Dataset Management and Write Zeroes. */
+const ONCS = Oncs.Dsm | Oncs.WriteZeroes;
 /** SGLS bit 0 SGLs supported, bit 20 SGL offset (in-capsule data). */
 const SGLS = 0x0010_0001;
 /** CMIC bit 1: the subsystem may have several controllers. */
@@ -107,7 +109,7 @@ export function identifyController(ctrl: Controller): Buffer {
     maxcmd: o.mqes + 1,
     nn: s.nn,
     oncs: disc ? 0 : ONCS,
-    vwc: disc ? 0 : 0x01,
+    vwc: disc || !o.volatileWriteCache ? 0 : VWC_PRESENT,
     sgls: SGLS,
     subnqn: s.nqn,
     ioccsz: disc ? 0 : (o.inCapsuleDataSize + 64) / 16,
@@ -289,7 +291,8 @@ function setFeatures(ctrl: Controller, cmd: Cmd): void {
       q.complete(cmd, 0);
       return;
     case FeatureId.VolatileWriteCache:
-      if (disc) break;
+      // Without a volatile write cache (Identify VWC 0) there is nothing to switch.
+      if (disc || !ctrl.ctx.opts.volatileWriteCache) break;
       ctrl.vwc = f.dw11 & 1;
       q.complete(cmd, 0);
       return;

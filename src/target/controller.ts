@@ -53,8 +53,8 @@ export class Controller {
   numIoQueues: number;
   /** Async Event Configuration (feature 0x0B). */
   aec = 0;
-  /** Volatile write cache enabled (feature 0x06). */
-  vwc = 1;
+  /** Volatile write cache enabled (feature 0x06); 0 from the start without one (options.volatileWriteCache). */
+  vwc: number;
   /** Temperature threshold in kelvin (feature 0x04, composite sensor, over-temperature). */
   tempThreshold = 343;
   readonly health: HealthCounters = { readBytes: 0, writeBytes: 0, readCmds: 0, writeCmds: 0 };
@@ -81,6 +81,7 @@ export class Controller {
     kato: number,
   ) {
     this.kato = kato;
+    this.vwc = ctx.opts.volatileWriteCache ? 1 : 0;
     this.numIoQueues = subsys.isDiscovery ? 0 : ctx.opts.maxIoQueues;
   }
 

@@ -47,6 +47,12 @@ export interface TargetOptions {
    * limit if need be, at most queue depth × in-capsule data size per queue.
    */
   dataBudgetBytes?: number;
+  /**
+   * Report a volatile write cache (Identify VWC bit 0) that the host may switch off
+   * (Set Features 06h) and flush. false: no cache is reported, every write is durable
+   * before its completion (as with VWC switched off), and hosts send no Flush. Default true.
+   */
+  volatileWriteCache?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -68,6 +74,7 @@ export interface ResolvedOptions {
   maxConnections: number;
   maxPendingConnections: number;
   dataBudgetBytes: number;
+  volatileWriteCache: boolean;
 }
 
 /** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
@@ -117,5 +124,6 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     maxConnections: int('maxConnections', o.maxConnections, 1024, 1, 1 << 20),
     maxPendingConnections: int('maxPendingConnections', o.maxPendingConnections, 128, 1, 1 << 20),
     dataBudgetBytes: dataBudget(o.dataBudgetBytes, maxTransfer),
+    volatileWriteCache: o.volatileWriteCache !== false,
   };
 }
