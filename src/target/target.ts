@@ -61,7 +61,7 @@ export class NvmeTarget extends EventEmitter {
     super();
     this.options = resolveOptions(options);
     this.poller = this.options.poll ? new BusyPoller(() => this.ioQueues.size > 0) : undefined;
-    this.budget = new DataBudget(this.options.dataBudgetBytes);
+    this.budget = new DataBudget(this.options.dataBudgetBytes, this.options.queueDataBudgetBytes);
     for (const cfg of options.subsystems ?? []) {
       if (cfg.nqn === NQN_DISCOVERY) throw new InvalidArgumentError('the discovery subsystem is built in');
       if (this.subsystems.has(cfg.nqn)) throw new InvalidArgumentError(`duplicate subsystem ${cfg.nqn}`);
