@@ -83,6 +83,17 @@ function sampler(t: T, tgt: NvmeTarget): { maxUsed: number; maxWaiting: number }
 const writeSqe = (q: RawClient, slba: number, inCapsule = false, len = IO) =>
   buildRwSqe({ cid: q.cid(), opc: IoOpc.Write, nsid: 1, slba, nlb: len / LBA, len, inCapsule });
 
+/** Stops reading `q` and fills its SQ with 128 reads of 128 KiB whose answers it never reads. */
+function fillWithUnreadReads(q: RawClient): void {
+  q.socket.pause();
+  const pdus: Buffer[] = [];
+  for (let i = 0; i < 128; i++) {
+    const slba = (i % (NS_BYTES / IO)) * NLB;
+    pdus.push(...q.capsule(buildRwSqe({ cid: q.cid(), opc: IoOpc.Read, nsid: 1, slba, nlb: NLB, len: IO, inCapsule: false })));
+  }
+  q.send(...pdus);
+}
+
 const cqeOf = (p: RawPdu) => parseCqe((p.hdr as { cqe: Buffer }).cqe);
 
 test('target budget - queues that never read their file reads: used stays within the limit, commands wait, all returns once they close', async (t) => {
@@ -92,15 +103,7 @@ test('target budget - queues that never read their file reads: used stays within
   const seen = sampler(t, tgt);
   // Four queues each fill their SQ with 128 reads of 128 KiB (64 MiB against a 1 MiB
   // budget) and never read a byte of the answers.
-  for (const q of bad) {
-    q.socket.pause();
-    const pdus: Buffer[] = [];
-    for (let i = 0; i < 128; i++) {
-      const slba = (i % (NS_BYTES / IO)) * NLB;
-      pdus.push(...q.capsule(buildRwSqe({ cid: q.cid(), opc: IoOpc.Read, nsid: 1, slba, nlb: NLB, len: IO, inCapsule: false })));
-    }
-    q.send(...pdus);
-  }
+  for (const q of bad) fillWithUnreadReads(q);
   await until(() => tgt.bufferBudget().waiting > 0 && tgt.bufferBudget().used > BUDGET / 2, 'reads waiting for buffers');
   // Another queue's read, sent while the budget is held: it completes, correct, at the
   // latest once the queues holding the budget are gone.
@@ -129,15 +132,7 @@ test('target budget - fair between queues: non-reading queues hold at most their
   const seen = sampler(t, tgt);
   // Three queues ask for 128 reads of 128 KiB each and never read an answer: each
   // can pin its 256 KiB share, no more (3 × 256 KiB of the 1 MiB budget).
-  for (const q of bad) {
-    q.socket.pause();
-    const pdus: Buffer[] = [];
-    for (let i = 0; i < 128; i++) {
-      const slba = (i % (NS_BYTES / IO)) * NLB;
-      pdus.push(...q.capsule(buildRwSqe({ cid: q.cid(), opc: IoOpc.Read, nsid: 1, slba, nlb: NLB, len: IO, inCapsule: false })));
-    }
-    q.send(...pdus);
-  }
+  for (const q of bad) fillWithUnreadReads(q);
   await until(() => tgt.bufferBudget().used >= bad.length * QUEUE_BUDGET && tgt.bufferBudget().waiting > 0, 'the queues hold their shares');
   // The normal queue's reads complete, correct, while the others still hold theirs.
   for (let i = 0; i < 8; i++) {
