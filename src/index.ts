@@ -123,12 +123,14 @@ export {
 export {
   ConnectionError,
   InvalidArgumentError,
+  NamespaceGoneError,
   NegotiationError,
   NvmeStatusError,
   NvmeTcpError,
   ProtocolError,
   TermReqError,
   TimeoutError,
+  UnsupportedError,
 } from './protocol/errors.ts';
 export {
   DEFAULT_PORT,

@@ -1,9 +1,9 @@
 // Admin and fabrics commands on a host queue: Connect, Property Get/Set, Identify,
-// Set Features, Get Log Page, Keep Alive. Thin wrappers that build the SQE with
+// Set Features, Get Log Page, Keep Alive, Asynchronous Event Request. Thin wrappers that build the SQE with
 // the protocol/ builders and wait for the completion; the queue patches the CID.
 import { FeatureId } from '../protocol/constants.ts';
 import { NegotiationError } from '../protocol/errors.ts';
-import { buildGetLogPageSqe, buildIdentifySqe, buildKeepAliveSqe, buildSetFeaturesSqe } from '../protocol/admin.ts';
+import { buildAerSqe, buildGetLogPageSqe, buildIdentifySqe, buildKeepAliveSqe, buildSetFeaturesSqe } from '../protocol/admin.ts';
 import { buildConnectSqe, buildPropertyGetSqe, buildPropertySetSqe, encodeConnectData } from '../protocol/fabrics.ts';
 import { IDENTIFY_LEN } from '../protocol/identify.ts';
 import type { HostQueue } from './queue.ts';
@@ -86,6 +86,11 @@ export class AdminClient {
     const buf = Buffer.alloc(len);
     await this.run(buildGetLogPageSqe({ cid: 0, nsid, lid, len, offset, rae }), buf, DataDir.C2H);
     return buf;
+  }
+
+  /** Asynchronous Event Request: completes only when the controller has an event for us, so it never times out. */
+  asyncEventRequest(): Promise<HostCommand> {
+    return this.q.submit(new HostCommand(buildAerSqe(0), undefined, DataDir.None, Number.POSITIVE_INFINITY));
   }
 
   keepAlive(timeoutMs: number): Promise<HostCommand> {

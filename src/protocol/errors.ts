@@ -100,3 +100,19 @@ export class InvalidArgumentError extends NvmeTcpError {
     super(message, 'NVMEOTCP_ERR_INVALID_ARG');
   }
 }
+
+/** The controller does not support the command (Identify ONCS): refused before anything is sent. */
+export class UnsupportedError extends NvmeTcpError {
+  constructor(message: string) {
+    super(message, 'NVMEOTCP_ERR_UNSUPPORTED');
+  }
+}
+
+/** The namespace is no longer active on its controller (a rescan found it removed). */
+export class NamespaceGoneError extends NvmeTcpError {
+  readonly nsid: number;
+  constructor(message: string, nsid: number) {
+    super(message, 'NVMEOTCP_ERR_NS_GONE');
+    this.nsid = nsid;
+  }
+}

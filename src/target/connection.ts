@@ -20,7 +20,7 @@ import { type Negotiated, type QueueHandler, TransportQueue } from '../transport
 import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
 import { Cmd, type CmdQueue, type ResumeFn } from './cmd.ts';
-import { type DataBudget, LentBuffer } from './budget.ts';
+import { type BudgetAccount, type DataBudget, LentBuffer } from './budget.ts';
 import { connectCommand, fabricsCommand } from './connect.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
@@ -61,6 +61,8 @@ export class Connection implements QueueHandler, CmdQueue {
   /** The command whose H2CData PDU is arriving. */
   private h2cCmd: Cmd | undefined = undefined;
   private readonly budget: DataBudget;
+  /** This connection's share of the budget (at most options.queueDataBudgetBytes). */
+  private readonly account: BudgetAccount;
   /** Commands waiting for a data buffer (dropped when the queue goes down). */
   private readonly waiting = new Set<Cmd>();
 
@@ -71,6 +73,7 @@ export class Connection implements QueueHandler, CmdQueue {
   ) {
     const o = ctx.opts;
     this.budget = ctx.budget;
+    this.account = ctx.budget.account();
     this.wire = new TransportQueue(
       {
         role: 'target',
@@ -223,7 +226,7 @@ export class Connection implements QueueHandler, CmdQueue {
     }
     // In-capsule data is here already: it is charged even over the budget (bounded by
     // the queue depth times the in-capsule data size; see budget.ts).
-    this.setData(cmd, this.budget.takeOver(icd), icd);
+    this.setData(cmd, this.budget.takeOver(icd, this.account), icd);
     this.capsuleCmd = cmd;
     this.wire.rx.setDataDest(cmd.data!, 0);
     return undefined;
@@ -329,7 +332,7 @@ export class Connection implements QueueHandler, CmdQueue {
   takeData(cmd: Cmd, len: number, then: ResumeFn): void {
     if (this.wire.down) return;
     cmd.dataLen = len;
-    const backing = this.budget.take(len, cmd);
+    const backing = this.budget.take(len, cmd, this.account);
     if (backing !== undefined) {
       this.setData(cmd, backing, len);
       then(cmd);
@@ -346,7 +349,7 @@ export class Connection implements QueueHandler, CmdQueue {
     const then = cmd.afterGrant!;
     cmd.afterGrant = undefined;
     if (this.wire.down) {
-      this.budget.release(backing);
+      this.budget.release(backing, this.account);
       return;
     }
     this.setData(cmd, backing, cmd.dataLen);
@@ -365,7 +368,7 @@ export class Connection implements QueueHandler, CmdQueue {
     if (b === undefined) return;
     cmd.data = undefined;
     cmd.backing = undefined;
-    this.budget.release(b);
+    this.budget.release(b, this.account);
   }
 
   private freeSlot(cmd: Cmd): void {
@@ -401,7 +404,7 @@ export class Connection implements QueueHandler, CmdQueue {
     if (backing !== undefined && bufs.length === 1 && bufs[0] === cmd.data) {
       cmd.data = undefined;
       cmd.backing = undefined;
-      lent = new LentBuffer(this.budget, backing);
+      lent = new LentBuffer(this.budget, backing, this.account);
     }
     sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success, lent);
     lent?.done();
