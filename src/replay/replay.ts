@@ -68,7 +68,7 @@ export interface ReplayOptions {
   impair?: ReplayImpairments;
   /** Controller ports (a connection to one is NVMe/TCP without an ICReq). */
   ports?: readonly number[] | undefined;
-  /** One JSON line per C2H segment fed to a device, and per resync answer. */
+  /** One JSON line per C2H segment fed to a device, per READ command, and per resync answer. */
   trace?: (line: string) => void;
   /** Input bytes consumed so far (after each chunk). */
   onProgress?: (bytes: number) => void;
@@ -325,7 +325,9 @@ class FlowReplay implements UlpOps {
     if (this.q !== undefined) this.lastCmd.set(c.cid, gen);
     if (!c.isRead) return;
     this.reads++;
-    if (this.q === undefined || !ddpEligible(this.dev!.limits(), c.sglLen)) return;
+    const ddp = this.q !== undefined && ddpEligible(this.dev!.limits(), c.sglLen);
+    this.trace?.(JSON.stringify({ flow: this.f.id, frame: c.index, read_cid: c.cid, read_len: c.sglLen, ddp }));
+    if (!ddp) return;
     this.eligible++;
     // The READ's data comes after what the C2H stream holds now.
     this.setups.push(Ev.SETUP, this.capFront, c.cid, gen, c.sglLen);

@@ -69,7 +69,18 @@ for (const [name, want] of Object.entries(EXPECTED)) {
 test('replay fixtures - the placement trace: one line per segment fed, with the placement of each', async () => {
   const lines: string[] = [];
   await replayCapture(join(DIR, 'plain-4420.pcap'), { trace: (l) => lines.push(l) });
-  const t = lines.map((l) => JSON.parse(l) as Record<string, number | boolean>);
+  const all = lines.map((l) => JSON.parse(l) as Record<string, number | boolean>);
+  // The READs, with what the host does with them (4 and 8 KiB stay below io_threshold).
+  assert.deepEqual(
+    all.filter((x) => 'read_cid' in x).map((x) => [x.flow, x.read_len, x.ddp]),
+    [
+      [2, 4096, false],
+      [3, 32768, true],
+      [2, 65536, true],
+      [3, 8192, false],
+    ],
+  );
+  const t = all.filter((x) => 'seq' in x);
   assert.equal(t.length, 9); // rx_packets
   // The 32 KiB READ (flow 3, CID 2): one packet holds both PDUs, only the first is placed.
   assert.deepEqual(t[4], { flow: 3, frame: 70, seq: 1849332551, len: 32768, ccid: 2, ccoff: 0, cclen: 16384, crc: false });
