@@ -79,6 +79,18 @@ export {
   TcpFlow,
 } from './capture/index.ts';
 
+// Replay: the NIC model on captured traffic (`nvmeotcp replay`)
+export {
+  IMPAIR_WINDOW,
+  type PduCounts,
+  type ReplayCounters,
+  type ReplayFlowResult,
+  type ReplayImpairments,
+  type ReplayOptions,
+  type ReplayResult,
+  replayCapture,
+} from './replay/replay.ts';
+
 // Statistics
 export {
   ALL_COUNTERS,
