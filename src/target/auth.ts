@@ -173,6 +173,11 @@ export class QueueAuth {
   private succeed(): void {
     this.authenticated = true;
     this.expect = Expect.Negotiate;
+    this.forget();
+  }
+
+  /** The transaction's secrets are dropped as soon as it ends. */
+  private forget(): void {
     this.c1 = undefined;
     this.dh = undefined;
     this.r2 = undefined;
@@ -182,9 +187,7 @@ export class QueueAuth {
   private fail(exp: FailureExp): void {
     this.authenticated = false;
     this.failures++;
-    this.c1 = undefined;
-    this.dh = undefined;
-    this.r2 = undefined;
+    this.forget();
     this.queue(encodeFailure(AuthId.Failure1, this.tid, exp), Expect.Negotiate);
   }
 
