@@ -21,6 +21,7 @@ export {
   type BackendConfig,
   type BudgetStats,
   type ControllerInfo,
+  type HostConfig,
   type ListenAddress,
   type NamespaceConfig,
   NvmeTarget,
@@ -133,6 +134,7 @@ export {
 
 // Protocol: errors, constants, wire structures users see
 export {
+  AuthenticationError,
   ConnectionError,
   InvalidArgumentError,
   NamespaceGoneError,
@@ -155,6 +157,19 @@ export {
   Sct,
 } from './protocol/constants.ts';
 export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
+// In-band authentication (DH-HMAC-CHAP): secrets in nvme-cli's DHHC-1 form, hash and group IDs, failure reasons
+export {
+  AuthHash,
+  DhGroup,
+  type DhchapKey,
+  dhGroupName,
+  formatDhchapKey,
+  hashName,
+  parseDhchapKey,
+  parseDhGroupName,
+  parseHashName,
+} from './protocol/dhchap.ts';
+export { FAILURE_EXP_TEXT, FailureExp } from './protocol/auth.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';
 // Digests: which CRC32C implementation runs (for start-up logs and stats output)
 export { crc32c, crc32cImplementation, crc32cSkipped, crc32cUpdate } from './protocol/crc32c.ts';

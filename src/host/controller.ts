@@ -27,8 +27,10 @@ import {
   parseIdentifyNamespace,
   VWC_PRESENT,
 } from '../protocol/identify.ts';
+import { parseDhchapKey } from '../protocol/dhchap.ts';
 import { AdminClient, fabricsConnect } from './admin.ts';
 import { AsyncEvents, type RescanResult } from './aer.ts';
+import { authenticateQueue } from './auth.ts';
 import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { BusyPoller } from '../transport/poller.ts';
@@ -129,6 +131,7 @@ export class NvmeController extends EventEmitter implements IoPath {
           hostid: o.hostid,
           subnqn: o.subnqn,
           hostnqn: o.hostnqn,
+          auth: o.auth,
         },
         o.ioTimeoutMs,
       );
@@ -253,6 +256,24 @@ export class NvmeController extends EventEmitter implements IoPath {
     return this.admin.getLogPage(lid, len, offset, opts.nsid ?? 0, opts.rae ?? false);
   }
 
+  /**
+   * Authenticates every live queue again (DH-HMAC-CHAP), with new secrets when given,
+   * as writing Linux's dhchap_secret / dhchap_ctrl_secret does. The new secrets are
+   * kept for later queues and reconnects. Rejects with AuthenticationError when a
+   * queue fails; the controller then refuses that queue's commands.
+   */
+  async reauthenticate(secrets: { dhchapSecret?: string; dhchapCtrlSecret?: string } = {}): Promise<void> {
+    const cur = this.o.auth;
+    const hostKey = secrets.dhchapSecret === undefined ? cur?.hostKey : parseDhchapKey(secrets.dhchapSecret, 'dhchapSecret');
+    if (hostKey === undefined) throw new InvalidArgumentError('reauthenticate: the controller was connected without a DH-HMAC-CHAP secret');
+    const ctrlKey = secrets.dhchapCtrlSecret === undefined ? cur?.ctrlKey : parseDhchapKey(secrets.dhchapCtrlSecret, 'dhchapCtrlSecret');
+    const auth = { hostKey, ctrlKey };
+    this.o.auth = auth;
+    const nqn = { host: this.o.hostnqn, subsys: this.o.subnqn };
+    const qs = [this.admin.q, ...this.io].filter((q) => q.live);
+    await Promise.all(qs.map((q) => authenticateQueue(q, auth, nqn, this.o.ioTimeoutMs)));
+  }
+
   // ------------------------------------------------------------ I/O routing (IoPath)
 
   submitIo(cmd: HostCommand): Promise<HostCommand> {
@@ -352,6 +373,7 @@ export class NvmeController extends EventEmitter implements IoPath {
         hostid: o.hostid,
         subnqn: o.subnqn,
         hostnqn: o.hostnqn,
+        auth: o.auth,
       };
       await fabricsConnect(q, p, o.ioTimeoutMs);
       q.attachOffload(`${o.host}:${o.port}/${this.cntlid}`);

@@ -10,7 +10,8 @@
 // C2HTermReq that carries a copy of the offending header, stop receiving and close
 // this connection only.
 import type { Socket } from 'node:net';
-import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc, SglType } from '../protocol/constants.ts';
+import { isAuthFctype } from '../protocol/auth.ts';
+import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc, ScCmd, SglType } from '../protocol/constants.ts';
 import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
 import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
@@ -19,6 +20,7 @@ import { makeStatus, SqeOff } from '../protocol/sqe.ts';
 import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
+import type { QueueAuth } from './auth.ts';
 import { Cmd, type CmdQueue, type ResumeFn } from './cmd.ts';
 import { type BudgetAccount, type DataBudget, LentBuffer } from './budget.ts';
 import { connectCommand, fabricsCommand } from './connect.ts';
@@ -31,6 +33,7 @@ const DNR = true;
 /** Commands a queue may have outstanding before its Connect sets SQSIZE. */
 const PRE_CONNECT_DEPTH = 32;
 const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
+const STATUS_AUTH_REQUIRED = makeStatus(1, ScCmd.AuthRequired, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
 const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
@@ -41,6 +44,7 @@ export class Connection implements QueueHandler, CmdQueue {
   /** Queue ID once connected; -1 before the Connect command. */
   qid = -1;
   ctrl: Controller | undefined = undefined;
+  auth: QueueAuth | undefined = undefined;
   /** SQSIZE from Connect (0's based). */
   sqsize = 0;
   private sqHead = 0;
@@ -95,6 +99,8 @@ export class Connection implements QueueHandler, CmdQueue {
     this.assocTimer = undefined;
     if (this.ctrl === undefined) {
       this.wire.abort(new ConnectionError(`queue ${this.qid}: no Connect within ${this.ctx.opts.handshakeTimeoutMs} ms`));
+    } else if (this.auth !== undefined && !this.auth.authenticated) {
+      this.wire.abort(new ConnectionError(`queue ${this.qid}: not authenticated within ${this.ctx.opts.handshakeTimeoutMs} ms`));
     }
   };
 
@@ -280,7 +286,10 @@ export class Connection implements QueueHandler, CmdQueue {
       else this.complete(cmd, STATUS_CMD_SEQ);
       return;
     }
-    if (fabrics) fabricsCommand(this, cmd);
+    // Until the queue has authenticated, only Authentication Send / Receive run (Linux nvmet_check_auth_status).
+    if (this.auth !== undefined && !this.auth.authenticated && !(fabrics && isAuthFctype(sqeFctype(cmd.sqe)))) {
+      this.complete(cmd, STATUS_AUTH_REQUIRED);
+    } else if (fabrics) fabricsCommand(this, cmd);
     else if (!ctrl.ready) this.complete(cmd, STATUS_CMD_SEQ);
     else if (this.qid === 0) adminCommand(ctrl, cmd);
     else ioCommand(ctrl, cmd);

@@ -1,11 +1,18 @@
 // Target options and their resolved (validated, defaulted) form.
 import { MIN_MAXH2CDATA } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { type HostAuth, type HostConfig, resolveHostAuth } from './auth.ts';
 import { classSize } from './data-pool.ts';
 import type { SubsystemConfig } from './subsystem.ts';
 
 export interface TargetOptions {
   subsystems?: SubsystemConfig[];
+  /**
+   * Hosts with in-band authentication settings (nvmet's hosts/<nqn> dhchap_* attributes):
+   * a host with a dhchapKey must authenticate every queue with DH-HMAC-CHAP.
+   * Which subsystems a host may use is still the subsystems' allowedHosts.
+   */
+  hosts?: HostConfig[];
   /** In-capsule data accepted on I/O queues (IOCCSZ = (64 + this) / 16). Default 8192. */
   inCapsuleDataSize?: number;
   /** MAXH2CDATA announced in ICResp: largest H2CData payload. Default 131072. */
@@ -62,6 +69,8 @@ export interface TargetOptions {
 }
 
 export interface ResolvedOptions {
+  /** Hosts that must authenticate, by host NQN. */
+  hostAuth: ReadonlyMap<string, HostAuth>;
   inCapsuleDataSize: number;
   /** In-capsule data accepted on the admin queue and for fabrics commands. */
   adminInCapsuleDataSize: number;
@@ -117,6 +126,7 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
   const firmware = o.firmware ?? '0.1.0';
   if (!/^[\x20-\x7e]{0,8}$/.test(firmware)) throw new InvalidArgumentError('firmware: at most 8 printable ASCII');
   return {
+    hostAuth: resolveHostAuth(o.hosts),
     inCapsuleDataSize,
     adminInCapsuleDataSize: Math.max(ADMIN_ICD, inCapsuleDataSize),
     maxH2CData,
