@@ -29,6 +29,7 @@ before(async () => {
       '128k',
       '--runtime',
       '3600',
+      '--time_based',
       '--json',
       '--stats-listen',
       '127.0.0.1:0',
@@ -175,14 +176,16 @@ test('cli perf - SIGINT stops the workload, prints the results, counters are con
   const r = await perf.stop('SIGINT');
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /^nvmeotcp perf: interrupted by SIGINT$/m);
+  // stdout is the one JSON object, whatever went to stderr meanwhile.
   const p = JSON.parse(r.stdout) as {
-    workload: { interrupted: string };
-    results: { readOps: number; readBytes: number; error?: string };
-    offload: Record<string, number>;
+    jobs: { error: number; read: { total_ios: number }; nvmeotcp: { error?: string } }[];
+    nvmeotcp: { interrupted: string; offload: Record<string, number> };
   };
-  assert.equal(p.workload.interrupted, 'SIGINT');
-  assert.equal(p.results.error, undefined);
-  const o = p.offload;
+  assert.equal(p.nvmeotcp.interrupted, 'SIGINT');
+  assert.equal(p.jobs[0].error, 0);
+  assert.equal(p.jobs[0].nvmeotcp.error, undefined);
+  assert.ok(p.jobs[0].read.total_ios > 0);
+  const o = p.nvmeotcp.offload;
   assert.ok(o.rx_nvmeotcp_ddp_setup >= before.global.rx_nvmeotcp_ddp_setup);
   assert.equal(o.rx_nvmeotcp_ddp_teardown, o.rx_nvmeotcp_ddp_setup);
   assert.deepEqual([o.rx_nvmeotcp_sk_add, o.rx_nvmeotcp_sk_del], [2, 2]);
