@@ -171,6 +171,18 @@ test('cli stats --watch - one rate report per interval, bounded by --count, no f
   }
 });
 
+test('cli stats --watch - text blocks are labelled as rates: a timestamp and interval per block, /s on every value', async () => {
+  const r = await cli(['stats', '--url', statsUrl, '--watch', '0.3', '--count', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  const blocks = r.stdout.trimEnd().split('\n\n');
+  assert.equal(blocks.length, 2, r.stdout);
+  for (const b of blocks) {
+    const [header, ...lines] = b.split('\n');
+    assert.match(header, /^NIC statistics per second at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(over \d+\.\d\d s\):$/);
+    assert.ok(lines.length >= 12 && lines.every((l) => /^ {5}\w+: \d+\/s$/.test(l)), b);
+  }
+});
+
 test('cli perf - SIGINT stops the workload, prints the results, counters are consistent', async () => {
   const before = (await (await fetch(`${statsUrl}/stats`)).json()) as { global: Record<string, number> };
   const r = await perf.stop('SIGINT');

@@ -320,7 +320,7 @@ test('cli perf - size bounds the region, io_size the amount; progress lines go t
 test('cli stats - reads the target endpoint as ethtool -S, and --json', async () => {
   const [text, json] = await Promise.all([cli(['stats', '--url', statsUrl]), cli(['stats', '--url', statsUrl, '--json'])]);
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /^NIC statistics:\n {5}target_connects: \d+\n {5}target_disconnects: \d+\n$/);
+  assert.match(text.stdout, /^Target statistics:\n {5}target_connects: \d+\n {5}target_disconnects: \d+\n$/);
   const s = JSON.parse(json.stdout) as { role: string; counters: { target_connects: number; target_disconnects: number } };
   assert.equal(s.role, 'target');
   assert.ok(s.counters.target_connects >= s.counters.target_disconnects);
