@@ -73,13 +73,29 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
     // Ramp (fio's ramp_time): the same workload, unmeasured, so both fresh processes have
     // compiled the path and grown their heaps before the window opens.
     const ramp = c.rampSeconds ?? 1;
-    if (ramp > 0) await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: ramp * 1000, regionBytes: REGION, seed: 2 });
+    if (ramp > 0)
+      await runWorkload(ns, {
+        rw: c.rw,
+        bs: c.bs,
+        iodepth: c.iodepth,
+        runtimeMs: ramp * 1000,
+        timeBased: true,
+        regionBytes: REGION,
+        seed: 2,
+      });
     // Placed bytes of the window only (the prefill and the ramp placed some too).
     const placed0 = dev?.getStats().rx_nvmeotcp_bytes ?? 0;
     await hooks?.before(peer);
     const tcpu0 = await peer.cpu();
     const cpu0 = process.cpuUsage();
-    const r = await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: c.seconds * 1000, regionBytes: REGION });
+    const r = await runWorkload(ns, {
+      rw: c.rw,
+      bs: c.bs,
+      iodepth: c.iodepth,
+      runtimeMs: c.seconds * 1000,
+      timeBased: true,
+      regionBytes: REGION,
+    });
     const hostCpu = cpuSince(cpu0);
     const targetCpu = (await peer.cpu()) - tcpu0;
     await hooks?.after(peer);

@@ -121,6 +121,8 @@ export {
 } from './exporters/http.ts';
 
 // Workload generator (fio-style) used by `nvmeotcp perf`
+export { LatencyHistogram } from './workload/histogram.ts';
+export type { SampleSummary } from './workload/samples.ts';
 export {
   type BlockDevice,
   parseSize,

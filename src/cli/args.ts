@@ -22,14 +22,18 @@ export function positiveNumberArg(v: string): number {
   return n;
 }
 
-/** A size with fio suffixes (4k, 128K, 1m, 2g; k = 1024). */
-export function sizeArg(v: string): number {
-  let n: number;
+/** A byte offset with fio suffixes (0, 4k, 1m...; k = 1024). */
+export function offsetArg(v: string): number {
   try {
-    n = parseSize(v);
+    return parseSize(v);
   } catch {
     throw new InvalidArgumentError('expected a size such as 4096, 4k, 128k or 1m');
   }
+}
+
+/** A size with fio suffixes (4k, 128K, 1m, 2g; k = 1024). */
+export function sizeArg(v: string): number {
+  const n = offsetArg(v);
   if (n <= 0) throw new InvalidArgumentError('expected a size greater than 0');
   return n;
 }

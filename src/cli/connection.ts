@@ -48,18 +48,22 @@ export interface ConnectionFlagSet {
   nqn: 'required' | 'optional' | 'none';
   /** Whether the I/O queue flags (-i, -Q) apply. */
   ioQueues: boolean;
+  /** perf: -q and -t are spdk_nvme_perf's (depth, time), so --hostnqn and --transport have no short form. */
+  spdkPerf?: boolean;
 }
 
 export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Command {
   cmd
-    .addOption(new Option('-t, --transport <trtype>', 'transport type (tcp only)').default('tcp').argParser(transportArg))
+    .addOption(
+      new Option(`${set.spdkPerf ? '' : '-t, '}--transport <trtype>`, 'transport type (tcp only)').default('tcp').argParser(transportArg),
+    )
     .option('-a, --traddr <addr>', 'transport address of the target', '127.0.0.1')
     .option('-s, --trsvcid <port>', 'transport service id (TCP port)', intArg(1, 65535), DEFAULT_TRSVCID);
   if (set.nqn === 'required') cmd.requiredOption('-n, --nqn <subnqn>', 'subsystem NQN');
   else if (set.nqn === 'optional')
     cmd.option('-n, --nqn <subnqn>', 'subsystem NQN (default: the first NVM subsystem the discovery log lists)');
   cmd
-    .option('-q, --hostnqn <nqn>', 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
+    .option(`${set.spdkPerf ? '' : '-q, '}--hostnqn <nqn>`, 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
     .option('-I, --hostid <uuid>', 'host identifier (default: /etc/nvme/hostid, else a generated one)', hostidArg)
     .option('-g, --hdr-digest', 'enable the transport header digest (CRC32C)', false)
     .option('-G, --data-digest', 'enable the transport data digest (CRC32C)', false)

@@ -29,6 +29,7 @@ before(async () => {
       '128k',
       '--runtime',
       '3600',
+      '--time_based',
       '--json',
       '--stats-listen',
       '127.0.0.1:0',
@@ -170,19 +171,33 @@ test('cli stats --watch - one rate report per interval, bounded by --count, no f
   }
 });
 
+test('cli stats --watch - text blocks are labelled as rates: a timestamp and interval per block, /s on every value', async () => {
+  const r = await cli(['stats', '--url', statsUrl, '--watch', '0.3', '--count', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  const blocks = r.stdout.trimEnd().split('\n\n');
+  assert.equal(blocks.length, 2, r.stdout);
+  for (const b of blocks) {
+    const [header, ...lines] = b.split('\n');
+    assert.match(header, /^NIC statistics per second at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(over \d+\.\d\d s\):$/);
+    assert.ok(lines.length >= 12 && lines.every((l) => /^ {5}\w+: \d+\/s$/.test(l)), b);
+  }
+});
+
 test('cli perf - SIGINT stops the workload, prints the results, counters are consistent', async () => {
   const before = (await (await fetch(`${statsUrl}/stats`)).json()) as { global: Record<string, number> };
   const r = await perf.stop('SIGINT');
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /^nvmeotcp perf: interrupted by SIGINT$/m);
+  // stdout is the one JSON object, whatever went to stderr meanwhile.
   const p = JSON.parse(r.stdout) as {
-    workload: { interrupted: string };
-    results: { readOps: number; readBytes: number; error?: string };
-    offload: Record<string, number>;
+    jobs: { error: number; read: { total_ios: number }; nvmeotcp: { error?: string } }[];
+    nvmeotcp: { interrupted: string; offload: Record<string, number> };
   };
-  assert.equal(p.workload.interrupted, 'SIGINT');
-  assert.equal(p.results.error, undefined);
-  const o = p.offload;
+  assert.equal(p.nvmeotcp.interrupted, 'SIGINT');
+  assert.equal(p.jobs[0].error, 0);
+  assert.equal(p.jobs[0].nvmeotcp.error, undefined);
+  assert.ok(p.jobs[0].read.total_ios > 0);
+  const o = p.nvmeotcp.offload;
   assert.ok(o.rx_nvmeotcp_ddp_setup >= before.global.rx_nvmeotcp_ddp_setup);
   assert.equal(o.rx_nvmeotcp_ddp_teardown, o.rx_nvmeotcp_ddp_setup);
   assert.deepEqual([o.rx_nvmeotcp_sk_add, o.rx_nvmeotcp_sk_del], [2, 2]);

@@ -15,11 +15,12 @@ import {
   type StatsServer,
   type StatsSnapshot,
   snapshotEndpoints,
+  type WorkloadOptions,
   type WorkloadResult,
 } from '../../index.ts';
 import { formatHostPort, type HostPort, intArg, parseHostPort } from '../args.ts';
 import { serveStats } from '../stats-server.ts';
-import { formatOffloadShare, formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
+import { formatOffloadShare, formatSummary, humanBytes, runJobs } from '../workload-report.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:demo';
 const NS_BYTES = 64 << 20;
@@ -121,7 +122,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
       stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => out(`${l}\n`));
     }
     const ns = ctrl.namespace(1);
-    const runs: [string, Parameters<typeof runWithProgress>[1]][] = [
+    const runs: [string, WorkloadOptions][] = [
       [
         `write ${16} MiB, then ${LARGE / 1024} KiB reads, verified`,
         { rw: 'randread', bs: LARGE, iodepth: 16, regionBytes: 16 << 20, totalBytes: 96 << 20, verify: true, seed: 7 },
@@ -135,7 +136,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
       out(`\n== ${name}\n`);
       const before = ctrl.dataDigestChecks();
       const flowBefore = device.snapshot().sum;
-      const result = await runWithProgress(ns, { ...wo, progressIntervalMs: 250 }, 'demo', false);
+      const [result] = await runJobs(ns, [{ ...wo, progressIntervalMs: 250 }], 'demo', false);
       const after = ctrl.dataDigestChecks();
       const flow = delta(flowBefore, device.snapshot().sum);
       out(`${formatSummary(result)}Offload: ${formatOffloadShare(flow)} received on the offloaded queues\n`);
