@@ -1,12 +1,12 @@
 // The connection flags, spelled as nvme-cli spells them (nvme connect / discover):
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
-// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds).
+// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -v/--verbose.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { formatHostPort, intArg } from './args.ts';
+import { formatHostPort, intArg, traddrArg } from './args.ts';
 
 export interface ConnectionFlags {
   traddr: string;
@@ -21,6 +21,8 @@ export interface ConnectionFlags {
   /** Ask the controller to disable SQ flow control (Connect CATTR bit 2). */
   disableSqflow: boolean;
   keepAliveTmo: number;
+  /** -v: say on stderr what is being done (each connection, each log read). */
+  verbose: boolean;
 }
 
 const DEFAULT_TRSVCID = 4420;
@@ -44,12 +46,14 @@ export interface ConnectionFlagSet {
   nqn: 'required' | 'optional' | 'none';
   /** Whether the I/O queue flags (-i, -Q) apply. */
   ioQueues: boolean;
+  /** Whether -v/--verbose is offered (the nvme-cli verbs). */
+  verbose?: boolean;
 }
 
 export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Command {
   cmd
     .addOption(new Option('-t, --transport <trtype>', 'transport type (tcp only)').default('tcp').argParser(transportArg))
-    .option('-a, --traddr <addr>', 'transport address of the target', '127.0.0.1')
+    .option('-a, --traddr <addr>', 'transport address of the target (IPv6 as ::1 or [::1])', traddrArg, '127.0.0.1')
     .option('-s, --trsvcid <port>', 'transport service id (TCP port)', intArg(1, 65535), DEFAULT_TRSVCID);
   if (set.nqn === 'required') cmd.requiredOption('-n, --nqn <subnqn>', 'subsystem NQN');
   else if (set.nqn === 'optional')
@@ -60,6 +64,7 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
     .option('-g, --hdr-digest', 'enable the transport header digest (CRC32C)', false)
     .option('-G, --data-digest', 'enable the transport data digest (CRC32C)', false)
     .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5);
+  if (set.verbose) cmd.option('-v, --verbose', 'say on stderr what is being done', false);
   if (set.ioQueues) {
     cmd
       .option(
@@ -101,6 +106,7 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     queueSize: (o.queueSize as number | undefined) ?? 128,
     disableSqflow: o.disableSqflow === true,
     keepAliveTmo: o.keepAliveTmo as number,
+    verbose: o.verbose === true,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;
   return f;
