@@ -11,6 +11,7 @@ import { CATTR_DISABLE_SQFLOW, ConnectDataOff, decodeConnectData, FabricsOff, pa
 import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd, CmdQueue } from './cmd.ts';
 import { Controller } from './controller.ts';
+import { linked } from './port.ts';
 
 const DNR = true;
 const IATTR_SQE = 0;
@@ -48,7 +49,9 @@ function connectWithData(cmd: Cmd): void {
     return;
   }
   const sub = d.subnqn === NQN_DISCOVERY ? ctx.discovery : ctx.subsystem(d.subnqn);
-  if (sub === undefined) {
+  // A subsystem not linked to this port is not there for this connection (nvmet: "connect
+  // request for invalid subsystem"), exactly as one that does not exist.
+  if (sub === undefined || (!sub.isDiscovery && !linked(q.port, sub.nqn))) {
     invalidParam(cmd, ConnectDataOff.SUBNQN, IATTR_DATA);
     return;
   }

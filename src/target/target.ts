@@ -11,8 +11,9 @@ import type { CmdQueue } from './cmd.ts';
 import { Connection } from './connection.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
-import { discoveryEntries, type ListenerInfo } from './discovery.ts';
+import { discoveryEntries } from './discovery.ts';
 import { type ResolvedOptions, resolveOptions, type TargetOptions } from './options.ts';
+import type { ListenerInfo } from './port.ts';
 import { Subsystem } from './subsystem.ts';
 import { BusyPoller } from '../transport/poller.ts';
 
@@ -31,6 +32,17 @@ export interface ControllerInfo {
 export interface ListenAddress {
   host: string;
   port: number;
+}
+
+/** Where to listen, and what to serve there. */
+export interface ListenOptions {
+  host?: string;
+  port?: number;
+  /**
+   * NQNs of the NVM subsystems served on this listener (nvmet's port links): a host
+   * connecting here can reach, and discover, only these. Default: every subsystem.
+   */
+  subsystems?: readonly string[];
 }
 
 const MAX_CNTLID = 0xffef;
@@ -97,11 +109,20 @@ export class NvmeTarget extends EventEmitter {
   }
 
   /** Starts a listener (repeatable: one per address). Resolves with the bound address. */
-  async listen(addr: { host?: string; port?: number } = {}): Promise<ListenAddress> {
+  async listen(addr: ListenOptions = {}): Promise<ListenAddress> {
     if (this.closing) throw new InvalidArgumentError('target is closed');
+    for (const nqn of addr.subsystems ?? []) {
+      if (!this.subsystems.has(nqn)) throw new InvalidArgumentError(`listen: no subsystem ${nqn} to serve`);
+    }
+    const info: ListenerInfo = {
+      host: addr.host ?? '127.0.0.1',
+      port: 0,
+      portid: this.listenerInfos.length + 1,
+      subsystems: addr.subsystems === undefined ? undefined : new Set(addr.subsystems),
+    };
     this.opened ??= this.openBackends();
     await this.opened;
-    const host = addr.host ?? '127.0.0.1';
+    const host = info.host;
     // pauseOnConnect: a Connection re-wraps each socket to read through `onread` before any read.
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       const o = this.options;
@@ -110,7 +131,7 @@ export class NvmeTarget extends EventEmitter {
         socket.destroy();
         return;
       }
-      const q = new Connection(this.ctx, socket);
+      const q = new Connection(this.ctx, socket, info);
       this.connections.add(q);
       this.pending.add(q);
     });
@@ -123,8 +144,10 @@ export class NvmeTarget extends EventEmitter {
     });
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : 0;
+    info.port = port;
+    info.portid = this.listenerInfos.length + 1;
     this.servers.push(server);
-    this.listenerInfos.push({ host, port, portid: this.listenerInfos.length + 1 });
+    this.listenerInfos.push(info);
     this.discoveryChanged();
     return { host, port };
   }
@@ -188,7 +211,7 @@ export class NvmeTarget extends EventEmitter {
   }
 
   private discoveryEntries(hostnqn: string, q: CmdQueue): DiscoveryEntry[] {
-    return discoveryEntries(this.subsystems.values(), this.listenerInfos, hostnqn, q.localAddress, this.options.mqes + 1);
+    return discoveryEntries(this.subsystems.values(), q.port, hostnqn, q.localAddress, this.options.mqes + 1);
   }
 
   private addController(c: Controller): number {
