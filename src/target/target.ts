@@ -45,8 +45,6 @@ export interface ListenOptions {
   subsystems?: readonly string[];
 }
 
-const MAX_CNTLID = 0xffef;
-
 export class NvmeTarget extends EventEmitter {
   readonly options: ResolvedOptions;
   private readonly subsystems = new Map<string, Subsystem>();
@@ -55,7 +53,6 @@ export class NvmeTarget extends EventEmitter {
   private readonly listenerInfos: ListenerInfo[] = [];
   private readonly connections = new Set<CmdQueue>();
   private readonly controllers = new Map<number, Controller>();
-  private nextCntlid = 1;
   private genctr = 0;
   private opened: Promise<void> | undefined;
   private closing = false;
@@ -214,10 +211,12 @@ export class NvmeTarget extends EventEmitter {
     return discoveryEntries(this.subsystems.values(), q.port, hostnqn, q.localAddress, this.options.mqes + 1);
   }
 
+  /** Gives `c` a free controller ID from its subsystem's range (cntlidMin..cntlidMax), or 0 when none is free. */
   private addController(c: Controller): number {
-    for (let i = 0; i < MAX_CNTLID; i++) {
-      const id = this.nextCntlid;
-      this.nextCntlid = id === MAX_CNTLID ? 1 : id + 1;
+    const s = c.subsys;
+    for (let i = s.cntlidMin; i <= s.cntlidMax; i++) {
+      const id = s.nextCntlid;
+      s.nextCntlid = id === s.cntlidMax ? s.cntlidMin : id + 1;
       if (!this.controllers.has(id)) {
         c.cntlid = id;
         this.controllers.set(id, c);
