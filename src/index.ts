@@ -22,6 +22,7 @@ export {
   type BudgetStats,
   type ControllerInfo,
   type ListenAddress,
+  type ListenOptions,
   type NamespaceConfig,
   NvmeTarget,
   type SubsystemConfig,

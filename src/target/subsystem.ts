@@ -151,7 +151,7 @@ export class Subsystem {
       if (lbaSize !== 512 && lbaSize !== 4096) {
         throw new InvalidArgumentError(`subsystem ${cfg.nqn} nsid ${nsid}: lbaSize must be 512 or 4096`);
       }
-      const be = makeBackend(nc.backend, lbaSize, maxRamSize, `subsystem ${cfg.nqn} nsid ${nsid}`);
+      const be = makeBackend(nc.backend, lbaSize, maxRamSize, `subsystem ${cfg.nqn} nsid ${nsid}`, nc.readOnly === true);
       this.namespaces.set(nsid, new Namespace(nsid, be, lbaSize, cfg.nqn, nc));
       next = nsid + 1;
     }
@@ -178,20 +178,35 @@ export class Subsystem {
   }
 }
 
-function makeBackend(c: BackendConfig, lbaSize: number, maxRamSize: number, what: string): Backend {
+/** A size given for a namespace must be whole blocks: nothing is rounded away silently. */
+function wholeBlocks(what: string, size: number, lbaSize: number): void {
+  if (size % lbaSize !== 0) {
+    throw new InvalidArgumentError(`${what}: size ${size} is not a multiple of the ${lbaSize}-byte block size`);
+  }
+}
+
+function makeBackend(c: BackendConfig, lbaSize: number, maxRamSize: number, what: string, readOnly: boolean): Backend {
   if (c.kind === 'ram') {
     if (!Number.isSafeInteger(c.size) || c.size < lbaSize || c.size > maxRamSize) {
-      throw new InvalidArgumentError(`${what}: RAM size ${c.size} must be ${lbaSize}..${maxRamSize} bytes`);
+      throw new InvalidArgumentError(`${what}: RAM size ${c.size} must be ${lbaSize}..${maxRamSize} bytes (maxRamSize)`);
     }
-    return new RamBackend(c.size - (c.size % lbaSize));
+    wholeBlocks(what, c.size, lbaSize);
+    return new RamBackend(c.size);
   }
   if (c.kind === 'file') {
     if (typeof c.path !== 'string' || c.path.length === 0) throw new InvalidArgumentError(`${what}: file path required`);
-    const size = c.size ?? FileBackend.existingSize(c.path);
+    if (c.size !== undefined) wholeBlocks(what, c.size, lbaSize);
+    let size: number;
+    try {
+      size = c.size ?? FileBackend.existingSize(c.path);
+    } catch (e) {
+      throw new InvalidArgumentError(`${what}: cannot open ${c.path}: ${(e as Error).message}`);
+    }
     if (!Number.isSafeInteger(size) || size < lbaSize) {
       throw new InvalidArgumentError(`${what}: file size ${size} must be at least one block (${lbaSize})`);
     }
-    return new FileBackend(c.path, size - (size % lbaSize), c.sync === true);
+    // An existing file's last partial block is not served (as nvmet sizes a file namespace).
+    return new FileBackend(c.path, size - (size % lbaSize), c.sync === true, readOnly);
   }
   throw new InvalidArgumentError(`${what}: unknown backend kind ${(c as { kind: string }).kind}`);
 }

@@ -117,8 +117,7 @@ export class NvmeTarget extends EventEmitter {
       portid: this.listenerInfos.length + 1,
       subsystems: addr.subsystems === undefined ? undefined : new Set(addr.subsystems),
     };
-    this.opened ??= this.openBackends();
-    await this.opened;
+    await this.open();
     const host = info.host;
     // pauseOnConnect: a Connection re-wraps each socket to read through `onread` before any read.
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
@@ -196,9 +195,25 @@ export class NvmeTarget extends EventEmitter {
     return this.controllers.size;
   }
 
+  /**
+   * Opens every namespace's store (files are opened, a missing one created). listen()
+   * does it first; calling it before tells a namespace error apart from a listen error.
+   */
+  async open(): Promise<void> {
+    if (this.closing) throw new InvalidArgumentError('target is closed');
+    this.opened ??= this.openBackends();
+    await this.opened;
+  }
+
   private async openBackends(): Promise<void> {
     for (const s of this.subsystems.values()) {
-      for (const ns of s.namespaces.values()) await ns.backend.open();
+      for (const ns of s.namespaces.values()) {
+        try {
+          await ns.backend.open();
+        } catch (e) {
+          throw new InvalidArgumentError(`subsystem ${s.nqn} nsid ${ns.nsid}: ${(e as Error).message}`);
+        }
+      }
     }
   }
 

@@ -35,7 +35,7 @@ test('target subsystem - NSIDs default to the next free one; duplicates and bad 
       namespaces: [
         { backend: { kind: 'ram', size: 1 << 20 } },
         { nsid: 5, backend: { kind: 'ram', size: 1 << 20 }, lbaSize: 4096 },
-        { backend: { kind: 'ram', size: (1 << 20) + 100 } },
+        { backend: { kind: 'ram', size: (1 << 20) + 512 } },
       ],
     },
     1 << 30,
@@ -43,7 +43,7 @@ test('target subsystem - NSIDs default to the next free one; duplicates and bad 
   assert.deepEqual(s.nsids, [1, 5, 6]);
   assert.equal(s.nn, 6);
   assert.equal(s.namespaces.get(5)!.nlba, 256);
-  assert.equal(s.namespaces.get(6)!.nlba, 2048);
+  assert.equal(s.namespaces.get(6)!.nlba, 2049);
   assert.equal(s.allowAnyHost, true);
   const dup = { nqn: 'nqn.x:b', namespaces: [{ nsid: 2, backend: { kind: 'ram' as const, size: 4096 } }] };
   dup.namespaces.push(dup.namespaces[0]);
@@ -53,6 +53,19 @@ test('target subsystem - NSIDs default to the next free one; duplicates and bad 
     InvalidArgumentError,
   );
   assert.throws(() => new Subsystem({ nqn: '' }, 1 << 20), InvalidArgumentError);
+  // A size that is not whole blocks is refused, never rounded down in silence.
+  assert.throws(
+    () => new Subsystem({ nqn: 'nqn.x:d', namespaces: [{ backend: { kind: 'ram', size: (1 << 20) + 100 } }] }, 1 << 30),
+    /nsid 1: size 1048676 is not a multiple of the 512-byte block size/,
+  );
+  assert.throws(
+    () =>
+      new Subsystem(
+        { nqn: 'nqn.x:d', namespaces: [{ lbaSize: 4096, backend: { kind: 'file', path: '/nonexistent/x', size: 6144 } }] },
+        1 << 30,
+      ),
+    /size 6144 is not a multiple of the 4096-byte block size/,
+  );
 });
 
 test('target subsystem - an allow-list turns off allow-any unless asked for', () => {
