@@ -23,6 +23,7 @@ export {
   type ControllerInfo,
   type HostConfig,
   type ListenAddress,
+  type ListenOptions,
   type NamespaceConfig,
   NvmeTarget,
   type SubsystemConfig,

@@ -1,7 +1,7 @@
 // Option value parsers shared by the verbs. Each throws commander's
 // InvalidArgumentError, which commander turns into one line on stderr
 // ("error: option '--bs <size>' argument 'x' is invalid. <reason>") and exit code 1.
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDhchapKey, parseSize } from '../index.ts';
 
 /** An integer within [min, max]. */
@@ -64,6 +64,40 @@ export function onOffArg(v: string): boolean {
   if (s === 'on' || s === 'true' || s === '1' || s === 'yes') return true;
   if (s === 'off' || s === 'false' || s === '0' || s === 'no') return false;
   throw new InvalidArgumentError('expected on or off');
+}
+
+/** An IP address or host name as nvme-cli's -a/--traddr takes it; an IPv6 address may be bracketed ("[::1]"). */
+export function traddrArg(v: string): string {
+  const s = v.trim();
+  const m = /^\[([^\]]*)\](.*)$/.exec(s);
+  if (m) {
+    if (m[2] !== '') throw new InvalidArgumentError('expected an address alone (give the port with -s/--trsvcid)');
+    if (!m[1].includes(':')) throw new InvalidArgumentError('brackets are for IPv6 addresses, e.g. [::1]');
+    return m[1];
+  }
+  if (s === '' || /[[\]\s]/.test(s)) throw new InvalidArgumentError('expected an address such as 127.0.0.1, ::1 or [::1]');
+  return s;
+}
+
+export type OutputFormat = 'normal' | 'json';
+
+/** nvme-cli's -o/--output-format values that apply here ("binary" dumps raw structures, which we do not print). */
+export function outputFormatArg(v: string): OutputFormat {
+  const s = v.trim().toLowerCase();
+  if (s === 'normal' || s === 'json') return s;
+  throw new InvalidArgumentError('expected normal or json');
+}
+
+/** Adds -o/--output-format and its older spelling --json (the same as -o json). */
+export function addOutputFormat(cmd: Command, what: string): Command {
+  return cmd
+    .addOption(new Option('-o, --output-format <fmt>', `${what}: normal or json`).default('normal').argParser(outputFormatArg))
+    .option('--json', 'the same as -o json', false);
+}
+
+/** The output format the flags of addOutputFormat ask for. */
+export function outputFormat(opts: Record<string, unknown>): OutputFormat {
+  return opts.json === true ? 'json' : ((opts.outputFormat as OutputFormat | undefined) ?? 'normal');
 }
 
 /** "ADDR:PORT" as it would be typed back (IPv6 in brackets). */

@@ -1,13 +1,13 @@
 // The connection flags, spelled as nvme-cli spells them (nvme connect / discover):
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
-// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -S/--dhchap-secret,
+// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -v/--verbose, -S/--dhchap-secret,
 // -C/--dhchap-ctrl-secret (DH-HMAC-CHAP secrets as `nvme gen-dhchap-key` prints them).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { dhchapSecretArg, formatHostPort, intArg } from './args.ts';
+import { dhchapSecretArg, formatHostPort, intArg, traddrArg } from './args.ts';
 
 export interface ConnectionFlags {
   traddr: string;
@@ -25,6 +25,8 @@ export interface ConnectionFlags {
   /** DH-HMAC-CHAP: the host's secret, and the controller's for bidirectional authentication. */
   dhchapSecret?: string;
   dhchapCtrlSecret?: string;
+  /** -v: say on stderr what is being done (each connection, each log read). */
+  verbose: boolean;
 }
 
 const DEFAULT_TRSVCID = 4420;
@@ -50,6 +52,8 @@ export interface ConnectionFlagSet {
   ioQueues: boolean;
   /** perf: -q and -t are spdk_nvme_perf's (depth, time), so --hostnqn and --transport have no short form. */
   spdkPerf?: boolean;
+  /** Whether -v/--verbose is offered (the nvme-cli verbs). */
+  verbose?: boolean;
 }
 
 export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Command {
@@ -57,7 +61,7 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
     .addOption(
       new Option(`${set.spdkPerf ? '' : '-t, '}--transport <trtype>`, 'transport type (tcp only)').default('tcp').argParser(transportArg),
     )
-    .option('-a, --traddr <addr>', 'transport address of the target', '127.0.0.1')
+    .option('-a, --traddr <addr>', 'transport address of the target (IPv6 as ::1 or [::1])', traddrArg, '127.0.0.1')
     .option('-s, --trsvcid <port>', 'transport service id (TCP port)', intArg(1, 65535), DEFAULT_TRSVCID);
   if (set.nqn === 'required') cmd.requiredOption('-n, --nqn <subnqn>', 'subsystem NQN');
   else if (set.nqn === 'optional')
@@ -73,6 +77,7 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
       .option('-S, --dhchap-secret <secret>', 'DH-HMAC-CHAP host secret (DHHC-1:..: from `nvme gen-dhchap-key`)', dhchapSecretArg)
       .option('-C, --dhchap-ctrl-secret <secret>', 'DH-HMAC-CHAP controller secret: authenticate the controller too', dhchapSecretArg);
   }
+  if (set.verbose) cmd.option('-v, --verbose', 'say on stderr what is being done', false);
   if (set.ioQueues) {
     cmd
       .option(
@@ -114,6 +119,7 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     queueSize: (o.queueSize as number | undefined) ?? 128,
     disableSqflow: o.disableSqflow === true,
     keepAliveTmo: o.keepAliveTmo as number,
+    verbose: o.verbose === true,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;
   if (typeof o.dhchapSecret === 'string') f.dhchapSecret = o.dhchapSecret;

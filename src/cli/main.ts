@@ -78,8 +78,19 @@ export async function main(argv: readonly string[] = process.argv, io: Io = proc
   }
 }
 
+const isClosedPipe = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === 'EPIPE';
+
 /** Entry point for the bin launcher and `node --import tsx src/cli/main.ts`. */
 export async function run(argv: readonly string[] = process.argv): Promise<void> {
+  // The reader of our output went away (`nvmeotcp discover | head -1`): stop quietly
+  // with exit code 0, as CLIs killed by SIGPIPE do (Node ignores SIGPIPE, so a write
+  // fails with EPIPE instead). Handled here, once, for every verb and both streams.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: unknown) => {
+      if (isClosedPipe(e)) process.exit(0);
+      throw e;
+    });
+  }
   const oneLine = (e: unknown) => {
     process.stderr.write(`nvmeotcp: internal error: ${describeError(e)}\n`);
     if (process.env.NVMEOTCP_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);

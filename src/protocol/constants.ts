@@ -191,6 +191,7 @@ export const Sc = {
   SglInvalidType: 0x11,
   SglInvalidOffset: 0x16,
   KatoInvalid: 0x1a,
+  NsWriteProtected: 0x20,
   TransientTransportError: 0x22,
   LbaOutOfRange: 0x80,
   CapacityExceeded: 0x81,

@@ -17,6 +17,7 @@ import { AUTH_MAX_FAILURES, AUTH_MAX_LEN, QueueAuth } from './auth.ts';
 import type { Cmd, CmdQueue } from './cmd.ts';
 import { Controller } from './controller.ts';
 import type { Subsystem } from './subsystem.ts';
+import { linked } from './port.ts';
 
 const DNR = true;
 const IATTR_SQE = 0;
@@ -54,7 +55,9 @@ function connectWithData(cmd: Cmd): void {
     return;
   }
   const sub = d.subnqn === NQN_DISCOVERY ? ctx.discovery : ctx.subsystem(d.subnqn);
-  if (sub === undefined) {
+  // A subsystem not linked to this port is not there for this connection (nvmet: "connect
+  // request for invalid subsystem"), exactly as one that does not exist.
+  if (sub === undefined || (!sub.isDiscovery && !linked(q.port, sub.nqn))) {
     invalidParam(cmd, ConnectDataOff.SUBNQN, IATTR_DATA);
     return;
   }

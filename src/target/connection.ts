@@ -27,6 +27,7 @@ import { connectCommand, fabricsCommand } from './connect.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
 import { ioCommand } from './io.ts';
+import type { ListenerInfo } from './port.ts';
 import { sendC2hData, sendCapsuleResp } from './send.ts';
 
 const DNR = true;
@@ -74,6 +75,7 @@ export class Connection implements QueueHandler, CmdQueue {
   constructor(
     readonly ctx: TargetContext,
     accepted: Socket,
+    readonly port: ListenerInfo,
   ) {
     const o = ctx.opts;
     this.budget = ctx.budget;

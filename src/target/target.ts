@@ -11,8 +11,9 @@ import type { CmdQueue } from './cmd.ts';
 import { Connection } from './connection.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
-import { discoveryEntries, type ListenerInfo } from './discovery.ts';
+import { discoveryEntries } from './discovery.ts';
 import { type ResolvedOptions, resolveOptions, type TargetOptions } from './options.ts';
+import type { ListenerInfo } from './port.ts';
 import { type NamespaceConfig, Subsystem } from './subsystem.ts';
 import { BusyPoller } from '../transport/poller.ts';
 
@@ -33,7 +34,16 @@ export interface ListenAddress {
   port: number;
 }
 
-const MAX_CNTLID = 0xffef;
+/** Where to listen, and what to serve there. */
+export interface ListenOptions {
+  host?: string;
+  port?: number;
+  /**
+   * NQNs of the NVM subsystems served on this listener (nvmet's port links): a host
+   * connecting here can reach, and discover, only these. Default: every subsystem.
+   */
+  subsystems?: readonly string[];
+}
 
 export class NvmeTarget extends EventEmitter {
   readonly options: ResolvedOptions;
@@ -43,7 +53,6 @@ export class NvmeTarget extends EventEmitter {
   private readonly listenerInfos: ListenerInfo[] = [];
   private readonly connections = new Set<CmdQueue>();
   private readonly controllers = new Map<number, Controller>();
-  private nextCntlid = 1;
   private genctr = 0;
   private opened: Promise<void> | undefined;
   private closing = false;
@@ -97,11 +106,19 @@ export class NvmeTarget extends EventEmitter {
   }
 
   /** Starts a listener (repeatable: one per address). Resolves with the bound address. */
-  async listen(addr: { host?: string; port?: number } = {}): Promise<ListenAddress> {
+  async listen(addr: ListenOptions = {}): Promise<ListenAddress> {
     if (this.closing) throw new InvalidArgumentError('target is closed');
-    this.opened ??= this.openBackends();
-    await this.opened;
-    const host = addr.host ?? '127.0.0.1';
+    for (const nqn of addr.subsystems ?? []) {
+      if (!this.subsystems.has(nqn)) throw new InvalidArgumentError(`listen: no subsystem ${nqn} to serve`);
+    }
+    const info: ListenerInfo = {
+      host: addr.host ?? '127.0.0.1',
+      port: 0,
+      portid: this.listenerInfos.length + 1,
+      subsystems: addr.subsystems === undefined ? undefined : new Set(addr.subsystems),
+    };
+    await this.open();
+    const host = info.host;
     // pauseOnConnect: a Connection re-wraps each socket to read through `onread` before any read.
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       const o = this.options;
@@ -110,7 +127,7 @@ export class NvmeTarget extends EventEmitter {
         socket.destroy();
         return;
       }
-      const q = new Connection(this.ctx, socket);
+      const q = new Connection(this.ctx, socket, info);
       this.connections.add(q);
       this.pending.add(q);
     });
@@ -123,8 +140,10 @@ export class NvmeTarget extends EventEmitter {
     });
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : 0;
+    info.port = port;
+    info.portid = this.listenerInfos.length + 1;
     this.servers.push(server);
-    this.listenerInfos.push({ host, port, portid: this.listenerInfos.length + 1 });
+    this.listenerInfos.push(info);
     this.discoveryChanged();
     return { host, port };
   }
@@ -225,9 +244,25 @@ export class NvmeTarget extends EventEmitter {
     return this.controllers.size;
   }
 
+  /**
+   * Opens every namespace's store (files are opened, a missing one created). listen()
+   * does it first; calling it before tells a namespace error apart from a listen error.
+   */
+  async open(): Promise<void> {
+    if (this.closing) throw new InvalidArgumentError('target is closed');
+    this.opened ??= this.openBackends();
+    await this.opened;
+  }
+
   private async openBackends(): Promise<void> {
     for (const s of this.subsystems.values()) {
-      for (const ns of s.namespaces.values()) await ns.backend.open();
+      for (const ns of s.namespaces.values()) {
+        try {
+          await ns.backend.open();
+        } catch (e) {
+          throw new InvalidArgumentError(`subsystem ${s.nqn} nsid ${ns.nsid}: ${(e as Error).message}`);
+        }
+      }
     }
   }
 
@@ -237,13 +272,15 @@ export class NvmeTarget extends EventEmitter {
   }
 
   private discoveryEntries(hostnqn: string, q: CmdQueue): DiscoveryEntry[] {
-    return discoveryEntries(this.subsystems.values(), this.listenerInfos, hostnqn, q.localAddress, this.options.mqes + 1);
+    return discoveryEntries(this.subsystems.values(), q.port, hostnqn, q.localAddress, this.options.mqes + 1);
   }
 
+  /** Gives `c` a free controller ID from its subsystem's range (cntlidMin..cntlidMax), or 0 when none is free. */
   private addController(c: Controller): number {
-    for (let i = 0; i < MAX_CNTLID; i++) {
-      const id = this.nextCntlid;
-      this.nextCntlid = id === MAX_CNTLID ? 1 : id + 1;
+    const s = c.subsys;
+    for (let i = s.cntlidMin; i <= s.cntlidMax; i++) {
+      const id = s.nextCntlid;
+      s.nextCntlid = id === s.cntlidMax ? s.cntlidMin : id + 1;
       if (!this.controllers.has(id)) {
         c.cntlid = id;
         this.controllers.set(id, c);

@@ -72,17 +72,17 @@ test('cli list - one nvme list row per namespace with its size and format', asyn
   const [text, json] = await Promise.all([cli(['list', ...conn()]), cli(['list', ...conn(), '-n', NQN, '--json'])]);
   assert.equal(text.code, 0, text.stderr);
   const lines = text.stdout.trimEnd().split('\n');
-  assert.match(lines[0], /^Node {13}SN {19}Model {36}Namespace Usage {22}Format {11}FW Rev$/);
+  assert.match(lines[0], /^Node {18}Generic {15}SN {19}Model {36}Namespace {2}Usage {22}Format {11}FW Rev$/);
   assert.equal(lines.length, 4);
-  assert.match(lines[2], /^nvme0n1 .* 1 +16\.78 {2}MB \/ {2}16\.78 {2}MB {4}512 {3}B \+ {2}0 B {3}\S+$/);
-  assert.match(lines[3], /^nvme0n2 .* 2 +8\.39 {2}MB \/ {3}8\.39 {2}MB {4}512 {3}B \+ {2}0 B {3}\S+$/);
+  assert.match(lines[2], /^\/dev\/nvme0n1 .* 0x1 +16\.78 {2}MB \/ {2}16\.78 {2}MB {4}512 {3}B \+ {2}0 B {3}\S+$/);
+  assert.match(lines[3], /^\/dev\/nvme0n2 .* 0x2 +8\.39 {2}MB \/ {3}8\.39 {2}MB {4}512 {3}B \+ {2}0 B {3}\S+$/);
   assert.equal(json.code, 0, json.stderr);
   const devs = (JSON.parse(json.stdout) as { Devices: Record<string, unknown>[] }).Devices;
   assert.deepEqual(
     devs.map((d) => [d.NameSpace, d.DevicePath, d.PhysicalSize, d.SectorSize, d.MaximumLBA]),
     [
-      [1, 'nvme0n1', 16 << 20, 512, 32768],
-      [2, 'nvme0n2', 8 << 20, 512, 16384],
+      [1, '/dev/nvme0n1', 16 << 20, 512, 32768],
+      [2, '/dev/nvme0n2', 8 << 20, 512, 16384],
     ],
   );
 });

@@ -98,7 +98,7 @@ test('cli - bad flags and values are one stderr line and exit code 1', async () 
     [['discover', '-s', '70000'], /argument '70000' is invalid\. expected an integer from 1 to 65535/],
     [['discover', '-t', 'rdma'], /argument 'rdma' is invalid\. only tcp is supported/],
     [['target', '--listen', 'nowhere'], /expected ADDR:PORT/],
-    [['target', '--ns', 'disk:/x'], /expected ram:SIZE \(ram:256M\) or file:PATH\[:SIZE\]/],
+    [['target', '--ns', 'disk:/x'], /expected ram:SIZE\[,ro\] \(ram:256M\) or file:PATH\[:SIZE\]\[,sync\]\[,ro\]/],
     [['target', '--lba', '1024'], /expected 512 or 4096/],
     [['target', '--max-connections', '0'], /argument '0' is invalid\. expected an integer from 1 to 1048576/],
     [['target', '--handshake-timeout', 'soon'], /argument 'soon' is invalid\. expected an integer from 1 to 3600/],
@@ -121,7 +121,7 @@ test('cli target - an unusable config or address is one stderr line', async () =
     writeFileSync(notJson, 'ports:\n  - 1\n');
     failsWithOneLine(
       await inProcess(['target', '--config', bad]),
-      new RegExp(`^nvmeotcp target: config ${bad}: ports\\[0\\]\\.addr\\.trtype: "rdma" is not supported \\(tcp only\\)$`),
+      new RegExp(`^nvmeotcp target: config ${bad}: no NVMe/TCP ports: the file exports nothing$`),
     );
     failsWithOneLine(await inProcess(['target', '--config', notJson]), new RegExp(`^nvmeotcp target: config ${notJson}: Unexpected token`));
     failsWithOneLine(

@@ -157,7 +157,10 @@ test('e2e - discovery lists the subsystem on the listener, and nothing else', as
   const entries = await discover({ traddr: '127.0.0.1', trsvcid: port });
   assert.deepEqual(
     entries.map((e) => [e.subtype, e.subnqn, e.trtype, e.adrfam, e.traddr, e.trsvcid]),
-    [[2, NQN, 3, 1, '127.0.0.1', String(port)]],
+    [
+      [3, 'nqn.2014-08.org.nvmexpress.discovery', 3, 1, '127.0.0.1', String(port)],
+      [2, NQN, 3, 1, '127.0.0.1', String(port)],
+    ],
   );
 });
 

@@ -12,6 +12,7 @@ import {
 } from '../../index.ts';
 import { collect, dhchapSecretArg, formatHostPort, type HostPort, intArg, parseHostPort, sizeArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
+import { checkNqn } from '../nqn.ts';
 import { planFromNvmetcli, type TargetPlan } from '../nvmetcli-config.ts';
 import { serveStats } from '../stats-server.ts';
 import { TargetCounters, targetEndpoints } from '../target-stats.ts';
@@ -19,24 +20,22 @@ import { TargetCounters, targetEndpoints } from '../target-stats.ts';
 const DEFAULT_TARGET_NQN = 'nqn.2024-01.io.nvmeotcp:target';
 const DEFAULT_RAM = 64 << 20;
 
-type NsSpec = { kind: 'ram'; size: number } | { kind: 'file'; path: string; size?: number; sync?: boolean };
+type NsSpec = { backend: NamespaceConfig['backend']; readOnly: boolean };
 
-/** ram:SIZE | file:PATH[:SIZE][,sync] */
+/** ram[:SIZE][,ro] | file:PATH[:SIZE][,sync][,ro] */
 function nsArg(v: string): NsSpec {
-  const ram = /^ram(?::(.+))?$/i.exec(v);
-  if (ram) {
-    if (ram[1] === undefined) return { kind: 'ram', size: DEFAULT_RAM };
-    return { kind: 'ram', size: sizeArg(ram[1]) };
-  }
-  const file = /^file:(.+?)(?::(\d+(?:\.\d+)?[kmgt]?i?b?))?(,sync)?$/i.exec(v);
+  const ram = /^ram(?::([^,]+))?(,ro)?$/i.exec(v);
+  if (ram) return { backend: { kind: 'ram', size: ram[1] === undefined ? DEFAULT_RAM : sizeArg(ram[1]) }, readOnly: ram[2] !== undefined };
+  const file = /^file:(.+?)(?::(\d+(?:\.\d+)?[kmgt]?i?b?))?((?:,sync|,ro)*)$/i.exec(v);
   if (file) {
-    const spec: NsSpec = { kind: 'file', path: file[1] };
-    if (file[2] !== undefined) spec.size = sizeArg(file[2]);
+    const flags = file[3].toLowerCase().split(',');
+    const backend: NamespaceConfig['backend'] = { kind: 'file', path: file[1] };
+    if (file[2] !== undefined) backend.size = sizeArg(file[2]);
     // Write-through: every write is on stable storage before it completes (O_DSYNC).
-    if (file[3] !== undefined) spec.sync = true;
-    return spec;
+    if (flags.includes('sync')) backend.sync = true;
+    return { backend, readOnly: flags.includes('ro') };
   }
-  throw new InvalidArgumentError('expected ram:SIZE (ram:256M) or file:PATH[:SIZE][,sync]');
+  throw new InvalidArgumentError('expected ram:SIZE[,ro] (ram:256M) or file:PATH[:SIZE][,sync][,ro]');
 }
 
 function lbaArg(v: string): 512 | 4096 {
@@ -65,11 +64,15 @@ interface TargetOpts {
 }
 
 function planFromFlags(o: TargetOpts): TargetPlan {
-  const namespaces: NamespaceConfig[] = (o.ns ?? [{ kind: 'ram', size: o.ramSize }]).map((backend, i) => ({
+  const specs: NsSpec[] = o.ns ?? [{ backend: { kind: 'ram', size: o.ramSize }, readOnly: false }];
+  const namespaces: NamespaceConfig[] = specs.map((n, i) => ({
     nsid: i + 1,
     lbaSize: o.lba,
-    backend,
+    backend: n.backend,
+    ...(n.readOnly ? { readOnly: true } : {}),
   }));
+  checkNqn(o.nqn, '--nqn');
+  for (const h of o.allowHost ?? []) checkNqn(h, '--allow-host');
   const sub: SubsystemConfig = { nqn: o.nqn, namespaces };
   if (o.allowHost && o.allowHost.length > 0) {
     sub.allowAnyHost = false;
@@ -122,8 +125,14 @@ function planFromFile(path: string, o: TargetOpts): TargetPlan {
   }
   try {
     const plan = planFromNvmetcli(doc, { ramSize: o.ramSize, lbaSize: o.lba });
-    // --listen overrides the ports' addresses (handy for port 0 in tests and demos).
-    if (o.listen) plan.listen = o.listen;
+    // --listen replaces the ports' addresses, in order (handy for port 0 in tests and demos).
+    if (o.listen) {
+      const given = o.listen;
+      if (given.length !== plan.listen.length) {
+        throw new CliError(`--listen gives ${given.length} address(es) for the file's ${plan.listen.length} NVMe/TCP port(s)`);
+      }
+      plan.listen = plan.listen.map((l, i) => ({ ...l, host: given[i].host, port: given[i].port }));
+    }
     return plan;
   } catch (e) {
     throw e instanceof CliError ? new CliError(`config ${path}: ${e.message}`) : e;
@@ -135,7 +144,9 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 function describeSubsystem(s: SubsystemConfig): string {
   const ns = (s.namespaces ?? [])
     .map(
-      (n) => `${n.nsid}=${n.backend.kind === 'ram' ? `ram:${n.backend.size}` : `file:${n.backend.path}${n.backend.sync ? ',sync' : ''}`}`,
+      (n) =>
+        `${n.nsid}=${n.backend.kind === 'ram' ? `ram:${n.backend.size}` : `file:${n.backend.path}${n.backend.sync ? ',sync' : ''}`}` +
+        (n.readOnly ? ',ro' : ''),
     )
     .join(' ');
   const hosts = s.allowAnyHost === false ? `hosts ${(s.allowedHosts ?? []).join(',')}` : 'any host';
@@ -165,19 +176,14 @@ async function runTarget(o: TargetOpts): Promise<void> {
   tgt.on('connect', (c: ControllerInfo) => log(`connect: ${describeController(c)}`));
   tgt.on('disconnect', (c: ControllerInfo) => log(`disconnect: ${describeController(c)}`));
 
-  const bound: HostPort[] = [];
+  // Namespaces first, so that a file that cannot be opened is named as a namespace error.
   try {
-    for (const l of plan.listen) bound.push(await tgt.listen(l));
+    await tgt.open();
   } catch (e) {
     await tgt.close();
-    throw new CliError(`cannot listen on ${formatHostPort(plan.listen[bound.length])}: ${describeError(e)}`);
+    throw new CliError(`namespace: ${describeError(e)}`);
   }
-  // First line: the bound addresses (port 0 resolved), for people and scripts alike.
-  log(`nvmeotcp target: listening on ${bound.map(formatHostPort).join(', ')}`);
-  for (const s of plan.subsystems) log(describeSubsystem(s));
-  for (const n of plan.notes) log(`note: ${n}`);
-  if (o.poll) log('note: busy polling while I/O queues are connected (one core at 100%)');
-
+  // The stats endpoint next: nothing is announced as listening while it may still fail.
   let stats: StatsServer | undefined;
   if (o.statsListen) {
     try {
@@ -187,6 +193,19 @@ async function runTarget(o: TargetOpts): Promise<void> {
       throw e;
     }
   }
+  const bound: HostPort[] = [];
+  try {
+    for (const l of plan.listen) bound.push(await tgt.listen(l));
+  } catch (e) {
+    await stats?.close();
+    await tgt.close();
+    throw new CliError(`cannot listen on ${formatHostPort(plan.listen[bound.length])}: ${describeError(e)}`);
+  }
+  // The bound addresses (port 0 resolved), for people and scripts alike.
+  log(`nvmeotcp target: listening on ${bound.map(formatHostPort).join(', ')}`);
+  for (const s of plan.subsystems) log(describeSubsystem(s));
+  for (const n of plan.notes) log(`note: ${n}`);
+  if (o.poll) log('note: busy polling while I/O queues are connected (one core at 100%)');
 
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
@@ -213,7 +232,7 @@ export function registerTarget(program: Command): void {
     .option('--nqn <nqn>', 'subsystem NQN', DEFAULT_TARGET_NQN)
     .option(
       '--ns <spec>',
-      'namespace, repeatable: ram:SIZE (ram:256M) or file:PATH[:SIZE][,sync] (,sync: write-through) (default ram:64M)',
+      'namespace, repeatable: ram:SIZE (ram:256M, at most 1G) or file:PATH[:SIZE][,sync] (,sync: write-through); ,ro serves it read-only (default ram:64M)',
       collect(nsArg),
     )
     .addOption(new Option('--lba <bytes>', 'logical block size: 512 or 4096').default(512).argParser(lbaArg))
@@ -245,16 +264,28 @@ export function registerTarget(program: Command): void {
       'after',
       `
 Logs one line per controller connect and disconnect. The first line names the bound
-address(es), e.g. "nvmeotcp target: listening on 127.0.0.1:4420".
+address(es), e.g. "nvmeotcp target: listening on 127.0.0.1:4420" (after "stats: ..."
+with --stats-listen): it appears once namespaces, stats endpoint and listeners are up.
+
+Sizes must be whole blocks of --lba. A RAM namespace takes memory only for the 1 MiB
+chunks written, up to 1 GiB each (the library's maxRamSize; Node buffers are not the
+limit, the chunks are separate). file:PATH:SIZE creates a missing file at SIZE (sparse)
+and never grows an existing one: a file shorter than SIZE is refused; without SIZE the
+file's own size is served. ,ro opens the file read-only and serves the namespace
+write-protected (Identify NSATTR bit 0; writes fail with Namespace Is Write Protected).
+NQNs must be nqn.yyyy-mm.<reverse domain>:<name> or nqn.2014-08.org.nvmexpress:uuid:<uuid>.
 
 --config reads the JSON that nvmetcli saves (/etc/nvmet/config.json): ports[].addr
 (trtype tcp, adrfam ipv4/ipv6, traddr, trsvcid), ports[].param.inline_data_size,
-ports[].subsystems, subsystems[] (nqn, attr.allow_any_host/serial/model, allowed_hosts,
-namespaces[].nsid/enable/device.path) and hosts[]. A device path that is a regular file
+ports[].subsystems (a subsystem is served, and discovered, only on the ports that link
+it, as nvmet does), subsystems[] (nqn, attr.allow_any_host/serial/model/version/
+cntlid_min/cntlid_max/qid_max, allowed_hosts, namespaces[].nsid/enable/device.path/
+uuid/nguid) and hosts[]. Ports of another trtype (rdma, fc, loop) are skipped with a
+note. device.readonly "1" (our addition) serves a namespace read-only. A device path that is a regular file
 is served as a file namespace; any other path (a block device such as /dev/nvme0n1,
 /dev/ram0 or /dev/nullb0, or a path that does not exist) is served from RAM, sized by
 device.size (our addition: bytes or "256M") or --ram-size. --listen, if given, replaces
-the ports' addresses. Every exported subsystem is served on every port.
+the ports' addresses in order (one --listen per NVMe/TCP port).
 
 Examples:
   nvmeotcp target --listen 127.0.0.1:4420 --ns ram:256M
