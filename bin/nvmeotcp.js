@@ -2,11 +2,12 @@
 // The nvmeotcp command: runs the compiled CLI, dist/cli/main.js. A checkout builds
 // dist/ at `npm ci` / `npm install` (the prepare script) or with `npm run build`.
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const main = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(main)) {
-  const root = fileURLToPath(new URL('..', import.meta.url));
+  const root = dirname(dirname(fileURLToPath(import.meta.url)));
   process.stderr.write(`nvmeotcp: ${fileURLToPath(main)} is missing: run \`npm run build\` in ${root}\n`);
   process.exit(1);
 }
