@@ -60,10 +60,10 @@ test('cli auth - nvmetcli JSON: hosts[].dhchap key, ctrl_key, hash, dhgroup beco
   const doc = {
     hosts: [
       { nqn: HOST, dhchap: { key: 'DHHC-1:00:k:', ctrl_key: 'DHHC-1:00:c:', hash: 'hmac(sha512)', dhgroup: 'ffdhe4096' } },
-      { nqn: 'nqn.x:plain' },
+      { nqn: 'nqn.2014-08.org.example:plain' },
     ],
     ports: [{ portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: '4420' }, subsystems: [NQN] }],
-    subsystems: [{ nqn: NQN, allowed_hosts: [HOST, 'nqn.x:plain'], namespaces: [] }],
+    subsystems: [{ nqn: NQN, allowed_hosts: [HOST, 'nqn.2014-08.org.example:plain'], namespaces: [] }],
   };
   const plan = planFromNvmetcli(doc, { ramSize: 1 << 20, lbaSize: 512 });
   assert.deepEqual(plan.hosts, [
