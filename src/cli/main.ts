@@ -1,7 +1,6 @@
 // `nvmeotcp <verb>`: the command registry and the one place errors become exit codes.
 // Every failure is one line on stderr ("nvmeotcp <verb>: <what>") and a non-zero exit
 // code; NVMEOTCP_DEBUG=1 adds the stack trace.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
@@ -11,13 +10,8 @@ import { registerDiscover } from './commands/discover.ts';
 import { registerPerf } from './commands/perf.ts';
 import { registerStats } from './commands/stats.ts';
 import { registerTarget } from './commands/target.ts';
-import { crc32cImplementation, crc32cSkipped } from '../index.ts';
+import { crc32cImplementation, crc32cSkipped, packageVersion } from '../index.ts';
 import { CliError, describeError } from './errors.ts';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? '0.0.0';
-}
 
 /** Where help, usage errors and failure lines go (tests pass their own). */
 export interface Io {

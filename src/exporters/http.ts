@@ -7,9 +7,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32cImplementation } from '../protocol/crc32c.ts';
+import type { IoSnapshot } from '../stats/io.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
 import { type CapsState, capsGetReply, statsGetReply } from './netlink.ts';
-import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
+import { formatHostPrometheus, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 
 export interface StatsEndpoints {
   /** Prometheus text, rendered from a snapshot taken now. */
@@ -48,6 +49,45 @@ export function snapshotEndpoints(source: SnapshotSource): StatsEndpoints {
       const netlink = { 'stats-get': statsGetReply(snap, source.ifindex), 'caps-get': capsGetReply(source.getCaps(), source.ifindex) };
       return { ...snap, netlink };
     },
+  };
+}
+
+/**
+ * What a host controller may count: the times it re-established its association
+ * after losing it. A controller without the property counts 0 (reconnectsOf).
+ */
+export interface ReconnectCounter {
+  readonly reconnects: number;
+}
+
+/** The controller's reconnects if it counts them (ReconnectCounter), else 0. */
+export function reconnectsOf(ctrl: object): number {
+  const v = (ctrl as Partial<ReconnectCounter>).reconnects;
+  return typeof v === 'number' ? v : 0;
+}
+
+/** What a host process serves: its offload device (if any), its namespaces' I/O, its controllers' reconnects. */
+export interface HostStatsSource {
+  device?: SnapshotSource;
+  /** Namespaces in use (the host's Namespace: its `stats` block). */
+  namespaces: readonly { readonly stats: { snapshot(): IoSnapshot } }[];
+  /** Each controller with its labels (e.g. { subsystem }). */
+  controllers: readonly { labels: Record<string, string>; ctrl: object }[];
+}
+
+/**
+ * The endpoints of a host: /metrics has the device's offload counters, the
+ * `nvmeotcp_host_io_*` families and `nvmeotcp_host_reconnects_total`; /stats is the
+ * device's /stats (snapshotEndpoints) with `io` (one IoSnapshot per namespace) and
+ * `reconnects` beside it.
+ */
+export function hostEndpoints(src: HostStatsSource): StatsEndpoints {
+  const dev = src.device !== undefined ? snapshotEndpoints(src.device) : undefined;
+  const io = () => src.namespaces.map((n) => n.stats.snapshot());
+  const reconnects = () => src.controllers.map((c) => ({ labels: { ...c.labels }, value: reconnectsOf(c.ctrl) }));
+  return {
+    metrics: () => formatHostPrometheus({ offload: src.device?.snapshot(), io: io(), reconnects: reconnects() }),
+    stats: () => ({ role: 'host', ...(dev ? (dev.stats() as object) : {}), io: io(), reconnects: reconnects() }),
   };
 }
 

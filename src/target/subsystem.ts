@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { NQN_DISCOVERY } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { IoStats } from '../stats/io.ts';
 import { FileBackend } from './backends/file.ts';
 import { RamBackend } from './backends/ram.ts';
 import type { Backend } from './backends/types.ts';
@@ -37,6 +38,8 @@ export class Namespace {
   /** Stable unique identifiers derived from the subsystem NQN and the NSID. */
   readonly nguid: Buffer;
   readonly eui64: Buffer;
+  /** Commands, bytes, errors and latency of this namespace's I/O (written as commands complete). */
+  readonly io: IoStats;
 
   constructor(
     readonly nsid: number,
@@ -50,6 +53,7 @@ export class Namespace {
     const h = createHash('sha256').update(`${subnqn}\0${nsid}`).digest();
     this.nguid = h.subarray(0, 16);
     this.eui64 = h.subarray(16, 24);
+    this.io = new IoStats({ subsystem: subnqn, namespace: String(nsid) });
   }
 
   /** True when [slba, slba + nlb) lies inside the namespace. */
