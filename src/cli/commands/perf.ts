@@ -14,8 +14,8 @@ import {
   RW_MODES,
   type RwMode,
   type SocketDevice,
+  hostEndpoints,
   type StatsServer,
-  snapshotEndpoints,
   statsToJson,
   type WorkloadOptions,
   type WorkloadResult,
@@ -24,7 +24,7 @@ import { type HostPort, intArg, onOffArg, parseHostPort, positiveNumberArg, size
 import { addConnectionOptions, type ConnectionFlags, connectionFlags, targetLabel } from '../connection.ts';
 import { CliError } from '../errors.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
-import { serveStats } from '../stats-server.ts';
+import { lingerThenClose, serveStats } from '../stats-server.ts';
 import {
   type CpuReport,
   cpuReport,
@@ -49,6 +49,7 @@ interface PerfOpts {
   nsid?: number;
   json: boolean;
   statsListen?: HostPort;
+  statsLinger?: number;
 }
 
 function nicArg(v: string): NicProfile {
@@ -93,6 +94,8 @@ class StoppableNamespace implements BlockDevice {
     this.ns.submitWrite(slba, buf, done, arg);
   }
 }
+
+const logErr = (l: string) => process.stderr.write(`${l}\n`);
 
 /** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
@@ -157,8 +160,9 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     dev = new StoppableNamespace(ctrl.namespace(nsid));
     if (o.bs % dev.lbaSize !== 0) throw new CliError(`--bs ${o.bs} is not a multiple of namespace ${nsid}'s LBA size ${dev.lbaSize}`);
     workload = workloadDescription(o, f, subnqn, nsid, ctrl);
-    if (o.statsListen && device) {
-      stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => process.stderr.write(`${l}\n`));
+    if (o.statsListen) {
+      const ep = hostEndpoints({ device, namespaces: [ctrl.namespace(nsid)], controllers: [{ labels: { subsystem: subnqn }, ctrl }] });
+      stats = await serveStats(o.statsListen, ep, logErr);
     }
     if (!o.json) {
       process.stdout.write(
@@ -177,10 +181,12 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
       if (e instanceof RangeError) throw new CliError(e.message);
       throw e;
     }
+  } catch (e) {
+    await stats?.close();
+    throw e;
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
-    await stats?.close();
     // Counters are read after the disconnect: every queue's sk_add has its sk_del.
     await ctrl.disconnect();
   }
@@ -207,6 +213,8 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
         : '\nOffload: off (software receive path)\n',
     );
   }
+  // The results are out; the final counters stay up for a last scrape if asked.
+  await lingerThenClose(stats, o.statsLinger, logErr);
   if (result.error !== undefined) {
     process.stderr.write(`nvmeotcp perf: ${result.error}\n`);
     return 1;
@@ -238,7 +246,8 @@ export function registerPerf(program: Command): void {
     .option('--hipri', 'poll for completions (busy-poll the event loop while I/O is in flight: lower latency, a core at 100%)', false)
     .option('--nsid <n>', 'namespace ID (default: the first active one)', intArg(1, 0xfffffffe))
     .option('--json', 'print one JSON object {workload, results, offload}', false)
-    .option('--stats-listen <addr:port>', 'serve /metrics and /stats of the offload device while running', parseHostPort);
+    .option('--stats-listen <addr:port>', 'serve /metrics, /stats and /dashboard (offload and I/O counters) while running', parseHostPort)
+    .option('--stats-linger <seconds>', 'with --stats-listen: keep serving the final counters this long after the run', positiveNumberArg);
   addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true });
   cmd
     .addHelpText(
@@ -264,7 +273,7 @@ Examples:
     )
     .action(async (opts: PerfOpts & Record<string, unknown>) => {
       if (opts.runtime !== undefined && opts.size !== undefined) throw new CliError('give --runtime or --size, not both');
-      if (opts.statsListen && !opts.offload) throw new CliError('--stats-listen serves the offload counters: it needs --offload on');
+      if (opts.statsLinger !== undefined && !opts.statsListen) throw new CliError('--stats-linger needs --stats-listen');
       process.exitCode = await runPerf(opts, connectionFlags(opts));
     });
 }
