@@ -1,6 +1,7 @@
 // The stats endpoint of a host or target process: a small node:http server answering
 //   GET /metrics  Prometheus text exposition (format 0.0.4)
 //   GET /stats    the same counters as JSON
+//   GET /dashboard a live page charting /stats once a second (dashboard.ts); / redirects there
 // Both are rendered from one fresh snapshot per request (at scrape time, never on
 // a timer), so a scrape always sees the counters as they are now. `nvmeotcp target`,
 // `perf` and `demo --stats-listen` serve it; a library user can serve any device.
@@ -9,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { crc32cImplementation } from '../protocol/crc32c.ts';
 import type { IoSnapshot } from '../stats/io.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
+import { DASHBOARD_HTML } from './dashboard.ts';
 import { type CapsState, capsGetReply, statsGetReply } from './netlink.ts';
 import { formatHostPrometheus, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 
@@ -68,7 +70,7 @@ export function reconnectsOf(ctrl: object): number {
 
 /** What a host process serves: its offload device (if any), its namespaces' I/O, its controllers' reconnects. */
 export interface HostStatsSource {
-  device?: SnapshotSource;
+  device?: SnapshotSource | undefined;
   /** Namespaces in use (the host's Namespace: its `stats` block). */
   namespaces: readonly { readonly stats: { snapshot(): IoSnapshot } }[];
   /** Each controller with its labels (e.g. { subsystem }). */
@@ -109,8 +111,14 @@ function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): 
       const doc = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v, crc32c: crc32cImplementation() } : v;
       body = `${JSON.stringify(doc, null, 2)}\n`;
       type = 'application/json';
+    } else if (path === '/dashboard') {
+      body = DASHBOARD_HTML;
+      type = 'text/html; charset=utf-8';
+    } else if (path === '/') {
+      res.writeHead(302, { location: '/dashboard', 'content-type': 'text/plain' }).end('see /dashboard, /metrics, /stats\n');
+      return;
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /stats\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /stats or /dashboard\n');
       return;
     }
   } catch (e) {
