@@ -9,16 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { TargetCounters, targetEndpoints } from '../../src/cli/target-stats.ts';
-import { hostEndpoints, startStatsServer } from '../../src/exporters/http.ts';
-import { NvmeController } from '../../src/host/index.ts';
-import { createSocketDevice } from '../../src/offload/socket-device.ts';
-import { NvmeTarget } from '../../src/target/index.ts';
 import { runWorkload } from '../../src/workload/workload.ts';
 import { Browser, type Page } from '../helpers/chromium.ts';
+import { startMetricsRig } from '../helpers/metrics-rig.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:dashboard';
-const LOOPBACK = { host: '127.0.0.1', port: 0 };
 
 interface ChartState {
   id: string;
@@ -48,33 +43,14 @@ async function waitCharts(p: Page, done: (c: ChartState[], polls: number) => boo
 test('dashboard - charts per queue and per namespace fill from /stats in headless chromium; screenshot', async (t) => {
   const browser = await Browser.launch(t, { width: 1320, height: 1280 });
   if (browser === undefined) return;
-  // After hooks run in the order they were added: the I/O stops and the host
-  // disconnects before the target closes.
+  // After hooks run in the order they were added: the I/O stops before the rig closes.
   let stop = false;
   let io: Promise<void> = Promise.resolve();
-  let ctrl: NvmeController | undefined;
   t.after(async () => {
     stop = true;
     await io;
-    await ctrl?.disconnect();
   });
-
-  const tgt = new NvmeTarget({
-    subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: 16 << 20 }, lbaSize: 4096 }] }],
-  });
-  t.after(() => tgt.close());
-  const counters = new TargetCounters(tgt);
-  const { port } = await tgt.listen(LOOPBACK);
-  const tsrv = await startStatsServer(LOOPBACK, targetEndpoints(counters));
-  t.after(() => tsrv.close());
-  const dev = createSocketDevice({ channels: 2 });
-  ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, nrIoQueues: 2, offload: dev });
-  const ns = ctrl.namespace(1);
-  const hsrv = await startStatsServer(
-    LOOPBACK,
-    hostEndpoints({ device: dev, namespaces: [ns], controllers: [{ labels: { subsystem: NQN }, ctrl }] }),
-  );
-  t.after(() => hsrv.close());
+  const { ns, targetStats: tsrv, hostStats: hsrv } = await startMetricsRig(t, NQN, 16);
 
   // I/O until the test is done: 128 KiB reads are placed (above io_threshold), with writes mixed in.
   io = (async () => {

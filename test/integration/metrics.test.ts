@@ -3,16 +3,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { TargetCounters, targetEndpoints } from '../../src/cli/target-stats.ts';
-import { hostEndpoints, startStatsServer } from '../../src/exporters/http.ts';
-import { NvmeController } from '../../src/host/index.ts';
-import { createSocketDevice } from '../../src/offload/socket-device.ts';
-import { NvmeTarget } from '../../src/target/index.ts';
+import { hostEndpoints } from '../../src/exporters/http.ts';
+import type { SocketDevice } from '../../src/offload/socket-device.ts';
 import { runWorkload } from '../../src/workload/workload.ts';
+import { startMetricsRig } from '../helpers/metrics-rig.ts';
 import { promtoolCheck } from '../helpers/promtool.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:metrics';
-const LOOPBACK = { host: '127.0.0.1', port: 0 };
 
 const value = (text: string, name: string, labels: Record<string, string>): number => {
   const fam = parsePrometheusTextFormat(text).find((f) => f.name === name);
@@ -22,24 +19,7 @@ const value = (text: string, name: string, labels: Record<string, string>): numb
 };
 
 test('metrics - target and host /metrics count the I/O done, promtool clean, labels stable across a reconnect', async (t) => {
-  const tgt = new NvmeTarget({
-    subsystems: [{ nqn: NQN, namespaces: [{ nsid: 1, backend: { kind: 'ram', size: 8 << 20 }, lbaSize: 4096 }] }],
-  });
-  t.after(() => tgt.close());
-  const counters = new TargetCounters(tgt);
-  const { port } = await tgt.listen(LOOPBACK);
-  const tsrv = await startStatsServer(LOOPBACK, targetEndpoints(counters));
-  t.after(() => tsrv.close());
-  const dev = createSocketDevice({ channels: 2 });
-  const connect = () => NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, nrIoQueues: 2, offload: dev });
-  const ctrl = await connect();
-  t.after(() => ctrl.disconnect());
-  const ns = ctrl.namespace(1);
-  const hsrv = await startStatsServer(
-    LOOPBACK,
-    hostEndpoints({ device: dev, namespaces: [ns], controllers: [{ labels: { subsystem: NQN }, ctrl }] }),
-  );
-  t.after(() => hsrv.close());
+  const { ctrl, ns, dev, connect, targetStats: tsrv, hostStats: hsrv } = await startMetricsRig(t, NQN, 8);
 
   const r = await runWorkload(ns, { rw: 'randrw', bs: 65536, iodepth: 4, totalBytes: 4 << 20, seed: 7 });
   assert.equal(r.error, undefined);
@@ -79,13 +59,12 @@ test('metrics - target and host /metrics count the I/O done, promtool clean, lab
   assert.ok(before.some((l) => l.includes('"queue":"1"')));
   for (const l of before) assert.doesNotMatch(l, new RegExp(`/${ctrl.cntlid}"`), 'no controller ID in a label value');
   const again = await connect();
-  t.after(() => again.disconnect());
   assert.notEqual(again.cntlid, ctrl.cntlid);
   await ctrl.disconnect();
   const after = series(formatAfter(dev));
   assert.deepEqual(after, before);
 });
 
-function formatAfter(dev: ReturnType<typeof createSocketDevice>): string {
+function formatAfter(dev: SocketDevice): string {
   return hostEndpoints({ device: dev, namespaces: [], controllers: [] }).metrics();
 }
