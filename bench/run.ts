@@ -11,6 +11,8 @@
 //   --disable-sqflow  connect with SQ flow control disabled (reads end with C2HData SUCCESS, no CapsuleResp)
 //   --region SIZE bytes of the namespace the workload covers (default 256m; e.g. 1m keeps
 //                 random 4 KiB reads in the CPU caches, to separate memory from protocol costs)
+//   --suite replay [--size SIZE]  nvmeotcp replay on a synthetic capture of SIZE (default 1g)
+//                 against tshark's NVMe/TCP decode of it, and the replay's RSS (bench/replay.ts)
 // Baselines measured in the same run: raw socket stream; raw ping-pongs at QD64 of
 // 72/24 bytes (command/completion), 72/4144 (shaped as a 4 KiB read), the same with
 // each 4 KiB copied from a random block of the region (a RAM disk's random read, the
@@ -22,6 +24,7 @@ import { parseSize, type RwMode } from '../src/workload/workload.ts';
 import { rawPingPong, rawStream } from './baselines.ts';
 import { pinSelf } from './proc.ts';
 import { type CaseResult, type CaseSpec, DEFAULT_REGION, runCase } from './nvme-case.ts';
+import { formatReplayBench, replayBench } from './replay.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const { values: a } = parseArgs({
     'disable-sqflow': { type: 'boolean', default: false },
     ramp: { type: 'string', default: '1' },
     poll: { type: 'boolean', default: false },
+    size: { type: 'string', default: '1g' },
   },
 });
 const seconds = Number(a.seconds);
@@ -99,6 +103,14 @@ const median = (xs: number[]) => {
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
 
 async function main(): Promise<void> {
+  if (a.suite === 'replay') {
+    const r = await replayBench(parseSize(a.size!), { tshark: true, dir: 'bench/results' });
+    console.log(formatReplayBench(r));
+    const out = a.out ?? `bench/results/replay-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2));
+    return;
+  }
   const todo = cases();
   console.log(`nvmeotcp bench: suite ${a.suite}, ${todo.length} cases × ${reps} reps × ${seconds}s${cpus ? ', pinned' : ''}`);
   const streamRuns: number[] = [];

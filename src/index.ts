@@ -21,6 +21,7 @@ export {
   type BackendConfig,
   type BudgetStats,
   type ControllerInfo,
+  type HostConfig,
   type ListenAddress,
   type NamespaceConfig,
   NvmeTarget,
@@ -79,6 +80,18 @@ export {
   TcpFlow,
 } from './capture/index.ts';
 
+// Replay: the NIC model on captured traffic (`nvmeotcp replay`)
+export {
+  IMPAIR_WINDOW,
+  type PduCounts,
+  type ReplayCounters,
+  type ReplayFlowResult,
+  type ReplayImpairments,
+  type ReplayOptions,
+  type ReplayResult,
+  replayCapture,
+} from './replay/replay.ts';
+
 // Statistics
 export {
   ALL_COUNTERS,
@@ -136,14 +149,17 @@ export {
 
 // Protocol: errors, constants, wire structures users see
 export {
+  AuthenticationError,
   ConnectionError,
   InvalidArgumentError,
+  NamespaceGoneError,
   NegotiationError,
   NvmeStatusError,
   NvmeTcpError,
   ProtocolError,
   TermReqError,
   TimeoutError,
+  UnsupportedError,
 } from './protocol/errors.ts';
 export {
   DEFAULT_PORT,
@@ -156,6 +172,19 @@ export {
   Sct,
 } from './protocol/constants.ts';
 export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
+// In-band authentication (DH-HMAC-CHAP): secrets in nvme-cli's DHHC-1 form, hash and group IDs, failure reasons
+export {
+  AuthHash,
+  DhGroup,
+  type DhchapKey,
+  dhGroupName,
+  formatDhchapKey,
+  hashName,
+  parseDhchapKey,
+  parseDhGroupName,
+  parseHashName,
+} from './protocol/dhchap.ts';
+export { FAILURE_EXP_TEXT, FailureExp } from './protocol/auth.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';
 // Digests: which CRC32C implementation runs (for start-up logs and stats output)
 export { crc32c, crc32cImplementation, crc32cSkipped, crc32cUpdate } from './protocol/crc32c.ts';

@@ -2,7 +2,7 @@
 // InvalidArgumentError, which commander turns into one line on stderr
 // ("error: option '--bs <size>' argument 'x' is invalid. <reason>") and exit code 1.
 import { InvalidArgumentError } from 'commander';
-import { parseSize } from '../index.ts';
+import { parseDhchapKey, parseSize } from '../index.ts';
 
 /** An integer within [min, max]. */
 export function intArg(min: number, max: number): (v: string) => number {
@@ -65,4 +65,14 @@ export function onOffArg(v: string): boolean {
 /** "ADDR:PORT" as it would be typed back (IPv6 in brackets). */
 export function formatHostPort(a: HostPort): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** A DH-HMAC-CHAP secret (DHHC-1:..: as `nvme gen-dhchap-key` prints it), checked: format, key length, CRC-32. */
+export function dhchapSecretArg(v: string): string {
+  try {
+    parseDhchapKey(v, 'secret');
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return v.trim();
 }

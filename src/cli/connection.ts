@@ -1,12 +1,13 @@
 // The connection flags, spelled as nvme-cli spells them (nvme connect / discover):
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
-// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds).
+// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -S/--dhchap-secret,
+// -C/--dhchap-ctrl-secret (DH-HMAC-CHAP secrets as `nvme gen-dhchap-key` prints them).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { formatHostPort, intArg } from './args.ts';
+import { dhchapSecretArg, formatHostPort, intArg } from './args.ts';
 
 export interface ConnectionFlags {
   traddr: string;
@@ -21,6 +22,9 @@ export interface ConnectionFlags {
   /** Ask the controller to disable SQ flow control (Connect CATTR bit 2). */
   disableSqflow: boolean;
   keepAliveTmo: number;
+  /** DH-HMAC-CHAP: the host's secret, and the controller's for bidirectional authentication. */
+  dhchapSecret?: string;
+  dhchapCtrlSecret?: string;
 }
 
 const DEFAULT_TRSVCID = 4420;
@@ -60,6 +64,11 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
     .option('-g, --hdr-digest', 'enable the transport header digest (CRC32C)', false)
     .option('-G, --data-digest', 'enable the transport data digest (CRC32C)', false)
     .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5);
+  if (set.nqn !== 'none') {
+    cmd
+      .option('-S, --dhchap-secret <secret>', 'DH-HMAC-CHAP host secret (DHHC-1:..: from `nvme gen-dhchap-key`)', dhchapSecretArg)
+      .option('-C, --dhchap-ctrl-secret <secret>', 'DH-HMAC-CHAP controller secret: authenticate the controller too', dhchapSecretArg);
+  }
   if (set.ioQueues) {
     cmd
       .option(
@@ -103,6 +112,8 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     keepAliveTmo: o.keepAliveTmo as number,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;
+  if (typeof o.dhchapSecret === 'string') f.dhchapSecret = o.dhchapSecret;
+  if (typeof o.dhchapCtrlSecret === 'string') f.dhchapCtrlSecret = o.dhchapCtrlSecret;
   return f;
 }
 

@@ -8,6 +8,7 @@ import { registerConnect, registerList } from './commands/connect.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerDiscover } from './commands/discover.ts';
 import { registerPerf } from './commands/perf.ts';
+import { registerReplay } from './commands/replay.ts';
 import { registerStats } from './commands/stats.ts';
 import { registerTarget } from './commands/target.ts';
 import { crc32cImplementation, crc32cSkipped, packageVersion } from '../index.ts';
@@ -46,6 +47,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerPerf(program);
   registerStats(program);
   registerDemo(program);
+  registerReplay(program);
   return program;
 }
 

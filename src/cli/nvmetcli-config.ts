@@ -1,7 +1,8 @@
 // Reads the JSON that `nvmetcli save` writes (/etc/nvmet/config.json) and turns it
 // into target options. The file mirrors configfs under /sys/kernel/config/nvmet:
 //
-//   { "hosts":      [ { "nqn": "..." } ],
+//   { "hosts":      [ { "nqn": "...", "dhchap": { "key": "DHHC-1:..", "ctrl_key": "DHHC-1:..",
+//                       "hash": "hmac(sha256)", "dhgroup": "ffdhe2048" } } ],
 //     "ports":      [ { "portid": 1, "addr": { "trtype": "tcp", "adrfam": "ipv4",
 //                       "traddr": "127.0.0.1", "trsvcid": "4420", "treq": "..." },
 //                       "param": { "inline_data_size": "16384" },
@@ -14,13 +15,18 @@
 //
 // configfs attribute values are strings ("1", "4420"); numbers are accepted too.
 // Our additions: device.size (bytes or "256M") for RAM namespaces and to size a new file.
+// hosts[].dhchap holds nvmet's configfs host attributes dhchap_key, dhchap_ctrl_key,
+// dhchap_hash and dhchap_dhgroup, grouped the way nvmetcli stores a "<group>_<attr>"
+// attribute family (upstream nvmetcli does not save them yet).
 import { statSync } from 'node:fs';
-import { parseSize, type SubsystemConfig } from '../index.ts';
+import { type HostConfig, parseSize, type SubsystemConfig } from '../index.ts';
 import type { HostPort } from './args.ts';
 import { CliError } from './errors.ts';
 
 export interface TargetPlan {
   subsystems: SubsystemConfig[];
+  /** Hosts with DH-HMAC-CHAP settings. */
+  hosts?: HostConfig[];
   listen: HostPort[];
   /** Largest param.inline_data_size of the ports, if any port sets it. */
   inCapsuleDataSize?: number;
@@ -89,9 +95,16 @@ export function planFromNvmetcli(doc: unknown, d: PlanDefaults): TargetPlan {
   const notes: string[] = [];
 
   const hosts = new Set<string>();
+  const hostAuth: HostConfig[] = [];
   arr(doc.hosts, 'hosts').forEach((h, i) => {
     if (!isObj(h)) throw new CliError(`hosts[${i}]: expected an object`);
-    hosts.add(str(h.nqn, `hosts[${i}].nqn`));
+    const nqn = str(h.nqn, `hosts[${i}].nqn`);
+    hosts.add(nqn);
+    if (h.dhchap === undefined) return;
+    const a = h.dhchap;
+    if (!isObj(a)) throw new CliError(`hosts[${i}].dhchap: expected an object`);
+    const opt = (k: string): string | undefined => (a[k] === undefined || a[k] === '' ? undefined : str(a[k], `hosts[${i}].dhchap.${k}`));
+    hostAuth.push({ nqn, dhchapKey: opt('key'), dhchapCtrlKey: opt('ctrl_key'), dhchapHash: opt('hash'), dhchapDhgroup: opt('dhgroup') });
   });
 
   const byNqn = new Map<string, SubsystemConfig>();
@@ -176,6 +189,7 @@ export function planFromNvmetcli(doc: unknown, d: PlanDefaults): TargetPlan {
     if (new Set(perPort).size > 1) notes.push('every exported subsystem is served on every port');
   }
   const plan: TargetPlan = { subsystems, listen, notes };
+  if (hostAuth.length > 0) plan.hosts = hostAuth;
   if (inCapsuleDataSize !== undefined) plan.inCapsuleDataSize = inCapsuleDataSize;
   return plan;
 }

@@ -58,6 +58,8 @@ export async function connectController(
       queueSize: f.queueSize,
       disableSqFlow: f.disableSqflow,
       kato: f.keepAliveTmo * 1000,
+      dhchapSecret: f.dhchapSecret,
+      dhchapCtrlSecret: f.dhchapCtrlSecret,
       ...(offload ? { offload } : {}),
       ...(extra.poll ? { poll: true } : {}),
     }),

@@ -9,7 +9,11 @@
 //   Property Get CAP → Property Set CC = 0x00460000 → CC.EN = 1 → poll CSTS.RDY
 //   (bounded by CAP.TO) → Property Get VS → Identify Controller → Set Features
 //   Number of Queues → one TCP connection + Connect per I/O queue (KATO 0, the
-//   admin CNTLID) → Identify active NS list → Identify Namespace for each.
+//   admin CNTLID) → Identify active NS list → Identify Namespace for each →
+//   Set Features Async Event Configuration + one AER outstanding (host/aer.ts).
+//
+// Events: 'nsChanged' (NSIDs), 'rescan' (RescanResult), 'aen' (AsyncEvent); see aer.ts.
+import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cc, Cns, Csts, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
 import { ConnectionError, InvalidArgumentError, NegotiationError, NvmeStatusError, TimeoutError } from '../protocol/errors.ts';
@@ -21,8 +25,12 @@ import {
   parseActiveNsList,
   parseIdentifyController,
   parseIdentifyNamespace,
+  VWC_PRESENT,
 } from '../protocol/identify.ts';
+import { parseDhchapKey } from '../protocol/dhchap.ts';
 import { AdminClient, fabricsConnect } from './admin.ts';
+import { AsyncEvents, type RescanResult } from './aer.ts';
+import { authenticateQueue } from './auth.ts';
 import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { BusyPoller } from '../transport/poller.ts';
@@ -35,7 +43,7 @@ const CC_ENABLE_BASE = Cc.IOCQES_16 | Cc.IOSQES_64;
 const SHUTDOWN_TIMEOUT_MIN_MS = 5000;
 const SHUTDOWN_TIMEOUT_MAX_MS = 60_000;
 
-export class NvmeController implements IoPath {
+export class NvmeController extends EventEmitter implements IoPath {
   readonly cntlid: number;
   /** Controller Capabilities (CAP) as read at connect. */
   readonly cap: bigint;
@@ -60,8 +68,18 @@ export class NvmeController implements IoPath {
   private xferMax = MAX_XFER;
   /** Busy poller while I/O is outstanding (ConnectOptions.poll). */
   private readonly poller: BusyPoller | undefined;
+  /** The outstanding AER and what its events start (rescan). */
+  private readonly aen = new AsyncEvents({
+    rescan: () => this.rescan(),
+    emit: (event: string, arg: unknown) => {
+      // Off the receive path: a listener that throws is the application's own uncaught exception.
+      process.nextTick(() => this.emit(event, arg));
+    },
+    warn: (message) => process.emitWarning(`nvmeotcp host: controller ${this.cntlid}: ${message}`),
+  });
 
   private constructor(o: ResolvedOptions, admin: HostQueue, cntlid: number, cap: bigint, vs: number) {
+    super();
     this.o = o;
     this.admin = new AdminClient(admin, o.ioTimeoutMs);
     this.cntlid = cntlid;
@@ -113,6 +131,7 @@ export class NvmeController implements IoPath {
           hostid: o.hostid,
           subnqn: o.subnqn,
           hostnqn: o.hostnqn,
+          auth: o.auth,
         },
         o.ioTimeoutMs,
       );
@@ -127,6 +146,8 @@ export class NvmeController implements IoPath {
       ctrl = new NvmeController(o, admin, cntlid, cap, vs);
       ctrl.startKeepAlive();
       await ctrl.init();
+      // AER hook: one AER outstanding once the association is live. A reconnect calls this again.
+      await ctrl.aen.arm(ctrl.admin, ctrl.identify.oaes);
       return ctrl;
     } catch (e) {
       if (ctrl !== undefined) await ctrl.abort();
@@ -148,6 +169,16 @@ export class NvmeController implements IoPath {
   /** Largest transfer of one command: 2^MDTS pages, at most 4 MiB. */
   get maxXfer(): number {
     return this.xferMax;
+  }
+
+  /** Identify VWC bit 0: the controller has a volatile write cache (otherwise Flush completes on the host). */
+  get volatileWriteCache(): boolean {
+    return ((this.id?.vwc ?? 0) & VWC_PRESENT) !== 0;
+  }
+
+  /** Identify ONCS: optional NVM commands the controller supports. */
+  get oncs(): number {
+    return this.id?.oncs ?? 0;
   }
 
   /** Number of connected I/O queues. */
@@ -192,6 +223,7 @@ export class NvmeController implements IoPath {
   disconnect(): Promise<void> {
     if (this.closed === undefined) {
       this.closing = true;
+      this.aen.stop();
       this.closed = this.shutdown();
     }
     return this.closed;
@@ -222,6 +254,24 @@ export class NvmeController implements IoPath {
   /** Get Log Page on the admin queue (the discovery log, SMART...). */
   getLogPage(lid: number, len: number, offset = 0, opts: { nsid?: number; rae?: boolean } = {}): Promise<Buffer> {
     return this.admin.getLogPage(lid, len, offset, opts.nsid ?? 0, opts.rae ?? false);
+  }
+
+  /**
+   * Authenticates every live queue again (DH-HMAC-CHAP), with new secrets when given,
+   * as writing Linux's dhchap_secret / dhchap_ctrl_secret does. The new secrets are
+   * kept for later queues and reconnects. Rejects with AuthenticationError when a
+   * queue fails; the controller then refuses that queue's commands.
+   */
+  async reauthenticate(secrets: { dhchapSecret?: string; dhchapCtrlSecret?: string } = {}): Promise<void> {
+    const cur = this.o.auth;
+    const hostKey = secrets.dhchapSecret === undefined ? cur?.hostKey : parseDhchapKey(secrets.dhchapSecret, 'dhchapSecret');
+    if (hostKey === undefined) throw new InvalidArgumentError('reauthenticate: the controller was connected without a DH-HMAC-CHAP secret');
+    const ctrlKey = secrets.dhchapCtrlSecret === undefined ? cur?.ctrlKey : parseDhchapKey(secrets.dhchapCtrlSecret, 'dhchapCtrlSecret');
+    const auth = { hostKey, ctrlKey };
+    this.o.auth = auth;
+    const nqn = { host: this.o.hostnqn, subsys: this.o.subnqn };
+    const qs = [this.admin.q, ...this.io].filter((q) => q.live);
+    await Promise.all(qs.map((q) => authenticateQueue(q, auth, nqn, this.o.ioTimeoutMs)));
   }
 
   // ------------------------------------------------------------ I/O routing (IoPath)
@@ -323,6 +373,7 @@ export class NvmeController implements IoPath {
         hostid: o.hostid,
         subnqn: o.subnqn,
         hostnqn: o.hostnqn,
+        auth: o.auth,
       };
       await fabricsConnect(q, p, o.ioTimeoutMs);
       // The target and subsystem, not the controller ID: the label stays the same across a reconnect.
@@ -332,6 +383,40 @@ export class NvmeController implements IoPath {
       await q.close();
       throw e;
     }
+  }
+
+  /**
+   * Re-reads the active namespace list and the size of every namespace (the AER does
+   * on Namespace Attribute Changed; an application may too). Namespace objects follow:
+   * a resized one checks I/O against its new size, a removed one fails every call with
+   * NamespaceGoneError (a later one with the same NSID is a new Namespace object).
+   */
+  async rescan(): Promise<RescanResult> {
+    const before = new Map(this.nsInfo.map((n) => [n.nsid, n]));
+    await this.scanNamespaces(this.identify.nn);
+    const r: RescanResult = { added: [], removed: [], resized: [] };
+    const now = new Set<number>();
+    for (const info of this.nsInfo) {
+      now.add(info.nsid);
+      const old = before.get(info.nsid);
+      if (old === undefined) r.added.push(info.nsid);
+      else if (old.lbaSize !== info.lbaSize) {
+        // Reformatted: the old object's block numbers mean nothing any more.
+        r.resized.push(info.nsid);
+        this.nsCache.get(info.nsid)?.removed();
+        this.nsCache.delete(info.nsid);
+      } else if (old.nlba !== info.nlba) {
+        r.resized.push(info.nsid);
+        this.nsCache.get(info.nsid)?.resized(info);
+      }
+    }
+    for (const nsid of before.keys()) {
+      if (now.has(nsid)) continue;
+      r.removed.push(nsid);
+      this.nsCache.get(nsid)?.removed();
+      this.nsCache.delete(nsid);
+    }
+    return r;
   }
 
   private async scanNamespaces(nn: number): Promise<void> {
@@ -393,6 +478,7 @@ export class NvmeController implements IoPath {
   /** Closes every queue at once (failed connect, lost keep-alive). */
   private abort(): Promise<void> {
     this.closing = true;
+    this.aen.stop();
     this.stopKeepAlive();
     this.closed ??= this.closeQueues();
     return this.closed;

@@ -2,7 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { parseDhchapKey } from '../protocol/dhchap.ts';
 import { CATTR_DISABLE_SQFLOW } from '../protocol/fabrics.ts';
+import type { HostSecrets } from './auth.ts';
 import type { HostDdpDevice } from './offload.ts';
 
 export interface ConnectOptions {
@@ -41,6 +43,28 @@ export interface ConnectOptions {
    * at the price of a core at 100% while I/O runs. Default false.
    */
   poll?: boolean | undefined;
+  /**
+   * The host's DH-HMAC-CHAP secret (nvme-cli's --dhchap-secret), `DHHC-1:..:` as
+   * `nvme gen-dhchap-key` prints it: every queue authenticates when the controller asks.
+   */
+  dhchapSecret?: string | undefined;
+  /**
+   * The controller's secret (nvme-cli's --dhchap-ctrl-secret): bidirectional
+   * authentication, the controller must prove it knows it (on every queue, asked or not).
+   */
+  dhchapCtrlSecret?: string | undefined;
+}
+
+/** Parses the two DH-HMAC-CHAP secrets (InvalidArgumentError naming the option). */
+function resolveSecrets(host: string | undefined, ctrl: string | undefined): HostSecrets | undefined {
+  if (host === undefined) {
+    if (ctrl !== undefined) throw new InvalidArgumentError('dhchapCtrlSecret: needs dhchapSecret as well');
+    return undefined;
+  }
+  return {
+    hostKey: parseDhchapKey(host, 'dhchapSecret'),
+    ctrlKey: ctrl === undefined ? undefined : parseDhchapKey(ctrl, 'dhchapCtrlSecret'),
+  };
 }
 
 /** ConnectOptions validated, with every default filled in. */
@@ -62,6 +86,8 @@ export interface ResolvedOptions {
   offload: HostDdpDevice | undefined;
   discovery: boolean;
   poll: boolean;
+  /** DH-HMAC-CHAP secrets, when given. */
+  auth: HostSecrets | undefined;
 }
 
 function parseHostId(h: Buffer | string | undefined): Buffer {
@@ -113,5 +139,6 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
     poll: o.poll === true,
     offload: o.offload,
     discovery,
+    auth: resolveSecrets(o.dhchapSecret, o.dhchapCtrlSecret),
   };
 }

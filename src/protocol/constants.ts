@@ -209,6 +209,8 @@ export const ScCmd = {
   ConnectInvalidParam: 0x82,
   ConnectRestartDisc: 0x83,
   ConnectInvalidHost: 0x84,
+  /** The queue must complete in-band authentication first (Linux NVME_SC_AUTH_REQUIRED). */
+  AuthRequired: 0x91,
 } as const;
 
 export const NQN_DISCOVERY = 'nqn.2014-08.org.nvmexpress.discovery';

@@ -3,6 +3,7 @@
 // itself (target/connection.ts) implements CmdQueue; the handlers never see it.
 import { sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
 import { BudgetWaiter } from './budget.ts';
+import type { QueueAuth } from './auth.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
 
@@ -14,6 +15,8 @@ export interface CmdQueue {
   /** Queue ID once connected; -1 before the Connect command. */
   qid: number;
   ctrl: Controller | undefined;
+  /** In-band authentication of this queue, when its host must authenticate (set by Connect). */
+  auth: QueueAuth | undefined;
   readonly ctx: TargetContext;
   readonly localAddress: string;
   readonly remoteAddress: string;

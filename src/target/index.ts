@@ -2,4 +2,5 @@
 export { NvmeTarget, type ControllerInfo, type ListenAddress } from './target.ts';
 export type { BudgetStats } from './budget.ts';
 export type { TargetOptions } from './options.ts';
+export type { HostConfig } from './auth.ts';
 export type { BackendConfig, NamespaceConfig, SubsystemConfig } from './subsystem.ts';

@@ -89,10 +89,24 @@ function read(ctrl: Controller, cmd: Cmd): void {
   }
 }
 
+/**
+ * The namespace of a command that waited (for its data or a buffer): it may have been
+ * removed or shrunk meanwhile (NvmeTarget.removeNamespace, resizeNamespace). Completes
+ * the command with the status and returns undefined then.
+ */
+function nsStill(cmd: Cmd): Namespace | undefined {
+  const ns = nsOf(cmd.q.ctrl!, cmd);
+  const st = ns === undefined ? STATUS_INVALID_NS : ns.inRange(sqeSlba(cmd.sqe), sqeNlb(cmd.sqe)) ? 0 : STATUS_LBA_RANGE;
+  if (st === 0) return ns;
+  cmd.q.complete(cmd, st);
+  return undefined;
+}
+
 /** A read into the command's own buffer (budget granted); the buffer is released once sent. */
 function fileRead(cmd: Cmd): void {
   const q = cmd.q;
-  const ns = nsOf(q.ctrl!, cmd)!;
+  const ns = nsStill(cmd);
+  if (ns === undefined) return;
   const data = cmd.data!;
   ns.backend.readInto!(sqeSlba(cmd.sqe) * ns.lbaSize, data).then(
     () => q.completeData(cmd, [data], data.length),
@@ -115,7 +129,8 @@ function write(ctrl: Controller, cmd: Cmd): void {
 function writeData(cmd: Cmd): void {
   const q = cmd.q;
   const ctrl = q.ctrl!;
-  const ns = nsOf(ctrl, cmd)!;
+  const ns = nsStill(cmd);
+  if (ns === undefined) return;
   const data = cmd.data!;
   const h = ctrl.health;
   h.writeCmds++;
@@ -226,7 +241,11 @@ function dsm(ctrl: Controller, cmd: Cmd): void {
 
 function dsmData(cmd: Cmd): void {
   const ctrl = cmd.q.ctrl!;
-  const ns = nsOf(ctrl, cmd)!;
+  const ns = nsOf(ctrl, cmd);
+  if (ns === undefined) {
+    cmd.q.complete(cmd, STATUS_INVALID_NS);
+    return;
+  }
   const { nr, attr } = parseDsmSqe(cmd.sqe);
   const ranges = decodeDsmRanges(cmd.data!, nr);
   cmd.q.releaseData(cmd);

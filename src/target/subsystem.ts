@@ -33,8 +33,8 @@ export class Namespace {
   readonly lbaSize: number;
   /** log2(lbaSize). */
   readonly lbaShift: number;
-  /** Size in logical blocks (NSZE). */
-  readonly nlba: number;
+  /** Size in logical blocks (NSZE); changes with resize(). */
+  nlba: number;
   /** Stable unique identifiers derived from the subsystem NQN and the NSID. */
   readonly nguid: Buffer;
   readonly eui64: Buffer;
@@ -60,6 +60,12 @@ export class Namespace {
   inRange(slba: number, nlb: number): boolean {
     return slba + nlb <= this.nlba;
   }
+
+  /** Grows or shrinks the namespace to `bytes` (a multiple of the block size, checked by the caller). */
+  async resize(bytes: number): Promise<void> {
+    await this.backend.resize(bytes);
+    this.nlba = Math.floor(this.backend.size / this.lbaSize);
+  }
 }
 
 export class Subsystem {
@@ -70,10 +76,13 @@ export class Subsystem {
   readonly model: string;
   readonly namespaces = new Map<number, Namespace>();
   /** Ascending NSIDs. */
-  readonly nsids: number[];
+  readonly nsids: number[] = [];
   readonly isDiscovery: boolean;
 
-  constructor(cfg: SubsystemConfig, maxRamSize: number) {
+  constructor(
+    cfg: SubsystemConfig,
+    private readonly maxRamSize: number,
+  ) {
     if (typeof cfg.nqn !== 'string' || cfg.nqn.length === 0 || Buffer.byteLength(cfg.nqn) > 223) {
       throw new InvalidArgumentError(`subsystem nqn: ${JSON.stringify(cfg.nqn)} must be 1..223 bytes`);
     }
@@ -83,21 +92,46 @@ export class Subsystem {
     this.allowedHosts = new Set(cfg.allowedHosts ?? []);
     this.serial = cfg.serial ?? createHash('sha256').update(cfg.nqn).digest('hex').slice(0, 20);
     this.model = cfg.model ?? 'nvmeotcp';
-    let next = 1;
-    for (const nc of cfg.namespaces ?? []) {
-      const nsid = nc.nsid ?? next;
-      if (!Number.isInteger(nsid) || nsid < 1 || nsid >= 0xffff_fffe || this.namespaces.has(nsid)) {
-        throw new InvalidArgumentError(`subsystem ${cfg.nqn}: bad or duplicate nsid ${nsid}`);
-      }
-      const lbaSize = nc.lbaSize ?? 512;
-      if (lbaSize !== 512 && lbaSize !== 4096) {
-        throw new InvalidArgumentError(`subsystem ${cfg.nqn} nsid ${nsid}: lbaSize must be 512 or 4096`);
-      }
-      const be = makeBackend(nc.backend, lbaSize, maxRamSize, `subsystem ${cfg.nqn} nsid ${nsid}`);
-      this.namespaces.set(nsid, new Namespace(nsid, be, lbaSize, cfg.nqn));
-      next = nsid + 1;
+    for (const nc of cfg.namespaces ?? []) this.addNamespace(nc);
+  }
+
+  /**
+   * Adds a namespace (its backend not opened yet): NSID `nc.nsid`, or the one after the
+   * highest in use. Throws InvalidArgumentError for a bad or taken NSID or a bad backend.
+   */
+  addNamespace(nc: NamespaceConfig): Namespace {
+    const nsid = nc.nsid ?? this.nn + 1;
+    const what = `subsystem ${this.nqn} nsid ${nsid}`;
+    if (!Number.isInteger(nsid) || nsid < 1 || nsid >= 0xffff_fffe || this.namespaces.has(nsid)) {
+      throw new InvalidArgumentError(`subsystem ${this.nqn}: bad or duplicate nsid ${nsid}`);
     }
-    this.nsids = [...this.namespaces.keys()].sort((a, b) => a - b);
+    const lbaSize = nc.lbaSize ?? 512;
+    if (lbaSize !== 512 && lbaSize !== 4096) throw new InvalidArgumentError(`${what}: lbaSize must be 512 or 4096`);
+    const be = makeBackend(nc.backend, lbaSize, this.maxRamSize, what);
+    const ns = new Namespace(nsid, be, lbaSize, this.nqn);
+    this.namespaces.set(nsid, ns);
+    this.nsids.push(nsid);
+    this.nsids.sort((a, b) => a - b);
+    return ns;
+  }
+
+  /** Takes namespace `nsid` out of the subsystem (the caller closes its backend). */
+  removeNamespace(nsid: number): Namespace {
+    const ns = this.namespaces.get(nsid);
+    if (ns === undefined) throw new InvalidArgumentError(`subsystem ${this.nqn}: no namespace ${nsid}`);
+    this.namespaces.delete(nsid);
+    this.nsids.splice(this.nsids.indexOf(nsid), 1);
+    return ns;
+  }
+
+  /** The new size of a namespace for resize(): whole blocks, within what its backend allows. */
+  checkResize(ns: Namespace, bytes: number): number {
+    const what = `subsystem ${this.nqn} nsid ${ns.nsid}`;
+    const max = ns.backend.kind === 'ram' ? this.maxRamSize : Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(bytes) || bytes < ns.lbaSize || bytes > max) {
+      throw new InvalidArgumentError(`${what}: size ${bytes} must be ${ns.lbaSize}..${max} bytes`);
+    }
+    return bytes - (bytes % ns.lbaSize);
   }
 
   /** The highest NSID (Identify Controller NN). */

@@ -14,7 +14,7 @@ import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
 import { discoveryEntries, type ListenerInfo } from './discovery.ts';
 import { type ResolvedOptions, resolveOptions, type TargetOptions } from './options.ts';
-import { Subsystem } from './subsystem.ts';
+import { type NamespaceConfig, Subsystem } from './subsystem.ts';
 import { BusyPoller } from '../transport/poller.ts';
 
 /** Payload of the 'connect' and 'disconnect' events (one of each per controller). */
@@ -62,7 +62,7 @@ export class NvmeTarget extends EventEmitter {
     super();
     this.options = resolveOptions(options);
     this.poller = this.options.poll ? new BusyPoller(() => this.ioQueues.size > 0) : undefined;
-    this.budget = new DataBudget(this.options.dataBudgetBytes);
+    this.budget = new DataBudget(this.options.dataBudgetBytes, this.options.queueDataBudgetBytes);
     for (const cfg of options.subsystems ?? []) {
       if (cfg.nqn === NQN_DISCOVERY) throw new InvalidArgumentError('the discovery subsystem is built in');
       if (this.subsystems.has(cfg.nqn)) throw new InvalidArgumentError(`duplicate subsystem ${cfg.nqn}`);
@@ -182,6 +182,55 @@ export class NvmeTarget extends EventEmitter {
       throw new InvalidArgumentError(`range [${offset}, ${offset + len}) outside namespace ${nsid} (${ns.backend.size} bytes)`);
     }
     return Buffer.concat(await ns.backend.read(offset, len), len);
+  }
+
+  // ------------------------------------------------------------ namespaces at run time
+  //
+  // Each change raises Namespace Attribute Changed on every controller of the
+  // subsystem (those that enabled the notice get an AEN; all of them list the NSID
+  // in their Changed Namespace List log page), as nvmet does on enable, disable and
+  // resize of a namespace.
+
+  /** Adds a namespace to a subsystem of a running target; resolves with its NSID once its backend is open. */
+  async addNamespace(nqn: string, cfg: NamespaceConfig): Promise<number> {
+    const s = this.nvmSubsystem(nqn);
+    const ns = s.addNamespace(cfg);
+    try {
+      if (this.opened !== undefined) await ns.backend.open();
+    } catch (e) {
+      s.removeNamespace(ns.nsid);
+      throw new InvalidArgumentError(`subsystem ${nqn} nsid ${ns.nsid}: cannot open: ${(e as Error).message}`);
+    }
+    this.namespaceChanged(s, ns.nsid);
+    return ns.nsid;
+  }
+
+  /** Grows or shrinks namespace `nsid` of `nqn` to `bytes` (rounded down to whole blocks). */
+  async resizeNamespace(nqn: string, nsid: number, bytes: number): Promise<void> {
+    const s = this.nvmSubsystem(nqn);
+    const ns = s.namespaces.get(nsid);
+    if (ns === undefined) throw new InvalidArgumentError(`subsystem ${nqn}: no namespace ${nsid}`);
+    await ns.resize(s.checkResize(ns, bytes));
+    this.namespaceChanged(s, nsid);
+  }
+
+  /** Takes namespace `nsid` out of `nqn`: new commands for it fail (Invalid Namespace); its backend is flushed and closed. */
+  async removeNamespace(nqn: string, nsid: number): Promise<void> {
+    const s = this.nvmSubsystem(nqn);
+    const ns = s.removeNamespace(nsid);
+    this.namespaceChanged(s, nsid);
+    await ns.backend.close();
+  }
+
+  private nvmSubsystem(nqn: string): Subsystem {
+    const s = this.subsystems.get(nqn);
+    if (s === undefined) throw new InvalidArgumentError(`no subsystem ${nqn}`);
+    if (this.closing) throw new InvalidArgumentError('target is closed');
+    return s;
+  }
+
+  private namespaceChanged(s: Subsystem, nsid: number): void {
+    for (const c of this.controllers.values()) if (c.subsys === s) c.namespaceChanged(nsid);
   }
 
   /** Live controllers (for tools and tests). */

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
 import { bin, cli, closedPort, errLines, type Run } from './cli-helpers.ts';
 
-const VERBS = ['target', 'discover', 'connect', 'list', 'perf', 'stats', 'demo'];
+const VERBS = ['target', 'discover', 'connect', 'list', 'perf', 'stats', 'demo', 'replay'];
 
 /** main() in this process, its help and error output captured. */
 async function inProcess(args: readonly string[]): Promise<Run> {

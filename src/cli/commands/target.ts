@@ -1,8 +1,16 @@
 // `nvmeotcp target`: serve RAM or file namespaces over NVMe/TCP until SIGINT/SIGTERM.
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type ControllerInfo, type NamespaceConfig, NvmeTarget, type StatsServer, type SubsystemConfig } from '../../index.ts';
-import { collect, formatHostPort, type HostPort, intArg, parseHostPort, sizeArg } from '../args.ts';
+import {
+  type ControllerInfo,
+  type NamespaceConfig,
+  NvmeTarget,
+  parseDhGroupName,
+  parseHashName,
+  type StatsServer,
+  type SubsystemConfig,
+} from '../../index.ts';
+import { collect, dhchapSecretArg, formatHostPort, type HostPort, intArg, parseHostPort, sizeArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
 import { planFromNvmetcli, type TargetPlan } from '../nvmetcli-config.ts';
 import { serveStats } from '../stats-server.ts';
@@ -43,6 +51,10 @@ interface TargetOpts {
   ns?: NsSpec[];
   lba: 512 | 4096;
   allowHost?: string[];
+  dhchapKey?: [string, string][];
+  dhchapCtrlKey?: [string, string][];
+  dhchapHash?: string;
+  dhchapDhgroup?: string;
   config?: string;
   ramSize: number;
   statsListen?: HostPort;
@@ -63,7 +75,42 @@ function planFromFlags(o: TargetOpts): TargetPlan {
     sub.allowAnyHost = false;
     sub.allowedHosts = o.allowHost;
   } else sub.allowAnyHost = true;
-  return { subsystems: [sub], listen: o.listen ?? [{ host: '127.0.0.1', port: 4420 }], notes: [] };
+  const plan: TargetPlan = { subsystems: [sub], listen: o.listen ?? [{ host: '127.0.0.1', port: 4420 }], notes: [] };
+  const keys = new Map(o.dhchapKey ?? []);
+  const ctrlKeys = new Map(o.dhchapCtrlKey ?? []);
+  for (const nqn of ctrlKeys.keys())
+    if (!keys.has(nqn)) throw new CliError(`--dhchap-ctrl-key ${nqn}: give --dhchap-key ${nqn}=... as well`);
+  if (keys.size > 0) {
+    plan.hosts = [...keys].map(([nqn, key]) => ({
+      nqn,
+      dhchapKey: key,
+      dhchapCtrlKey: ctrlKeys.get(nqn),
+      dhchapHash: o.dhchapHash,
+      dhchapDhgroup: o.dhchapDhgroup,
+    }));
+  } else if (o.dhchapHash !== undefined || o.dhchapDhgroup !== undefined) {
+    throw new CliError('--dhchap-hash/--dhchap-dhgroup apply to hosts given with --dhchap-key');
+  }
+  return plan;
+}
+
+/** NQN=SECRET, the secret checked (DHHC-1 format, length, CRC-32). */
+function hostKeyArg(v: string, prev: [string, string][] = []): [string, string][] {
+  const at = v.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError('expected HOSTNQN=DHHC-1:..: (a secret from `nvme gen-dhchap-key`)');
+  return [...prev, [v.slice(0, at), dhchapSecretArg(v.slice(at + 1))]];
+}
+
+/** A --dhchap-hash / --dhchap-dhgroup name, checked by `parse`. */
+function nameArg(parse: (s: string) => unknown): (v: string) => string {
+  return (v) => {
+    try {
+      parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+    return v;
+  };
 }
 
 function planFromFile(path: string, o: TargetOpts): TargetPlan {
@@ -101,10 +148,13 @@ function describeController(c: ControllerInfo): string {
 }
 
 async function runTarget(o: TargetOpts): Promise<void> {
-  if (o.config && (o.ns || o.allowHost)) throw new CliError('--config describes the namespaces and hosts: drop --ns/--allow-host');
+  if (o.config && (o.ns || o.allowHost || o.dhchapKey || o.dhchapCtrlKey || o.dhchapHash || o.dhchapDhgroup)) {
+    throw new CliError('--config describes the namespaces and hosts: drop --ns/--allow-host/--dhchap-*');
+  }
   const plan = o.config ? planFromFile(o.config, o) : planFromFlags(o);
   const tgt = new NvmeTarget({
     subsystems: plan.subsystems,
+    ...(plan.hosts !== undefined ? { hosts: plan.hosts } : {}),
     ...(plan.inCapsuleDataSize !== undefined ? { inCapsuleDataSize: plan.inCapsuleDataSize } : {}),
     poll: o.poll,
     ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
@@ -168,6 +218,18 @@ export function registerTarget(program: Command): void {
     )
     .addOption(new Option('--lba <bytes>', 'logical block size: 512 or 4096').default(512).argParser(lbaArg))
     .option('--allow-host <hostnqn>', 'host NQN allowed to connect, repeatable (default: any host)', collect(String))
+    .option(
+      '--dhchap-key <hostnqn=secret>',
+      'DH-HMAC-CHAP: this host must authenticate with this secret (nvmet dhchap_key), repeatable',
+      hostKeyArg,
+    )
+    .option(
+      '--dhchap-ctrl-key <hostnqn=secret>',
+      "controller secret for this host's bidirectional authentication (nvmet dhchap_ctrl_key)",
+      hostKeyArg,
+    )
+    .option('--dhchap-hash <hash>', 'hash the controller picks: hmac(sha256) (default), hmac(sha384), hmac(sha512)', nameArg(parseHashName))
+    .option('--dhchap-dhgroup <group>', 'DH group the controller picks: null (default), ffdhe2048 ... ffdhe8192', nameArg(parseDhGroupName))
     .option('--config <file>', 'nvmetcli-style JSON (what `nvmetcli save` writes) describing ports and subsystems')
     .addOption(
       new Option('--ram-size <size>', 'size of RAM namespaces whose config entry gives none')

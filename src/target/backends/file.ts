@@ -10,6 +10,7 @@ const ZERO_CHUNK = 1 << 20;
 export class FileBackend implements Backend {
   readonly kind = 'file';
   private fh: FileHandle | undefined;
+  private opening: Promise<void> | undefined;
   private zeroes: Buffer | undefined;
 
   /**
@@ -18,7 +19,7 @@ export class FileBackend implements Backend {
    */
   constructor(
     readonly path: string,
-    readonly size: number,
+    public size: number,
     readonly writeThrough = false,
   ) {}
 
@@ -32,8 +33,13 @@ export class FileBackend implements Backend {
     }
   }
 
-  async open(): Promise<void> {
-    if (this.fh !== undefined) return;
+  /** Opens the file once (later calls share the first one's promise). */
+  open(): Promise<void> {
+    this.opening ??= this.openFile();
+    return this.opening;
+  }
+
+  private async openFile(): Promise<void> {
     const sync = this.writeThrough ? constants.O_DSYNC : 0;
     let fh: FileHandle;
     try {
@@ -91,6 +97,12 @@ export class FileBackend implements Backend {
 
   deallocate(off: number, len: number): Promise<void> {
     return this.writeZeroes(off, len);
+  }
+
+  /** Truncates or extends (sparse) the file; the new size counts once that is done. */
+  async resize(size: number): Promise<void> {
+    await this.handle().truncate(size);
+    this.size = size;
   }
 
   flush(): Promise<void> {
