@@ -12,7 +12,7 @@
 // the answers read, data-error holds the last failure; each chart is a
 // <figure data-chart=ID data-series=N data-points=M> (M: points over all series).
 
-const SCRIPT = String.raw`
+const SCRIPT = `
 'use strict';
 const KEEP = 120;
 const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
