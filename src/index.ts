@@ -106,14 +106,29 @@ export {
   SEED_CHANNEL_COUNTERS,
 } from './stats/counters.ts';
 export { type ChannelValues, type QueueSnapshot, type StatsSnapshot, StatsRegistry, seedValues } from './stats/registry.ts';
+export { IO_OPS, type IoOp, type IoOpValues, type IoSnapshot, IoStats, LATENCY_BOUNDS_SECONDS } from './stats/io.ts';
 
 // Exporters: ethtool -S text, JSON, Prometheus text exposition, ulp-ddp netlink
 // replies (one snapshot each), and the HTTP endpoint serving /metrics and /stats
 export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
 export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
-export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+export {
+  formatBuildInfo,
+  formatHostPrometheus,
+  formatIoPrometheus,
+  formatPrometheus,
+  formatTargetPrometheus,
+  type HostMetrics,
+  PROMETHEUS_CONTENT_TYPE,
+  type TargetMetrics,
+} from './exporters/prometheus.ts';
+export { type BuildInfo, buildInfo, packageVersion } from './exporters/build-info.ts';
 export { type CapsGetReply, capsGetReply, type StatsGetReply, statsGetReply } from './exporters/netlink.ts';
 export {
+  type HostStatsSource,
+  hostEndpoints,
+  type ReconnectCounter,
+  reconnectsOf,
   type SnapshotSource,
   type StatsEndpoints,
   type StatsServer,

@@ -11,9 +11,8 @@ import { registerPerf } from './commands/perf.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerStats } from './commands/stats.ts';
 import { registerTarget } from './commands/target.ts';
-import { crc32cImplementation, crc32cSkipped } from '../index.ts';
+import { crc32cImplementation, crc32cSkipped, packageVersion } from '../index.ts';
 import { CliError, describeError } from './errors.ts';
-import { packageVersion } from './version.ts';
 
 /** Where help, usage errors and failure lines go (tests pass their own). */
 export interface Io {

@@ -211,7 +211,7 @@ export class NvmeController extends EventEmitter implements IoPath {
     if (ns !== undefined) return ns;
     const info = this.nsInfo.find((n) => n.nsid === nsid);
     if (info === undefined) throw new InvalidArgumentError(`namespace ${nsid} is not active on controller ${this.cntlid}`);
-    ns = new Namespace(this, info);
+    ns = new Namespace(this, info, { subsystem: this.o.subnqn, namespace: String(nsid) });
     this.nsCache.set(nsid, ns);
     return ns;
   }
@@ -376,7 +376,8 @@ export class NvmeController extends EventEmitter implements IoPath {
         auth: o.auth,
       };
       await fabricsConnect(q, p, o.ioTimeoutMs);
-      q.attachOffload(`${o.host}:${o.port}/${this.cntlid}`);
+      // The target and subsystem, not the controller ID: the label stays the same across a reconnect.
+      q.attachOffload(`${o.host}:${o.port}/${o.subnqn}`);
       return q;
     } catch (e) {
       await q.close();

@@ -70,6 +70,8 @@ export class Cmd extends BudgetWaiter {
   afterGrant: ResumeFn | undefined = undefined;
   /** The queue's handler of a grant (set with afterGrant). */
   onGrant: ((cmd: Cmd, backing: Buffer) => void) | undefined = undefined;
+  /** Arrival time (performance.now(), ms): the start of the command's latency. */
+  readonly t0 = performance.now();
 
   constructor(
     readonly q: CmdQueue,

@@ -11,12 +11,13 @@
 // this connection only.
 import type { Socket } from 'node:net';
 import { isAuthFctype } from '../protocol/auth.ts';
-import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc, ScCmd, SglType } from '../protocol/constants.ts';
+import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, IoOpc, OFF, PduFlag, PduType, Sc, ScCmd, SglType } from '../protocol/constants.ts';
 import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
 import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
 import { writeR2t } from '../protocol/pdu.ts';
-import { makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { makeStatus, SqeOff, sqeNsid } from '../protocol/sqe.ts';
+import { IoOpIndex } from '../stats/io.ts';
 import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
@@ -394,7 +395,16 @@ export class Connection implements QueueHandler, CmdQueue {
     this.releaseData(cmd);
     if (this.wire.down) return;
     this.outstanding--;
+    if (this.qid > 0) this.countIo(cmd, status);
     sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
+  }
+
+  /** Counts an I/O command in its namespace's I/O stats as its completion goes out (one unknown to the subsystem is not counted). */
+  private countIo(cmd: Cmd, status: number): void {
+    const ns = this.ctrl?.subsys.namespaces.get(sqeNsid(cmd.sqe));
+    if (ns === undefined) return;
+    const op = cmd.opc === IoOpc.Read ? IoOpIndex.read : cmd.opc === IoOpc.Write ? IoOpIndex.write : IoOpIndex.other;
+    ns.io.record(op, op === IoOpIndex.other ? 0 : cmd.sglLen, status === 0, (performance.now() - cmd.t0) / 1000);
   }
 
   /**
@@ -419,7 +429,9 @@ export class Connection implements QueueHandler, CmdQueue {
     }
     sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success, lent);
     lent?.done();
-    if (success) this.outstanding--;
-    else this.complete(cmd, 0, dw0);
+    if (success) {
+      this.outstanding--;
+      this.countIo(cmd, 0);
+    } else this.complete(cmd, 0, dw0);
   }
 }

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { NQN_DISCOVERY } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { IoStats } from '../stats/io.ts';
 import { FileBackend } from './backends/file.ts';
 import { RamBackend } from './backends/ram.ts';
 import type { Backend } from './backends/types.ts';
@@ -82,6 +83,8 @@ export class Namespace {
   readonly uuid: Buffer | undefined;
   /** Write-protected: NSATTR bit 0 set, writes refused. */
   readonly readOnly: boolean;
+  /** Commands, bytes, errors and latency of this namespace's I/O (written as commands complete). */
+  readonly io: IoStats;
 
   constructor(
     readonly nsid: number,
@@ -99,6 +102,7 @@ export class Namespace {
     this.eui64 = h.subarray(16, 24);
     this.uuid = ids.uuid === undefined ? undefined : id128(`${what} uuid`, ids.uuid);
     this.readOnly = ids.readOnly === true;
+    this.io = new IoStats({ subsystem: subnqn, namespace: String(nsid) });
   }
 
   /** True when [slba, slba + nlb) lies inside the namespace. */

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import type { DiscoveryEntry } from '../protocol/discovery.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import type { IoSnapshot } from '../stats/io.ts';
 import { type BudgetStats, DataBudget } from './budget.ts';
 import type { CmdQueue } from './cmd.ts';
 import { Connection } from './connection.ts';
@@ -151,6 +152,18 @@ export class NvmeTarget extends EventEmitter {
   /** Connections open now, those of them not yet associated with a controller, and those refused at accept so far. */
   get connectionCounts(): { open: number; pending: number; refused: number } {
     return { open: this.connections.size, pending: this.pending.size, refused: this.refusedCount };
+  }
+
+  /** I/O queues connected now (connections installed as a queue ID > 0). */
+  get ioQueueCount(): number {
+    return this.ioQueues.size;
+  }
+
+  /** I/O counters of every namespace of every subsystem (labels `subsystem`, `namespace`), as of now. */
+  ioStats(): IoSnapshot[] {
+    const out: IoSnapshot[] = [];
+    for (const s of this.subsystems.values()) for (const nsid of s.nsids) out.push(s.namespaces.get(nsid)!.io.snapshot());
+    return out;
   }
 
   /**

@@ -14,8 +14,9 @@ import {
   RW_MODES,
   type RwMode,
   type SocketDevice,
+  hostEndpoints,
+  packageVersion,
   type StatsServer,
-  snapshotEndpoints,
   statsToJson,
   type WorkloadOptions,
   type WorkloadResult,
@@ -25,8 +26,7 @@ import { addConnectionOptions, type ConnectionFlags, connectionFlags, targetLabe
 import { CliError } from '../errors.ts';
 import { type FioRun, fioJson, fioText } from '../fio-report.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
-import { serveStats } from '../stats-server.ts';
-import { packageVersion } from '../version.ts';
+import { lingerThenClose, serveStats } from '../stats-server.ts';
 import { cpuReport, formatOffloadShare, offloadShare, runJobs } from '../workload-report.ts';
 
 interface PerfOpts {
@@ -54,6 +54,7 @@ interface PerfOpts {
   json: boolean;
   outputFormat: OutputFormat;
   statsListen?: HostPort;
+  statsLinger?: number;
 }
 
 const OUTPUT_FORMATS = ['normal', 'json'] as const;
@@ -106,6 +107,8 @@ class StoppableNamespace implements BlockDevice {
     this.ns.submitWrite(slba, buf, done, arg);
   }
 }
+
+const logErr = (l: string) => process.stderr.write(`${l}\n`);
 
 /** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
@@ -186,8 +189,9 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     dev = new StoppableNamespace(ctrl.namespace(nsid));
     if (o.bs % dev.lbaSize !== 0) throw new CliError(`--bs ${o.bs} is not a multiple of namespace ${nsid}'s LBA size ${dev.lbaSize}`);
     extra = runDescription(o, f, subnqn, nsid, ctrl);
-    if (o.statsListen && device) {
-      stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => process.stderr.write(`${l}\n`));
+    if (o.statsListen) {
+      const ep = hostEndpoints({ device, namespaces: [ctrl.namespace(nsid)], controllers: [{ labels: { subsystem: subnqn }, ctrl }] });
+      stats = await serveStats(o.statsListen, ep, logErr);
     }
     // A status line, not a result: stderr, as the progress.
     process.stderr.write(
@@ -201,10 +205,12 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
       if (e instanceof RangeError) throw new CliError(e.message);
       throw e;
     }
+  } catch (e) {
+    await stats?.close();
+    throw e;
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
-    await stats?.close();
     // Counters are read after the disconnect: every queue's sk_add has its sk_del.
     await ctrl.disconnect();
   }
@@ -246,6 +252,8 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
       : '\nOffload: off (software receive path)\n';
     process.stdout.write(text);
   }
+  // The results are out; the final counters stay up for a last scrape if asked.
+  await lingerThenClose(stats, o.statsLinger, logErr);
   const failed = results.find((r) => r.error !== undefined);
   if (failed?.error !== undefined) {
     process.stderr.write(`nvmeotcp perf: ${failed.error}\n`);
@@ -289,7 +297,8 @@ export function registerPerf(program: Command): void {
         .argParser(outputFormatArg),
     )
     .option('--json', 'the same as --output-format json', false)
-    .option('--stats-listen <addr:port>', 'serve /metrics and /stats of the offload device while running', parseHostPort);
+    .option('--stats-listen <addr:port>', 'serve /metrics, /stats and /dashboard (offload and I/O counters) while running', parseHostPort)
+    .option('--stats-linger <seconds>', 'with --stats-listen: keep serving the final counters this long after the run', positiveNumberArg);
   addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, spdkPerf: true });
   cmd
     .addHelpText(
@@ -336,7 +345,7 @@ Examples:
       if (opts.verify && opts.numjobs > 1)
         throw new CliError("--verify with --numjobs above 1: the jobs would overwrite each other's blocks");
       if (opts.json) opts.outputFormat = 'json';
-      if (opts.statsListen && !opts.offload) throw new CliError('--stats-listen serves the offload counters: it needs --offload on');
+      if (opts.statsLinger !== undefined && !opts.statsListen) throw new CliError('--stats-linger needs --stats-listen');
       process.exitCode = await runPerf(opts, connectionFlags(opts));
     });
 }

@@ -255,7 +255,7 @@ export function registerTarget(program: Command): void {
         .default(DEFAULT_RAM, '64M')
         .argParser(sizeArg),
     )
-    .option('--stats-listen <addr:port>', 'serve /metrics (Prometheus) and /stats (JSON) on this address', parseHostPort)
+    .option('--stats-listen <addr:port>', 'serve /metrics (Prometheus), /stats (JSON) and /dashboard on this address', parseHostPort)
     .option('--poll', 'busy-poll while I/O queues are connected (SPDK-style: lower latency, a core at 100%)', false)
     .option('--max-connections <n>', 'connections (queues) open at once; more are closed at accept (default 1024)', intArg(1, 1 << 20))
     .option('--handshake-timeout <seconds>', 'close a connection that has not sent ICReq and Connect by then (default 10)', intArg(1, 3600))
