@@ -196,6 +196,13 @@ export class NvmeController extends EventEmitter implements IoPath {
     return sum;
   }
 
+  /** Socket writes (batches of PDUs) the I/O queues have made so far. */
+  ioWriteBatches(): number {
+    let n = 0;
+    for (const q of this.io) n += q.writeBatches;
+    return n;
+  }
+
   /** CSTS.SHST read at the end of disconnect() (2 = shutdown complete), -1 before. */
   get shutdownStatus(): number {
     return this.shst;

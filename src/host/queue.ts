@@ -25,6 +25,15 @@ import { QueueSender } from './queue-send.ts';
 export const FABRICS_ICD_MAX = 8192;
 /** Largest transfer of one command the host ever issues (nvmet rejects SGLs above 4 MiB). */
 export const MAX_XFER = 4 * 1024 * 1024;
+/**
+ * The host hands its queued PDUs to the socket once they reach this many bytes, not
+ * only at the end of the event-loop turn (PduWriter.endPdu): a burst of completions
+ * then goes back to the target as several batches, the first while the host still
+ * handles the rest, instead of one convoy (see transport/writer.ts). Half of the
+ * receive buffer SPDK's target gives a queue with 4 KiB in-capsule data (~65 KiB),
+ * 7 such writes, and far more than a turn of commands without data (72 bytes each).
+ */
+export const HOST_FLUSH_AT = 32 * 1024;
 /** Linux waits 10 s for the ICResp. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = DEFAULT_HANDSHAKE_TIMEOUT_MS;
 
@@ -106,6 +115,7 @@ export class HostQueue implements QueueHandler, UlpOps {
         maxDataLen: MAX_XFER,
         placement: this.device?.rxPlacement,
         handshakeTimeoutMs: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        writer: { flushAt: HOST_FLUSH_AT },
       },
       this,
       o.qid,
@@ -144,6 +154,11 @@ export class HostQueue implements QueueHandler, UlpOps {
   /** Why the queue is down (undefined while it is up). */
   get error(): Error | undefined {
     return this.culpritErr ?? this.wire.error;
+  }
+
+  /** Socket writes (batches of PDUs) this queue has made so far. */
+  get writeBatches(): number {
+    return this.wire.writer.batches;
   }
 
   /** True once a DdpQueue is attached. */
