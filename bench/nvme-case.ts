@@ -21,6 +21,8 @@ export interface CaseSpec {
   disableSqFlow?: boolean;
   /** Bytes of the namespace the workload covers (default DEFAULT_REGION). */
   region?: number;
+  /** The target reads like SPDK's (bench/fixed-read.ts). */
+  fixedRead?: boolean;
   /** Pin host and target to these CPUs (taskset). */
   cpus?: [number, number];
 }
@@ -36,6 +38,8 @@ export interface CaseResult {
   targetRssMB: number;
   placedBytes: number;
   readBytes: number;
+  /** Commands per socket write of the host's I/O queues over the window. */
+  cmdsPerWrite: number;
 }
 
 /** Default region: 256 MiB, random offsets across it (cold in the CPU caches, as a RAM disk's reads are). */
@@ -49,7 +53,11 @@ export interface WindowHooks {
 
 export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseResult> {
   const REGION = c.region ?? DEFAULT_REGION;
-  const peer = await spawnPeer('target-peer.ts', [String(REGION), '512', c.poll ? 'poll' : 'nopoll'], c.cpus?.[1]);
+  const peer = await spawnPeer(
+    'target-peer.ts',
+    [String(REGION), '512', c.poll ? 'poll' : 'nopoll', c.fixedRead ? 'fixed' : 'ours'],
+    c.cpus?.[1],
+  );
   const dev = c.offload ? createSocketDevice() : undefined;
   try {
     const ctrl = await NvmeController.connect({
@@ -88,6 +96,7 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
     await hooks?.before(peer);
     const tcpu0 = await peer.cpu();
     const cpu0 = process.cpuUsage();
+    const writes0 = ctrl.ioWriteBatches();
     const r = await runWorkload(ns, {
       rw: c.rw,
       bs: c.bs,
@@ -97,6 +106,7 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
       regionBytes: REGION,
     });
     const hostCpu = cpuSince(cpu0);
+    const writes = ctrl.ioWriteBatches() - writes0;
     const targetCpu = (await peer.cpu()) - tcpu0;
     await hooks?.after(peer);
     const rss = process.memoryUsage().rss;
@@ -117,6 +127,7 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
       targetRssMB: targetRss / 1e6,
       placedBytes: (stats?.rx_nvmeotcp_bytes ?? 0) - placed0,
       readBytes: r.readBytes,
+      cmdsPerWrite: (r.readOps + r.writeOps) / Math.max(1, writes),
     };
   } catch (e) {
     peer.child.kill();

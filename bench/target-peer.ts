@@ -1,7 +1,9 @@
 // Our NVMe/TCP target as a benchmark peer process: one RAM namespace, prints
 // "port <n>" once listening; "cpu" on stdin → "cpu <seconds>"; exits when stdin closes.
-//   node --import tsx bench/target-peer.ts [ramBytes] [lbaSize] [poll]
+//   node --import tsx bench/target-peer.ts [ramBytes] [lbaSize] [poll|nopoll] [fixed]
+// `fixed`: read like SPDK's nvmf/tcp (bench/fixed-read.ts), not as our target does.
 import { NvmeTarget } from '../src/target/index.ts';
+import { fixedReads } from './fixed-read.ts';
 import { BENCH_NQN, servePeerControl } from './proc.ts';
 
 const size = Number(process.argv[2] ?? 1 << 30);
@@ -11,6 +13,7 @@ const tgt = new NvmeTarget({
   subsystems: [{ nqn: BENCH_NQN, allowAnyHost: true, namespaces: [{ nsid: 1, backend: { kind: 'ram', size }, lbaSize }] }],
   maxRamSize: size,
   poll: process.argv[4] === 'poll',
+  rxPlacement: process.argv[5] === 'fixed' ? fixedReads() : undefined,
 });
 const addr = await tgt.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`port ${addr.port}\n`);

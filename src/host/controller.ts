@@ -66,7 +66,7 @@ export class NvmeController extends EventEmitter implements IoPath {
   /** CSTS.SHST seen at the end of disconnect(): 2 = shutdown complete. */
   private shst = -1;
   private xferMax = MAX_XFER;
-  /** Busy poller while I/O is outstanding (ConnectOptions.poll). */
+  /** Busy poller while small I/O is outstanding (ConnectOptions.poll, POLL_MAX_IO). */
   private readonly poller: BusyPoller | undefined;
   /** The outstanding AER and what its events start (rescan). */
   private readonly aen = new AsyncEvents({
@@ -86,7 +86,7 @@ export class NvmeController extends EventEmitter implements IoPath {
     this.cap = cap;
     this.vs = vs;
     this.ioTimeoutMs = o.ioTimeoutMs;
-    this.poller = o.poll ? new BusyPoller(() => this.ioOutstanding()) : undefined;
+    this.poller = o.poll ? new BusyPoller(() => this.smallIoOutstanding()) : undefined;
   }
 
   /** True while the event loop is being busy-polled for this controller's I/O. */
@@ -99,9 +99,10 @@ export class NvmeController extends EventEmitter implements IoPath {
     await Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]);
   }
 
-  private ioOutstanding(): boolean {
+  /** Busy polling runs while these are outstanding (POLL_MAX_IO). */
+  private smallIoOutstanding(): boolean {
     const qs = this.io;
-    for (let i = 0; i < qs.length; i++) if (qs[i].load > 0) return true;
+    for (let i = 0; i < qs.length; i++) if (qs[i].smallLoad > 0) return true;
     return false;
   }
 
@@ -194,6 +195,13 @@ export class NvmeController extends EventEmitter implements IoPath {
       sum.software += q.ddgstChecks.software;
     }
     return sum;
+  }
+
+  /** Socket writes (batches of PDUs) the I/O queues have made so far. */
+  ioWriteBatches(): number {
+    let n = 0;
+    for (const q of this.io) n += q.writeBatches;
+    return n;
   }
 
   /** CSTS.SHST read at the end of disconnect() (2 = shutdown complete), -1 before. */

@@ -38,9 +38,11 @@ export interface ConnectOptions {
   /** Receive offload device for the I/O queues. */
   offload?: HostDdpDevice | undefined;
   /**
-   * Busy-poll the event loop while I/O is outstanding (fio's `hipri`, SPDK's polling):
-   * completions are read as soon as they land, without a sleeping thread's wake-up,
-   * at the price of a core at 100% while I/O runs. Default false.
+   * Busy-poll the event loop while small I/O (at most 16 KiB, POLL_MAX_IO) is
+   * outstanding (fio's `hipri`, SPDK's polling): completions are read as soon as they
+   * land, without a sleeping thread's wake-up, at the price of a core at 100% while
+   * such I/O runs. Larger transfers do not poll (they would only read in smaller
+   * pieces). Default false.
    */
   poll?: boolean | undefined;
   /**

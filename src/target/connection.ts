@@ -88,6 +88,7 @@ export class Connection implements QueueHandler, CmdQueue {
         maxh2cdata: o.maxH2CData,
         maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData),
         pauseOnBackpressure: true,
+        placement: o.rxPlacement,
       },
       this,
     );

@@ -1,6 +1,7 @@
 // Target options and their resolved (validated, defaulted) form.
 import { MIN_MAXH2CDATA } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import type { RxPlacementFactory } from '../transport/reader.ts';
 import { type HostAuth, type HostConfig, resolveHostAuth } from './auth.ts';
 import { classSize } from './data-pool.ts';
 import type { SubsystemConfig } from './subsystem.ts';
@@ -66,6 +67,12 @@ export interface TargetOptions {
    * before its completion (as with VWC switched off), and hosts send no Flush. Default true.
    */
   volatileWriteCache?: boolean;
+  /**
+   * How every connection's socket reads land (default: one reused staging buffer,
+   * as large reads as the kernel has). For benchmarks that model another target's
+   * receive path, e.g. SPDK's fixed-size reads of one PDU part at a time.
+   */
+  rxPlacement?: RxPlacementFactory | undefined;
 }
 
 export interface ResolvedOptions {
@@ -91,6 +98,7 @@ export interface ResolvedOptions {
   dataBudgetBytes: number;
   queueDataBudgetBytes: number;
   volatileWriteCache: boolean;
+  rxPlacement: RxPlacementFactory | undefined;
 }
 
 /** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
@@ -145,5 +153,6 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     dataBudgetBytes: budget,
     queueDataBudgetBytes: dataBudget('queueDataBudgetBytes', o.queueDataBudgetBytes, queueBudgetDefault, maxTransfer, budget),
     volatileWriteCache: o.volatileWriteCache !== false,
+    rxPlacement: o.rxPlacement,
   };
 }

@@ -31,7 +31,7 @@ import {
 } from '../protocol/pdu.ts';
 import { PduReceiver, type RecvHandler, type Role } from '../protocol/receiver.ts';
 import { adoptWithOnread, onreadFor, type RxPlacement, type RxPlacementFactory, StagingPlacement } from './reader.ts';
-import { PduWriter } from './writer.ts';
+import { PduWriter, type PduWriterOptions } from './writer.ts';
 
 /** Linux waits 10 s for the ICResp. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -71,6 +71,8 @@ interface CommonOptions {
   placement?: RxPlacementFactory | undefined;
   /** After a TermReq or close(), how long to wait for the peer's FIN before closing (0: close once our bytes are out). */
   lingerMs?: number;
+  /** Options of the queue's PduWriter. */
+  writer?: PduWriterOptions;
 }
 
 export interface HostQueueWire extends CommonOptions {
@@ -163,7 +165,7 @@ export class TransportQueue implements RecvHandler {
       this.socket.setNoDelay(true);
     }
     placement.attachSocket?.(this.socket);
-    this.writer = new PduWriter(this.socket);
+    this.writer = new PduWriter(this.socket, o.writer);
     this.socket.on('error', this.onSocketError);
     this.socket.on('close', this.onSocketClose);
   }
