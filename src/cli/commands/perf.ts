@@ -289,7 +289,11 @@ export function registerPerf(program: Command): void {
         .default('mlx5')
         .argParser(nicArg),
     )
-    .option('--hipri', 'poll for completions (busy-poll the event loop while I/O is in flight: lower latency, a core at 100%)', false)
+    .option(
+      '--hipri',
+      'poll for completions (busy-poll the event loop while small I/O (≤ 16 KiB) is in flight: lower latency, a core at 100%)',
+      false,
+    )
     .option('--nsid <n>', 'namespace ID (default: the first active one)', intArg(1, 0xfffffffe))
     .addOption(
       new Option('--output-format <format>', `results as fio writes them: ${OUTPUT_FORMATS.join(', ')}`)
