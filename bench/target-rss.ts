@@ -1,16 +1,22 @@
 // Resident memory of a target process under hosts that never read their responses.
 //
-// Starts `nvmeotcp target` (a child process) with one file namespace, opens QUEUES
-// I/O queues, has each send reads of IO bytes and never read a byte back, and samples
-// the target's RSS (/proc/<pid>/status VmRSS, Linux) and its /stats every 100 ms for
-// SECONDS. Two kinds of host:
+// Starts `nvmeotcp target` (a child process) with one file (or RAM) namespace, opens
+// QUEUES I/O queues, has each send reads of IO bytes and never read a byte back, and
+// samples the target's RSS (/proc/<pid>/status VmRSS, Linux) and its /stats every 100 ms
+// for SECONDS. Three kinds of host:
 //   once   each queue sends QD reads (its whole SQ, SQSIZE = QD - 1) and stops: a host
 //          within the protocol
+//   burst  each queue sends BURST reads in one go and stops: within the protocol on a
+//          RAM namespace (its reads complete as they are taken, so the queue depth does
+//          not stop them; the target's send queue bound does)
 //   flood  each queue sends a batch of QD reads every 20 ms whatever became of the last
 //          ones: a host outside it (the target may end such a queue with a TermReq)
 // Not part of npm test. Usage:
 //   node --import tsx bench/target-rss.ts [--queues 20] [--qd 128] [--io 131072]
-//     [--seconds 5] [--mode once|flood] [--cli src/cli/main.ts] [-- extra target flags]
+//     [--seconds 5] [--mode once|flood|burst] [--burst 3500] [--ns file|ram]
+//     [--cli src/cli/main.ts] [-- extra target flags]
+// e.g. 100 non-reading queues of 3,500 16 KiB RAM reads each:
+//   --ns ram --mode burst --queues 100 --io 16384
 // --cli points at another tree's CLI (e.g. an export of main) to measure it the same way.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,9 +44,12 @@ const qd = Number(flag('qd', '128'));
 const io = Number(flag('io', '131072'));
 const seconds = Number(flag('seconds', '5'));
 const mode = flag('mode', 'once');
+const burst = Number(flag('burst', '3500'));
+const nsKind = flag('ns', 'file');
 const cli = flag('cli', new URL('../src/cli/main.ts', import.meta.url).pathname);
 const extra = process.argv.includes('--') ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
-if (mode !== 'once' && mode !== 'flood') throw new Error('--mode: once or flood');
+if (mode !== 'once' && mode !== 'flood' && mode !== 'burst') throw new Error('--mode: once, flood or burst');
+if (nsKind !== 'file' && nsKind !== 'ram') throw new Error('--ns: file or ram');
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -50,7 +59,7 @@ function rssOf(pid: number): number {
 /** Starts the target; resolves with its child process, port and stats address. */
 async function startTarget(file: string): Promise<{ child: ChildProcess; port: number; stats: string }> {
   const args = ['--import', 'tsx', cli, 'target', '--listen', '127.0.0.1:0', '--nqn', NQN, '--lba', '4096'];
-  args.push('--ns', `file:${file}`, '--stats-listen', '127.0.0.1:0', ...extra);
+  args.push('--ns', nsKind === 'ram' ? `ram:${NS_BYTES}` : `file:${file}`, '--stats-listen', '127.0.0.1:0', ...extra);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let port = 0;
   let stats = '';
@@ -95,7 +104,7 @@ async function main(): Promise<void> {
       const nlb = io / LBA;
       const batch = (): void => {
         const sqes: Buffer[] = [];
-        for (let k = 0; k < qd; k++) {
+        for (let k = 0; k < (mode === 'burst' ? burst : qd); k++) {
           const slba = Math.floor(Math.random() * (NS_BYTES / io)) * nlb;
           const sqe = buildRwSqe({ cid: q.cid(), opc: IoOpc.Read, nsid: 1, slba, nlb, len: io, inCapsule: false });
           sqes.push(...q.capsule(sqe));
@@ -120,7 +129,7 @@ async function main(): Promise<void> {
     const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
     const open = clients.filter((c) => !c.socket.destroyed).length;
     process.stdout.write(
-      `mode ${mode}, ${queues} queues x QD ${qd} x ${io} B reads, never read: target RSS ` +
+      `${nsKind} namespace, mode ${mode}, ${queues} queues x ${mode === 'burst' ? burst : `QD ${qd}`} x ${io} B reads, never read: target RSS ` +
         `${mb(base)} before, peak ${mb(peak)}, last ${mb(last)}; host sockets still open ${open}/${clients.length}\n`,
     );
     const b = await budgetOf(stats).catch(() => undefined);
