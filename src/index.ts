@@ -22,10 +22,13 @@ export {
   type BudgetStats,
   type ControllerInfo,
   type ListenAddress,
+  type ListenOptions,
   type NamespaceConfig,
   NvmeTarget,
   type SubsystemConfig,
   type TargetOptions,
+  type TlsKeyConfig,
+  type TlsMode,
 } from './target/index.ts';
 
 // Offload: the device contract (ulp_ddp ops) and the socket device
@@ -142,7 +145,21 @@ export {
   ScCmd,
   Sct,
 } from './protocol/constants.ts';
-export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
+export { type DiscoveryEntry, SecType, SubType, Treq } from './protocol/discovery.ts';
+// TLS pre-shared keys (NVMe TCP TP 8011): interchange format, identities, derivation
+export {
+  type CipherHash,
+  type ConfiguredPsk,
+  deriveRetainedPsk,
+  deriveTlsPsk,
+  formatPskInterchange,
+  type PskIdentity,
+  parsePskIdentity,
+  parsePskInterchange,
+  PskHash,
+  pskIdentity,
+  type TlsPsk,
+} from './protocol/tls-psk.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';
 // Digests: which CRC32C implementation runs (for start-up logs and stats output)
 export { crc32c, crc32cImplementation, crc32cSkipped, crc32cUpdate } from './protocol/crc32c.ts';

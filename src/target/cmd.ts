@@ -5,6 +5,7 @@ import { sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
 import { BudgetWaiter } from './budget.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
+import type { TlsPeer } from './tls-keys.ts';
 
 /** Called once the data of a host-to-controller command has arrived. */
 export type ResumeFn = (cmd: Cmd) => void;
@@ -17,6 +18,8 @@ export interface CmdQueue {
   readonly ctx: TargetContext;
   readonly localAddress: string;
   readonly remoteAddress: string;
+  /** With TLS: the host and subsystem of the PSK identity the handshake authenticated. */
+  readonly tlsPeer: TlsPeer | undefined;
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
   complete(cmd: Cmd, status: number, dw0?: number, dw1?: number): void;
   /**

@@ -1,7 +1,7 @@
 // Discovery: the log page (LID 0x70) served by discovery controllers, with one
 // entry per NVM subsystem the host may use × listener of this target.
 import { isIPv6 } from 'node:net';
-import { AdrFam, type DiscoveryEntry, encodeDiscoveryLog, SubType, TrType } from '../protocol/discovery.ts';
+import { AdrFam, type DiscoveryEntry, encodeDiscoveryLog, SecType, SubType, Treq, TrType } from '../protocol/discovery.ts';
 import type { Controller } from './controller.ts';
 import type { Subsystem } from './subsystem.ts';
 
@@ -10,6 +10,17 @@ export interface ListenerInfo {
   host: string;
   port: number;
   portid: number;
+  /** TLS on this listener (discovery TREQ and TSAS say so); default none. */
+  tls?: TlsMode;
+}
+
+/** A listener's TLS: none (plaintext only), optional (both, told by the first byte), required (TLS only). */
+export type TlsMode = 'none' | 'optional' | 'required';
+
+/** TREQ secure channel bits and TSAS SECTYPE of a listener (nvmet: addr_treq, addr_tsas). */
+function security(tls: TlsMode = 'none'): { treq: number; sectype: number } {
+  if (tls === 'none') return { treq: Treq.NotSpecified, sectype: SecType.None };
+  return { treq: tls === 'required' ? Treq.Required : Treq.NotRequired, sectype: SecType.Tls13 };
 }
 
 const WILDCARDS = new Set(['', '0.0.0.0', '::']);
@@ -36,7 +47,7 @@ export function discoveryEntries(
         trtype: TrType.TCP,
         adrfam: isIPv6(traddr) ? AdrFam.IPv6 : AdrFam.IPv4,
         subtype: SubType.Nvme,
-        treq: 0,
+        treq: security(l.tls).treq,
         portid: l.portid,
         cntlid: 0xffff,
         asqsz,
@@ -44,7 +55,7 @@ export function discoveryEntries(
         trsvcid: String(l.port),
         subnqn: s.nqn,
         traddr,
-        sectype: 0,
+        sectype: security(l.tls).sectype,
       });
     }
   }

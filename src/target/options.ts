@@ -3,6 +3,7 @@ import { MIN_MAXH2CDATA } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
 import { classSize } from './data-pool.ts';
 import type { SubsystemConfig } from './subsystem.ts';
+import { type TlsKeyConfig, TlsKeyring } from './tls-keys.ts';
 
 export interface TargetOptions {
   subsystems?: SubsystemConfig[];
@@ -59,6 +60,14 @@ export interface TargetOptions {
    * before its completion (as with VWC switched off), and hosts send no Flush. Default true.
    */
   volatileWriteCache?: boolean;
+  /**
+   * Configured TLS PSKs (interchange format), per host or for any host, for listeners
+   * with `tls: 'optional' | 'required'` (NVMe TCP TP 8011). A host's key authenticates
+   * it: its Connect must name the host and subsystem of its PSK identity.
+   */
+  tlsKeys?: TlsKeyConfig[];
+  /** Derive TLS PSKs as libnvme did before its 2025 HKDF-Expand-Label fix (see protocol/tls-psk.ts). */
+  tlsCompat?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -82,6 +91,7 @@ export interface ResolvedOptions {
   dataBudgetBytes: number;
   queueDataBudgetBytes: number;
   volatileWriteCache: boolean;
+  tlsKeys: TlsKeyring;
 }
 
 /** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
@@ -135,5 +145,6 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     dataBudgetBytes: budget,
     queueDataBudgetBytes: dataBudget('queueDataBudgetBytes', o.queueDataBudgetBytes, queueBudgetDefault, maxTransfer, budget),
     volatileWriteCache: o.volatileWriteCache !== false,
+    tlsKeys: new TlsKeyring(o.tlsKeys ?? [], o.tlsCompat === true),
   };
 }
