@@ -21,6 +21,7 @@ export {
   type BackendConfig,
   type BudgetStats,
   type ControllerInfo,
+  type HostConfig,
   type ListenAddress,
   type ListenOptions,
   type NamespaceConfig,
@@ -82,6 +83,18 @@ export {
   TcpFlow,
 } from './capture/index.ts';
 
+// Replay: the NIC model on captured traffic (`nvmeotcp replay`)
+export {
+  IMPAIR_WINDOW,
+  type PduCounts,
+  type ReplayCounters,
+  type ReplayFlowResult,
+  type ReplayImpairments,
+  type ReplayOptions,
+  type ReplayResult,
+  replayCapture,
+} from './replay/replay.ts';
+
 // Statistics
 export {
   ALL_COUNTERS,
@@ -95,14 +108,29 @@ export {
   SEED_CHANNEL_COUNTERS,
 } from './stats/counters.ts';
 export { type ChannelValues, type QueueSnapshot, type StatsSnapshot, StatsRegistry, seedValues } from './stats/registry.ts';
+export { IO_OPS, type IoOp, type IoOpValues, type IoSnapshot, IoStats, LATENCY_BOUNDS_SECONDS } from './stats/io.ts';
 
 // Exporters: ethtool -S text, JSON, Prometheus text exposition, ulp-ddp netlink
 // replies (one snapshot each), and the HTTP endpoint serving /metrics and /stats
 export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
 export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
-export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+export {
+  formatBuildInfo,
+  formatHostPrometheus,
+  formatIoPrometheus,
+  formatPrometheus,
+  formatTargetPrometheus,
+  type HostMetrics,
+  PROMETHEUS_CONTENT_TYPE,
+  type TargetMetrics,
+} from './exporters/prometheus.ts';
+export { type BuildInfo, buildInfo, packageVersion } from './exporters/build-info.ts';
 export { type CapsGetReply, capsGetReply, type StatsGetReply, statsGetReply } from './exporters/netlink.ts';
 export {
+  type HostStatsSource,
+  hostEndpoints,
+  type ReconnectCounter,
+  reconnectsOf,
   type SnapshotSource,
   type StatsEndpoints,
   type StatsServer,
@@ -111,6 +139,8 @@ export {
 } from './exporters/http.ts';
 
 // Workload generator (fio-style) used by `nvmeotcp perf`
+export { LatencyHistogram } from './workload/histogram.ts';
+export type { SampleSummary } from './workload/samples.ts';
 export {
   type BlockDevice,
   parseSize,
@@ -124,6 +154,7 @@ export {
 
 // Protocol: errors, constants, wire structures users see
 export {
+  AuthenticationError,
   ConnectionError,
   InvalidArgumentError,
   NamespaceGoneError,
@@ -160,6 +191,19 @@ export {
   pskIdentity,
   type TlsPsk,
 } from './protocol/tls-psk.ts';
+// In-band authentication (DH-HMAC-CHAP): secrets in nvme-cli's DHHC-1 form, hash and group IDs, failure reasons
+export {
+  AuthHash,
+  DhGroup,
+  type DhchapKey,
+  dhGroupName,
+  formatDhchapKey,
+  hashName,
+  parseDhchapKey,
+  parseDhGroupName,
+  parseHashName,
+} from './protocol/dhchap.ts';
+export { FAILURE_EXP_TEXT, FailureExp } from './protocol/auth.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';
 // Digests: which CRC32C implementation runs (for start-up logs and stats output)
 export { crc32c, crc32cImplementation, crc32cSkipped, crc32cUpdate } from './protocol/crc32c.ts';

@@ -1,14 +1,16 @@
 // The connection flags, spelled as nvme-cli spells them (nvme connect / discover):
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
-// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), --tls, --tls-key (nvme-cli also
-// spells it --tls_key; we have no kernel keyring, so TLS needs the key itself).
+// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -v/--verbose, -S/--dhchap-secret,
+// -C/--dhchap-ctrl-secret (DH-HMAC-CHAP secrets as `nvme gen-dhchap-key` prints them),
+// --tls, --tls-key (nvme-cli also spells it --tls_key; we have no kernel keyring, so
+// TLS needs the key itself).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parsePskInterchange } from '../index.ts';
-import { formatHostPort, intArg } from './args.ts';
+import { dhchapSecretArg, formatHostPort, intArg, traddrArg } from './args.ts';
 import { CliError } from './errors.ts';
 
 export interface ConnectionFlags {
@@ -26,6 +28,11 @@ export interface ConnectionFlags {
   keepAliveTmo: number;
   /** TLS 1.3 with this configured PSK (interchange format); set by --tls-key. */
   tlsKey?: string;
+  /** DH-HMAC-CHAP: the host's secret, and the controller's for bidirectional authentication. */
+  dhchapSecret?: string;
+  dhchapCtrlSecret?: string;
+  /** -v: say on stderr what is being done (each connection, each log read). */
+  verbose: boolean;
 }
 
 const DEFAULT_TRSVCID = 4420;
@@ -58,18 +65,24 @@ export interface ConnectionFlagSet {
   nqn: 'required' | 'optional' | 'none';
   /** Whether the I/O queue flags (-i, -Q) apply. */
   ioQueues: boolean;
+  /** perf: -q and -t are spdk_nvme_perf's (depth, time), so --hostnqn and --transport have no short form. */
+  spdkPerf?: boolean;
+  /** Whether -v/--verbose is offered (the nvme-cli verbs). */
+  verbose?: boolean;
 }
 
 export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Command {
   cmd
-    .addOption(new Option('-t, --transport <trtype>', 'transport type (tcp only)').default('tcp').argParser(transportArg))
-    .option('-a, --traddr <addr>', 'transport address of the target', '127.0.0.1')
+    .addOption(
+      new Option(`${set.spdkPerf ? '' : '-t, '}--transport <trtype>`, 'transport type (tcp only)').default('tcp').argParser(transportArg),
+    )
+    .option('-a, --traddr <addr>', 'transport address of the target (IPv6 as ::1 or [::1])', traddrArg, '127.0.0.1')
     .option('-s, --trsvcid <port>', 'transport service id (TCP port)', intArg(1, 65535), DEFAULT_TRSVCID);
   if (set.nqn === 'required') cmd.requiredOption('-n, --nqn <subnqn>', 'subsystem NQN');
   else if (set.nqn === 'optional')
     cmd.option('-n, --nqn <subnqn>', 'subsystem NQN (default: the first NVM subsystem the discovery log lists)');
   cmd
-    .option('-q, --hostnqn <nqn>', 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
+    .option(`${set.spdkPerf ? '' : '-q, '}--hostnqn <nqn>`, 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
     .option('-I, --hostid <uuid>', 'host identifier (default: /etc/nvme/hostid, else a generated one)', hostidArg)
     .option('-g, --hdr-digest', 'enable the transport header digest (CRC32C)', false)
     .option('-G, --data-digest', 'enable the transport data digest (CRC32C)', false)
@@ -81,6 +94,12 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
       tlsKeyArg,
     )
     .addOption(new Option('--tls_key <key>').hideHelp().argParser(tlsKeyArg));
+  if (set.nqn !== 'none') {
+    cmd
+      .option('-S, --dhchap-secret <secret>', 'DH-HMAC-CHAP host secret (DHHC-1:..: from `nvme gen-dhchap-key`)', dhchapSecretArg)
+      .option('-C, --dhchap-ctrl-secret <secret>', 'DH-HMAC-CHAP controller secret: authenticate the controller too', dhchapSecretArg);
+  }
+  if (set.verbose) cmd.option('-v, --verbose', 'say on stderr what is being done', false);
   if (set.ioQueues) {
     cmd
       .option(
@@ -122,11 +141,14 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     queueSize: (o.queueSize as number | undefined) ?? 128,
     disableSqflow: o.disableSqflow === true,
     keepAliveTmo: o.keepAliveTmo as number,
+    verbose: o.verbose === true,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;
   const key = (o.tlsKey ?? o.tls_key) as string | undefined;
   if (key !== undefined) f.tlsKey = key;
   else if (o.tls === true) throw new CliError('--tls needs --tls-key (there is no kernel keyring to look the key up in)');
+  if (typeof o.dhchapSecret === 'string') f.dhchapSecret = o.dhchapSecret;
+  if (typeof o.dhchapCtrlSecret === 'string') f.dhchapCtrlSecret = o.dhchapCtrlSecret;
   return f;
 }
 

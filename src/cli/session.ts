@@ -8,8 +8,14 @@ import { CliError, describeError } from './errors.ts';
 const CONNECT_TIMEOUT_MS = 5000;
 const IO_TIMEOUT_MS = 30_000;
 
+/** -v output: one line on stderr. */
+function say(f: ConnectionFlags, line: string): void {
+  if (f.verbose) process.stderr.write(`nvmeotcp: ${line}\n`);
+}
+
 /** Wraps a connect failure in one line that names the target. */
 async function reaching<T>(f: ConnectionFlags, what: string, p: () => Promise<T>): Promise<T> {
+  say(f, `${what.replace(/^cannot /, '')} ${targetLabel(f)} as ${f.hostnqn}`);
   try {
     return await p();
   } catch (e) {
@@ -19,7 +25,9 @@ async function reaching<T>(f: ConnectionFlags, what: string, p: () => Promise<T>
 
 /** The whole discovery log with its generation counter (`nvme discover` prints it). */
 export async function readDiscoveryLog(f: ConnectionFlags): Promise<DiscoverLogResult> {
-  return reaching(f, 'cannot reach the discovery controller at', () => discoverLog(baseOptions(f)));
+  const log = await reaching(f, 'cannot reach the discovery controller at', () => discoverLog(baseOptions(f)));
+  say(f, `discovery log: ${log.entries.length} record(s), generation counter ${log.genctr}`);
+  return log;
 }
 
 function baseOptions(f: ConnectionFlags): Omit<ConnectOptions, 'subnqn'> {
@@ -56,7 +64,7 @@ export async function connectController(
   offload?: HostDdpDevice,
   extra: { poll?: boolean } = {},
 ): Promise<NvmeController> {
-  return reaching(f, `cannot connect to ${subnqn} at`, () =>
+  const ctrl = await reaching(f, `cannot connect to ${subnqn} at`, () =>
     NvmeController.connect({
       ...baseOptions(f),
       subnqn,
@@ -64,8 +72,12 @@ export async function connectController(
       queueSize: f.queueSize,
       disableSqFlow: f.disableSqflow,
       kato: f.keepAliveTmo * 1000,
+      dhchapSecret: f.dhchapSecret,
+      dhchapCtrlSecret: f.dhchapCtrlSecret,
       ...(offload ? { offload } : {}),
       ...(extra.poll ? { poll: true } : {}),
     }),
   );
+  say(f, `controller ${ctrl.cntlid} of ${subnqn} is live: admin + ${ctrl.ioQueueCount} I/O queue(s)`);
+  return ctrl;
 }

@@ -1,14 +1,65 @@
-// Running a workload with live progress, and its summary as text (fio /
+// Running workloads with live progress on stderr, and their summary as text (fio /
 // spdk_nvme_perf habits: IOPS, MB/s, latency percentiles in µs).
-import { type BlockDevice, type ChannelValues, runWorkload, type WorkloadOptions, type WorkloadResult } from '../index.ts';
+import {
+  type BlockDevice,
+  type ChannelValues,
+  runWorkload,
+  type WorkloadOptions,
+  type WorkloadProgress,
+  type WorkloadResult,
+} from '../index.ts';
 import { makeProgress } from './progress.ts';
 
-/** Runs the workload, showing progress on stdout (or on a TTY stderr when stdout carries JSON). */
-export async function runWithProgress(dev: BlockDevice, o: WorkloadOptions, label: string, json: boolean): Promise<WorkloadResult> {
-  const sink = makeProgress(label, json ? process.stderr : process.stdout, json);
+/**
+ * Runs the jobs side by side on one device (fio's numjobs), with one progress display
+ * on stderr for all of them: their ops and bytes summed, the least advanced job's
+ * fraction. `quiet` leaves a non-TTY stderr alone (JSON output).
+ */
+export async function runJobs(
+  dev: BlockDevice,
+  jobs: readonly WorkloadOptions[],
+  label: string,
+  quiet: boolean,
+): Promise<WorkloadResult[]> {
+  const sink = makeProgress(label, process.stderr, quiet);
+  const latest: (WorkloadProgress | undefined)[] = jobs.map(() => undefined);
+  const running = jobs.map(() => true);
+  const combined = (): WorkloadProgress | undefined => {
+    const lead = latest[0];
+    if (lead === undefined) return undefined;
+    const p: WorkloadProgress = { phase: lead.phase, elapsedMs: 0, ops: 0, bytes: 0, fraction: 1 };
+    for (const l of latest) {
+      if (l === undefined || l.phase !== lead.phase) {
+        p.fraction = 0;
+        continue;
+      }
+      p.elapsedMs = Math.max(p.elapsedMs, l.elapsedMs);
+      p.ops += l.ops;
+      p.bytes += l.bytes;
+      p.fraction = Math.min(p.fraction, l.fraction);
+    }
+    return p;
+  };
+  // The jobs' timers were started in order and fire in order: the last job still
+  // running reports last in a tick, when every other job's report of it is in.
+  const onProgress = (i: number) => (p: WorkloadProgress) => {
+    latest[i] = p;
+    if (running.lastIndexOf(true) !== i) return;
+    const c = combined();
+    if (c) sink.update(c);
+  };
   try {
-    return await runWorkload(dev, { ...o, progressIntervalMs: o.progressIntervalMs ?? 1000, onProgress: (p) => sink.update(p) });
+    return await Promise.all(
+      jobs.map((o, i) =>
+        runWorkload(dev, { ...o, progressIntervalMs: o.progressIntervalMs ?? 1000, onProgress: onProgress(i) }).finally(() => {
+          running[i] = false;
+        }),
+      ),
+    );
   } finally {
+    // Every job's last report is in: show where the run ended (100% when it ran to its limit).
+    const c = combined();
+    if (c && jobs.length > 1) sink.update(c);
     sink.stop();
   }
 }

@@ -27,8 +27,10 @@ import {
   parseIdentifyNamespace,
   VWC_PRESENT,
 } from '../protocol/identify.ts';
+import { parseDhchapKey } from '../protocol/dhchap.ts';
 import { AdminClient, fabricsConnect } from './admin.ts';
 import { AsyncEvents, type RescanResult } from './aer.ts';
+import { authenticateQueue } from './auth.ts';
 import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { BusyPoller } from '../transport/poller.ts';
@@ -64,7 +66,7 @@ export class NvmeController extends EventEmitter implements IoPath {
   /** CSTS.SHST seen at the end of disconnect(): 2 = shutdown complete. */
   private shst = -1;
   private xferMax = MAX_XFER;
-  /** Busy poller while I/O is outstanding (ConnectOptions.poll). */
+  /** Busy poller while small I/O is outstanding (ConnectOptions.poll, POLL_MAX_IO). */
   private readonly poller: BusyPoller | undefined;
   /** The outstanding AER and what its events start (rescan). */
   private readonly aen = new AsyncEvents({
@@ -84,7 +86,7 @@ export class NvmeController extends EventEmitter implements IoPath {
     this.cap = cap;
     this.vs = vs;
     this.ioTimeoutMs = o.ioTimeoutMs;
-    this.poller = o.poll ? new BusyPoller(() => this.ioOutstanding()) : undefined;
+    this.poller = o.poll ? new BusyPoller(() => this.smallIoOutstanding()) : undefined;
   }
 
   /** True while the event loop is being busy-polled for this controller's I/O. */
@@ -97,9 +99,10 @@ export class NvmeController extends EventEmitter implements IoPath {
     await Promise.all([...this.io.map((q) => q.close()), this.admin.q.close()]);
   }
 
-  private ioOutstanding(): boolean {
+  /** Busy polling runs while these are outstanding (POLL_MAX_IO). */
+  private smallIoOutstanding(): boolean {
     const qs = this.io;
-    for (let i = 0; i < qs.length; i++) if (qs[i].load > 0) return true;
+    for (let i = 0; i < qs.length; i++) if (qs[i].smallLoad > 0) return true;
     return false;
   }
 
@@ -130,6 +133,7 @@ export class NvmeController extends EventEmitter implements IoPath {
           hostid: o.hostid,
           subnqn: o.subnqn,
           hostnqn: o.hostnqn,
+          auth: o.auth,
         },
         o.ioTimeoutMs,
       );
@@ -194,6 +198,13 @@ export class NvmeController extends EventEmitter implements IoPath {
     return sum;
   }
 
+  /** Socket writes (batches of PDUs) the I/O queues have made so far. */
+  ioWriteBatches(): number {
+    let n = 0;
+    for (const q of this.io) n += q.writeBatches;
+    return n;
+  }
+
   /** CSTS.SHST read at the end of disconnect() (2 = shutdown complete), -1 before. */
   get shutdownStatus(): number {
     return this.shst;
@@ -209,7 +220,7 @@ export class NvmeController extends EventEmitter implements IoPath {
     if (ns !== undefined) return ns;
     const info = this.nsInfo.find((n) => n.nsid === nsid);
     if (info === undefined) throw new InvalidArgumentError(`namespace ${nsid} is not active on controller ${this.cntlid}`);
-    ns = new Namespace(this, info);
+    ns = new Namespace(this, info, { subsystem: this.o.subnqn, namespace: String(nsid) });
     this.nsCache.set(nsid, ns);
     return ns;
   }
@@ -252,6 +263,24 @@ export class NvmeController extends EventEmitter implements IoPath {
   /** Get Log Page on the admin queue (the discovery log, SMART...). */
   getLogPage(lid: number, len: number, offset = 0, opts: { nsid?: number; rae?: boolean } = {}): Promise<Buffer> {
     return this.admin.getLogPage(lid, len, offset, opts.nsid ?? 0, opts.rae ?? false);
+  }
+
+  /**
+   * Authenticates every live queue again (DH-HMAC-CHAP), with new secrets when given,
+   * as writing Linux's dhchap_secret / dhchap_ctrl_secret does. The new secrets are
+   * kept for later queues and reconnects. Rejects with AuthenticationError when a
+   * queue fails; the controller then refuses that queue's commands.
+   */
+  async reauthenticate(secrets: { dhchapSecret?: string; dhchapCtrlSecret?: string } = {}): Promise<void> {
+    const cur = this.o.auth;
+    const hostKey = secrets.dhchapSecret === undefined ? cur?.hostKey : parseDhchapKey(secrets.dhchapSecret, 'dhchapSecret');
+    if (hostKey === undefined) throw new InvalidArgumentError('reauthenticate: the controller was connected without a DH-HMAC-CHAP secret');
+    const ctrlKey = secrets.dhchapCtrlSecret === undefined ? cur?.ctrlKey : parseDhchapKey(secrets.dhchapCtrlSecret, 'dhchapCtrlSecret');
+    const auth = { hostKey, ctrlKey };
+    this.o.auth = auth;
+    const nqn = { host: this.o.hostnqn, subsys: this.o.subnqn };
+    const qs = [this.admin.q, ...this.io].filter((q) => q.live);
+    await Promise.all(qs.map((q) => authenticateQueue(q, auth, nqn, this.o.ioTimeoutMs)));
   }
 
   // ------------------------------------------------------------ I/O routing (IoPath)
@@ -361,9 +390,11 @@ export class NvmeController extends EventEmitter implements IoPath {
         hostid: o.hostid,
         subnqn: o.subnqn,
         hostnqn: o.hostnqn,
+        auth: o.auth,
       };
       await fabricsConnect(q, p, o.ioTimeoutMs);
-      q.attachOffload(`${o.host}:${o.port}/${this.cntlid}`);
+      // The target and subsystem, not the controller ID: the label stays the same across a reconnect.
+      q.attachOffload(`${o.host}:${o.port}/${o.subnqn}`);
       return q;
     } catch (e) {
       await q.close();

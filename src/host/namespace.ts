@@ -17,6 +17,7 @@ import {
   NLB_MAX,
   writeRwSqe,
 } from '../protocol/admin.ts';
+import { IoOpIndex, IoStats } from '../stats/io.ts';
 import { DataDir, HostCommand } from './request.ts';
 
 /**
@@ -35,14 +36,21 @@ class PooledCommand extends HostCommand {
   arg: unknown = undefined;
   /** Inside submit(): a command refused at once (no live queue) calls back on the next tick, never from within the call. */
   submitting = false;
+  /** Submission time (performance.now(), ms) and kind (IoOpIndex) of the I/O, for the namespace's I/O stats. */
+  t0 = 0;
+  op = 0;
 
-  constructor(private readonly pool: PooledCommand[]) {
+  constructor(
+    private readonly pool: PooledCommand[],
+    private readonly io: IoStats,
+  ) {
     super(Buffer.alloc(64), undefined, DataDir.None, 0);
     this.resolve = () => this.settle(undefined);
     this.reject = (e: Error) => this.settle(e);
   }
 
   private settle(err: Error | undefined): void {
+    this.io.record(this.op, this.data?.length ?? 0, err === undefined, (performance.now() - this.t0) / 1000);
     const done = this.done;
     const arg = this.arg;
     this.done = noop;
@@ -117,12 +125,16 @@ export class Namespace implements NamespaceInfo {
   /** A rescan found the namespace no longer active: every call fails with NamespaceGoneError. */
   private gone = false;
 
+  /** Commands, bytes, errors and latency of the reads and writes of this namespace (labels as given). */
+  readonly stats: IoStats;
   private readonly pool: PooledCommand[] = [];
 
   constructor(
     private readonly io: IoPath,
     info: NamespaceInfo,
+    labels: Readonly<Record<string, string>> = { namespace: String(info.nsid) },
   ) {
+    this.stats = new IoStats(labels);
     this.nsid = info.nsid;
     this.lbaSize = info.lbaSize;
     this.nlba = info.nlba;
@@ -254,12 +266,21 @@ export class Namespace implements NamespaceInfo {
     if (lbas <= per) {
       return new Promise<T>((resolve, reject) => {
         const cmd = this.rwCmd(opc, dir, slba, lbas, buf);
-        cmd.resolve = () => resolve(value);
-        cmd.reject = reject;
+        const op = opc === IoOpc.Read ? IoOpIndex.read : IoOpIndex.write;
+        const t0 = performance.now();
+        cmd.resolve = () => {
+          this.stats.record(op, buf.length, true, (performance.now() - t0) / 1000);
+          resolve(value);
+        };
+        cmd.reject = (e: Error) => {
+          this.stats.record(op, 0, false, (performance.now() - t0) / 1000);
+          reject(e);
+        };
         this.io.startIo(cmd);
       });
     }
     const ps: Promise<HostCommand>[] = [];
+    const t0 = performance.now();
     try {
       for (let done = 0; done < lbas; done += per) {
         const n = Math.min(per, lbas - done);
@@ -269,7 +290,18 @@ export class Namespace implements NamespaceInfo {
     } catch (e) {
       return Promise.reject(e);
     }
-    return Promise.all(ps).then(() => value);
+    // A split transfer counts as one I/O of its whole length, as its caller sees it.
+    const op = opc === IoOpc.Read ? IoOpIndex.read : IoOpIndex.write;
+    return Promise.all(ps).then(
+      () => {
+        this.stats.record(op, buf.length, true, (performance.now() - t0) / 1000);
+        return value;
+      },
+      (e: unknown) => {
+        this.stats.record(op, 0, false, (performance.now() - t0) / 1000);
+        throw e;
+      },
+    );
   }
 
   private submit<A>(opc: number, buf: Buffer, slba: number, done: IoDone<A>, arg: A): void {
@@ -282,8 +314,10 @@ export class Namespace implements NamespaceInfo {
       );
       return;
     }
-    const cmd = this.pool.pop() ?? new PooledCommand(this.pool);
+    const cmd = this.pool.pop() ?? new PooledCommand(this.pool, this.stats);
     const dir = opc === IoOpc.Read ? DataDir.C2H : DataDir.H2C;
+    cmd.op = opc === IoOpc.Read ? IoOpIndex.read : IoOpIndex.write;
+    cmd.t0 = performance.now();
     cmd.reuse(buf, dir, this.io.ioTimeoutMs);
     writeRwSqe(cmd.sqe, opc, this.nsid, slba, lbas, buf.length, false, false);
     cmd.done = done as IoDone<unknown>;

@@ -2,9 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { parseDhchapKey } from '../protocol/dhchap.ts';
 import { CATTR_DISABLE_SQFLOW } from '../protocol/fabrics.ts';
 import { deriveRetainedPsk, deriveTlsPsk, parsePskInterchange, PskHash } from '../protocol/tls-psk.ts';
 import type { TlsClientPsk } from '../transport/tls.ts';
+import type { HostSecrets } from './auth.ts';
 import type { HostDdpDevice } from './offload.ts';
 
 export interface ConnectOptions {
@@ -38,9 +40,11 @@ export interface ConnectOptions {
   /** Receive offload device for the I/O queues. */
   offload?: HostDdpDevice | undefined;
   /**
-   * Busy-poll the event loop while I/O is outstanding (fio's `hipri`, SPDK's polling):
-   * completions are read as soon as they land, without a sleeping thread's wake-up,
-   * at the price of a core at 100% while I/O runs. Default false.
+   * Busy-poll the event loop while small I/O (at most 16 KiB, POLL_MAX_IO) is
+   * outstanding (fio's `hipri`, SPDK's polling): completions are read as soon as they
+   * land, without a sleeping thread's wake-up, at the price of a core at 100% while
+   * such I/O runs. Larger transfers do not poll (they would only read in smaller
+   * pieces). Default false.
    */
   poll?: boolean | undefined;
   /**
@@ -53,6 +57,28 @@ export interface ConnectOptions {
   tlsIdentityVersion?: 0 | 1 | undefined;
   /** Derive the TLS PSK as libnvme did before its 2025 HKDF-Expand-Label fix (see protocol/tls-psk.ts). */
   tlsCompat?: boolean | undefined;
+  /**
+   * The host's DH-HMAC-CHAP secret (nvme-cli's --dhchap-secret), `DHHC-1:..:` as
+   * `nvme gen-dhchap-key` prints it: every queue authenticates when the controller asks.
+   */
+  dhchapSecret?: string | undefined;
+  /**
+   * The controller's secret (nvme-cli's --dhchap-ctrl-secret): bidirectional
+   * authentication, the controller must prove it knows it (on every queue, asked or not).
+   */
+  dhchapCtrlSecret?: string | undefined;
+}
+
+/** Parses the two DH-HMAC-CHAP secrets (InvalidArgumentError naming the option). */
+function resolveSecrets(host: string | undefined, ctrl: string | undefined): HostSecrets | undefined {
+  if (host === undefined) {
+    if (ctrl !== undefined) throw new InvalidArgumentError('dhchapCtrlSecret: needs dhchapSecret as well');
+    return undefined;
+  }
+  return {
+    hostKey: parseDhchapKey(host, 'dhchapSecret'),
+    ctrlKey: ctrl === undefined ? undefined : parseDhchapKey(ctrl, 'dhchapCtrlSecret'),
+  };
 }
 
 /** ConnectOptions validated, with every default filled in. */
@@ -76,6 +102,8 @@ export interface ResolvedOptions {
   poll: boolean;
   /** The PSK identity and TLS PSK every queue uses, if TLS is on. */
   tls: TlsClientPsk | undefined;
+  /** DH-HMAC-CHAP secrets, when given. */
+  auth: HostSecrets | undefined;
 }
 
 function parseHostId(h: Buffer | string | undefined): Buffer {
@@ -129,6 +157,7 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
     offload: o.offload,
     discovery,
     tls: o.tlsKey === undefined ? undefined : hostTlsPsk(o, hostnqn),
+    auth: resolveSecrets(o.dhchapSecret, o.dhchapCtrlSecret),
   };
 }
 

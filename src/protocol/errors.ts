@@ -116,3 +116,15 @@ export class NamespaceGoneError extends NvmeTcpError {
     this.nsid = nsid;
   }
 }
+
+/**
+ * In-band authentication (DH-HMAC-CHAP) failed: the peer sent AUTH_Failure1/2, or
+ * its messages did not check out. `exp` is the reason code explanation (FailureExp).
+ */
+export class AuthenticationError extends NvmeTcpError {
+  readonly exp: number;
+  constructor(message: string, exp: number) {
+    super(message, 'NVMEOTCP_ERR_AUTH');
+    this.exp = exp;
+  }
+}

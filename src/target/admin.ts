@@ -15,7 +15,7 @@ import {
 } from '../protocol/identify.ts';
 import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd } from './cmd.ts';
-import { AEC_DISCOVERY_CHANGE, AEC_NS_ATTR, type Controller, NVME_VERSION } from './controller.ts';
+import { AEC_DISCOVERY_CHANGE, AEC_NS_ATTR, type Controller } from './controller.ts';
 import { discoveryLogPage } from './discovery.ts';
 import { commandEffectsLog, ELPE, errorLog, firmwareSlotLog, LID_SUPPORTED_LOGS, smartLog, supportedLogs } from './logs.ts';
 import type { Namespace } from './subsystem.ts';
@@ -41,6 +41,8 @@ const CTRATT_HOSTID128 = 0x01;
 const DLFEAT = 0x09;
 /** NMIC bit 0: the namespace may be attached to several controllers. */
 const NMIC_SHARED = 0x01;
+/** NSATTR bit 0: the namespace is write protected. */
+const NSATTR_WRITE_PROTECTED = 0x01;
 
 export function adminCommand(ctrl: Controller, cmd: Cmd): void {
   const q = cmd.q;
@@ -93,7 +95,7 @@ export function identifyController(ctrl: Controller): Buffer {
     cmic: disc ? 0 : CMIC_MULTI_CTRL,
     mdts: o.mdts,
     cntlid: ctrl.cntlid,
-    ver: NVME_VERSION,
+    ver: s.version,
     // The notices this controller sends: discovery log changes, or namespace attribute changes.
     oaes: disc ? AEC_DISCOVERY_CHANGE : AEC_NS_ATTR,
     ctratt: CTRATT_HOSTID128,
@@ -126,6 +128,7 @@ export function identifyNamespace(ns: Namespace): Buffer {
     ncap: ns.nlba,
     nuse: ns.nlba,
     nmic: NMIC_SHARED,
+    nsattr: ns.readOnly ? NSATTR_WRITE_PROTECTED : 0,
     dlfeat: DLFEAT,
     nguid: ns.nguid,
     eui64: ns.eui64,
@@ -178,7 +181,7 @@ function identify(ctrl: Controller, cmd: Cmd): void {
         q.complete(cmd, STATUS_INVALID_NS);
         return;
       }
-      sendBuf(cmd, encodeNsDescList({ eui64: ns.eui64, nguid: ns.nguid, csi: 0 }));
+      sendBuf(cmd, encodeNsDescList({ eui64: ns.eui64, nguid: ns.nguid, ...(ns.uuid ? { uuid: ns.uuid } : {}), csi: 0 }));
       return;
     }
     case Cns.CsiNamespace: {

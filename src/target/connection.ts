@@ -10,21 +10,25 @@
 // C2HTermReq that carries a copy of the offending header, stop receiving and close
 // this connection only.
 import type { Socket } from 'node:net';
-import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc, SglType } from '../protocol/constants.ts';
+import { isAuthFctype } from '../protocol/auth.ts';
+import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, IoOpc, OFF, PduFlag, PduType, Sc, ScCmd, SglType } from '../protocol/constants.ts';
 import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
 import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
 import { writeR2t } from '../protocol/pdu.ts';
-import { makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { makeStatus, SqeOff, sqeNsid } from '../protocol/sqe.ts';
+import { IoOpIndex } from '../stats/io.ts';
 import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
+import type { QueueAuth } from './auth.ts';
 import { Cmd, type CmdQueue, type ResumeFn } from './cmd.ts';
 import { type BudgetAccount, type DataBudget, LentBuffer } from './budget.ts';
 import { connectCommand, fabricsCommand } from './connect.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
 import { ioCommand } from './io.ts';
+import type { ListenerInfo } from './port.ts';
 import { sendC2hData, sendCapsuleResp } from './send.ts';
 import type { TlsKeyring, TlsPeer } from './tls-keys.ts';
 
@@ -32,6 +36,7 @@ const DNR = true;
 /** Commands a queue may have outstanding before its Connect sets SQSIZE. */
 const PRE_CONNECT_DEPTH = 32;
 const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
+const STATUS_AUTH_REQUIRED = makeStatus(1, ScCmd.AuthRequired, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
 const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
@@ -42,6 +47,7 @@ export class Connection implements QueueHandler, CmdQueue {
   /** Queue ID once connected; -1 before the Connect command. */
   qid = -1;
   ctrl: Controller | undefined = undefined;
+  auth: QueueAuth | undefined = undefined;
   /** SQSIZE from Connect (0's based). */
   sqsize = 0;
   private sqHead = 0;
@@ -76,6 +82,7 @@ export class Connection implements QueueHandler, CmdQueue {
   constructor(
     readonly ctx: TargetContext,
     accepted: Socket,
+    readonly port: ListenerInfo,
     tls?: TlsKeyring,
   ) {
     const o = ctx.opts;
@@ -89,6 +96,7 @@ export class Connection implements QueueHandler, CmdQueue {
         maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData),
         pauseOnBackpressure: true,
         tls: tls === undefined ? undefined : (identity) => this.tlsLookup(tls, identity),
+        placement: o.rxPlacement,
       },
       this,
     );
@@ -109,6 +117,8 @@ export class Connection implements QueueHandler, CmdQueue {
     this.assocTimer = undefined;
     if (this.ctrl === undefined) {
       this.wire.abort(new ConnectionError(`queue ${this.qid}: no Connect within ${this.ctx.opts.handshakeTimeoutMs} ms`));
+    } else if (this.auth !== undefined && !this.auth.authenticated) {
+      this.wire.abort(new ConnectionError(`queue ${this.qid}: not authenticated within ${this.ctx.opts.handshakeTimeoutMs} ms`));
     }
   };
 
@@ -294,7 +304,10 @@ export class Connection implements QueueHandler, CmdQueue {
       else this.complete(cmd, STATUS_CMD_SEQ);
       return;
     }
-    if (fabrics) fabricsCommand(this, cmd);
+    // Until the queue has authenticated, only Authentication Send / Receive run (Linux nvmet_check_auth_status).
+    if (this.auth !== undefined && !this.auth.authenticated && !(fabrics && isAuthFctype(sqeFctype(cmd.sqe)))) {
+      this.complete(cmd, STATUS_AUTH_REQUIRED);
+    } else if (fabrics) fabricsCommand(this, cmd);
     else if (!ctrl.ready) this.complete(cmd, STATUS_CMD_SEQ);
     else if (this.qid === 0) adminCommand(ctrl, cmd);
     else ioCommand(ctrl, cmd);
@@ -397,7 +410,16 @@ export class Connection implements QueueHandler, CmdQueue {
     this.releaseData(cmd);
     if (this.wire.down) return;
     this.outstanding--;
+    if (this.qid > 0) this.countIo(cmd, status);
     sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
+  }
+
+  /** Counts an I/O command in its namespace's I/O stats as its completion goes out (one unknown to the subsystem is not counted). */
+  private countIo(cmd: Cmd, status: number): void {
+    const ns = this.ctrl?.subsys.namespaces.get(sqeNsid(cmd.sqe));
+    if (ns === undefined) return;
+    const op = cmd.opc === IoOpc.Read ? IoOpIndex.read : cmd.opc === IoOpc.Write ? IoOpIndex.write : IoOpIndex.other;
+    ns.io.record(op, op === IoOpIndex.other ? 0 : cmd.sglLen, status === 0, (performance.now() - cmd.t0) / 1000);
   }
 
   /**
@@ -422,7 +444,9 @@ export class Connection implements QueueHandler, CmdQueue {
     }
     sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success, lent);
     lent?.done();
-    if (success) this.outstanding--;
-    else this.complete(cmd, 0, dw0);
+    if (success) {
+      this.outstanding--;
+      this.countIo(cmd, 0);
+    } else this.complete(cmd, 0, dw0);
   }
 }

@@ -9,8 +9,6 @@ import type { Cmd, CmdQueue } from './cmd.ts';
 import type { TargetContext } from './context.ts';
 import type { Subsystem } from './subsystem.ts';
 
-/** VS / Identify VER: NVMe 2.0. */
-export const NVME_VERSION = 0x0002_0000;
 /** CAP.TO and CRTO: 15 × 500 ms. */
 const TIMEOUT_500MS = 15;
 
@@ -82,7 +80,7 @@ export class Controller {
   ) {
     this.kato = kato;
     this.vwc = ctx.opts.volatileWriteCache ? 1 : 0;
-    this.numIoQueues = subsys.isDiscovery ? 0 : ctx.opts.maxIoQueues;
+    this.numIoQueues = subsys.isDiscovery ? 0 : Math.min(ctx.opts.maxIoQueues, subsys.qidMax);
   }
 
   /** CSTS.RDY: the host enabled the controller. */
@@ -169,7 +167,7 @@ export class Controller {
       }
       switch (p.ofst) {
         case Prop.VS:
-          q.complete(cmd, 0, NVME_VERSION);
+          q.complete(cmd, 0, this.subsys.version);
           return;
         case Prop.CC:
           q.complete(cmd, 0, this.cc);

@@ -17,6 +17,7 @@ const DNR = true;
 const STATUS_INVALID_NS = makeStatus(0, Sc.InvalidNamespace, DNR);
 const STATUS_LBA_RANGE = makeStatus(0, Sc.LbaOutOfRange, DNR);
 const STATUS_SGL_LEN = makeStatus(0, Sc.SglInvalidDataLength, DNR);
+const STATUS_WRITE_PROTECTED = makeStatus(0, Sc.NsWriteProtected, DNR);
 const STATUS_WRITE_FAULT = makeStatus(Sct.MediaError, 0x80);
 const STATUS_READ_ERROR = makeStatus(Sct.MediaError, 0x81);
 const NSID_ALL = 0xffff_ffff;
@@ -118,8 +119,8 @@ function write(ctrl: Controller, cmd: Cmd): void {
   const q = cmd.q;
   const ns = nsOf(ctrl, cmd);
   const st = checkRw(ctrl, cmd, ns, sqeSlba(cmd.sqe), sqeNlb(cmd.sqe));
-  if (st !== 0) {
-    q.complete(cmd, st);
+  if (st !== 0 || ns!.readOnly) {
+    q.complete(cmd, st !== 0 ? st : STATUS_WRITE_PROTECTED);
     return;
   }
   if (cmd.data === undefined) q.requestData(cmd, cmd.sglLen, writeData);
@@ -199,6 +200,10 @@ function writeZeroes(ctrl: Controller, cmd: Cmd): void {
     cmd.q.complete(cmd, STATUS_INVALID_NS);
     return;
   }
+  if (ns.readOnly) {
+    cmd.q.complete(cmd, STATUS_WRITE_PROTECTED);
+    return;
+  }
   const rw = parseRw(cmd.sqe);
   if (!ns.inRange(rw.slba, rw.nlb)) {
     cmd.q.complete(cmd, STATUS_LBA_RANGE);
@@ -251,6 +256,10 @@ function dsmData(cmd: Cmd): void {
   cmd.q.releaseData(cmd);
   if ((attr & DsmAttr.AD) === 0) {
     cmd.q.complete(cmd, 0);
+    return;
+  }
+  if (ns.readOnly) {
+    cmd.q.complete(cmd, STATUS_WRITE_PROTECTED);
     return;
   }
   for (const r of ranges) {

@@ -1,12 +1,20 @@
 // Target options and their resolved (validated, defaulted) form.
 import { MIN_MAXH2CDATA } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import type { RxPlacementFactory } from '../transport/reader.ts';
+import { type HostAuth, type HostConfig, resolveHostAuth } from './auth.ts';
 import { classSize } from './data-pool.ts';
 import type { SubsystemConfig } from './subsystem.ts';
 import { type TlsKeyConfig, TlsKeyring } from './tls-keys.ts';
 
 export interface TargetOptions {
   subsystems?: SubsystemConfig[];
+  /**
+   * Hosts with in-band authentication settings (nvmet's hosts/<nqn> dhchap_* attributes):
+   * a host with a dhchapKey must authenticate every queue with DH-HMAC-CHAP.
+   * Which subsystems a host may use is still the subsystems' allowedHosts.
+   */
+  hosts?: HostConfig[];
   /** In-capsule data accepted on I/O queues (IOCCSZ = (64 + this) / 16). Default 8192. */
   inCapsuleDataSize?: number;
   /** MAXH2CDATA announced in ICResp: largest H2CData payload. Default 131072. */
@@ -68,9 +76,17 @@ export interface TargetOptions {
   tlsKeys?: TlsKeyConfig[];
   /** Derive TLS PSKs as libnvme did before its 2025 HKDF-Expand-Label fix (see protocol/tls-psk.ts). */
   tlsCompat?: boolean;
+  /**
+   * How every connection's socket reads land (default: one reused staging buffer,
+   * as large reads as the kernel has). For benchmarks that model another target's
+   * receive path, e.g. SPDK's fixed-size reads of one PDU part at a time.
+   */
+  rxPlacement?: RxPlacementFactory | undefined;
 }
 
 export interface ResolvedOptions {
+  /** Hosts that must authenticate, by host NQN. */
+  hostAuth: ReadonlyMap<string, HostAuth>;
   inCapsuleDataSize: number;
   /** In-capsule data accepted on the admin queue and for fabrics commands. */
   adminInCapsuleDataSize: number;
@@ -92,6 +108,7 @@ export interface ResolvedOptions {
   queueDataBudgetBytes: number;
   volatileWriteCache: boolean;
   tlsKeys: TlsKeyring;
+  rxPlacement: RxPlacementFactory | undefined;
 }
 
 /** Fabrics and admin commands may always carry 8 KiB in the capsule (Linux NVME_TCP_ADMIN_CCSZ). */
@@ -127,6 +144,7 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
   const firmware = o.firmware ?? '0.1.0';
   if (!/^[\x20-\x7e]{0,8}$/.test(firmware)) throw new InvalidArgumentError('firmware: at most 8 printable ASCII');
   return {
+    hostAuth: resolveHostAuth(o.hosts),
     inCapsuleDataSize,
     adminInCapsuleDataSize: Math.max(ADMIN_ICD, inCapsuleDataSize),
     maxH2CData,
@@ -146,5 +164,6 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     queueDataBudgetBytes: dataBudget('queueDataBudgetBytes', o.queueDataBudgetBytes, queueBudgetDefault, maxTransfer, budget),
     volatileWriteCache: o.volatileWriteCache !== false,
     tlsKeys: new TlsKeyring(o.tlsKeys ?? [], o.tlsCompat === true),
+    rxPlacement: o.rxPlacement,
   };
 }

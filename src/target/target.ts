@@ -6,13 +6,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import type { DiscoveryEntry } from '../protocol/discovery.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import type { IoSnapshot } from '../stats/io.ts';
 import { type BudgetStats, DataBudget } from './budget.ts';
 import type { CmdQueue } from './cmd.ts';
 import { Connection } from './connection.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
-import { discoveryEntries, type ListenerInfo, type TlsMode } from './discovery.ts';
+import { discoveryEntries } from './discovery.ts';
 import { type ResolvedOptions, resolveOptions, type TargetOptions } from './options.ts';
+import type { ListenerInfo, TlsMode } from './port.ts';
 import { type NamespaceConfig, Subsystem } from './subsystem.ts';
 import { BusyPoller } from '../transport/poller.ts';
 import { peekFirstBytes, TLS_HANDSHAKE_RECORD } from '../transport/tls.ts';
@@ -34,12 +36,17 @@ export interface ListenAddress {
   port: number;
 }
 
-/** Where and how to listen. */
+/** Where to listen, and what to serve there. */
 export interface ListenOptions {
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 4420; 0 picks a free port. */
   port?: number;
+  /**
+   * NQNs of the NVM subsystems served on this listener (nvmet's port links): a host
+   * connecting here can reach, and discover, only these. Default: every subsystem.
+   */
+  subsystems?: readonly string[];
   /**
    * TLS 1.3 with PSKs (TargetOptions.tlsKeys): 'none' (default) plaintext only;
    * 'required' TLS only (a plaintext ICReq fails the handshake); 'optional' both on
@@ -47,8 +54,6 @@ export interface ListenOptions {
    */
   tls?: TlsMode;
 }
-
-const MAX_CNTLID = 0xffef;
 
 export class NvmeTarget extends EventEmitter {
   readonly options: ResolvedOptions;
@@ -58,7 +63,6 @@ export class NvmeTarget extends EventEmitter {
   private readonly listenerInfos: ListenerInfo[] = [];
   private readonly connections = new Set<CmdQueue>();
   private readonly controllers = new Map<number, Controller>();
-  private nextCntlid = 1;
   private genctr = 0;
   private opened: Promise<void> | undefined;
   private closing = false;
@@ -121,9 +125,18 @@ export class NvmeTarget extends EventEmitter {
       throw new InvalidArgumentError(`tls: ${String(tls)} is not none, optional or required`);
     }
     if (tls !== 'none' && this.options.tlsKeys.size === 0) throw new InvalidArgumentError(`tls ${tls}: no TLS keys configured (tlsKeys)`);
-    this.opened ??= this.openBackends();
-    await this.opened;
-    const host = addr.host ?? '127.0.0.1';
+    for (const nqn of addr.subsystems ?? []) {
+      if (!this.subsystems.has(nqn)) throw new InvalidArgumentError(`listen: no subsystem ${nqn} to serve`);
+    }
+    const info: ListenerInfo = {
+      host: addr.host ?? '127.0.0.1',
+      port: 0,
+      portid: this.listenerInfos.length + 1,
+      subsystems: addr.subsystems === undefined ? undefined : new Set(addr.subsystems),
+      tls,
+    };
+    await this.open();
+    const host = info.host;
     // pauseOnConnect: a Connection re-wraps each socket to read through `onread` before any read.
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       const o = this.options;
@@ -133,8 +146,8 @@ export class NvmeTarget extends EventEmitter {
         socket.destroy();
         return;
       }
-      if (tls === 'optional') this.acceptOptional(socket);
-      else this.accept(socket, tls === 'required');
+      if (tls === 'optional') this.acceptOptional(socket, info);
+      else this.accept(socket, info, tls === 'required');
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -145,25 +158,27 @@ export class NvmeTarget extends EventEmitter {
     });
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : 0;
+    info.port = port;
+    info.portid = this.listenerInfos.length + 1;
     this.servers.push(server);
-    this.listenerInfos.push({ host, port, portid: this.listenerInfos.length + 1, tls });
+    this.listenerInfos.push(info);
     this.discoveryChanged();
     return { host, port };
   }
 
-  private accept(socket: Socket, tls: boolean): void {
-    const q = new Connection(this.ctx, socket, tls ? this.options.tlsKeys : undefined);
+  private accept(socket: Socket, info: ListenerInfo, tls: boolean): void {
+    const q = new Connection(this.ctx, socket, info, tls ? this.options.tlsKeys : undefined);
     this.connections.add(q);
     this.pending.add(q);
   }
 
   /** An 'optional' listener's socket: TLS if its first byte starts a TLS record, plaintext otherwise. */
-  private acceptOptional(socket: Socket): void {
+  private acceptOptional(socket: Socket, info: ListenerInfo): void {
     this.peeking.add(socket);
     void peekFirstBytes(socket, this.options.handshakeTimeoutMs).then((first) => {
       this.peeking.delete(socket);
       if (first === undefined || this.closing) socket.destroy();
-      else this.accept(socket, first[0] === TLS_HANDSHAKE_RECORD);
+      else this.accept(socket, info, first[0] === TLS_HANDSHAKE_RECORD);
     });
   }
 
@@ -171,6 +186,18 @@ export class NvmeTarget extends EventEmitter {
   get connectionCounts(): { open: number; pending: number; refused: number } {
     const peeking = this.peeking.size;
     return { open: this.connections.size + peeking, pending: this.pending.size + peeking, refused: this.refusedCount };
+  }
+
+  /** I/O queues connected now (connections installed as a queue ID > 0). */
+  get ioQueueCount(): number {
+    return this.ioQueues.size;
+  }
+
+  /** I/O counters of every namespace of every subsystem (labels `subsystem`, `namespace`), as of now. */
+  ioStats(): IoSnapshot[] {
+    const out: IoSnapshot[] = [];
+    for (const s of this.subsystems.values()) for (const nsid of s.nsids) out.push(s.namespaces.get(nsid)!.io.snapshot());
+    return out;
   }
 
   /**
@@ -265,9 +292,25 @@ export class NvmeTarget extends EventEmitter {
     return this.controllers.size;
   }
 
+  /**
+   * Opens every namespace's store (files are opened, a missing one created). listen()
+   * does it first; calling it before tells a namespace error apart from a listen error.
+   */
+  async open(): Promise<void> {
+    if (this.closing) throw new InvalidArgumentError('target is closed');
+    this.opened ??= this.openBackends();
+    await this.opened;
+  }
+
   private async openBackends(): Promise<void> {
     for (const s of this.subsystems.values()) {
-      for (const ns of s.namespaces.values()) await ns.backend.open();
+      for (const ns of s.namespaces.values()) {
+        try {
+          await ns.backend.open();
+        } catch (e) {
+          throw new InvalidArgumentError(`subsystem ${s.nqn} nsid ${ns.nsid}: ${(e as Error).message}`);
+        }
+      }
     }
   }
 
@@ -277,13 +320,15 @@ export class NvmeTarget extends EventEmitter {
   }
 
   private discoveryEntries(hostnqn: string, q: CmdQueue): DiscoveryEntry[] {
-    return discoveryEntries(this.subsystems.values(), this.listenerInfos, hostnqn, q.localAddress, this.options.mqes + 1);
+    return discoveryEntries(this.subsystems.values(), q.port, hostnqn, q.localAddress, this.options.mqes + 1);
   }
 
+  /** Gives `c` a free controller ID from its subsystem's range (cntlidMin..cntlidMax), or 0 when none is free. */
   private addController(c: Controller): number {
-    for (let i = 0; i < MAX_CNTLID; i++) {
-      const id = this.nextCntlid;
-      this.nextCntlid = id === MAX_CNTLID ? 1 : id + 1;
+    const s = c.subsys;
+    for (let i = s.cntlidMin; i <= s.cntlidMax; i++) {
+      const id = s.nextCntlid;
+      s.nextCntlid = id === s.cntlidMax ? s.cntlidMin : id + 1;
       if (!this.controllers.has(id)) {
         c.cntlid = id;
         this.controllers.set(id, c);

@@ -38,7 +38,7 @@ import {
 import { PduReceiver, type RecvHandler, type Role } from '../protocol/receiver.ts';
 import { adoptWithOnread, onreadFor, type RxPlacement, type RxPlacementFactory, StagingPlacement } from './reader.ts';
 import { type TlsClientPsk, type TlsPskLookup, tlsAccept, tlsConnect, tlsFailureReason } from './tls.ts';
-import { PduWriter } from './writer.ts';
+import { PduWriter, type PduWriterOptions } from './writer.ts';
 
 /** Linux waits 10 s for the ICResp. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -78,6 +78,8 @@ interface CommonOptions {
   placement?: RxPlacementFactory | undefined;
   /** After a TermReq or close(), how long to wait for the peer's FIN before closing (0: close once our bytes are out). */
   lingerMs?: number;
+  /** Options of the queue's PduWriter. */
+  writer?: PduWriterOptions;
 }
 
 export interface HostQueueWire extends CommonOptions {
@@ -169,7 +171,7 @@ export class TransportQueue implements RecvHandler {
     } else {
       this.socket = this.acceptTargetSocket(o);
     }
-    this.writer = new PduWriter(this.socket);
+    this.writer = new PduWriter(this.socket, o.writer);
     this.socket.on('error', this.onSocketError);
     this.socket.on('close', this.onSocketClose);
   }

@@ -1,10 +1,13 @@
 // A workload generator with fio habits: sequential or random reads/writes/mix over a
-// region of a block device, a fixed queue depth (that many requests always in
-// flight), a time or size limit, optional verification of every read against a
-// per-block tagged pattern, live progress, and latency percentiles at the end.
+// region of a block device (fio's size and offset), a fixed queue depth (that many
+// requests always in flight), an amount of I/O (io_size) or a time (runtime,
+// time_based), an unmeasured warm-up (ramp_time), optional verification of every
+// read against a per-block tagged pattern, live progress, and at the end the latency
+// histograms and bandwidth / IOPS samples fio reports.
 import { allocIoBuffer } from '../transport/reader.ts';
 import { LatencyHistogram } from './histogram.ts';
 import { checkPattern, writePattern } from './pattern.ts';
+import { RunningStats, type SampleSummary } from './samples.ts';
 
 export interface BlockDevice {
   readonly lbaSize: number;
@@ -49,11 +52,18 @@ export interface WorkloadOptions {
   /** Block size in bytes (a multiple of the LBA size). */
   bs: number;
   iodepth: number;
-  /** Stop after this long (ms). With neither runtime nor totalBytes, one pass over the region. */
+  /**
+   * fio's runtime (ms): with `timeBased` the run lasts this long, going round the
+   * region as often as it takes; without, it caps a run bounded by `totalBytes`.
+   */
   runtimeMs?: number;
-  /** Stop after this many bytes of I/O. */
+  /** fio's time_based: run for `runtimeMs` whatever the amount of I/O (needs runtimeMs). */
+  timeBased?: boolean;
+  /** fio's io_size: bytes of I/O to do (default: the region once). Ignored when time-based. */
   totalBytes?: number;
-  /** Region: byte offset and length (default: the whole device). */
+  /** fio's ramp_time (ms): run this long first; nothing done then is measured or counted. */
+  rampMs?: number;
+  /** Region (fio's offset and size): byte offset and length (default: from offset to the end). */
   offset?: number;
   regionBytes?: number;
   /** Percentage of reads in rw/randrw (default 50). */
@@ -61,12 +71,15 @@ export interface WorkloadOptions {
   /** Tag every written block and check every read; read modes pre-write the region first. */
   verify?: boolean;
   seed?: number;
+  /** Period of the bandwidth and IOPS samples (fio's bw_avg_time / iops_avg_time: 500 ms). */
+  sampleIntervalMs?: number;
   progressIntervalMs?: number;
+  /** Called every progressIntervalMs, and once at the end of each phase. */
   onProgress?: (p: WorkloadProgress) => void;
 }
 
 export interface WorkloadProgress {
-  phase: 'prefill' | 'run' | 'verify';
+  phase: 'prefill' | 'ramp' | 'run' | 'verify';
   elapsedMs: number;
   ops: number;
   bytes: number;
@@ -98,10 +111,21 @@ export interface WorkloadResult {
   lat: LatencySummary;
   readLat: LatencySummary;
   writeLat: LatencySummary;
+  /** Completion latency of every measured read / write, in ns (JSON shows its summary). */
+  readHist: LatencyHistogram;
+  writeHist: LatencyHistogram;
+  /** Bytes per second and I/Os per second of each sample period (sampleIntervalMs). */
+  readBw: SampleSummary;
+  writeBw: SampleSummary;
+  readIops: SampleSummary;
+  writeIops: SampleSummary;
   /** Blocks checked against the pattern (verify only). */
   verifiedBlocks: number;
-  /** CPU time of this process during the measured phase (µs): user and system. */
-  cpu: { user: number; system: number };
+  /**
+   * This process during the measured phase: CPU time (µs, user and system), context
+   * switches (voluntary and not), major and minor page faults.
+   */
+  cpu: { user: number; system: number; ctx: number; majf: number; minf: number };
   /** The first error (I/O or verification); the workload stops at it. */
   error?: string;
 }
@@ -126,12 +150,17 @@ function summarize(h: LatencyHistogram): LatencySummary {
 
 export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise<WorkloadResult> {
   const lbaSize = dev.lbaSize;
+  if (o.timeBased && !o.runtimeMs) throw new RangeError('time_based needs a runtime');
   if (o.bs <= 0 || o.bs % lbaSize !== 0) throw new RangeError(`bs ${o.bs} is not a multiple of the LBA size ${lbaSize}`);
   if (!Number.isInteger(o.iodepth) || o.iodepth < 1) throw new RangeError(`iodepth must be a positive integer`);
   const devBytes = dev.nlba * lbaSize;
   const offset = o.offset ?? 0;
-  if (offset % lbaSize !== 0 || offset >= devBytes) throw new RangeError(`offset ${offset} is outside the device`);
-  const region = Math.min(o.regionBytes ?? devBytes - offset, devBytes - offset);
+  if (offset % lbaSize !== 0) throw new RangeError(`offset ${offset} is not a multiple of the LBA size ${lbaSize}`);
+  if (offset >= devBytes) throw new RangeError(`offset ${offset} is outside the device (${devBytes} bytes)`);
+  if (o.regionBytes !== undefined && o.regionBytes > devBytes - offset) {
+    throw new RangeError(`a region of ${o.regionBytes} bytes at offset ${offset} runs past the end of the device (${devBytes} bytes)`);
+  }
+  const region = o.regionBytes ?? devBytes - offset;
   const units = Math.floor(region / o.bs);
   if (units < 1) throw new RangeError(`region of ${region} bytes holds no block of ${o.bs} bytes`);
   const baseLba = offset / lbaSize;
@@ -158,17 +187,43 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
   let phaseOps = 0;
   let phaseBytes = 0;
   let phaseLimitBytes = 0;
+  let phaseLimitMs = 0;
+  // Completions of I/O submitted before this time are not measured (the ramp).
+  let measureFrom = 0;
 
-  const timer =
-    o.onProgress !== undefined
-      ? setInterval(() => {
-          const elapsedMs = performance.now() - phaseStart;
-          let fraction = 0;
-          if (phase === 'run' && o.runtimeMs) fraction = Math.min(1, elapsedMs / o.runtimeMs);
-          else if (phaseLimitBytes > 0) fraction = Math.min(1, phaseBytes / phaseLimitBytes);
-          o.onProgress?.({ phase, elapsedMs, ops: phaseOps, bytes: phaseBytes, fraction });
-        }, o.progressIntervalMs ?? 1000)
-      : undefined;
+  const report = (): void => {
+    const elapsedMs = performance.now() - phaseStart;
+    let fraction = 0;
+    if (phaseLimitMs > 0) fraction = elapsedMs / phaseLimitMs;
+    if (phaseLimitBytes > 0) fraction = Math.max(fraction, phaseBytes / phaseLimitBytes);
+    o.onProgress?.({ phase, elapsedMs, ops: phaseOps, bytes: phaseBytes, fraction: Math.min(1, fraction) });
+  };
+  const timer = o.onProgress !== undefined ? setInterval(report, o.progressIntervalMs ?? 1000) : undefined;
+
+  // Bandwidth and IOPS per sample period of the measured run, per direction it has.
+  const samples = { rBw: new RunningStats(), wBw: new RunningStats(), rIops: new RunningStats(), wIops: new RunningStats() };
+  let sampleAt = -1;
+  let sampleR = 0;
+  let sampleW = 0;
+  const sample = (): void => {
+    if (phase !== 'run') return;
+    const now = performance.now();
+    if (sampleAt >= 0 && now > sampleAt) {
+      const secs = (now - sampleAt) / 1000;
+      if (mix > 0) {
+        samples.rIops.add((readOps - sampleR) / secs);
+        samples.rBw.add(((readOps - sampleR) * o.bs) / secs);
+      }
+      if (mix < 100) {
+        samples.wIops.add((writeOps - sampleW) / secs);
+        samples.wBw.add(((writeOps - sampleW) * o.bs) / secs);
+      }
+    }
+    sampleAt = now;
+    sampleR = readOps;
+    sampleW = writeOps;
+  };
+  let sampler: ReturnType<typeof setInterval> | undefined;
 
   const submitRead = submitter(dev, true);
   const submitWrite = submitter(dev, false);
@@ -236,7 +291,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         }
         phaseOps++;
         phaseBytes += o.bs;
-        if (timed) {
+        if (timed && slot.t0 >= measureFrom) {
           const ns = (now - slot.t0) * 1e6;
           if (slot.read) {
             rh.record(ns);
@@ -252,12 +307,17 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       for (const buf of bufs) issue({ buf, unit: -1, read: false, t0: t, gen: 0 }, t);
     });
 
-  const startPhase = (p: WorkloadProgress['phase'], limitBytes: number) => {
+  const startPhase = (p: WorkloadProgress['phase'], limitBytes: number, limitMs = 0, now = performance.now()) => {
     phase = p;
-    phaseStart = performance.now();
+    phaseStart = now;
     phaseOps = 0;
     phaseBytes = 0;
     phaseLimitBytes = limitBytes;
+    phaseLimitMs = limitMs;
+  };
+  /** Ends a phase: its last progress report (fraction 1 when it ran to its limit). */
+  const endPhase = () => {
+    if (o.onProgress !== undefined) report();
   };
 
   try {
@@ -270,18 +330,46 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         () => false,
         false,
       );
+      endPhase();
     }
 
-    startPhase('run', o.totalBytes ?? (o.runtimeMs ? 0 : units * o.bs));
-    const limitOps = o.totalBytes !== undefined ? Math.ceil(o.totalBytes / o.bs) : o.runtimeMs ? Infinity : units;
-    // The run's clock starts here: the last I/O completes at or after the deadline, so
-    // elapsedMs is never below the runtime asked for.
-    const runStart = performance.now();
-    const deadline = o.runtimeMs ? runStart + o.runtimeMs : Infinity;
+    const runtimeMs = o.runtimeMs ?? 0;
+    const rampMs = o.rampMs ?? 0;
+    const limitBytes = o.timeBased ? 0 : (o.totalBytes ?? units * o.bs);
+    const limitOps = o.timeBased ? Infinity : Math.ceil(limitBytes / o.bs);
+    // No limit on the amount of I/O while ramping.
+    let opsCap = rampMs > 0 ? Infinity : limitOps;
     let issued = 0;
     let seq = 0;
+    // The measured run's clock starts when the ramp ends (now, without one): the last
+    // I/O completes at or after the deadline, so elapsedMs is never below the runtime.
+    let runStart = 0;
+    let deadline = Infinity;
+    let ru0 = process.resourceUsage();
+    const startRun = (now: number) => {
+      startPhase('run', limitBytes, runtimeMs, now);
+      runStart = now;
+      measureFrom = now;
+      deadline = runtimeMs > 0 ? now + runtimeMs : Infinity;
+      opsCap = limitOps;
+      sampleAt = now;
+      ru0 = process.resourceUsage();
+    };
+    let rampEnd = -1;
+    if (rampMs > 0) {
+      startPhase('ramp', 0, rampMs);
+      rampEnd = phaseStart + rampMs;
+      measureFrom = Infinity;
+    } else startRun(performance.now());
     const pick = (now: number): number => {
-      if (issued >= limitOps || now >= deadline) return -1;
+      if (rampEnd >= 0 && now >= rampEnd) {
+        // The ramp is over: nothing done so far counts towards the limits.
+        rampEnd = -1;
+        endPhase();
+        startRun(now);
+        issued = 0;
+      }
+      if (issued >= opsCap || now >= deadline) return -1;
       let unit: number;
       if (isRandom) {
         unit = Math.floor(rand() * units);
@@ -295,10 +383,15 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       return unit;
     };
     const readChoice = mix === 100 ? () => true : mix === 0 ? () => false : () => rand() * 100 < mix;
-    const cpu0 = process.cpuUsage();
+    sampler = setInterval(sample, o.sampleIntervalMs ?? 500);
     await drive(pick, readChoice, true);
-    const cpu = process.cpuUsage(cpu0);
+    // Stopped by an error before the ramp ended: nothing was measured.
+    if (rampEnd >= 0) startRun(performance.now());
+    const ru1 = process.resourceUsage();
+    clearInterval(sampler);
+    sampler = undefined;
     const elapsedMs = performance.now() - runStart;
+    endPhase();
 
     // Write-only modes with verify: read back everything written.
     if (verify && mix === 0 && error === undefined && gens) {
@@ -309,6 +402,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         return u < units ? u++ : -1;
       };
       await drive(nextWritten, () => true, false);
+      endPhase();
     }
 
     // One record per I/O in the hot loop; the combined histogram is built once here.
@@ -331,13 +425,26 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       lat: summarize(all),
       readLat: summarize(rh),
       writeLat: summarize(wh),
+      readHist: rh,
+      writeHist: wh,
+      readBw: samples.rBw.summary(),
+      writeBw: samples.wBw.summary(),
+      readIops: samples.rIops.summary(),
+      writeIops: samples.wIops.summary(),
       verifiedBlocks,
-      cpu: { user: cpu.user, system: cpu.system },
+      cpu: {
+        user: ru1.userCPUTime - ru0.userCPUTime,
+        system: ru1.systemCPUTime - ru0.systemCPUTime,
+        ctx: ru1.voluntaryContextSwitches - ru0.voluntaryContextSwitches + ru1.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+        majf: ru1.majorPageFault - ru0.majorPageFault,
+        minf: ru1.minorPageFault - ru0.minorPageFault,
+      },
     };
     if (error !== undefined) result.error = error;
     return result;
   } finally {
     if (timer) clearInterval(timer);
+    if (sampler) clearInterval(sampler);
   }
 }
 
