@@ -1,7 +1,9 @@
 // One NVMe/TCP benchmark case: our target in a child process, our host in this
 // process running a workload; CPU seconds of each side, RSS and latency percentiles.
+import { randomBytes } from 'node:crypto';
 import { NvmeController } from '../src/host/index.ts';
 import { createSocketDevice } from '../src/offload/socket-device.ts';
+import { formatPskInterchange, PskHash } from '../src/protocol/tls-psk.ts';
 import { type RwMode, runWorkload } from '../src/workload/workload.ts';
 import { BENCH_NQN, cpuSince, type Peer, spawnPeer } from './proc.ts';
 
@@ -25,6 +27,8 @@ export interface CaseSpec {
   fixedRead?: boolean;
   /** Pin host and target to these CPUs (taskset). */
   cpus?: [number, number];
+  /** TLS 1.3 (PSK, TLS_AES_128_GCM_SHA256) on every queue; no offload then. */
+  tls?: boolean;
 }
 
 export interface CaseResult {
@@ -53,9 +57,10 @@ export interface WindowHooks {
 
 export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseResult> {
   const REGION = c.region ?? DEFAULT_REGION;
+  const tlsKey = c.tls === true ? formatPskInterchange({ hash: PskHash.Sha256, key: randomBytes(32) }) : undefined;
   const peer = await spawnPeer(
     'target-peer.ts',
-    [String(REGION), '512', c.poll ? 'poll' : 'nopoll', c.fixedRead ? 'fixed' : 'ours'],
+    [String(REGION), '512', c.poll ? 'poll' : 'nopoll', c.fixedRead ? 'fixed' : 'ours', tlsKey ?? 'notls'],
     c.cpus?.[1],
   );
   const dev = c.offload ? createSocketDevice() : undefined;
@@ -71,6 +76,7 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
       disableSqFlow: c.disableSqFlow === true,
       poll: c.poll === true,
       ...(dev ? { offload: dev } : {}),
+      ...(tlsKey ? { tlsKey } : {}),
     });
     const ns = ctrl.namespace(1);
     // Write the region once before measuring: reads of never-written RAM return

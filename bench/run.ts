@@ -1,5 +1,5 @@
 // npm run bench [-- options]
-//   --suite offload|matrix|all   offload: 128 KiB reads QD32, offload on/off × digests off/on
+//   --suite offload|matrix|all   offload: 128 KiB reads QD32, offload on/off × digests off/on, and TLS 1.3 (no offload)
 //                                matrix: the full issue-5 matrix (seq 128 KiB r/w QD32, 4 KiB
 //                                randread/randwrite QD1 and QD64, 1 and 4 queues, digests, offload)
 //   --seconds N   per run (default 3)     --reps N   repetitions (default 3)
@@ -52,7 +52,7 @@ const cpus: [number, number] | undefined = a.pin ? [0, 1] : undefined;
 if (cpus) pinSelf(cpus[0]);
 
 function label(c: CaseSpec): string {
-  return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}${c.disableSqFlow ? ' nosqflow' : ''}${c.poll ? ' poll' : ''}${c.fixedRead ? ' fixedread' : ''}`;
+  return `${c.rw} ${c.bs >= 1024 ? `${c.bs / 1024}k` : c.bs} qd${c.iodepth} q${c.queues} dg${c.digests ? 'on' : 'off'} off${c.offload ? 'on' : 'off'}${c.tls ? ' tls' : ''}${c.disableSqFlow ? ' nosqflow' : ''}${c.poll ? ' poll' : ''}${c.fixedRead ? ' fixedread' : ''}`;
 }
 
 /** Request/response bytes of a 4 KiB read (CapsuleCmd → C2HData header + data + CapsuleResp) and write (CapsuleCmd with in-capsule data → CapsuleResp). */
@@ -72,10 +72,12 @@ const common: Omit<CaseSpec, 'rw' | 'bs' | 'iodepth' | 'queues' | 'digests' | 'o
 
 function cases(): CaseSpec[] {
   const out: CaseSpec[] = [];
-  const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean) =>
-    out.push({ rw, bs, iodepth, queues, digests, offload, ...common });
+  const add = (rw: RwMode, bs: number, iodepth: number, queues: number, digests: boolean, offload: boolean, tls = false) =>
+    out.push({ rw, bs, iodepth, queues, digests, offload, ...common, ...(tls ? { tls } : {}) });
   if (a.suite === 'offload' || a.suite === 'all') {
     for (const dg of [false, true]) for (const off of [false, true]) add('read', 128 * 1024, 32, 1, dg, off);
+    // TLS beside plaintext: the offload does not apply inside TLS records.
+    for (const dg of [false, true]) add('read', 128 * 1024, 32, 1, dg, false, true);
   }
   if (a.suite === 'matrix' || a.suite === 'all') {
     for (const q of [1, 4])

@@ -28,6 +28,8 @@ export {
   NvmeTarget,
   type SubsystemConfig,
   type TargetOptions,
+  type TlsKeyConfig,
+  type TlsMode,
 } from './target/index.ts';
 
 // Offload: the device contract (ulp_ddp ops) and the socket device
@@ -174,7 +176,21 @@ export {
   ScCmd,
   Sct,
 } from './protocol/constants.ts';
-export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
+export { type DiscoveryEntry, SecType, SubType, Treq } from './protocol/discovery.ts';
+// TLS pre-shared keys (NVMe TCP TP 8011): interchange format, identities, derivation
+export {
+  type CipherHash,
+  type ConfiguredPsk,
+  deriveRetainedPsk,
+  deriveTlsPsk,
+  formatPskInterchange,
+  type PskIdentity,
+  parsePskIdentity,
+  parsePskInterchange,
+  PskHash,
+  pskIdentity,
+  type TlsPsk,
+} from './protocol/tls-psk.ts';
 // In-band authentication (DH-HMAC-CHAP): secrets in nvme-cli's DHHC-1 form, hash and group IDs, failure reasons
 export {
   AuthHash,

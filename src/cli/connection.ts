@@ -2,12 +2,16 @@
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
 // -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -v/--verbose, -S/--dhchap-secret,
-// -C/--dhchap-ctrl-secret (DH-HMAC-CHAP secrets as `nvme gen-dhchap-key` prints them).
+// -C/--dhchap-ctrl-secret (DH-HMAC-CHAP secrets as `nvme gen-dhchap-key` prints them),
+// --tls, --tls-key (nvme-cli also spells it --tls_key; we have no kernel keyring, so
+// TLS needs the key itself).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parsePskInterchange } from '../index.ts';
 import { dhchapSecretArg, formatHostPort, intArg, traddrArg } from './args.ts';
+import { CliError } from './errors.ts';
 
 export interface ConnectionFlags {
   traddr: string;
@@ -22,6 +26,8 @@ export interface ConnectionFlags {
   /** Ask the controller to disable SQ flow control (Connect CATTR bit 2). */
   disableSqflow: boolean;
   keepAliveTmo: number;
+  /** TLS 1.3 with this configured PSK (interchange format); set by --tls-key. */
+  tlsKey?: string;
   /** DH-HMAC-CHAP: the host's secret, and the controller's for bidirectional authentication. */
   dhchapSecret?: string;
   dhchapCtrlSecret?: string;
@@ -37,6 +43,15 @@ function transportArg(v: string): string {
 }
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+function tlsKeyArg(v: string): string {
+  try {
+    parsePskInterchange(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return v.trim();
+}
 
 function hostidArg(v: string): string {
   if (!UUID.test(v.trim())) {
@@ -71,7 +86,14 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
     .option('-I, --hostid <uuid>', 'host identifier (default: /etc/nvme/hostid, else a generated one)', hostidArg)
     .option('-g, --hdr-digest', 'enable the transport header digest (CRC32C)', false)
     .option('-G, --data-digest', 'enable the transport data digest (CRC32C)', false)
-    .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5);
+    .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5)
+    .option('--tls', 'TLS 1.3 with a pre-shared key on every queue (needs --tls-key)', false)
+    .option(
+      '--tls-key <key>',
+      'TLS PSK in the interchange format (NVMeTLSkey-1:01:...:, as `nvme gen-tls-key` prints); implies --tls',
+      tlsKeyArg,
+    )
+    .addOption(new Option('--tls_key <key>').hideHelp().argParser(tlsKeyArg));
   if (set.nqn !== 'none') {
     cmd
       .option('-S, --dhchap-secret <secret>', 'DH-HMAC-CHAP host secret (DHHC-1:..: from `nvme gen-dhchap-key`)', dhchapSecretArg)
@@ -122,6 +144,9 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     verbose: o.verbose === true,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;
+  const key = (o.tlsKey ?? o.tls_key) as string | undefined;
+  if (key !== undefined) f.tlsKey = key;
+  else if (o.tls === true) throw new CliError('--tls needs --tls-key (there is no kernel keyring to look the key up in)');
   if (typeof o.dhchapSecret === 'string') f.dhchapSecret = o.dhchapSecret;
   if (typeof o.dhchapCtrlSecret === 'string') f.dhchapCtrlSecret = o.dhchapCtrlSecret;
   return f;

@@ -1,6 +1,6 @@
 // Host sessions for the verbs: read the discovery log, pick the subsystem when -n is
 // not given, connect a controller with the connection flags.
-import { type ConnectOptions, discoverLog, type DiscoverLogResult, type HostDdpDevice, NvmeController, SubType } from '../index.ts';
+import { type ConnectOptions, discoverLog, type DiscoverLogResult, type HostDdpDevice, NvmeController, SubType, Treq } from '../index.ts';
 import { type ConnectionFlags, targetLabel } from './connection.ts';
 import { CliError, describeError } from './errors.ts';
 
@@ -40,6 +40,7 @@ function baseOptions(f: ConnectionFlags): Omit<ConnectOptions, 'subnqn'> {
     ddgst: f.dataDigest,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     ioTimeoutMs: IO_TIMEOUT_MS,
+    ...(f.tlsKey !== undefined ? { tlsKey: f.tlsKey } : {}),
   };
 }
 
@@ -49,6 +50,11 @@ export async function resolveSubnqn(f: ConnectionFlags): Promise<string> {
   const { entries } = await readDiscoveryLog(f);
   const nvm = entries.find((e) => e.subtype === SubType.Nvme);
   if (nvm === undefined) throw new CliError(`${targetLabel(f)} offers no NVM subsystem to this host (give one with -n)`);
+  // The log says whether the port requires TLS (TREQ); a host with a key uses TLS
+  // whatever the log says (NVMe TCP §3.6.1.6: it should attempt TLS nonetheless).
+  if ((nvm.treq & Treq.Mask) === Treq.Required && f.tlsKey === undefined) {
+    throw new CliError(`the discovery log says ${nvm.subnqn} at ${nvm.traddr}:${nvm.trsvcid} requires TLS: give --tls-key`);
+  }
   return nvm.subnqn;
 }
 

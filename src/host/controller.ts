@@ -117,6 +117,7 @@ export class NvmeController extends EventEmitter implements IoPath {
       ddgst: o.ddgst,
       sqsize: ADMIN_SQSIZE,
       connectTimeoutMs: o.connectTimeoutMs,
+      tls: o.tls,
     });
     let ctrl: NvmeController | undefined;
     try {
@@ -343,7 +344,14 @@ export class NvmeController extends EventEmitter implements IoPath {
     // With an offload device the largest I/O is what the device can place, as
     // nvme_tcp_ddp_apply_limits sets max_hw_sectors from max_ddp_sgl_len: every
     // large READ is split into commands the device can take.
-    if (o.offload !== undefined) {
+    if (o.offload !== undefined && o.tls !== undefined) {
+      // As nvme-tcp gives up the device when TLS is configured and !limits.tls: no
+      // sk_add, nothing counted. Said once per controller.
+      process.emitWarning(
+        `nvmeotcp host: controller ${this.cntlid}: receive offload not attached: the NIC cannot place payload inside TLS records`,
+        { code: 'NVMEOTCP_OFFLOAD_TLS' },
+      );
+    } else if (o.offload !== undefined) {
       const l = o.offload.limits();
       if (l.maxSgl > 0) this.xferMax = Math.min(this.xferMax, l.maxSgl * 4096);
       if (l.maxIoSize > 0) this.xferMax = Math.min(this.xferMax, l.maxIoSize);
@@ -368,6 +376,7 @@ export class NvmeController extends EventEmitter implements IoPath {
       sqsize,
       connectTimeoutMs: o.connectTimeoutMs,
       offload: o.offload,
+      tls: o.tls,
     });
     try {
       q.setTimeoutGranularity(o.ioTimeoutMs / 4);

@@ -17,6 +17,7 @@ import type { PduReceiver } from '../protocol/receiver.ts';
 import { CqeOff, makeStatus } from '../protocol/sqe.ts';
 import type { DdpLimits, DdpQueue, UlpOps } from '../offload/types.ts';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, digestBits, type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
+import type { TlsClientPsk } from '../transport/tls.ts';
 import { ddpEligible, type HostDdpDevice } from './offload.ts';
 import { DataDir, type HostCommand } from './request.ts';
 import { QueueSender } from './queue-send.ts';
@@ -56,8 +57,10 @@ export interface QueueOptions {
   sqsize: number;
   /** Bound on TCP connect + ICResp. */
   connectTimeoutMs?: number | undefined;
-  /** I/O queues only: the offload device (its placement drives the socket reads). */
+  /** I/O queues only: the offload device (its placement drives the socket reads). Not used with TLS. */
   offload?: HostDdpDevice | undefined;
+  /** TLS 1.3 with this PSK before the ICReq. */
+  tls?: TlsClientPsk | undefined;
 }
 
 export class HostQueue implements QueueHandler, UlpOps {
@@ -111,7 +114,8 @@ export class HostQueue implements QueueHandler, UlpOps {
     this.hdgst = o.hdgst;
     this.ddgst = o.ddgst;
     this.sqsize = o.sqsize;
-    this.device = o.qid === 0 ? undefined : o.offload;
+    // The NIC cannot place payload inside TLS records (the series' limits.tls is false).
+    this.device = o.qid === 0 || o.tls !== undefined ? undefined : o.offload;
     this.slots = new Array<HostCommand | undefined>(o.sqsize).fill(undefined);
     this.freeCids = new Uint16Array(o.sqsize);
     for (let i = 0; i < o.sqsize; i++) this.freeCids[i] = i;
@@ -126,6 +130,7 @@ export class HostQueue implements QueueHandler, UlpOps {
         maxDataLen: MAX_XFER,
         placement: this.device?.rxPlacement,
         handshakeTimeoutMs: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        tls: o.tls,
         writer: { flushAt: HOST_FLUSH_AT },
       },
       this,

@@ -7,6 +7,7 @@ import { BudgetWaiter } from './budget.ts';
 import type { QueueAuth } from './auth.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
+import type { TlsPeer } from './tls-keys.ts';
 import type { ListenerInfo } from './port.ts';
 
 /** Called once the data of a host-to-controller command has arrived. */
@@ -22,6 +23,8 @@ export interface CmdQueue {
   readonly ctx: TargetContext;
   readonly localAddress: string;
   readonly remoteAddress: string;
+  /** With TLS: the host and subsystem of the PSK identity the handshake authenticated. */
+  readonly tlsPeer: TlsPeer | undefined;
   /** The listener (port) the connection was accepted on. */
   readonly port: ListenerInfo;
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */

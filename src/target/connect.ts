@@ -65,6 +65,14 @@ function connectWithData(cmd: Cmd): void {
     q.complete(cmd, makeStatus(1, ScCmd.ConnectInvalidHost, DNR), ConnectDataOff.HOSTNQN | IATTR_DATA);
     return;
   }
+  // Over TLS the PSK identity named the host and the subsystem the key is for: a
+  // Connect must not claim another host (or subsystem) than the key authenticated.
+  const peer = q.tlsPeer;
+  if (peer !== undefined && (peer.hostnqn !== d.hostnqn || peer.subnqn !== d.subnqn)) {
+    const ipo = peer.hostnqn !== d.hostnqn ? ConnectDataOff.HOSTNQN : ConnectDataOff.SUBNQN;
+    q.complete(cmd, makeStatus(1, ScCmd.ConnectInvalidHost, DNR), ipo | IATTR_DATA);
+    return;
+  }
   if (c.sqsize === 0 || c.sqsize > ctx.opts.mqes) {
     invalidParam(cmd, FabricsOff.SQSIZE, IATTR_SQE);
     return;

@@ -30,6 +30,7 @@ import type { Controller } from './controller.ts';
 import { ioCommand } from './io.ts';
 import type { ListenerInfo } from './port.ts';
 import { sendC2hData, sendCapsuleResp } from './send.ts';
+import type { TlsKeyring, TlsPeer } from './tls-keys.ts';
 
 const DNR = true;
 /** Commands a queue may have outstanding before its Connect sets SQSIZE. */
@@ -71,12 +72,18 @@ export class Connection implements QueueHandler, CmdQueue {
   private readonly account: BudgetAccount;
   /** Commands waiting for a data buffer (dropped when the queue goes down). */
   private readonly waiting = new Set<Cmd>();
+  tlsPeer: TlsPeer | undefined = undefined;
 
-  /** `accepted` comes from a server created with pauseOnConnect (its reads have not started). */
+  /**
+   * `accepted` comes from a server created with pauseOnConnect (its reads have not
+   * started; bytes read to tell TLS from plaintext were put back). With `tls` the
+   * connection is TLS 1.3 with the keys of that keyring.
+   */
   constructor(
     readonly ctx: TargetContext,
     accepted: Socket,
     readonly port: ListenerInfo,
+    tls?: TlsKeyring,
   ) {
     const o = ctx.opts;
     this.budget = ctx.budget;
@@ -88,6 +95,7 @@ export class Connection implements QueueHandler, CmdQueue {
         maxh2cdata: o.maxH2CData,
         maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData),
         pauseOnBackpressure: true,
+        tls: tls === undefined ? undefined : (identity) => this.tlsLookup(tls, identity),
         placement: o.rxPlacement,
       },
       this,
@@ -97,6 +105,12 @@ export class Connection implements QueueHandler, CmdQueue {
     // sockets must not pile up (each holds a receive buffer and a writer arena).
     this.assocTimer = setTimeout(this.onAssocDeadline, o.handshakeTimeoutMs);
     this.assocTimer.unref();
+  }
+
+  private tlsLookup(keys: TlsKeyring, identity: string): Buffer | null {
+    const found = keys.lookup(identity);
+    this.tlsPeer = found?.peer;
+    return found?.psk ?? null;
   }
 
   private readonly onAssocDeadline = (): void => {

@@ -5,10 +5,16 @@
 // Other ports, and subsystems not linked to this one, stay unseen.
 import { isIPv6 } from 'node:net';
 import { NQN_DISCOVERY } from '../protocol/constants.ts';
-import { AdrFam, type DiscoveryEntry, encodeDiscoveryLog, SubType, TrType } from '../protocol/discovery.ts';
+import { AdrFam, type DiscoveryEntry, encodeDiscoveryLog, SecType, SubType, Treq, TrType } from '../protocol/discovery.ts';
 import type { Controller } from './controller.ts';
-import { type ListenerInfo, linked } from './port.ts';
+import { type ListenerInfo, linked, type TlsMode } from './port.ts';
 import type { Subsystem } from './subsystem.ts';
+
+/** TREQ secure channel bits and TSAS SECTYPE of a listener (nvmet: addr_treq, addr_tsas). */
+function security(tls: TlsMode = 'none'): { treq: number; sectype: number } {
+  if (tls === 'none') return { treq: Treq.NotSpecified, sectype: SecType.None };
+  return { treq: tls === 'required' ? Treq.Required : Treq.NotRequired, sectype: SecType.Tls13 };
+}
 
 const WILDCARDS = new Set(['', '0.0.0.0', '::']);
 
@@ -27,11 +33,12 @@ export function discoveryEntries(
   asqsz: number,
 ): DiscoveryEntry[] {
   const traddr = traddrFor(l, localAddress);
+  const { treq, sectype } = security(l.tls);
   const entry = (subtype: number, subnqn: string): DiscoveryEntry => ({
     trtype: TrType.TCP,
     adrfam: isIPv6(traddr) ? AdrFam.IPv6 : AdrFam.IPv4,
     subtype,
-    treq: 0,
+    treq,
     portid: l.portid,
     cntlid: 0xffff,
     asqsz,
@@ -39,7 +46,7 @@ export function discoveryEntries(
     trsvcid: String(l.port),
     subnqn,
     traddr,
-    sectype: 0,
+    sectype,
   });
   const out = [entry(SubType.CurrentDiscovery, NQN_DISCOVERY)];
   for (const s of subsystems) {

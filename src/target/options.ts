@@ -5,6 +5,7 @@ import type { RxPlacementFactory } from '../transport/reader.ts';
 import { type HostAuth, type HostConfig, resolveHostAuth } from './auth.ts';
 import { classSize } from './data-pool.ts';
 import type { SubsystemConfig } from './subsystem.ts';
+import { type TlsKeyConfig, TlsKeyring } from './tls-keys.ts';
 
 export interface TargetOptions {
   subsystems?: SubsystemConfig[];
@@ -68,6 +69,14 @@ export interface TargetOptions {
    */
   volatileWriteCache?: boolean;
   /**
+   * Configured TLS PSKs (interchange format), per host or for any host, for listeners
+   * with `tls: 'optional' | 'required'` (NVMe TCP TP 8011). A host's key authenticates
+   * it: its Connect must name the host and subsystem of its PSK identity.
+   */
+  tlsKeys?: TlsKeyConfig[];
+  /** Derive TLS PSKs as libnvme did before its 2025 HKDF-Expand-Label fix (see protocol/tls-psk.ts). */
+  tlsCompat?: boolean;
+  /**
    * How every connection's socket reads land (default: one reused staging buffer,
    * as large reads as the kernel has). For benchmarks that model another target's
    * receive path, e.g. SPDK's fixed-size reads of one PDU part at a time.
@@ -98,6 +107,7 @@ export interface ResolvedOptions {
   dataBudgetBytes: number;
   queueDataBudgetBytes: number;
   volatileWriteCache: boolean;
+  tlsKeys: TlsKeyring;
   rxPlacement: RxPlacementFactory | undefined;
 }
 
@@ -153,6 +163,7 @@ export function resolveOptions(o: TargetOptions): ResolvedOptions {
     dataBudgetBytes: budget,
     queueDataBudgetBytes: dataBudget('queueDataBudgetBytes', o.queueDataBudgetBytes, queueBudgetDefault, maxTransfer, budget),
     volatileWriteCache: o.volatileWriteCache !== false,
+    tlsKeys: new TlsKeyring(o.tlsKeys ?? [], o.tlsCompat === true),
     rxPlacement: o.rxPlacement,
   };
 }

@@ -9,7 +9,12 @@ export interface ListenerInfo {
   portid: number;
   /** NQNs of the NVM subsystems served on this port; undefined: every subsystem. */
   subsystems: ReadonlySet<string> | undefined;
+  /** TLS on this listener (discovery TREQ and TSAS say so); default none. */
+  tls?: TlsMode;
 }
+
+/** A listener's TLS: none (plaintext only), optional (both, told by the first byte), required (TLS only). */
+export type TlsMode = 'none' | 'optional' | 'required';
 
 /** Whether NVM subsystem `nqn` is served on listener `l`. */
 export function linked(l: ListenerInfo, nqn: string): boolean {

@@ -2,7 +2,7 @@
 // per queue); each becomes a Connection; an admin Connect creates a Controller of
 // a subsystem (dynamic CNTLID). The discovery subsystem is served on every listener.
 import { EventEmitter } from 'node:events';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import type { DiscoveryEntry } from '../protocol/discovery.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
@@ -14,10 +14,11 @@ import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
 import { discoveryEntries } from './discovery.ts';
 import { type ResolvedOptions, resolveOptions, type TargetOptions } from './options.ts';
-import type { ListenerInfo } from './port.ts';
+import type { ListenerInfo, TlsMode } from './port.ts';
 import { type NamespaceConfig, Subsystem } from './subsystem.ts';
 import { BusyPoller } from '../transport/poller.ts';
 import type { SendQueueStats } from '../transport/queue.ts';
+import { peekFirstBytes, TLS_HANDSHAKE_RECORD } from '../transport/tls.ts';
 
 /** Payload of the 'connect' and 'disconnect' events (one of each per controller). */
 export interface ControllerInfo {
@@ -38,13 +39,21 @@ export interface ListenAddress {
 
 /** Where to listen, and what to serve there. */
 export interface ListenOptions {
+  /** Default 127.0.0.1. */
   host?: string;
+  /** Default 4420; 0 picks a free port. */
   port?: number;
   /**
    * NQNs of the NVM subsystems served on this listener (nvmet's port links): a host
    * connecting here can reach, and discover, only these. Default: every subsystem.
    */
   subsystems?: readonly string[];
+  /**
+   * TLS 1.3 with PSKs (TargetOptions.tlsKeys): 'none' (default) plaintext only;
+   * 'required' TLS only (a plaintext ICReq fails the handshake); 'optional' both on
+   * the same port, told apart by the first byte (a TLS record 0x16, an ICReq 0x00).
+   */
+  tls?: TlsMode;
 }
 
 export class NvmeTarget extends EventEmitter {
@@ -67,6 +76,8 @@ export class NvmeTarget extends EventEmitter {
   private readonly ioQueues = new Set<CmdQueue>();
   private readonly poller: BusyPoller | undefined;
   private readonly budget: DataBudget;
+  /** Sockets of 'optional' listeners whose first byte has not arrived yet (count as pending). */
+  private readonly peeking = new Set<Socket>();
 
   constructor(options: TargetOptions = {}) {
     super();
@@ -110,6 +121,11 @@ export class NvmeTarget extends EventEmitter {
   /** Starts a listener (repeatable: one per address). Resolves with the bound address. */
   async listen(addr: ListenOptions = {}): Promise<ListenAddress> {
     if (this.closing) throw new InvalidArgumentError('target is closed');
+    const tls = addr.tls ?? 'none';
+    if (tls !== 'none' && tls !== 'optional' && tls !== 'required') {
+      throw new InvalidArgumentError(`tls: ${String(tls)} is not none, optional or required`);
+    }
+    if (tls !== 'none' && this.options.tlsKeys.size === 0) throw new InvalidArgumentError(`tls ${tls}: no TLS keys configured (tlsKeys)`);
     for (const nqn of addr.subsystems ?? []) {
       if (!this.subsystems.has(nqn)) throw new InvalidArgumentError(`listen: no subsystem ${nqn} to serve`);
     }
@@ -118,20 +134,21 @@ export class NvmeTarget extends EventEmitter {
       port: 0,
       portid: this.listenerInfos.length + 1,
       subsystems: addr.subsystems === undefined ? undefined : new Set(addr.subsystems),
+      tls,
     };
     await this.open();
     const host = info.host;
     // pauseOnConnect: a Connection re-wraps each socket to read through `onread` before any read.
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       const o = this.options;
-      if (this.closing || this.connections.size >= o.maxConnections || this.pending.size >= o.maxPendingConnections) {
+      const open = this.connections.size + this.peeking.size;
+      if (this.closing || open >= o.maxConnections || this.pending.size + this.peeking.size >= o.maxPendingConnections) {
         if (!this.closing) this.refusedCount++;
         socket.destroy();
         return;
       }
-      const q = new Connection(this.ctx, socket, info);
-      this.connections.add(q);
-      this.pending.add(q);
+      if (tls === 'optional') this.acceptOptional(socket, info);
+      else this.accept(socket, info, tls === 'required');
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -150,9 +167,26 @@ export class NvmeTarget extends EventEmitter {
     return { host, port };
   }
 
+  private accept(socket: Socket, info: ListenerInfo, tls: boolean): void {
+    const q = new Connection(this.ctx, socket, info, tls ? this.options.tlsKeys : undefined);
+    this.connections.add(q);
+    this.pending.add(q);
+  }
+
+  /** An 'optional' listener's socket: TLS if its first byte starts a TLS record, plaintext otherwise. */
+  private acceptOptional(socket: Socket, info: ListenerInfo): void {
+    this.peeking.add(socket);
+    void peekFirstBytes(socket, this.options.handshakeTimeoutMs).then((first) => {
+      this.peeking.delete(socket);
+      if (first === undefined || this.closing) socket.destroy();
+      else this.accept(socket, info, first[0] === TLS_HANDSHAKE_RECORD);
+    });
+  }
+
   /** Connections open now, those of them not yet associated with a controller, and those refused at accept so far. */
   get connectionCounts(): { open: number; pending: number; refused: number } {
-    return { open: this.connections.size, pending: this.pending.size, refused: this.refusedCount };
+    const peeking = this.peeking.size;
+    return { open: this.connections.size + peeking, pending: this.pending.size + peeking, refused: this.refusedCount };
   }
 
   /** I/O queues connected now (connections installed as a queue ID > 0). */
@@ -198,6 +232,7 @@ export class NvmeTarget extends EventEmitter {
     this.closing = true;
     const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const q of this.connections) q.close();
+    for (const s of this.peeking) s.destroy();
     for (const c of [...this.controllers.values()]) c.destroy('target closed');
     await Promise.all(closed);
     await this.opened?.catch(() => undefined);

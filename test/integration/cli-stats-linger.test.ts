@@ -32,12 +32,14 @@ test('cli perf --stats-linger - the final counters stay up after the results, SI
   const url = (await perf.waitFor(/^stats: (http:\/\/\S+)\/metrics/m, 'stderr'))[1];
   await perf.waitFor(/^stats: serving the final counters for 3600 s more/m, 'stderr');
   // The results are printed before the linger starts.
-  const report = JSON.parse(perf.stdout) as { results: { readOps: number; writeOps: number; readBytes: number } };
+  // fio's JSON: one job, its read and write totals.
+  type Dir = { total_ios: number; io_bytes: number };
+  const job = (JSON.parse(perf.stdout) as { jobs: { read: Dir; write: Dir }[] }).jobs[0]!;
   const fams = parsePrometheusTextFormat(await (await fetch(`${url}/metrics`)).text());
   const v = (name: string, op: string) => Number(fams.find((f) => f.name === name)?.metrics.find((m) => m.labels?.op === op)?.value);
-  assert.equal(v('nvmeotcp_host_io_commands_total', 'read'), report.results.readOps);
-  assert.equal(v('nvmeotcp_host_io_commands_total', 'write'), report.results.writeOps);
-  assert.equal(v('nvmeotcp_host_io_bytes_total', 'read'), report.results.readBytes);
+  assert.equal(v('nvmeotcp_host_io_commands_total', 'read'), job.read.total_ios);
+  assert.equal(v('nvmeotcp_host_io_commands_total', 'write'), job.write.total_ios);
+  assert.equal(v('nvmeotcp_host_io_bytes_total', 'read'), job.read.io_bytes);
   // After the disconnect: every queue added was removed.
   const sk = (name: string) => Number(fams.find((f) => f.name === name)?.metrics[0].value);
   assert.equal(sk('nvmeotcp_rx_sk_add_total'), 1);

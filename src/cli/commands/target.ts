@@ -7,8 +7,11 @@ import {
   NvmeTarget,
   parseDhGroupName,
   parseHashName,
+  parsePskInterchange,
   type StatsServer,
   type SubsystemConfig,
+  type TlsKeyConfig,
+  type TlsMode,
 } from '../../index.ts';
 import { collect, dhchapSecretArg, formatHostPort, type HostPort, intArg, parseHostPort, sizeArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
@@ -38,6 +41,23 @@ function nsArg(v: string): NsSpec {
   throw new InvalidArgumentError('expected ram:SIZE[,ro] (ram:256M) or file:PATH[:SIZE][,sync][,ro]');
 }
 
+function tlsModeArg(v: string): TlsMode {
+  if (v === 'none' || v === 'optional' || v === 'required') return v;
+  throw new InvalidArgumentError('expected required, optional or none');
+}
+
+/** [HOSTNQN=]KEY: a configured PSK for one host, or for any host. */
+function tlsKeyArg(v: string): TlsKeyConfig {
+  const eq = v.trim().startsWith('NVMeTLSkey-') ? -1 : v.indexOf('='); // base64 padding has '=' too
+  const k: TlsKeyConfig = eq < 0 ? { key: v.trim() } : { hostnqn: v.slice(0, eq).trim(), key: v.slice(eq + 1).trim() };
+  try {
+    parsePskInterchange(k.key);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return k;
+}
+
 function lbaArg(v: string): 512 | 4096 {
   if (v === '512') return 512;
   if (v === '4096' || v.toLowerCase() === '4k') return 4096;
@@ -61,6 +81,8 @@ interface TargetOpts {
   maxConnections?: number;
   handshakeTimeout?: number;
   dataBudget?: number;
+  tls?: TlsMode;
+  tlsKey?: TlsKeyConfig[];
 }
 
 function planFromFlags(o: TargetOpts): TargetPlan {
@@ -162,6 +184,9 @@ async function runTarget(o: TargetOpts): Promise<void> {
   if (o.config && (o.ns || o.allowHost || o.dhchapKey || o.dhchapCtrlKey || o.dhchapHash || o.dhchapDhgroup)) {
     throw new CliError('--config describes the namespaces and hosts: drop --ns/--allow-host/--dhchap-*');
   }
+  const tls = o.tls ?? 'none';
+  if (tls !== 'none' && !o.tlsKey) throw new CliError(`--tls ${tls} needs at least one --tls-key`);
+  if (tls === 'none' && o.tlsKey) throw new CliError('--tls-key needs --tls required or --tls optional');
   const plan = o.config ? planFromFile(o.config, o) : planFromFlags(o);
   const tgt = new NvmeTarget({
     subsystems: plan.subsystems,
@@ -171,6 +196,7 @@ async function runTarget(o: TargetOpts): Promise<void> {
     ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
     ...(o.handshakeTimeout !== undefined ? { handshakeTimeoutMs: o.handshakeTimeout * 1000 } : {}),
     ...(o.dataBudget !== undefined ? { dataBudgetBytes: o.dataBudget } : {}),
+    ...(o.tlsKey ? { tlsKeys: o.tlsKey } : {}),
   });
   const counters = new TargetCounters(tgt);
   tgt.on('connect', (c: ControllerInfo) => log(`connect: ${describeController(c)}`));
@@ -195,7 +221,7 @@ async function runTarget(o: TargetOpts): Promise<void> {
   }
   const bound: HostPort[] = [];
   try {
-    for (const l of plan.listen) bound.push(await tgt.listen(l));
+    for (const l of plan.listen) bound.push(await tgt.listen({ ...l, tls }));
   } catch (e) {
     await stats?.close();
     await tgt.close();
@@ -205,6 +231,10 @@ async function runTarget(o: TargetOpts): Promise<void> {
   log(`nvmeotcp target: listening on ${bound.map(formatHostPort).join(', ')}`);
   for (const s of plan.subsystems) log(describeSubsystem(s));
   for (const n of plan.notes) log(`note: ${n}`);
+  if (tls !== 'none') {
+    const who = (o.tlsKey ?? []).map((k) => k.hostnqn ?? 'any host').join(', ');
+    log(`tls: ${tls} (TLS 1.3, TLS_AES_128_GCM_SHA256, PSK); keys for ${who}`);
+  }
   if (o.poll) log('note: busy polling while I/O queues are connected (one core at 100%)');
 
   await new Promise<void>((resolve) => {
@@ -260,6 +290,16 @@ export function registerTarget(program: Command): void {
     .option('--max-connections <n>', 'connections (queues) open at once; more are closed at accept (default 1024)', intArg(1, 1 << 20))
     .option('--handshake-timeout <seconds>', 'close a connection that has not sent ICReq and Connect by then (default 10)', intArg(1, 3600))
     .option('--data-budget <size>', 'memory for data buffers of all connections; over it, commands wait (default 256M)', sizeArg)
+    .addOption(
+      new Option('--tls <mode>', 'TLS 1.3 with PSKs on every listener: required, optional (TLS and plaintext) or none').argParser(
+        tlsModeArg,
+      ),
+    )
+    .option(
+      '--tls-key <[hostnqn=]key>',
+      'TLS PSK (interchange format, `nvme gen-tls-key`) for one host or, without hostnqn=, any host; repeatable',
+      collect(tlsKeyArg),
+    )
     .addHelpText(
       'after',
       `
@@ -287,8 +327,13 @@ is served as a file namespace; any other path (a block device such as /dev/nvme0
 device.size (our addition: bytes or "256M") or --ram-size. --listen, if given, replaces
 the ports' addresses in order (one --listen per NVMe/TCP port).
 
+--tls required serves TLS 1.3 only (a plaintext ICReq fails the handshake); --tls
+optional serves both on the same port. The discovery log says so (TREQ, TSAS). A host
+authenticated by its key must Connect with the host NQN of its PSK identity.
+
 Examples:
   nvmeotcp target --listen 127.0.0.1:4420 --ns ram:256M
+  nvmeotcp target --tls required --tls-key nqn.2014-08.org.nvmexpress:uuid:...=NVMeTLSkey-1:01:...:
   nvmeotcp target --listen 0.0.0.0:4420 --ns file:/var/tmp/disk.img:1G --allow-host nqn.2014-08.org.nvmexpress:uuid:...
   nvmeotcp target --config /etc/nvmet/config.json --stats-listen 127.0.0.1:9100`,
     )
