@@ -3,6 +3,8 @@
 // Host (initiator)
 export {
   type ConnectOptions,
+  type ControllerEvents,
+  type ControllerState,
   type DigestChecks,
   type DiscoverLogResult,
   type DiscoverOptions,
@@ -11,9 +13,13 @@ export {
   type HostDdpDevice,
   type IoDone,
   type LbaRange,
+  type LostEvent,
   Namespace,
   type NamespaceInfo,
   NvmeController,
+  type ReconnectedEvent,
+  type ReconnectingEvent,
+  type RecoveryStats,
 } from './host/index.ts';
 
 // Target (controller)
@@ -122,6 +128,8 @@ export {
 // Protocol: errors, constants, wire structures users see
 export {
   ConnectionError,
+  ControllerLostError,
+  FastIoFailError,
   InvalidArgumentError,
   NegotiationError,
   NvmeStatusError,
