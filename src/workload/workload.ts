@@ -49,7 +49,11 @@ export interface WorkloadOptions {
   /** Block size in bytes (a multiple of the LBA size). */
   bs: number;
   iodepth: number;
-  /** Stop after this long (ms). With neither runtime nor totalBytes, one pass over the region. */
+  /**
+   * Stop after this long (ms), whatever the device does: I/O still in flight at the
+   * deadline is abandoned (counted in `abandoned`, never waited for). With neither
+   * runtime nor totalBytes, one pass over the region.
+   */
   runtimeMs?: number;
   /** Stop after this many bytes of I/O. */
   totalBytes?: number;
@@ -61,6 +65,10 @@ export interface WorkloadOptions {
   /** Tag every written block and check every read; read modes pre-write the region first. */
   verify?: boolean;
   seed?: number;
+  /** Stop issuing when aborted (what is in flight completes); the run ends as at a size limit. */
+  signal?: AbortSignal;
+  /** With verify: after the run, read back and check every block written (write-only modes always do). */
+  readBack?: boolean;
   progressIntervalMs?: number;
   onProgress?: (p: WorkloadProgress) => void;
 }
@@ -102,6 +110,10 @@ export interface WorkloadResult {
   verifiedBlocks: number;
   /** CPU time of this process during the measured phase (µs): user and system. */
   cpu: { user: number; system: number };
+  /** I/O in flight at the runtime deadline, abandoned (not counted in ops, bytes or latency). */
+  abandoned: number;
+  /** I/Os that failed (the first stops the workload; others may have been in flight with it). */
+  ioErrors: number;
   /** The first error (I/O or verification); the workload stops at it. */
   error?: string;
 }
@@ -146,7 +158,9 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
   let nextGen = 1;
   let verifiedBlocks = 0;
   const iodepth = Math.min(o.iodepth, units);
-  const bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
+  let bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
+  let abandoned = 0;
+  let ioErrors = 0;
 
   const rh = new LatencyHistogram();
   const wh = new LatencyHistogram();
@@ -177,13 +191,39 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
    * Runs `next()`-chosen I/Os in iodepth slots until next() returns -1: each slot
    * submits its next I/O from its completion callback (no promise or closure per I/O;
    * one clock read per completion, which is also the next submission's start time).
+   * At `deadline` the drive ends whatever is in flight: those slots are abandoned
+   * (their blocks' contents unknown from then on, their buffers never reused).
    */
-  const drive = (next: (now: number) => number, isRead: (unit: number) => boolean, timed: boolean): Promise<void> =>
+  const drive = (next: (now: number) => number, isRead: (unit: number) => boolean, timed: boolean, deadline = Infinity): Promise<void> =>
     new Promise<void>((resolve) => {
       let active = iodepth;
-      const retire = (): void => {
-        if (--active === 0) resolve();
+      let over = false;
+      let timer: NodeJS.Timeout | undefined;
+      const slots: Slot[] = [];
+      const end = (): void => {
+        over = true;
+        clearTimeout(timer);
+        resolve();
       };
+      const retire = (): void => {
+        if (--active === 0) end();
+      };
+      if (deadline !== Infinity) {
+        timer = setTimeout(
+          () => {
+            if (over) return;
+            abandoned += active;
+            for (const sl of slots) {
+              if (sl.unit < 0 || inflight[sl.unit] === 0) continue;
+              if (!sl.read && gens) gens[sl.unit] = 0; // may or may not land: never checked again
+            }
+            // The abandoned I/Os still own their buffers: a later phase gets new ones.
+            bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
+            end();
+          },
+          Math.max(0, deadline - performance.now()),
+        );
+      }
       const issue = (slot: Slot, now: number): void => {
         const unit = error === undefined ? next(now) : -1;
         if (unit < 0) {
@@ -212,10 +252,12 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         }
       };
       const onDone: Done = (err, slot) => {
+        if (over) return; // abandoned at the deadline
         const now = performance.now();
         const unit = slot.unit;
         inflight[unit] = 0;
         if (err !== undefined) {
+          ioErrors++;
           error ??= err.message;
           retire();
           return;
@@ -249,7 +291,8 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         issue(slot, now);
       };
       const t = performance.now();
-      for (const buf of bufs) issue({ buf, unit: -1, read: false, t0: t, gen: 0 }, t);
+      for (const buf of bufs) slots.push({ buf, unit: -1, read: false, t0: t, gen: 0 });
+      for (const sl of slots) issue(sl, t);
     });
 
   const startPhase = (p: WorkloadProgress['phase'], limitBytes: number) => {
@@ -274,14 +317,15 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
 
     startPhase('run', o.totalBytes ?? (o.runtimeMs ? 0 : units * o.bs));
     const limitOps = o.totalBytes !== undefined ? Math.ceil(o.totalBytes / o.bs) : o.runtimeMs ? Infinity : units;
-    // The run's clock starts here: the last I/O completes at or after the deadline, so
-    // elapsedMs is never below the runtime asked for.
+    // The run's clock starts here: it ends at the deadline (or when the last I/O issued
+    // before it completes), so elapsedMs is never below the runtime asked for.
     const runStart = performance.now();
     const deadline = o.runtimeMs ? runStart + o.runtimeMs : Infinity;
     let issued = 0;
     let seq = 0;
+    const signal = o.signal;
     const pick = (now: number): number => {
-      if (issued >= limitOps || now >= deadline) return -1;
+      if (issued >= limitOps || now >= deadline || signal?.aborted === true) return -1;
       let unit: number;
       if (isRandom) {
         unit = Math.floor(rand() * units);
@@ -296,12 +340,12 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     };
     const readChoice = mix === 100 ? () => true : mix === 0 ? () => false : () => rand() * 100 < mix;
     const cpu0 = process.cpuUsage();
-    await drive(pick, readChoice, true);
+    await drive(pick, readChoice, true, deadline);
     const cpu = process.cpuUsage(cpu0);
     const elapsedMs = performance.now() - runStart;
 
-    // Write-only modes with verify: read back everything written.
-    if (verify && mix === 0 && error === undefined && gens) {
+    // Write-only modes with verify (and any with readBack): read back everything written.
+    if (verify && (mix === 0 || o.readBack === true) && error === undefined && gens) {
       startPhase('verify', units * o.bs);
       let u = 0;
       const nextWritten = (): number => {
@@ -333,6 +377,8 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       writeLat: summarize(wh),
       verifiedBlocks,
       cpu: { user: cpu.user, system: cpu.system },
+      abandoned,
+      ioErrors,
     };
     if (error !== undefined) result.error = error;
     return result;
