@@ -1,6 +1,13 @@
 // Running a workload with live progress, and its summary as text (fio /
 // spdk_nvme_perf habits: IOPS, MB/s, latency percentiles in µs).
-import { type BlockDevice, type ChannelValues, runWorkload, type WorkloadOptions, type WorkloadResult } from '../index.ts';
+import {
+  type BlockDevice,
+  type ChannelValues,
+  type RecoveryStats,
+  runWorkload,
+  type WorkloadOptions,
+  type WorkloadResult,
+} from '../index.ts';
 import { makeProgress } from './progress.ts';
 
 /** Runs the workload, showing progress on stdout (or on a TTY stderr when stdout carries JSON). */
@@ -64,6 +71,20 @@ export function formatSummary(r: WorkloadResult, cpu?: CpuReport): string {
   if (r.verifiedBlocks > 0 && r.error === undefined) lines.push(`Verify: ${r.verifiedBlocks} blocks checked, all match`);
   if (r.error !== undefined) lines.push(`Error: ${r.error}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Error recovery and the run's end, one line each when anything happened ("" otherwise). */
+export function formatRecovery(rec: RecoveryStats, r: WorkloadResult): string {
+  const lines: string[] = [];
+  if (rec.resets > 0 || rec.retried > 0) {
+    lines.push(
+      `Recovery: ${rec.resets} reset(s), ${rec.reconnects} reconnect(s) in ${rec.attempts} attempt(s), ` +
+        `${rec.requeued} I/O resent, ${rec.retried} retried, ${(rec.reconnectingMs / 1000).toFixed(2)} s reconnecting`,
+    );
+  }
+  if (r.ioErrors > 0) lines.push(`I/O errors: ${r.ioErrors}`);
+  if (r.abandoned > 0) lines.push(`Abandoned at the deadline: ${r.abandoned} I/O in flight (not counted)`);
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 
 /** What the offload took of the flow on offloaded queues: the ratios blktests nvme/055 judges. */

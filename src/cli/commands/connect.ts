@@ -64,6 +64,8 @@ function connectText(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
     `queues: admin + ${ctrl.ioQueueCount} I/O (asked ${f.nrIoQueues}, size ${f.queueSize}), ` +
       `header digest ${f.hdrDigest ? 'on' : 'off'}, data digest ${f.dataDigest ? 'on' : 'off'}, ` +
       `keep-alive ${f.keepAliveTmo ? `${f.keepAliveTmo} s` : 'off'}`,
+    `recovery: reconnect-delay ${f.reconnectDelay} s, ctrl-loss-tmo ${f.ctrlLossTmo < 0 ? 'never' : `${f.ctrlLossTmo} s`}, ` +
+      `fast_io_fail_tmo ${f.fastIoFailTmo < 0 ? 'off' : `${f.fastIoFailTmo} s`}, io-timeout ${f.ioTimeout} s`,
     '',
     'NVME Identify Controller:',
     ...idCtrlFields(ctrl.identify).map(([k, v]) => `${k.padEnd(10)}: ${v}`),
@@ -86,6 +88,10 @@ function connectJson(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
       hdrDigest: f.hdrDigest,
       dataDigest: f.dataDigest,
       keepAliveTmo: f.keepAliveTmo,
+      reconnectDelay: f.reconnectDelay,
+      ctrlLossTmo: f.ctrlLossTmo,
+      fastIoFailTmo: f.fastIoFailTmo,
+      ioTimeout: f.ioTimeout,
     },
     identify: Object.fromEntries(idCtrlFields(ctrl.identify)),
     namespaces: (listJson(rowsOf(ctrl)) as { Devices: unknown[] }).Devices,
@@ -118,7 +124,7 @@ export function registerConnect(program: Command): void {
     .command('connect')
     .description('connect to a subsystem, show the controller and its namespaces, disconnect')
     .option('--json', 'print JSON', false);
-  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true });
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, recovery: true });
   cmd
     .addHelpText(
       'after',

@@ -11,6 +11,7 @@ import {
   NIC_PROFILES,
   type NicProfile,
   type NvmeController,
+  type RecoveryStats,
   RW_MODES,
   type RwMode,
   type SocketDevice,
@@ -29,6 +30,7 @@ import {
   type CpuReport,
   cpuReport,
   formatOffloadShare,
+  formatRecovery,
   formatSummary,
   type OffloadShare,
   offloadShare,
@@ -94,6 +96,9 @@ class StoppableNamespace implements BlockDevice {
   }
 }
 
+/** How long perf waits for the controller's shutdown at the end before dropping its queues. */
+const DISCONNECT_BOUND_MS = 2000;
+
 /** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
@@ -105,6 +110,8 @@ interface PerfReport {
   offload: Record<string, unknown> | null;
   /** rx_nvmeotcp_packets / rx_packets and rx_nvmeotcp_bytes / rx_bytes (null without offload). */
   offloadShare: OffloadShare | null;
+  /** Error recovery over the run: resets, reconnects, I/O resent and retried, time reconnecting. */
+  recovery: RecoveryStats;
 }
 
 function workloadDescription(o: PerfOpts, f: ConnectionFlags, subnqn: string, nsid: number, ctrl: NvmeController): Record<string, unknown> {
@@ -141,6 +148,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   let cpu: CpuReport;
   let workload: Record<string, unknown>;
   let dev: StoppableNamespace | undefined;
+  let recovery: RecoveryStats | undefined;
   const stop = (sig: NodeJS.Signals) => {
     if (dev) dev.stoppedBy = sig;
     // A second signal ends the process the default way.
@@ -181,8 +189,10 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     await stats?.close();
-    // Counters are read after the disconnect: every queue's sk_add has its sk_del.
-    await ctrl.disconnect();
+    recovery = ctrl.recovery;
+    // Counters are read after the disconnect: every queue's sk_add has its sk_del. Bounded:
+    // perf ends however the target behaves (I/O abandoned at the deadline is dropped with it).
+    await ctrl.disconnect({ timeoutMs: DISCONNECT_BOUND_MS });
   }
   const stoppedBy = dev.stoppedBy;
   if (stoppedBy !== undefined && result.error === dev.stopMessage) {
@@ -197,10 +207,12 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
       cpu,
       offload: snap ? statsToJson(snap) : null,
       offloadShare: snap ? offloadShare(snap.sum) : null,
+      recovery: recovery!,
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
     process.stdout.write(formatSummary(result, cpu));
+    process.stdout.write(formatRecovery(recovery!, result));
     process.stdout.write(
       snap
         ? `\nOffload statistics:\n${formatEthtool(snap)}Offload: ${formatOffloadShare(snap.sum)} received on the offloaded queues\n`
@@ -239,7 +251,7 @@ export function registerPerf(program: Command): void {
     .option('--nsid <n>', 'namespace ID (default: the first active one)', intArg(1, 0xfffffffe))
     .option('--json', 'print one JSON object {workload, results, offload}', false)
     .option('--stats-listen <addr:port>', 'serve /metrics and /stats of the offload device while running', parseHostPort);
-  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true });
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, recovery: true });
   cmd
     .addHelpText(
       'after',
