@@ -41,7 +41,14 @@ const rw = a.rw as RwMode;
 const per: number[] = [];
 for (let i = 0; i < Number(a.rounds); i++) {
   const c0 = process.cpuUsage();
-  const r = await runWorkload(ns, { rw, bs: Number(a.bs), iodepth: qd, runtimeMs: Number(a.seconds) * 1000, regionBytes: REGION });
+  const r = await runWorkload(ns, {
+    rw,
+    bs: Number(a.bs),
+    iodepth: qd,
+    runtimeMs: Number(a.seconds) * 1000,
+    timeBased: true,
+    regionBytes: REGION,
+  });
   const c = process.cpuUsage(c0);
   const us = (c.user + c.system) / (r.readOps + r.writeOps);
   per.push(us);

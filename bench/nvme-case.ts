@@ -1,7 +1,9 @@
 // One NVMe/TCP benchmark case: our target in a child process, our host in this
 // process running a workload; CPU seconds of each side, RSS and latency percentiles.
+import { randomBytes } from 'node:crypto';
 import { NvmeController } from '../src/host/index.ts';
 import { createSocketDevice } from '../src/offload/socket-device.ts';
+import { formatPskInterchange, PskHash } from '../src/protocol/tls-psk.ts';
 import { type RwMode, runWorkload } from '../src/workload/workload.ts';
 import { BENCH_NQN, cpuSince, type Peer, spawnPeer } from './proc.ts';
 
@@ -21,8 +23,12 @@ export interface CaseSpec {
   disableSqFlow?: boolean;
   /** Bytes of the namespace the workload covers (default DEFAULT_REGION). */
   region?: number;
+  /** The target reads like SPDK's (bench/fixed-read.ts). */
+  fixedRead?: boolean;
   /** Pin host and target to these CPUs (taskset). */
   cpus?: [number, number];
+  /** TLS 1.3 (PSK, TLS_AES_128_GCM_SHA256) on every queue; no offload then. */
+  tls?: boolean;
 }
 
 export interface CaseResult {
@@ -36,6 +42,8 @@ export interface CaseResult {
   targetRssMB: number;
   placedBytes: number;
   readBytes: number;
+  /** Commands per socket write of the host's I/O queues over the window. */
+  cmdsPerWrite: number;
 }
 
 /** Default region: 256 MiB, random offsets across it (cold in the CPU caches, as a RAM disk's reads are). */
@@ -49,7 +57,12 @@ export interface WindowHooks {
 
 export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseResult> {
   const REGION = c.region ?? DEFAULT_REGION;
-  const peer = await spawnPeer('target-peer.ts', [String(REGION), '512', c.poll ? 'poll' : 'nopoll'], c.cpus?.[1]);
+  const tlsKey = c.tls === true ? formatPskInterchange({ hash: PskHash.Sha256, key: randomBytes(32) }) : undefined;
+  const peer = await spawnPeer(
+    'target-peer.ts',
+    [String(REGION), '512', c.poll ? 'poll' : 'nopoll', c.fixedRead ? 'fixed' : 'ours', tlsKey ?? 'notls'],
+    c.cpus?.[1],
+  );
   const dev = c.offload ? createSocketDevice() : undefined;
   try {
     const ctrl = await NvmeController.connect({
@@ -63,6 +76,7 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
       disableSqFlow: c.disableSqFlow === true,
       poll: c.poll === true,
       ...(dev ? { offload: dev } : {}),
+      ...(tlsKey ? { tlsKey } : {}),
     });
     const ns = ctrl.namespace(1);
     // Write the region once before measuring: reads of never-written RAM return
@@ -73,14 +87,32 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
     // Ramp (fio's ramp_time): the same workload, unmeasured, so both fresh processes have
     // compiled the path and grown their heaps before the window opens.
     const ramp = c.rampSeconds ?? 1;
-    if (ramp > 0) await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: ramp * 1000, regionBytes: REGION, seed: 2 });
+    if (ramp > 0)
+      await runWorkload(ns, {
+        rw: c.rw,
+        bs: c.bs,
+        iodepth: c.iodepth,
+        runtimeMs: ramp * 1000,
+        timeBased: true,
+        regionBytes: REGION,
+        seed: 2,
+      });
     // Placed bytes of the window only (the prefill and the ramp placed some too).
     const placed0 = dev?.getStats().rx_nvmeotcp_bytes ?? 0;
     await hooks?.before(peer);
     const tcpu0 = await peer.cpu();
     const cpu0 = process.cpuUsage();
-    const r = await runWorkload(ns, { rw: c.rw, bs: c.bs, iodepth: c.iodepth, runtimeMs: c.seconds * 1000, regionBytes: REGION });
+    const writes0 = ctrl.ioWriteBatches();
+    const r = await runWorkload(ns, {
+      rw: c.rw,
+      bs: c.bs,
+      iodepth: c.iodepth,
+      runtimeMs: c.seconds * 1000,
+      timeBased: true,
+      regionBytes: REGION,
+    });
     const hostCpu = cpuSince(cpu0);
+    const writes = ctrl.ioWriteBatches() - writes0;
     const targetCpu = (await peer.cpu()) - tcpu0;
     await hooks?.after(peer);
     const rss = process.memoryUsage().rss;
@@ -101,6 +133,7 @@ export async function runCase(c: CaseSpec, hooks?: WindowHooks): Promise<CaseRes
       targetRssMB: targetRss / 1e6,
       placedBytes: (stats?.rx_nvmeotcp_bytes ?? 0) - placed0,
       readBytes: r.readBytes,
+      cmdsPerWrite: (r.readOps + r.writeOps) / Math.max(1, writes),
     };
   } catch (e) {
     peer.child.kill();

@@ -27,11 +27,15 @@ export {
   type BackendConfig,
   type BudgetStats,
   type ControllerInfo,
+  type HostConfig,
   type ListenAddress,
+  type ListenOptions,
   type NamespaceConfig,
   NvmeTarget,
   type SubsystemConfig,
   type TargetOptions,
+  type TlsKeyConfig,
+  type TlsMode,
 } from './target/index.ts';
 
 // Offload: the device contract (ulp_ddp ops) and the socket device
@@ -85,6 +89,18 @@ export {
   TcpFlow,
 } from './capture/index.ts';
 
+// Replay: the NIC model on captured traffic (`nvmeotcp replay`)
+export {
+  IMPAIR_WINDOW,
+  type PduCounts,
+  type ReplayCounters,
+  type ReplayFlowResult,
+  type ReplayImpairments,
+  type ReplayOptions,
+  type ReplayResult,
+  replayCapture,
+} from './replay/replay.ts';
+
 // Statistics
 export {
   ALL_COUNTERS,
@@ -98,14 +114,29 @@ export {
   SEED_CHANNEL_COUNTERS,
 } from './stats/counters.ts';
 export { type ChannelValues, type QueueSnapshot, type StatsSnapshot, StatsRegistry, seedValues } from './stats/registry.ts';
+export { IO_OPS, type IoOp, type IoOpValues, type IoSnapshot, IoStats, LATENCY_BOUNDS_SECONDS } from './stats/io.ts';
 
 // Exporters: ethtool -S text, JSON, Prometheus text exposition, ulp-ddp netlink
 // replies (one snapshot each), and the HTTP endpoint serving /metrics and /stats
 export { type EthtoolOptions, formatEthtool } from './exporters/ethtool.ts';
 export { type JsonOptions, type StatsJson, statsToJson } from './exporters/json.ts';
-export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './exporters/prometheus.ts';
+export {
+  formatBuildInfo,
+  formatHostPrometheus,
+  formatIoPrometheus,
+  formatPrometheus,
+  formatTargetPrometheus,
+  type HostMetrics,
+  PROMETHEUS_CONTENT_TYPE,
+  type TargetMetrics,
+} from './exporters/prometheus.ts';
+export { type BuildInfo, buildInfo, packageVersion } from './exporters/build-info.ts';
 export { type CapsGetReply, capsGetReply, type StatsGetReply, statsGetReply } from './exporters/netlink.ts';
 export {
+  type HostStatsSource,
+  hostEndpoints,
+  type ReconnectCounter,
+  reconnectsOf,
   type SnapshotSource,
   type StatsEndpoints,
   type StatsServer,
@@ -114,6 +145,8 @@ export {
 } from './exporters/http.ts';
 
 // Workload generator (fio-style) used by `nvmeotcp perf`
+export { LatencyHistogram } from './workload/histogram.ts';
+export type { SampleSummary } from './workload/samples.ts';
 export {
   type BlockDevice,
   parseSize,
@@ -127,16 +160,19 @@ export {
 
 // Protocol: errors, constants, wire structures users see
 export {
+  AuthenticationError,
   ConnectionError,
   ControllerLostError,
   FastIoFailError,
   InvalidArgumentError,
+  NamespaceGoneError,
   NegotiationError,
   NvmeStatusError,
   NvmeTcpError,
   ProtocolError,
   TermReqError,
   TimeoutError,
+  UnsupportedError,
 } from './protocol/errors.ts';
 export {
   DEFAULT_PORT,
@@ -148,7 +184,34 @@ export {
   ScCmd,
   Sct,
 } from './protocol/constants.ts';
-export { type DiscoveryEntry, SubType } from './protocol/discovery.ts';
+export { type DiscoveryEntry, SecType, SubType, Treq } from './protocol/discovery.ts';
+// TLS pre-shared keys (NVMe TCP TP 8011): interchange format, identities, derivation
+export {
+  type CipherHash,
+  type ConfiguredPsk,
+  deriveRetainedPsk,
+  deriveTlsPsk,
+  formatPskInterchange,
+  type PskIdentity,
+  parsePskIdentity,
+  parsePskInterchange,
+  PskHash,
+  pskIdentity,
+  type TlsPsk,
+} from './protocol/tls-psk.ts';
+// In-band authentication (DH-HMAC-CHAP): secrets in nvme-cli's DHHC-1 form, hash and group IDs, failure reasons
+export {
+  AuthHash,
+  DhGroup,
+  type DhchapKey,
+  dhGroupName,
+  formatDhchapKey,
+  hashName,
+  parseDhchapKey,
+  parseDhGroupName,
+  parseHashName,
+} from './protocol/dhchap.ts';
+export { FAILURE_EXP_TEXT, FailureExp } from './protocol/auth.ts';
 export type { IdentifyController, IdentifyNamespace } from './protocol/identify.ts';
 // Digests: which CRC32C implementation runs (for start-up logs and stats output)
 export { crc32c, crc32cImplementation, crc32cSkipped, crc32cUpdate } from './protocol/crc32c.ts';

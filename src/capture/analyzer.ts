@@ -9,6 +9,8 @@
 //              (the segment that shows a flow is NVMe/TCP: right after the flow event);
 //   - pdu:     every PDU header of the reassembled streams;
 //   - command: every CapsuleCmd of the host-to-controller stream, decoded;
+//   - stream:  the reassembled bytes of either direction, in order, each once (after the
+//              pdu/command events of the same bytes);
 //   - gap:     stream bytes missing from the capture;
 //   - close:   the connection ended (FIN both ways, or RST).
 //
@@ -87,6 +89,8 @@ export interface CaptureHandlers {
   segment?(f: TcpFlow, s: SegmentView): void;
   pdu?(f: TcpFlow, dir: Dir, h: PduHeaderView): void;
   command?(f: TcpFlow, c: CommandView): void;
+  /** Reassembled stream bytes buf[start, end), the first at `seq`. Valid during the call only. */
+  stream?(f: TcpFlow, dir: Dir, buf: Buffer, start: number, end: number, seq: number): void;
   gap?(f: TcpFlow, dir: Dir, seq: number, n: number): void;
   close?(f: TcpFlow): void;
 }
@@ -191,11 +195,13 @@ export class TcpFlow {
   /** "host 127.0.0.1:40000 -> controller 127.0.0.1:4420" (or the two ends as captured). */
   describe(): string {
     const h = this.hostSide;
-    const end = (s: number): string => {
-      const a = formatAddr(this.addr[s]);
-      return `${a.includes(':') ? `[${a}]` : a}:${this.port[s]}`;
-    };
-    return this.hostSide < 0 ? `${end(0)} <-> ${end(1)}` : `host ${end(h)} -> controller ${end(1 - h)}`;
+    return h < 0 ? `${this.endpoint(0)} <-> ${this.endpoint(1)}` : `host ${this.endpoint(h)} -> controller ${this.endpoint(1 - h)}`;
+  }
+
+  /** "127.0.0.1:4420" or "[::1]:4420" of side 0 or 1. */
+  endpoint(side: number): string {
+    const a = formatAddr(this.addr[side]);
+    return `${a.includes(':') ? `[${a}]` : a}:${this.port[side]}`;
   }
 }
 
@@ -462,6 +468,8 @@ export class CaptureAnalyzer {
           scan.start(s.reasm.synSeen || f.kind === FlowKind.UNKNOWN);
         }
         scan.data(buf, start, end, seq);
+        if (f.kind === FlowKind.NVME && this.h.stream !== undefined)
+          this.h.stream(f, side === f.hostSide ? Dir.H2C : Dir.C2H, buf, start, end, seq);
       },
       gap: (seq, n) => {
         scan.gap(seq, n);

@@ -13,6 +13,8 @@ export type CaptureSource = string | Readable;
 export interface ReadOptions extends ReaderOptions {
   /** Bytes read from a file at a time (default 1 MiB). */
   chunkSize?: number;
+  /** Called after each chunk with the input bytes consumed so far (for a progress bar). */
+  onProgress?: ((bytes: number) => void) | undefined;
 }
 
 /**
@@ -22,13 +24,15 @@ export interface ReadOptions extends ReaderOptions {
  */
 export async function readCapture(src: CaptureSource, onPacket: (p: CapturePacket) => void, o: ReadOptions = {}): Promise<CaptureReader> {
   const reader = new CaptureReader(onPacket, o);
-  if (typeof src === 'string' && src !== '-') await readFile(src, reader, o.chunkSize ?? 1 << 20);
-  else await readStream(src === '-' ? process.stdin : src, reader);
+  if (typeof src === 'string' && src !== '-') await readFile(src, reader, o.chunkSize ?? 1 << 20, o.onProgress);
+  else await readStream(src === '-' ? process.stdin : src, reader, o.onProgress);
   reader.end();
   return reader;
 }
 
-async function readFile(path: string, reader: CaptureReader, chunkSize: number): Promise<void> {
+type Progress = ReadOptions['onProgress'];
+
+async function readFile(path: string, reader: CaptureReader, chunkSize: number, progress: Progress): Promise<void> {
   let fh: Awaited<ReturnType<typeof open>>;
   try {
     fh = await open(path, 'r');
@@ -47,16 +51,18 @@ async function readFile(path: string, reader: CaptureReader, chunkSize: number):
       if (n === 0) break;
       // The reader copies what it keeps, so the same buffer is read into again.
       reader.push(n === chunkSize ? buf : buf.subarray(0, n));
+      progress?.(reader.stats.bytes);
     }
   } finally {
     await fh.close();
   }
 }
 
-async function readStream(r: Readable, reader: CaptureReader): Promise<void> {
+async function readStream(r: Readable, reader: CaptureReader, progress: Progress): Promise<void> {
   for await (const chunk of r) {
     if (typeof chunk === 'string') throw new CaptureError('capture stream delivers text: it must not have an encoding set');
     reader.push(chunk as Buffer);
+    progress?.(reader.stats.bytes);
   }
 }
 

@@ -1,14 +1,19 @@
 // The connection flags, spelled as nvme-cli spells them (nvme connect / discover):
 // -t/--transport, -a/--traddr, -s/--trsvcid, -n/--nqn, -q/--hostnqn, -I/--hostid,
 // -g/--hdr-digest, -G/--data-digest, -i/--nr-io-queues, -Q/--queue-size,
-// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds); error recovery: -c/--reconnect-delay,
-// -l/--ctrl-loss-tmo, --fast_io_fail_tmo (also --fast-io-fail-tmo), and --io-timeout
-// (the kernel's nvme_core.io_timeout), all in seconds.
+// -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -v/--verbose, -S/--dhchap-secret,
+// -C/--dhchap-ctrl-secret (DH-HMAC-CHAP secrets as `nvme gen-dhchap-key` prints them),
+// --tls, --tls-key (nvme-cli also spells it --tls_key; we have no kernel keyring, so
+// TLS needs the key itself); error recovery: -c/--reconnect-delay, -l/--ctrl-loss-tmo,
+// --fast_io_fail_tmo (also --fast-io-fail-tmo), and --io-timeout (the kernel's
+// nvme_core.io_timeout), all in seconds.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { formatHostPort, intArg, secondsArg } from './args.ts';
+import { parsePskInterchange } from '../index.ts';
+import { dhchapSecretArg, formatHostPort, intArg, secondsArg, traddrArg } from './args.ts';
+import { CliError } from './errors.ts';
 
 export interface ConnectionFlags {
   traddr: string;
@@ -29,6 +34,13 @@ export interface ConnectionFlags {
   fastIoFailTmo: number;
   /** Command timeout in seconds. */
   ioTimeout: number;
+  /** TLS 1.3 with this configured PSK (interchange format); set by --tls-key. */
+  tlsKey?: string;
+  /** DH-HMAC-CHAP: the host's secret, and the controller's for bidirectional authentication. */
+  dhchapSecret?: string;
+  dhchapCtrlSecret?: string;
+  /** -v: say on stderr what is being done (each connection, each log read). */
+  verbose: boolean;
 }
 
 /** nvme-cli's and the kernel's defaults (seconds). */
@@ -42,6 +54,15 @@ function transportArg(v: string): string {
 }
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+function tlsKeyArg(v: string): string {
+  try {
+    parsePskInterchange(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return v.trim();
+}
 
 function hostidArg(v: string): string {
   if (!UUID.test(v.trim())) {
@@ -57,22 +78,41 @@ export interface ConnectionFlagSet {
   ioQueues: boolean;
   /** Whether the error recovery flags (-c, -l, --fast_io_fail_tmo, --io-timeout) apply. */
   recovery?: boolean;
+  /** perf: -q and -t are spdk_nvme_perf's (depth, time), so --hostnqn and --transport have no short form. */
+  spdkPerf?: boolean;
+  /** Whether -v/--verbose is offered (the nvme-cli verbs). */
+  verbose?: boolean;
 }
 
 export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Command {
   cmd
-    .addOption(new Option('-t, --transport <trtype>', 'transport type (tcp only)').default('tcp').argParser(transportArg))
-    .option('-a, --traddr <addr>', 'transport address of the target', '127.0.0.1')
+    .addOption(
+      new Option(`${set.spdkPerf ? '' : '-t, '}--transport <trtype>`, 'transport type (tcp only)').default('tcp').argParser(transportArg),
+    )
+    .option('-a, --traddr <addr>', 'transport address of the target (IPv6 as ::1 or [::1])', traddrArg, '127.0.0.1')
     .option('-s, --trsvcid <port>', 'transport service id (TCP port)', intArg(1, 65535), DEFAULT_TRSVCID);
   if (set.nqn === 'required') cmd.requiredOption('-n, --nqn <subnqn>', 'subsystem NQN');
   else if (set.nqn === 'optional')
     cmd.option('-n, --nqn <subnqn>', 'subsystem NQN (default: the first NVM subsystem the discovery log lists)');
   cmd
-    .option('-q, --hostnqn <nqn>', 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
+    .option(`${set.spdkPerf ? '' : '-q, '}--hostnqn <nqn>`, 'host NQN (default: /etc/nvme/hostnqn, else a generated one)')
     .option('-I, --hostid <uuid>', 'host identifier (default: /etc/nvme/hostid, else a generated one)', hostidArg)
     .option('-g, --hdr-digest', 'enable the transport header digest (CRC32C)', false)
     .option('-G, --data-digest', 'enable the transport data digest (CRC32C)', false)
-    .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5);
+    .option('-k, --keep-alive-tmo <sec>', 'keep-alive timeout in seconds (0 disables)', intArg(0, 65535), 5)
+    .option('--tls', 'TLS 1.3 with a pre-shared key on every queue (needs --tls-key)', false)
+    .option(
+      '--tls-key <key>',
+      'TLS PSK in the interchange format (NVMeTLSkey-1:01:...:, as `nvme gen-tls-key` prints); implies --tls',
+      tlsKeyArg,
+    )
+    .addOption(new Option('--tls_key <key>').hideHelp().argParser(tlsKeyArg));
+  if (set.nqn !== 'none') {
+    cmd
+      .option('-S, --dhchap-secret <secret>', 'DH-HMAC-CHAP host secret (DHHC-1:..: from `nvme gen-dhchap-key`)', dhchapSecretArg)
+      .option('-C, --dhchap-ctrl-secret <secret>', 'DH-HMAC-CHAP controller secret: authenticate the controller too', dhchapSecretArg);
+  }
+  if (set.verbose) cmd.option('-v, --verbose', 'say on stderr what is being done', false);
   if (set.ioQueues) {
     cmd
       .option(
@@ -142,8 +182,14 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     ctrlLossTmo: (o.ctrlLossTmo as number | undefined) ?? RECOVERY_DEFAULTS.ctrlLossTmo,
     fastIoFailTmo: ((o.fast_io_fail_tmo ?? o.fastIoFailTmo) as number | undefined) ?? RECOVERY_DEFAULTS.fastIoFailTmo,
     ioTimeout: (o.ioTimeout as number | undefined) ?? RECOVERY_DEFAULTS.ioTimeout,
+    verbose: o.verbose === true,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;
+  const key = (o.tlsKey ?? o.tls_key) as string | undefined;
+  if (key !== undefined) f.tlsKey = key;
+  else if (o.tls === true) throw new CliError('--tls needs --tls-key (there is no kernel keyring to look the key up in)');
+  if (typeof o.dhchapSecret === 'string') f.dhchapSecret = o.dhchapSecret;
+  if (typeof o.dhchapCtrlSecret === 'string') f.dhchapCtrlSecret = o.dhchapCtrlSecret;
   return f;
 }
 

@@ -1,7 +1,6 @@
 // `nvmeotcp <verb>`: the command registry and the one place errors become exit codes.
 // Every failure is one line on stderr ("nvmeotcp <verb>: <what>") and a non-zero exit
 // code; NVMEOTCP_DEBUG=1 adds the stack trace.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
@@ -9,15 +8,11 @@ import { registerConnect, registerList } from './commands/connect.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerDiscover } from './commands/discover.ts';
 import { registerPerf } from './commands/perf.ts';
+import { registerReplay } from './commands/replay.ts';
 import { registerStats } from './commands/stats.ts';
 import { registerTarget } from './commands/target.ts';
-import { crc32cImplementation, crc32cSkipped } from '../index.ts';
+import { crc32cImplementation, crc32cSkipped, packageVersion } from '../index.ts';
 import { CliError, describeError } from './errors.ts';
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? '0.0.0';
-}
 
 /** Where help, usage errors and failure lines go (tests pass their own). */
 export interface Io {
@@ -52,6 +47,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerPerf(program);
   registerStats(program);
   registerDemo(program);
+  registerReplay(program);
   return program;
 }
 
@@ -81,8 +77,19 @@ export async function main(argv: readonly string[] = process.argv, io: Io = proc
   }
 }
 
+const isClosedPipe = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === 'EPIPE';
+
 /** Entry point for the bin launcher and `node --import tsx src/cli/main.ts`. */
 export async function run(argv: readonly string[] = process.argv): Promise<void> {
+  // The reader of our output went away (`nvmeotcp discover | head -1`): stop quietly
+  // with exit code 0, as CLIs killed by SIGPIPE do (Node ignores SIGPIPE, so a write
+  // fails with EPIPE instead). Handled here, once, for every verb and both streams.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: unknown) => {
+      if (isClosedPipe(e)) process.exit(0);
+      throw e;
+    });
+  }
   const oneLine = (e: unknown) => {
     process.stderr.write(`nvmeotcp: internal error: ${describeError(e)}\n`);
     if (process.env.NVMEOTCP_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);

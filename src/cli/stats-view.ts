@@ -84,12 +84,34 @@ export interface ViewOptions {
   perChannel: boolean;
 }
 
-/** ethtool -S layout for either kind. */
+/** A target's endpoint serves its controller counters, not a NIC's: its own header. */
+function countersHeader(raw: unknown): string {
+  const role = isObj(raw) && typeof raw.role === 'string' ? raw.role : '';
+  return role === 'target' ? 'Target statistics:' : 'Statistics:';
+}
+
+/** ethtool -S layout for an offload device ("NIC statistics:"); the counters of a target under their own header. */
 export function formatStatsText(p: ParsedStats, o: ViewOptions): string {
   if (p.kind === 'offload') return formatEthtool(p.snapshot, o);
-  let t = 'NIC statistics:\n';
+  let t = `${countersHeader(p.raw)}\n`;
   for (const [k, v] of Object.entries(p.counters)) t += `     ${k}: ${v}\n`;
   return t;
+}
+
+/**
+ * One block of `stats --watch`: the rates between two reads, labelled as rates. The
+ * header names the time of the second read and the interval ("NIC statistics per
+ * second at 2026-01-15T09:05:07.000Z (over 1.00 s):"), every value ends in "/s".
+ */
+export function formatRatesText(rates: ParsedStats, latest: ParsedStats, o: ViewOptions, at: Date, secs: number): string {
+  const body = formatStatsText(rates, o);
+  const nl = body.indexOf('\n');
+  const header = (rates.kind === 'offload' ? 'NIC statistics:' : countersHeader(latest.raw)).replace(/:$/, '');
+  const lines = body
+    .slice(nl + 1)
+    .split('\n')
+    .map((l) => (l === '' ? l : `${l}/s`));
+  return `${header} per second at ${at.toISOString()} (over ${secs.toFixed(2)} s):\n${lines.join('\n')}`;
 }
 
 /** JSON for either kind: an offload snapshot as the exporter's seed-named JSON. */

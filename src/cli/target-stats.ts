@@ -3,21 +3,28 @@
 // activity, counted from the target's connect/disconnect events:
 //   target_connects      controllers created (admin Connect accepted), discovery ones included
 //   target_disconnects   controllers gone (shutdown, keep-alive expiry, connection loss)
-// plus the live controllers. Both counters only grow; live = connects - disconnects.
-// data_budget is the target's data buffer budget at the time of the request.
-import type { BudgetStats, ControllerInfo, NvmeTarget, StatsEndpoints } from '../index.ts';
+// plus the live controllers, the open connections and I/O queues, the data budget at
+// the time of the request, and each namespace's I/O counters (commands, bytes,
+// errors, latency histogram). Both counters only grow; live = connects - disconnects.
+import {
+  type BudgetStats,
+  type ControllerInfo,
+  formatTargetPrometheus,
+  type IoSnapshot,
+  type NvmeTarget,
+  type StatsEndpoints,
+} from '../index.ts';
 
 export interface TargetStats {
   role: 'target';
   counters: { target_connects: number; target_disconnects: number };
   controllers: ControllerInfo[];
+  connections: number;
+  io_queues: number;
   data_budget: BudgetStats;
+  /** One entry per namespace (labels subsystem, namespace). */
+  io: IoSnapshot[];
 }
-
-const TARGET_COUNTER_HELP: Readonly<Record<keyof TargetStats['counters'], string>> = {
-  target_connects: 'Controllers created by an accepted admin-queue Connect (discovery controllers included).',
-  target_disconnects: 'Controllers that went away (shutdown, keep-alive expiry, connection loss).',
-};
 
 export class TargetCounters {
   private connects = 0;
@@ -40,20 +47,24 @@ export class TargetCounters {
       role: 'target',
       counters: { target_connects: this.connects, target_disconnects: this.disconnects },
       controllers: [...this.live.values()],
+      connections: this.tgt.connectionCounts.open,
+      io_queues: this.tgt.ioQueueCount,
       data_budget: this.tgt.bufferBudget(),
+      io: this.tgt.ioStats(),
     };
   }
 }
 
 function prometheusText(s: TargetStats): string {
-  let t = '';
-  for (const [name, v] of Object.entries(s.counters)) {
-    const help = TARGET_COUNTER_HELP[name as keyof TargetStats['counters']];
-    t += `# HELP nvmeotcp_${name}_total ${help}\n# TYPE nvmeotcp_${name}_total counter\nnvmeotcp_${name}_total ${v}\n`;
-  }
-  t += '# HELP nvmeotcp_target_controllers Live controllers.\n# TYPE nvmeotcp_target_controllers gauge\n';
-  t += `nvmeotcp_target_controllers ${s.controllers.length}\n`;
-  return t;
+  return formatTargetPrometheus({
+    connects: s.counters.target_connects,
+    disconnects: s.counters.target_disconnects,
+    controllers: s.controllers.length,
+    connections: s.connections,
+    ioQueues: s.io_queues,
+    budget: s.data_budget,
+    io: s.io,
+  });
 }
 
 export function targetEndpoints(c: TargetCounters): StatsEndpoints {

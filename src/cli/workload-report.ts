@@ -1,4 +1,4 @@
-// Running a workload with live progress, and its summary as text (fio /
+// Running workloads with live progress on stderr, and their summary as text (fio /
 // spdk_nvme_perf habits: IOPS, MB/s, latency percentiles in µs).
 import {
   type BlockDevice,
@@ -6,16 +6,61 @@ import {
   type RecoveryStats,
   runWorkload,
   type WorkloadOptions,
+  type WorkloadProgress,
   type WorkloadResult,
 } from '../index.ts';
 import { makeProgress } from './progress.ts';
 
-/** Runs the workload, showing progress on stdout (or on a TTY stderr when stdout carries JSON). */
-export async function runWithProgress(dev: BlockDevice, o: WorkloadOptions, label: string, json: boolean): Promise<WorkloadResult> {
-  const sink = makeProgress(label, json ? process.stderr : process.stdout, json);
+/**
+ * Runs the jobs side by side on one device (fio's numjobs), with one progress display
+ * on stderr for all of them: their ops and bytes summed, the least advanced job's
+ * fraction. `quiet` leaves a non-TTY stderr alone (JSON output).
+ */
+export async function runJobs(
+  dev: BlockDevice,
+  jobs: readonly WorkloadOptions[],
+  label: string,
+  quiet: boolean,
+): Promise<WorkloadResult[]> {
+  const sink = makeProgress(label, process.stderr, quiet);
+  const latest: (WorkloadProgress | undefined)[] = jobs.map(() => undefined);
+  const running = jobs.map(() => true);
+  const combined = (): WorkloadProgress | undefined => {
+    const lead = latest[0];
+    if (lead === undefined) return undefined;
+    const p: WorkloadProgress = { phase: lead.phase, elapsedMs: 0, ops: 0, bytes: 0, fraction: 1 };
+    for (const l of latest) {
+      if (l === undefined || l.phase !== lead.phase) {
+        p.fraction = 0;
+        continue;
+      }
+      p.elapsedMs = Math.max(p.elapsedMs, l.elapsedMs);
+      p.ops += l.ops;
+      p.bytes += l.bytes;
+      p.fraction = Math.min(p.fraction, l.fraction);
+    }
+    return p;
+  };
+  // The jobs' timers were started in order and fire in order: the last job still
+  // running reports last in a tick, when every other job's report of it is in.
+  const onProgress = (i: number) => (p: WorkloadProgress) => {
+    latest[i] = p;
+    if (running.lastIndexOf(true) !== i) return;
+    const c = combined();
+    if (c) sink.update(c);
+  };
   try {
-    return await runWorkload(dev, { ...o, progressIntervalMs: o.progressIntervalMs ?? 1000, onProgress: (p) => sink.update(p) });
+    return await Promise.all(
+      jobs.map((o, i) =>
+        runWorkload(dev, { ...o, progressIntervalMs: o.progressIntervalMs ?? 1000, onProgress: onProgress(i) }).finally(() => {
+          running[i] = false;
+        }),
+      ),
+    );
   } finally {
+    // Every job's last report is in: show where the run ended (100% when it ran to its limit).
+    const c = combined();
+    if (c && jobs.length > 1) sink.update(c);
     sink.stop();
   }
 }
@@ -74,7 +119,7 @@ export function formatSummary(r: WorkloadResult, cpu?: CpuReport): string {
 }
 
 /** Error recovery and the run's end, one line each when anything happened ("" otherwise). */
-export function formatRecovery(rec: RecoveryStats, r: WorkloadResult): string {
+export function formatRecovery(rec: RecoveryStats, results: readonly WorkloadResult[]): string {
   const lines: string[] = [];
   if (rec.resets > 0 || rec.retried > 0) {
     lines.push(
@@ -82,8 +127,10 @@ export function formatRecovery(rec: RecoveryStats, r: WorkloadResult): string {
         `${rec.requeued} I/O resent, ${rec.retried} retried, ${(rec.reconnectingMs / 1000).toFixed(2)} s reconnecting`,
     );
   }
-  if (r.ioErrors > 0) lines.push(`I/O errors: ${r.ioErrors}`);
-  if (r.abandoned > 0) lines.push(`Abandoned at the deadline: ${r.abandoned} I/O in flight (not counted)`);
+  const ioErrors = results.reduce((a, r) => a + r.ioErrors, 0);
+  const abandoned = results.reduce((a, r) => a + r.abandoned, 0);
+  if (ioErrors > 0) lines.push(`I/O errors: ${ioErrors}`);
+  if (abandoned > 0) lines.push(`Abandoned at the deadline: ${abandoned} I/O in flight (not counted)`);
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 

@@ -1,15 +1,18 @@
 // The stats endpoint of a host or target process: a small node:http server answering
 //   GET /metrics  Prometheus text exposition (format 0.0.4)
 //   GET /stats    the same counters as JSON
+//   GET /dashboard a live page charting /stats once a second (dashboard.ts); / redirects there
 // Both are rendered from one fresh snapshot per request (at scrape time, never on
 // a timer), so a scrape always sees the counters as they are now. `nvmeotcp target`,
 // `perf` and `demo --stats-listen` serve it; a library user can serve any device.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32cImplementation } from '../protocol/crc32c.ts';
+import type { IoSnapshot } from '../stats/io.ts';
 import type { StatsSnapshot } from '../stats/registry.ts';
+import { DASHBOARD_HTML } from './dashboard.ts';
 import { type CapsState, capsGetReply, statsGetReply } from './netlink.ts';
-import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
+import { formatHostPrometheus, formatPrometheus, PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 
 export interface StatsEndpoints {
   /** Prometheus text, rendered from a snapshot taken now. */
@@ -51,6 +54,45 @@ export function snapshotEndpoints(source: SnapshotSource): StatsEndpoints {
   };
 }
 
+/**
+ * What a host controller may count: the times it re-established its association
+ * after losing it. A controller without the property counts 0 (reconnectsOf).
+ */
+export interface ReconnectCounter {
+  readonly reconnects: number;
+}
+
+/** The controller's reconnects if it counts them (ReconnectCounter), else 0. */
+export function reconnectsOf(ctrl: object): number {
+  const v = (ctrl as Partial<ReconnectCounter>).reconnects;
+  return typeof v === 'number' ? v : 0;
+}
+
+/** What a host process serves: its offload device (if any), its namespaces' I/O, its controllers' reconnects. */
+export interface HostStatsSource {
+  device?: SnapshotSource | undefined;
+  /** Namespaces in use (the host's Namespace: its `stats` block). */
+  namespaces: readonly { readonly stats: { snapshot(): IoSnapshot } }[];
+  /** Each controller with its labels (e.g. { subsystem }). */
+  controllers: readonly { labels: Record<string, string>; ctrl: object }[];
+}
+
+/**
+ * The endpoints of a host: /metrics has the device's offload counters, the
+ * `nvmeotcp_host_io_*` families and `nvmeotcp_host_reconnects_total`; /stats is the
+ * device's /stats (snapshotEndpoints) with `io` (one IoSnapshot per namespace) and
+ * `reconnects` beside it.
+ */
+export function hostEndpoints(src: HostStatsSource): StatsEndpoints {
+  const dev = src.device !== undefined ? snapshotEndpoints(src.device) : undefined;
+  const io = () => src.namespaces.map((n) => n.stats.snapshot());
+  const reconnects = () => src.controllers.map((c) => ({ labels: { ...c.labels }, value: reconnectsOf(c.ctrl) }));
+  return {
+    metrics: () => formatHostPrometheus({ offload: src.device?.snapshot(), io: io(), reconnects: reconnects() }),
+    stats: () => ({ role: 'host', ...(dev ? (dev.stats() as object) : {}), io: io(), reconnects: reconnects() }),
+  };
+}
+
 function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): void {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -69,8 +111,14 @@ function handle(ep: StatsEndpoints, req: IncomingMessage, res: ServerResponse): 
       const doc = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v, crc32c: crc32cImplementation() } : v;
       body = `${JSON.stringify(doc, null, 2)}\n`;
       type = 'application/json';
+    } else if (path === '/dashboard') {
+      body = DASHBOARD_HTML;
+      type = 'text/html; charset=utf-8';
+    } else if (path === '/') {
+      res.writeHead(302, { location: '/dashboard', 'content-type': 'text/plain' }).end('see /dashboard, /metrics, /stats\n');
+      return;
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /stats\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /stats or /dashboard\n');
       return;
     }
   } catch (e) {

@@ -1,11 +1,13 @@
 // Admin and fabrics commands on a host queue: Connect, Property Get/Set, Identify,
-// Set Features, Get Log Page, Keep Alive. Thin wrappers that build the SQE with
+// Set Features, Get Log Page, Keep Alive, Asynchronous Event Request. Thin wrappers that build the SQE with
 // the protocol/ builders and wait for the completion; the queue patches the CID.
+import { AUTHREQ_ASCR, AUTHREQ_ATR } from '../protocol/auth.ts';
 import { FeatureId } from '../protocol/constants.ts';
 import { NegotiationError } from '../protocol/errors.ts';
-import { buildGetLogPageSqe, buildIdentifySqe, buildKeepAliveSqe, buildSetFeaturesSqe } from '../protocol/admin.ts';
+import { buildAerSqe, buildGetLogPageSqe, buildIdentifySqe, buildKeepAliveSqe, buildSetFeaturesSqe } from '../protocol/admin.ts';
 import { buildConnectSqe, buildPropertyGetSqe, buildPropertySetSqe, encodeConnectData } from '../protocol/fabrics.ts';
 import { IDENTIFY_LEN } from '../protocol/identify.ts';
+import { authenticateQueue, type HostSecrets } from './auth.ts';
 import type { HostQueue } from './queue.ts';
 import { DataDir, HostCommand } from './request.ts';
 
@@ -19,22 +21,29 @@ export interface ConnectParams {
   hostid: Buffer;
   subnqn: string;
   hostnqn: string;
+  /** DH-HMAC-CHAP secrets (ConnectOptions.dhchapSecret / dhchapCtrlSecret). */
+  auth?: HostSecrets | undefined;
 }
 
-/** Connect response DW0 AUTHREQ bits: ATR (bit 17) and ASCR (bit 18). */
-const AUTHREQ_MASK = 0x6_0000;
-
 /**
- * Fabrics Connect (data in-capsule, 1024 bytes). Resolves with the CNTLID (DW0 15:0).
- * A controller that asks for in-band authentication (DH-HMAC-CHAP) is refused: the
- * host does not implement it, and every later command would fail.
+ * Fabrics Connect (data in-capsule, 1024 bytes), then DH-HMAC-CHAP authentication of
+ * the queue when the Connect result asks for it (AUTHREQ.ATR, DW0 bit 17) or when a
+ * controller secret is given (the host wants the controller authenticated). Resolves
+ * with the CNTLID (DW0 15:0). Every queue, and every reconnect of one, comes through here.
  */
 export async function fabricsConnect(q: HostQueue, p: ConnectParams, timeoutMs: number): Promise<number> {
   const sqe = buildConnectSqe({ cid: 0, qid: p.qid, sqsize: p.sqsize, cattr: p.cattr, kato: p.kato });
   const data = encodeConnectData({ hostid: p.hostid, cntlid: p.cntlid, subnqn: p.subnqn, hostnqn: p.hostnqn });
   const c = await q.submit(new HostCommand(sqe, data, DataDir.H2C, timeoutMs));
-  if ((c.dw0 & AUTHREQ_MASK) !== 0) {
-    throw new NegotiationError(`queue ${p.qid}: the controller requires authentication (AUTHREQ 0x${(c.dw0 >>> 16).toString(16)})`);
+  if ((c.dw0 & AUTHREQ_ASCR) !== 0) {
+    throw new NegotiationError(`queue ${p.qid}: the controller requires secure channel concatenation (AUTHREQ.ASCR), not supported`);
+  }
+  const atr = (c.dw0 & AUTHREQ_ATR) !== 0;
+  if (atr && p.auth === undefined) {
+    throw new NegotiationError(`queue ${p.qid}: the controller requires authentication: give a DH-HMAC-CHAP secret (dhchapSecret)`);
+  }
+  if (p.auth !== undefined && (atr || p.auth.ctrlKey !== undefined)) {
+    await authenticateQueue(q, p.auth, { host: p.hostnqn, subsys: p.subnqn }, timeoutMs);
   }
   return c.dw0 & 0xffff;
 }
@@ -86,6 +95,11 @@ export class AdminClient {
     const buf = Buffer.alloc(len);
     await this.run(buildGetLogPageSqe({ cid: 0, nsid, lid, len, offset, rae }), buf, DataDir.C2H);
     return buf;
+  }
+
+  /** Asynchronous Event Request: completes only when the controller has an event for us, so it never times out. */
+  asyncEventRequest(): Promise<HostCommand> {
+    return this.q.submit(new HostCommand(buildAerSqe(0), undefined, DataDir.None, Number.POSITIVE_INFINITY));
   }
 
   keepAlive(timeoutMs: number): Promise<HostCommand> {

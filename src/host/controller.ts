@@ -17,7 +17,10 @@
 //   Property Get CAP → Property Set CC = 0x00460000 → CC.EN = 1 → poll CSTS.RDY
 //   (bounded by CAP.TO) → Property Get VS → Identify Controller → Set Features
 //   Number of Queues → one TCP connection + Connect per I/O queue (KATO 0, the
-//   admin CNTLID) → Identify active NS list → Identify Namespace for each.
+//   admin CNTLID) → Identify active NS list → Identify Namespace for each →
+//   Set Features Async Event Configuration + one AER outstanding (host/aer.ts).
+//
+// Events: 'nsChanged' (NSIDs), 'rescan' (RescanResult), 'aen' (AsyncEvent); see aer.ts.
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AdminOpc, Cc, Cns, Csts, NQN_DISCOVERY, Prop } from '../protocol/constants.ts';
@@ -38,8 +41,12 @@ import {
   parseActiveNsList,
   parseIdentifyController,
   parseIdentifyNamespace,
+  VWC_PRESENT,
 } from '../protocol/identify.ts';
+import { parseDhchapKey } from '../protocol/dhchap.ts';
 import { AdminClient, fabricsConnect } from './admin.ts';
+import { type AsyncEvent, AsyncEvents, type RescanResult } from './aer.ts';
+import { authenticateQueue } from './auth.ts';
 import { type IoPath, Namespace, type NamespaceInfo } from './namespace.ts';
 import { type ConnectOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { BusyPoller } from '../transport/poller.ts';
@@ -90,6 +97,12 @@ export interface ControllerEvents {
   reconnecting: [ReconnectingEvent];
   reconnected: [ReconnectedEvent];
   lost: [LostEvent];
+  /** Namespace Attribute Changed: the NSIDs of the Changed Namespace List (host/aer.ts). */
+  nsChanged: [number[]];
+  /** The rescan that followed it. */
+  rescan: [RescanResult];
+  /** Any other asynchronous event. */
+  aen: [AsyncEvent];
 }
 
 /** Error recovery so far (monotonic over the controller's life). */
@@ -132,8 +145,17 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
   /** CSTS.SHST seen at the end of disconnect(): 2 = shutdown complete. */
   private shst = -1;
   private xferMax = MAX_XFER;
-  /** Busy poller while I/O is outstanding (ConnectOptions.poll). */
+  /** Busy poller while small I/O is outstanding (ConnectOptions.poll, POLL_MAX_IO). */
   private readonly poller: BusyPoller | undefined;
+  /** The outstanding AER and what its events start (rescan). */
+  private readonly aen = new AsyncEvents({
+    rescan: () => this.rescan(),
+    emit: (event: 'nsChanged' | 'rescan' | 'aen', arg: unknown) => {
+      // Off the receive path: a listener that throws is the application's own uncaught exception.
+      process.nextTick(() => (this.emit as (e: string, a: unknown) => boolean)(event, arg));
+    },
+    warn: (message) => process.emitWarning(`nvmeotcp host: controller ${this.cntlid}: ${message}`),
+  });
 
   // ---- error recovery ----
   /** Commands waiting for the next association, in the order they were cut off or submitted. */
@@ -156,7 +178,7 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     super();
     this.o = o;
     this.ioTimeoutMs = o.ioTimeoutMs;
-    this.poller = o.poll ? new BusyPoller(() => this.ioOutstanding()) : undefined;
+    this.poller = o.poll ? new BusyPoller(() => this.smallIoOutstanding()) : undefined;
   }
 
   /** True while the event loop is being busy-polled for this controller's I/O. */
@@ -164,9 +186,10 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     return this.poller?.polling === true;
   }
 
-  private ioOutstanding(): boolean {
+  /** Busy polling runs while these are outstanding (POLL_MAX_IO). */
+  private smallIoOutstanding(): boolean {
     const qs = this.io;
-    for (let i = 0; i < qs.length; i++) if (qs[i].load > 0) return true;
+    for (let i = 0; i < qs.length; i++) if (qs[i].smallLoad > 0) return true;
     return false;
   }
 
@@ -218,6 +241,16 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     return this.xferMax;
   }
 
+  /** Identify VWC bit 0: the controller has a volatile write cache (otherwise Flush completes on the host). */
+  get volatileWriteCache(): boolean {
+    return ((this.id?.vwc ?? 0) & VWC_PRESENT) !== 0;
+  }
+
+  /** Identify ONCS: optional NVM commands the controller supports. */
+  get oncs(): number {
+    return this.id?.oncs ?? 0;
+  }
+
   /** Number of connected I/O queues. */
   get ioQueueCount(): number {
     return this.io.length;
@@ -242,6 +275,13 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     return sum;
   }
 
+  /** Socket writes (batches of PDUs) the I/O queues have made so far. */
+  ioWriteBatches(): number {
+    let n = 0;
+    for (const q of this.io) n += q.writeBatches;
+    return n;
+  }
+
   /** CSTS.SHST read at the end of disconnect() (2 = shutdown complete), -1 before. */
   get shutdownStatus(): number {
     return this.shst;
@@ -257,7 +297,7 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     if (ns !== undefined) return ns;
     const info = this.nsInfo.find((n) => n.nsid === nsid);
     if (info === undefined) throw new InvalidArgumentError(`namespace ${nsid} is not active on controller ${this.cntlid}`);
-    ns = new Namespace(this, info);
+    ns = new Namespace(this, info, { subsystem: this.o.subnqn, namespace: String(nsid) });
     this.nsCache.set(nsid, ns);
     return ns;
   }
@@ -270,7 +310,10 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
    * fails and the queues are dropped.
    */
   disconnect(opts: { timeoutMs?: number } = {}): Promise<void> {
-    if (this.closed === undefined) this.closed = this.shutdown();
+    if (this.closed === undefined) {
+      this.aen.stop();
+      this.closed = this.shutdown();
+    }
     const ms = opts.timeoutMs;
     if (ms === undefined) return this.closed;
     const done = this.closed;
@@ -328,6 +371,26 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
   private liveAdmin(): AdminClient | Error {
     if (this.st === 'live' && this.admin !== undefined) return this.admin;
     return this.lostError ?? new ConnectionError(`controller ${this.cntlid} is ${this.st}`, { cause: this.failure });
+  }
+
+  /**
+   * Authenticates every live queue again (DH-HMAC-CHAP), with new secrets when given,
+   * as writing Linux's dhchap_secret / dhchap_ctrl_secret does. The new secrets are
+   * kept for later queues and reconnects. Rejects with AuthenticationError when a
+   * queue fails; the controller then refuses that queue's commands.
+   */
+  async reauthenticate(secrets: { dhchapSecret?: string; dhchapCtrlSecret?: string } = {}): Promise<void> {
+    const cur = this.o.auth;
+    const hostKey = secrets.dhchapSecret === undefined ? cur?.hostKey : parseDhchapKey(secrets.dhchapSecret, 'dhchapSecret');
+    if (hostKey === undefined) throw new InvalidArgumentError('reauthenticate: the controller was connected without a DH-HMAC-CHAP secret');
+    const ctrlKey = secrets.dhchapCtrlSecret === undefined ? cur?.ctrlKey : parseDhchapKey(secrets.dhchapCtrlSecret, 'dhchapCtrlSecret');
+    const auth = { hostKey, ctrlKey };
+    this.o.auth = auth;
+    const nqn = { host: this.o.hostnqn, subsys: this.o.subnqn };
+    const a = this.liveAdmin();
+    if (a instanceof Error) throw a;
+    const qs = [a.q, ...this.io].filter((q) => q.live);
+    await Promise.all(qs.map((q) => authenticateQueue(q, auth, nqn, this.o.ioTimeoutMs)));
   }
 
   // ------------------------------------------------------------ I/O routing (IoPath)
@@ -515,6 +578,8 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
   private teardown(err: Error): void {
     this.gen++;
     this.stopKeepAlive();
+    // The outstanding AER fails with its queue; the next association arms again.
+    this.aen.stop();
     const qs = this.io;
     const a = this.admin;
     this.io = [];
@@ -568,6 +633,7 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
         ddgst: o.ddgst,
         sqsize: ADMIN_SQSIZE,
         connectTimeoutMs: o.connectTimeoutMs,
+        tls: o.tls,
         owner: this.adminOwner,
       }),
     );
@@ -585,6 +651,7 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
         hostid: o.hostid,
         subnqn: o.subnqn,
         hostnqn: o.hostnqn,
+        auth: o.auth,
       },
       o.ioTimeoutMs,
     );
@@ -603,7 +670,11 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     const id = parseIdentifyController(await a.identify(Cns.Controller));
     this.id = id;
     checkIdentify(id, cntlid, o.discovery);
-    if (o.discovery) return;
+    if (o.discovery) {
+      // AER hook: one AER outstanding on every association (discovery log changes here).
+      await this.aen.arm(a, id.oaes);
+      return;
+    }
 
     const granted = await a.setNumQueues(o.nrIoQueues);
     const nq = Math.min(o.nrIoQueues, granted);
@@ -615,7 +686,15 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     // With an offload device the largest I/O is what the device can place, as
     // nvme_tcp_ddp_apply_limits sets max_hw_sectors from max_ddp_sgl_len: every
     // large READ is split into commands the device can take.
-    if (o.offload !== undefined) {
+    if (o.offload !== undefined && o.tls !== undefined) {
+      // As nvme-tcp gives up the device when TLS is configured and !limits.tls: no
+      // sk_add, nothing counted. Said once per controller (at its first connect).
+      if (first)
+        process.emitWarning(
+          `nvmeotcp host: controller ${this.cntlid}: receive offload not attached: the NIC cannot place payload inside TLS records`,
+          { code: 'NVMEOTCP_OFFLOAD_TLS' },
+        );
+    } else if (o.offload !== undefined) {
       const l = o.offload.limits();
       if (l.maxSgl > 0) this.xferMax = Math.min(this.xferMax, l.maxSgl * 4096);
       if (l.maxIoSize > 0) this.xferMax = Math.min(this.xferMax, l.maxIoSize);
@@ -627,7 +706,12 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
     const bad = opened.find((r) => r.status === 'rejected');
     if (bad !== undefined) throw (bad as PromiseRejectedResult).reason;
     current(adminQ);
+    // The namespaces: read at the first connect; after a reconnect re-read as a rescan
+    // (as the Linux host scans again once live), so sizes and removals are seen.
     if (first) await this.scanNamespaces(id.nn);
+    else await this.rescan();
+    // AER hook: one AER outstanding on every association (first connect and reconnects).
+    await this.aen.arm(a, id.oaes);
   }
 
   private async openIoQueue(qid: number, sqsize: number, icdMax: number, gen: number): Promise<HostQueue> {
@@ -641,6 +725,7 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
       sqsize,
       connectTimeoutMs: o.connectTimeoutMs,
       offload: o.offload,
+      tls: o.tls,
       owner: this,
     });
     if (gen !== this.gen) {
@@ -660,10 +745,46 @@ export class NvmeController extends EventEmitter<ControllerEvents> implements Io
       hostid: o.hostid,
       subnqn: o.subnqn,
       hostnqn: o.hostnqn,
+      auth: o.auth,
     };
     await fabricsConnect(q, p, o.ioTimeoutMs);
-    q.attachOffload(`${o.host}:${o.port}/${this.cntlid}`);
+    // The target and subsystem, not the controller ID: the label stays the same across a reconnect.
+    q.attachOffload(`${o.host}:${o.port}/${o.subnqn}`);
     return q;
+  }
+
+  /**
+   * Re-reads the active namespace list and the size of every namespace (the AER does
+   * on Namespace Attribute Changed; an application may too). Namespace objects follow:
+   * a resized one checks I/O against its new size, a removed one fails every call with
+   * NamespaceGoneError (a later one with the same NSID is a new Namespace object).
+   */
+  async rescan(): Promise<RescanResult> {
+    const before = new Map(this.nsInfo.map((n) => [n.nsid, n]));
+    await this.scanNamespaces(this.identify.nn);
+    const r: RescanResult = { added: [], removed: [], resized: [] };
+    const now = new Set<number>();
+    for (const info of this.nsInfo) {
+      now.add(info.nsid);
+      const old = before.get(info.nsid);
+      if (old === undefined) r.added.push(info.nsid);
+      else if (old.lbaSize !== info.lbaSize) {
+        // Reformatted: the old object's block numbers mean nothing any more.
+        r.resized.push(info.nsid);
+        this.nsCache.get(info.nsid)?.removed();
+        this.nsCache.delete(info.nsid);
+      } else if (old.nlba !== info.nlba) {
+        r.resized.push(info.nsid);
+        this.nsCache.get(info.nsid)?.resized(info);
+      }
+    }
+    for (const nsid of before.keys()) {
+      if (now.has(nsid)) continue;
+      r.removed.push(nsid);
+      this.nsCache.get(nsid)?.removed();
+      this.nsCache.delete(nsid);
+    }
+    return r;
   }
 
   private async scanNamespaces(nn: number): Promise<void> {

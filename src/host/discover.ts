@@ -27,6 +27,10 @@ export interface DiscoverOptions {
   /** Command timeout (default 30000 ms). */
   ioTimeoutMs?: number | undefined;
   connectTimeoutMs?: number | undefined;
+  /** TLS 1.3 with this configured PSK (interchange format), as ConnectOptions.tlsKey. */
+  tlsKey?: string | undefined;
+  tlsIdentityVersion?: 0 | 1 | undefined;
+  tlsCompat?: boolean | undefined;
 }
 
 const CHUNK = 4096;
@@ -59,6 +63,9 @@ export async function discoverLog(o: DiscoverOptions): Promise<DiscoverLogResult
     kato: 0,
     ioTimeoutMs: o.ioTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs,
+    tlsKey: o.tlsKey,
+    tlsIdentityVersion: o.tlsIdentityVersion,
+    tlsCompat: o.tlsCompat,
   });
   try {
     return await readDiscoveryLog(ctrl);

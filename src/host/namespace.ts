@@ -3,7 +3,8 @@
 // limit (2^MDTS pages, at most 4 MiB, and 65536 blocks) are split into several
 // commands that run in parallel.
 import { IoOpc } from '../protocol/constants.ts';
-import { InvalidArgumentError } from '../protocol/errors.ts';
+import { InvalidArgumentError, NamespaceGoneError, UnsupportedError } from '../protocol/errors.ts';
+import { Oncs } from '../protocol/identify.ts';
 import {
   buildDsmSqe,
   buildFlushSqe,
@@ -16,6 +17,7 @@ import {
   NLB_MAX,
   writeRwSqe,
 } from '../protocol/admin.ts';
+import { IoOpIndex, IoStats } from '../stats/io.ts';
 import { DataDir, HostCommand } from './request.ts';
 
 /**
@@ -34,14 +36,21 @@ class PooledCommand extends HostCommand {
   arg: unknown = undefined;
   /** Inside submit(): a command refused at once (no live queue) calls back on the next tick, never from within the call. */
   submitting = false;
+  /** Submission time (performance.now(), ms) and kind (IoOpIndex) of the I/O, for the namespace's I/O stats. */
+  t0 = 0;
+  op = 0;
 
-  constructor(private readonly pool: PooledCommand[]) {
+  constructor(
+    private readonly pool: PooledCommand[],
+    private readonly io: IoStats,
+  ) {
     super(Buffer.alloc(64), undefined, DataDir.None, 0);
     this.resolve = () => this.settle(undefined);
     this.reject = (e: Error) => this.settle(e);
   }
 
   private settle(err: Error | undefined): void {
+    this.io.record(this.op, this.data?.length ?? 0, err === undefined, (performance.now() - this.t0) / 1000);
     const done = this.done;
     const arg = this.arg;
     this.done = noop;
@@ -85,8 +94,13 @@ export interface NamespaceInfo {
 
 /** What a namespace needs from its controller. */
 export interface IoPath {
+  readonly cntlid: number;
   /** Largest transfer of one command, in bytes. */
   readonly maxXfer: number;
+  /** Identify VWC bit 0: without a volatile write cache a Flush has nothing to do (it completes here, as on Linux). */
+  readonly volatileWriteCache: boolean;
+  /** Identify ONCS: Write Zeroes and Dataset Management are sent only when it lists them. */
+  readonly oncs: number;
   readonly ioTimeoutMs: number;
   submitIo(cmd: HostCommand): Promise<HostCommand>;
   /** Starts a command whose resolve/reject are set; exactly one of them is called once. */
@@ -103,23 +117,47 @@ const NLB32_MAX = 0xffff_ffff;
 export class Namespace implements NamespaceInfo {
   readonly nsid: number;
   readonly lbaSize: number;
-  readonly nlba: number;
-  readonly nuse: number;
+  /** Size in blocks: updated by a rescan (a resized namespace), and every bounds check uses it. */
+  nlba: number;
+  nuse: number;
   readonly ms: number;
-  readonly bytes: number;
+  bytes: number;
+  /** A rescan found the namespace no longer active: every call fails with NamespaceGoneError. */
+  private gone = false;
 
+  /** Commands, bytes, errors and latency of the reads and writes of this namespace (labels as given). */
+  readonly stats: IoStats;
   private readonly pool: PooledCommand[] = [];
 
   constructor(
     private readonly io: IoPath,
     info: NamespaceInfo,
+    labels: Readonly<Record<string, string>> = { namespace: String(info.nsid) },
   ) {
+    this.stats = new IoStats(labels);
     this.nsid = info.nsid;
     this.lbaSize = info.lbaSize;
     this.nlba = info.nlba;
     this.nuse = info.nuse;
     this.ms = info.ms;
     this.bytes = info.bytes;
+  }
+
+  /** A rescan found a new size (the controller's rescan calls this). */
+  resized(info: NamespaceInfo): void {
+    this.nlba = info.nlba;
+    this.nuse = info.nuse;
+    this.bytes = info.bytes;
+  }
+
+  /** A rescan found the namespace gone (the controller's rescan calls this). */
+  removed(): void {
+    this.gone = true;
+  }
+
+  /** False once a rescan found the namespace removed. */
+  get active(): boolean {
+    return !this.gone;
   }
 
   // read/readInto/write are not async functions: one promise per call, settled by the
@@ -173,12 +211,17 @@ export class Namespace implements NamespaceInfo {
     this.submit(IoOpc.Write, this.checkBuf('submitWrite', slba, buf), slba, done, arg);
   }
 
+  /** Flush; without a volatile write cache (Identify VWC 0) it completes at once, nothing is sent (as on Linux). */
   async flush(): Promise<void> {
+    this.checkActive('flush');
+    if (!this.io.volatileWriteCache) return;
     await this.io.submitIo(this.cmd(buildFlushSqe({ cid: 0, nsid: this.nsid })));
   }
 
+  /** Write Zeroes; UnsupportedError, before anything is sent, when the controller's ONCS does not list it. */
   async writeZeroes(slba: number, nlb: number, opts: { deac?: boolean } = {}): Promise<void> {
     this.checkRange('writeZeroes', slba, nlb);
+    this.checkOncs('writeZeroes', Oncs.WriteZeroes, 'Write Zeroes (ONCS bit 3)');
     const ps: Promise<HostCommand>[] = [];
     for (let done = 0; done < nlb; ) {
       const n = Math.min(nlb - done, NLB_MAX);
@@ -189,9 +232,13 @@ export class Namespace implements NamespaceInfo {
     await Promise.all(ps);
   }
 
-  /** Dataset Management with the Deallocate attribute, 256 ranges per command (4096-byte payload, as Linux sends). */
+  /**
+   * Dataset Management with the Deallocate attribute, 256 ranges per command (4096-byte
+   * payload, as Linux sends); UnsupportedError when the controller's ONCS does not list it.
+   */
   async deallocate(ranges: readonly LbaRange[]): Promise<void> {
     if (!Array.isArray(ranges) || ranges.length === 0) throw new InvalidArgumentError('deallocate: no ranges');
+    this.checkOncs('deallocate', Oncs.Dsm, 'Dataset Management (ONCS bit 2)');
     for (const r of ranges) {
       this.checkRange('deallocate', r.slba, r.nlb);
       if (r.nlb > NLB32_MAX) throw new InvalidArgumentError(`deallocate: nlb ${r.nlb} exceeds a DSM range`);
@@ -219,12 +266,21 @@ export class Namespace implements NamespaceInfo {
     if (lbas <= per) {
       return new Promise<T>((resolve, reject) => {
         const cmd = this.rwCmd(opc, dir, slba, lbas, buf);
-        cmd.resolve = () => resolve(value);
-        cmd.reject = reject;
+        const op = opc === IoOpc.Read ? IoOpIndex.read : IoOpIndex.write;
+        const t0 = performance.now();
+        cmd.resolve = () => {
+          this.stats.record(op, buf.length, true, (performance.now() - t0) / 1000);
+          resolve(value);
+        };
+        cmd.reject = (e: Error) => {
+          this.stats.record(op, 0, false, (performance.now() - t0) / 1000);
+          reject(e);
+        };
         this.io.startIo(cmd);
       });
     }
     const ps: Promise<HostCommand>[] = [];
+    const t0 = performance.now();
     try {
       for (let done = 0; done < lbas; done += per) {
         const n = Math.min(per, lbas - done);
@@ -234,7 +290,18 @@ export class Namespace implements NamespaceInfo {
     } catch (e) {
       return Promise.reject(e);
     }
-    return Promise.all(ps).then(() => value);
+    // A split transfer counts as one I/O of its whole length, as its caller sees it.
+    const op = opc === IoOpc.Read ? IoOpIndex.read : IoOpIndex.write;
+    return Promise.all(ps).then(
+      () => {
+        this.stats.record(op, buf.length, true, (performance.now() - t0) / 1000);
+        return value;
+      },
+      (e: unknown) => {
+        this.stats.record(op, 0, false, (performance.now() - t0) / 1000);
+        throw e;
+      },
+    );
   }
 
   private submit<A>(opc: number, buf: Buffer, slba: number, done: IoDone<A>, arg: A): void {
@@ -247,8 +314,10 @@ export class Namespace implements NamespaceInfo {
       );
       return;
     }
-    const cmd = this.pool.pop() ?? new PooledCommand(this.pool);
+    const cmd = this.pool.pop() ?? new PooledCommand(this.pool, this.stats);
     const dir = opc === IoOpc.Read ? DataDir.C2H : DataDir.H2C;
+    cmd.op = opc === IoOpc.Read ? IoOpIndex.read : IoOpIndex.write;
+    cmd.t0 = performance.now();
     cmd.reuse(buf, dir, this.io.ioTimeoutMs);
     writeRwSqe(cmd.sqe, opc, this.nsid, slba, lbas, buf.length, false, false);
     cmd.done = done as IoDone<unknown>;
@@ -268,7 +337,18 @@ export class Namespace implements NamespaceInfo {
     return new HostCommand(sqe, buf, dir, this.io.ioTimeoutMs);
   }
 
+  private checkActive(what: string): void {
+    if (this.gone) {
+      throw new NamespaceGoneError(`${what}: namespace ${this.nsid} is no longer active on controller ${this.io.cntlid}`, this.nsid);
+    }
+  }
+
+  private checkOncs(what: string, bit: number, name: string): void {
+    if ((this.io.oncs & bit) === 0) throw new UnsupportedError(`${what}: controller ${this.io.cntlid} does not support ${name}`);
+  }
+
   private checkRange(what: string, slba: number, nlb: number): void {
+    this.checkActive(what);
     if (!Number.isSafeInteger(slba) || slba < 0) throw new InvalidArgumentError(`${what}: slba ${slba} is not a block number`);
     if (!Number.isSafeInteger(nlb) || nlb < 1) throw new InvalidArgumentError(`${what}: nlb ${nlb} is not a block count ≥ 1`);
     if (slba + nlb > this.nlba) {

@@ -2,7 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_PORT, NQN_DISCOVERY } from '../protocol/constants.ts';
 import { InvalidArgumentError } from '../protocol/errors.ts';
+import { parseDhchapKey } from '../protocol/dhchap.ts';
 import { CATTR_DISABLE_SQFLOW } from '../protocol/fabrics.ts';
+import { deriveRetainedPsk, deriveTlsPsk, parsePskInterchange, PskHash } from '../protocol/tls-psk.ts';
+import type { TlsClientPsk } from '../transport/tls.ts';
+import type { HostSecrets } from './auth.ts';
 import type { HostDdpDevice } from './offload.ts';
 
 export interface ConnectOptions {
@@ -54,11 +58,45 @@ export interface ConnectOptions {
   /** Receive offload device for the I/O queues. */
   offload?: HostDdpDevice | undefined;
   /**
-   * Busy-poll the event loop while I/O is outstanding (fio's `hipri`, SPDK's polling):
-   * completions are read as soon as they land, without a sleeping thread's wake-up,
-   * at the price of a core at 100% while I/O runs. Default false.
+   * Busy-poll the event loop while small I/O (at most 16 KiB, POLL_MAX_IO) is
+   * outstanding (fio's `hipri`, SPDK's polling): completions are read as soon as they
+   * land, without a sleeping thread's wake-up, at the price of a core at 100% while
+   * such I/O runs. Larger transfers do not poll (they would only read in smaller
+   * pieces). Default false.
    */
   poll?: boolean | undefined;
+  /**
+   * TLS 1.3 with a pre-shared key on every queue (NVMe TCP TP 8011): the configured PSK
+   * in the interchange format `NVMeTLSkey-1:<hh>:<base64>:` (what `nvme gen-tls-key`
+   * prints). The receive offload does not apply to TLS queues.
+   */
+  tlsKey?: string | undefined;
+  /** PSK identity version sent: 0 `NVMe0R01 <hostnqn> <subnqn>` (default) or 1 (with the PSK digest). */
+  tlsIdentityVersion?: 0 | 1 | undefined;
+  /** Derive the TLS PSK as libnvme did before its 2025 HKDF-Expand-Label fix (see protocol/tls-psk.ts). */
+  tlsCompat?: boolean | undefined;
+  /**
+   * The host's DH-HMAC-CHAP secret (nvme-cli's --dhchap-secret), `DHHC-1:..:` as
+   * `nvme gen-dhchap-key` prints it: every queue authenticates when the controller asks.
+   */
+  dhchapSecret?: string | undefined;
+  /**
+   * The controller's secret (nvme-cli's --dhchap-ctrl-secret): bidirectional
+   * authentication, the controller must prove it knows it (on every queue, asked or not).
+   */
+  dhchapCtrlSecret?: string | undefined;
+}
+
+/** Parses the two DH-HMAC-CHAP secrets (InvalidArgumentError naming the option). */
+function resolveSecrets(host: string | undefined, ctrl: string | undefined): HostSecrets | undefined {
+  if (host === undefined) {
+    if (ctrl !== undefined) throw new InvalidArgumentError('dhchapCtrlSecret: needs dhchapSecret as well');
+    return undefined;
+  }
+  return {
+    hostKey: parseDhchapKey(host, 'dhchapSecret'),
+    ctrlKey: ctrl === undefined ? undefined : parseDhchapKey(ctrl, 'dhchapCtrlSecret'),
+  };
 }
 
 /** ConnectOptions validated, with every default filled in. */
@@ -85,6 +123,10 @@ export interface ResolvedOptions {
   offload: HostDdpDevice | undefined;
   discovery: boolean;
   poll: boolean;
+  /** The PSK identity and TLS PSK every queue uses, if TLS is on. */
+  tls: TlsClientPsk | undefined;
+  /** DH-HMAC-CHAP secrets, when given. */
+  auth: HostSecrets | undefined;
 }
 
 function parseHostId(h: Buffer | string | undefined): Buffer {
@@ -118,11 +160,12 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
   const port = intOpt('trsvcid', o.trsvcid === undefined ? undefined : Number(o.trsvcid), DEFAULT_PORT, 1, 65535);
   const hostid = parseHostId(o.hostid);
   const discovery = o.subnqn === NQN_DISCOVERY;
+  const hostnqn = o.hostnqn ?? `nqn.2014-08.org.nvmexpress:uuid:${uuidOf(hostid)}`;
   return {
     host: o.traddr,
     port,
     subnqn: o.subnqn,
-    hostnqn: o.hostnqn ?? `nqn.2014-08.org.nvmexpress:uuid:${uuidOf(hostid)}`,
+    hostnqn,
     hostid,
     hdgst: o.hdgst === true,
     ddgst: o.ddgst === true,
@@ -139,5 +182,18 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
     poll: o.poll === true,
     offload: o.offload,
     discovery,
+    tls: o.tlsKey === undefined ? undefined : hostTlsPsk(o, hostnqn),
+    auth: resolveSecrets(o.dhchapSecret, o.dhchapCtrlSecret),
   };
+}
+
+/**
+ * The host's {PSK identity, TLS PSK} for TLS_AES_128_GCM_SHA256, the one suite Node can
+ * negotiate with a PSK (transport/tls.ts): a key of either hash derives it.
+ */
+function hostTlsPsk(o: ConnectOptions, hostnqn: string): TlsClientPsk {
+  const version = o.tlsIdentityVersion ?? 0;
+  if (version !== 0 && version !== 1) throw new InvalidArgumentError(`tlsIdentityVersion: ${String(version)} is not 0 or 1`);
+  const retained = deriveRetainedPsk(parsePskInterchange(o.tlsKey as string), hostnqn, o.tlsCompat === true);
+  return deriveTlsPsk(retained, { version, cipher: PskHash.Sha256, hostnqn, subnqn: o.subnqn, compat: o.tlsCompat === true });
 }

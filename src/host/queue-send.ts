@@ -48,9 +48,11 @@ export class QueueSender {
     const pdo = CMD_HLEN + (this.hdgst ? DIGEST_LEN : 0);
     const at = w.reserve(pdo);
     writeCapsuleCmd(w.buf, at, sqe, icd, pdo, this.hdgst, this.ddgst);
-    if (icd === 0) return;
-    w.send(cmd.data!);
-    if (this.ddgst) putDigest(w, crc32c(cmd.data!));
+    if (icd !== 0) {
+      w.send(cmd.data!);
+      if (this.ddgst) putDigest(w, crc32c(cmd.data!));
+    }
+    w.endPdu();
   }
 
   /**
@@ -85,6 +87,7 @@ export class QueueSender {
       const chunk = data.subarray(off, off + n);
       w.send(chunk);
       if (ddgst) putDigest(w, crc32c(chunk));
+      w.endPdu();
       off += n;
     }
     return undefined;

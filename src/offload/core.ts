@@ -302,7 +302,7 @@ export abstract class DeviceCore implements DdpDevice {
     if (e === undefined) {
       // Nothing registered (or the queue is gone): nothing to invalidate, but the ULP
       // completes its command in the done up-call, so it still gets one.
-      queueMicrotask(() => q.ulp.ddpTeardownDone(cid));
+      this.completeLater(() => q.ulp.ddpTeardownDone(cid));
       return;
     }
     if (e.state !== CcidState.SET) return; // already being torn down: one done per teardown
@@ -328,7 +328,7 @@ export abstract class DeviceCore implements DdpDevice {
   private scheduleDone(q: QueueCtx, cid: number, e: CcidEntry): void {
     // The invalidation completes later (mlx5: an ICOSQ completion); only then may
     // the command complete and its buffers and CID be reused.
-    queueMicrotask(() => {
+    this.completeLater(() => {
       if (q.ccids.get(cid) === e) q.ccids.delete(cid);
       this.pool.unmap(e.sgl);
       q.ulp.ddpTeardownDone(cid);
@@ -344,6 +344,15 @@ export abstract class DeviceCore implements DdpDevice {
   }
 
   // ------------------------------------------------------------ device hooks
+
+  /**
+   * Runs a teardown's completion (the invalidation finishing) later: as a microtask.
+   * A replay of captured traffic runs them itself, at the point of the capture where
+   * the host had its completion (src/replay/).
+   */
+  protected completeLater(done: () => void): void {
+    queueMicrotask(done);
+  }
 
   /** A queue was attached (counted after this returns). */
   protected abstract queueAdded(q: QueueCtx, rx: RxView | undefined): void;

@@ -53,6 +53,9 @@ export interface RxPiece {
   dst: Buffer | undefined;
   /** The device's running CRC32C of the PDU's data after this piece, or undefined if it did not follow it. */
   crc: number | undefined;
+  /** Placed: the command ID (CQE ccid) and the offset in its buffer (ccoff); else -1. */
+  ccid: number;
+  ccoff: number;
 }
 
 /** A segment as the device hands it up (the skb with its DDP frags and ulp_crc bit). */
@@ -128,11 +131,11 @@ class Pieces {
     if (end <= start) return;
     const last = this.list[this.list.length - 1];
     if (last !== undefined && last.dst === undefined && last.crc === undefined && last.end === start) last.end = end;
-    else this.list.push({ start, end, dst: undefined, crc: undefined });
+    else this.list.push({ start, end, dst: undefined, crc: undefined, ccid: -1, ccoff: -1 });
   }
-  data(start: number, end: number, dst: Buffer | undefined, crc: number | undefined): void {
+  data(start: number, end: number, dst: Buffer | undefined, crc: number | undefined, ccid = -1, ccoff = -1): void {
     if (dst === undefined && crc === undefined) this.plain(start, end);
-    else this.list.push({ start, end, dst, crc });
+    else this.list.push({ start, end, dst, crc, ccid, ccoff });
   }
 }
 
@@ -390,7 +393,7 @@ class Flow {
         const k = Math.min(end - a, seg.length - so);
         seg.set(p.subarray(a, a + k), so);
         if (this.crcTracked) this.crc = crc32cUpdate(this.crc, p, a, a + k);
-        out.data(a, a + k, seg.subarray(so, so + k), this.crcTracked ? this.crc : undefined);
+        out.data(a, a + k, seg.subarray(so, so + k), this.crcTracked ? this.crc : undefined, this.cccid, this.cmdOff);
         this.cmdOff += k;
         a += k;
       }

@@ -191,6 +191,7 @@ export const Sc = {
   SglInvalidType: 0x11,
   SglInvalidOffset: 0x16,
   KatoInvalid: 0x1a,
+  NsWriteProtected: 0x20,
   TransientTransportError: 0x22,
   LbaOutOfRange: 0x80,
   CapacityExceeded: 0x81,
@@ -209,6 +210,8 @@ export const ScCmd = {
   ConnectInvalidParam: 0x82,
   ConnectRestartDisc: 0x83,
   ConnectInvalidHost: 0x84,
+  /** The queue must complete in-band authentication first (Linux NVME_SC_AUTH_REQUIRED). */
+  AuthRequired: 0x91,
 } as const;
 
 export const NQN_DISCOVERY = 'nqn.2014-08.org.nvmexpress.discovery';

@@ -46,6 +46,10 @@ export const AdrFam = { IPv4: 1, IPv6: 2, IB: 3, FC: 4, LOOP: 254 } as const;
 export const SubType = { Referral: 1, Nvme: 2, CurrentDiscovery: 3 } as const;
 /** TREQ bit 2: the host may disable SQ flow control (libnvme then adds disable_sqflow). */
 export const TREQ_DISABLE_SQFLOW = 0x04;
+/** TREQ bits 1:0, secure channel (Linux NVMF_TREQ_*): what the port asks of a host. */
+export const Treq = { NotSpecified: 0, Required: 1, NotRequired: 2, Mask: 3 } as const;
+/** TSAS SECTYPE for TCP (Linux NVMF_TCP_SECTYPE_*). */
+export const SecType = { None: 0, Tls12: 1, Tls13: 2 } as const;
 
 export interface DiscoveryEntry {
   trtype: number;

@@ -117,3 +117,31 @@ export class InvalidArgumentError extends NvmeTcpError {
     super(message, 'NVMEOTCP_ERR_INVALID_ARG');
   }
 }
+
+/** The controller does not support the command (Identify ONCS): refused before anything is sent. */
+export class UnsupportedError extends NvmeTcpError {
+  constructor(message: string) {
+    super(message, 'NVMEOTCP_ERR_UNSUPPORTED');
+  }
+}
+
+/** The namespace is no longer active on its controller (a rescan found it removed). */
+export class NamespaceGoneError extends NvmeTcpError {
+  readonly nsid: number;
+  constructor(message: string, nsid: number) {
+    super(message, 'NVMEOTCP_ERR_NS_GONE');
+    this.nsid = nsid;
+  }
+}
+
+/**
+ * In-band authentication (DH-HMAC-CHAP) failed: the peer sent AUTH_Failure1/2, or
+ * its messages did not check out. `exp` is the reason code explanation (FailureExp).
+ */
+export class AuthenticationError extends NvmeTcpError {
+  readonly exp: number;
+  constructor(message: string, exp: number) {
+    super(message, 'NVMEOTCP_ERR_AUTH');
+    this.exp = exp;
+  }
+}

@@ -446,6 +446,16 @@ export function parseIdentifyNsIndep(buf: Buffer): IdentifyNsIndep {
 
 export const NS_LIST_MAX = 1024;
 
+/** Identify Controller ONCS (optional NVM command support) bits a host checks before sending. */
+export const Oncs = {
+  /** bit 2: Dataset Management. */
+  Dsm: 0x04,
+  /** bit 3: Write Zeroes. */
+  WriteZeroes: 0x08,
+} as const;
+/** Identify Controller VWC bit 0: a volatile write cache is present (Flush means something). */
+export const VWC_PRESENT = 0x01;
+
 export function encodeActiveNsList(nsids: readonly number[], afterNsid: number): Buffer {
   checkUint('active ns list afterNsid', afterNsid, 32);
   const list = nsids

@@ -10,10 +10,12 @@ import {
   encodeNsDescList,
   IDENTIFY_LEN,
   NSTAT_READY,
+  Oncs,
+  VWC_PRESENT,
 } from '../protocol/identify.ts';
 import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd } from './cmd.ts';
-import { type Controller, NVME_VERSION } from './controller.ts';
+import { AEC_DISCOVERY_CHANGE, AEC_NS_ATTR, type Controller } from './controller.ts';
 import { discoveryLogPage } from './discovery.ts';
 import { commandEffectsLog, ELPE, errorLog, firmwareSlotLog, LID_SUPPORTED_LOGS, smartLog, supportedLogs } from './logs.ts';
 import type { Namespace } from './subsystem.ts';
@@ -27,20 +29,20 @@ const STATUS_INVALID_OPCODE = makeStatus(0, Sc.InvalidOpcode, DNR);
 const KAS_100MS = 1;
 /** LPA bit 1: commands supported and effects log; bit 2: extended data (LPO). */
 const LPA = 0x06;
-/** ONCS bit 2 Dataset Management, bit 3 Write Zeroes. */
-const ONCS = 0x0c;
+/** ONCS: Dataset Management and Write Zeroes. */
+const ONCS = Oncs.Dsm | Oncs.WriteZeroes;
 /** SGLS bit 0 SGLs supported, bit 20 SGL offset (in-capsule data). */
 const SGLS = 0x0010_0001;
 /** CMIC bit 1: the subsystem may have several controllers. */
 const CMIC_MULTI_CTRL = 0x02;
 /** CTRATT bit 0: 128-bit host identifier. */
 const CTRATT_HOSTID128 = 0x01;
-/** OAES bit 31: discovery log change notices (discovery controllers). */
-const OAES_DISCOVERY = 0x8000_0000;
 /** DLFEAT: deallocated blocks read as zeros (bits 2:0 = 1), Write Zeroes may deallocate (bit 3). */
 const DLFEAT = 0x09;
 /** NMIC bit 0: the namespace may be attached to several controllers. */
 const NMIC_SHARED = 0x01;
+/** NSATTR bit 0: the namespace is write protected. */
+const NSATTR_WRITE_PROTECTED = 0x01;
 
 export function adminCommand(ctrl: Controller, cmd: Cmd): void {
   const q = cmd.q;
@@ -93,8 +95,9 @@ export function identifyController(ctrl: Controller): Buffer {
     cmic: disc ? 0 : CMIC_MULTI_CTRL,
     mdts: o.mdts,
     cntlid: ctrl.cntlid,
-    ver: NVME_VERSION,
-    oaes: disc ? OAES_DISCOVERY : 0,
+    ver: s.version,
+    // The notices this controller sends: discovery log changes, or namespace attribute changes.
+    oaes: disc ? AEC_DISCOVERY_CHANGE : AEC_NS_ATTR,
     ctratt: CTRATT_HOSTID128,
     cntrltype: disc ? 2 : 1,
     acl: 3,
@@ -108,7 +111,7 @@ export function identifyController(ctrl: Controller): Buffer {
     maxcmd: o.mqes + 1,
     nn: s.nn,
     oncs: disc ? 0 : ONCS,
-    vwc: disc ? 0 : 0x01,
+    vwc: disc || !o.volatileWriteCache ? 0 : VWC_PRESENT,
     sgls: SGLS,
     subnqn: s.nqn,
     ioccsz: disc ? 0 : (o.inCapsuleDataSize + 64) / 16,
@@ -125,6 +128,7 @@ export function identifyNamespace(ns: Namespace): Buffer {
     ncap: ns.nlba,
     nuse: ns.nlba,
     nmic: NMIC_SHARED,
+    nsattr: ns.readOnly ? NSATTR_WRITE_PROTECTED : 0,
     dlfeat: DLFEAT,
     nguid: ns.nguid,
     eui64: ns.eui64,
@@ -177,7 +181,7 @@ function identify(ctrl: Controller, cmd: Cmd): void {
         q.complete(cmd, STATUS_INVALID_NS);
         return;
       }
-      sendBuf(cmd, encodeNsDescList({ eui64: ns.eui64, nguid: ns.nguid, csi: 0 }));
+      sendBuf(cmd, encodeNsDescList({ eui64: ns.eui64, nguid: ns.nguid, ...(ns.uuid ? { uuid: ns.uuid } : {}), csi: 0 }));
       return;
     }
     case Cns.CsiNamespace: {
@@ -233,6 +237,9 @@ function getLogPage(ctrl: Controller, cmd: Cmd): void {
       case LogId.CmdEffects:
         page = commandEffectsLog();
         break;
+      case LogId.ChangedNsList:
+        page = ctrl.changedNsLog(lp.rae);
+        break;
       default:
         q.complete(cmd, makeStatus(1, ScCmd.InvalidLogPage, DNR));
         return;
@@ -287,7 +294,8 @@ function setFeatures(ctrl: Controller, cmd: Cmd): void {
       q.complete(cmd, 0);
       return;
     case FeatureId.VolatileWriteCache:
-      if (disc) break;
+      // Without a volatile write cache (Identify VWC 0) there is nothing to switch.
+      if (disc || !ctrl.ctx.opts.volatileWriteCache) break;
       ctrl.vwc = f.dw11 & 1;
       q.complete(cmd, 0);
       return;

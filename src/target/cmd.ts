@@ -3,8 +3,11 @@
 // itself (target/connection.ts) implements CmdQueue; the handlers never see it.
 import { sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
 import { BudgetWaiter } from './budget.ts';
+import type { QueueAuth } from './auth.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
+import type { TlsPeer } from './tls-keys.ts';
+import type { ListenerInfo } from './port.ts';
 
 /** Called once the data of a host-to-controller command has arrived. */
 export type ResumeFn = (cmd: Cmd) => void;
@@ -14,9 +17,15 @@ export interface CmdQueue {
   /** Queue ID once connected; -1 before the Connect command. */
   qid: number;
   ctrl: Controller | undefined;
+  /** In-band authentication of this queue, when its host must authenticate (set by Connect). */
+  auth: QueueAuth | undefined;
   readonly ctx: TargetContext;
   readonly localAddress: string;
   readonly remoteAddress: string;
+  /** With TLS: the host and subsystem of the PSK identity the handshake authenticated. */
+  readonly tlsPeer: TlsPeer | undefined;
+  /** The listener (port) the connection was accepted on. */
+  readonly port: ListenerInfo;
   /** Completes a command with a CapsuleResp. `status` is in the Linux form (makeStatus). */
   complete(cmd: Cmd, status: number, dw0?: number, dw1?: number): void;
   /**
@@ -64,6 +73,8 @@ export class Cmd extends BudgetWaiter {
   afterGrant: ResumeFn | undefined = undefined;
   /** The queue's handler of a grant (set with afterGrant). */
   onGrant: ((cmd: Cmd, backing: Buffer) => void) | undefined = undefined;
+  /** Arrival time (performance.now(), ms): the start of the command's latency. */
+  readonly t0 = performance.now();
 
   constructor(
     readonly q: CmdQueue,

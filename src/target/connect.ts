@@ -6,11 +6,18 @@
 // IPO (byte offset, bits 15:0) | IATTR (bits 23:16: 0 SQE, 1 connect data); a host
 // the subsystem does not allow, or an I/O queue whose HOSTNQN or HOSTID differs from
 // its controller's → Connect Invalid Host (SC 0x84), DW0 naming the field. All with DNR.
+// A host with a dhchap_key gets AUTHREQ.ATR in the Connect result on every queue and
+// must authenticate that queue (Authentication Send / Receive, target/auth.ts) before
+// anything else; the discovery subsystem does not ask for it.
+import { AUTHREQ_ATR, isAuthFctype, parseAuthSqe, SECP_DHCHAP, SPSP_DHCHAP } from '../protocol/auth.ts';
 import { CONNECT_DATA_LEN, FabricsType, NQN_DISCOVERY, Sc, ScCmd } from '../protocol/constants.ts';
 import { CATTR_DISABLE_SQFLOW, ConnectDataOff, decodeConnectData, FabricsOff, parseConnectSqe, sqeFctype } from '../protocol/fabrics.ts';
 import { makeStatus } from '../protocol/sqe.ts';
+import { AUTH_MAX_FAILURES, AUTH_MAX_LEN, QueueAuth } from './auth.ts';
 import type { Cmd, CmdQueue } from './cmd.ts';
 import { Controller } from './controller.ts';
+import type { Subsystem } from './subsystem.ts';
+import { linked } from './port.ts';
 
 const DNR = true;
 const IATTR_SQE = 0;
@@ -48,12 +55,22 @@ function connectWithData(cmd: Cmd): void {
     return;
   }
   const sub = d.subnqn === NQN_DISCOVERY ? ctx.discovery : ctx.subsystem(d.subnqn);
-  if (sub === undefined) {
+  // A subsystem not linked to this port is not there for this connection (nvmet: "connect
+  // request for invalid subsystem"), exactly as one that does not exist.
+  if (sub === undefined || (!sub.isDiscovery && !linked(q.port, sub.nqn))) {
     invalidParam(cmd, ConnectDataOff.SUBNQN, IATTR_DATA);
     return;
   }
   if (!sub.allowsHost(d.hostnqn)) {
     q.complete(cmd, makeStatus(1, ScCmd.ConnectInvalidHost, DNR), ConnectDataOff.HOSTNQN | IATTR_DATA);
+    return;
+  }
+  // Over TLS the PSK identity named the host and the subsystem the key is for: a
+  // Connect must not claim another host (or subsystem) than the key authenticated.
+  const peer = q.tlsPeer;
+  if (peer !== undefined && (peer.hostnqn !== d.hostnqn || peer.subnqn !== d.subnqn)) {
+    const ipo = peer.hostnqn !== d.hostnqn ? ConnectDataOff.HOSTNQN : ConnectDataOff.SUBNQN;
+    q.complete(cmd, makeStatus(1, ScCmd.ConnectInvalidHost, DNR), ipo | IATTR_DATA);
     return;
   }
   if (c.sqsize === 0 || c.sqsize > ctx.opts.mqes) {
@@ -76,7 +93,7 @@ function connectWithData(cmd: Cmd): void {
       return;
     }
     ctrl.startKeepAlive();
-    q.complete(cmd, 0, cntlid);
+    q.complete(cmd, 0, cntlid | requireAuth(q, sub, d.hostnqn));
     return;
   }
   const ctrl = ctx.controller(d.cntlid);
@@ -103,7 +120,15 @@ function connectWithData(cmd: Cmd): void {
   }
   ctrl.ioQueues.set(c.qid, q);
   q.installed(c.qid, c.sqsize, sqFlowOff, ctrl);
-  q.complete(cmd, 0, ctrl.cntlid);
+  q.complete(cmd, 0, ctrl.cntlid | requireAuth(q, sub, d.hostnqn));
+}
+
+/** Sets up the queue's authentication when the host has a secret; the AUTHREQ bits for the Connect result. */
+function requireAuth(q: CmdQueue, sub: Subsystem, hostnqn: string): number {
+  const cfg = sub.isDiscovery ? undefined : q.ctx.opts.hostAuth.get(hostnqn);
+  if (cfg === undefined) return 0;
+  q.auth = new QueueAuth(cfg, hostnqn, sub.nqn);
+  return AUTHREQ_ATR;
 }
 
 /** A fabrics command on a connected queue. */
@@ -111,9 +136,55 @@ export function fabricsCommand(q: CmdQueue, cmd: Cmd): void {
   const fctype = sqeFctype(cmd.sqe);
   if (fctype === FabricsType.Connect) {
     q.complete(cmd, makeStatus(0, Sc.CmdSeqError, DNR));
+  } else if (isAuthFctype(fctype)) {
+    authCommand(q, cmd, fctype === FabricsType.AuthSend);
   } else if ((fctype === FabricsType.PropertyGet || fctype === FabricsType.PropertySet) && q.qid === 0) {
     q.ctrl!.propertyCommand(cmd);
   } else {
     q.complete(cmd, makeStatus(0, Sc.InvalidOpcode, DNR));
   }
+}
+
+/** Authentication Send / Receive (Linux nvmet_execute_auth_send / _receive checks). */
+function authCommand(q: CmdQueue, cmd: Cmd, send: boolean): void {
+  const auth = q.auth;
+  if (auth === undefined) {
+    // This host has no secret configured: there is nothing to authenticate.
+    q.complete(cmd, makeStatus(0, Sc.InvalidOpcode, DNR));
+    return;
+  }
+  const f = parseAuthSqe(cmd.sqe);
+  if (f.secp !== SECP_DHCHAP || f.spsp0 !== SPSP_DHCHAP || f.spsp1 !== SPSP_DHCHAP || f.len === 0 || f.len > AUTH_MAX_LEN) {
+    q.complete(cmd, makeStatus(0, Sc.InvalidField, DNR));
+    return;
+  }
+  if (cmd.sglLen !== f.len || (!send && cmd.data !== undefined)) {
+    q.complete(cmd, makeStatus(0, Sc.SglInvalidDataLength, DNR));
+    return;
+  }
+  if (send) {
+    if (cmd.data === undefined) q.requestData(cmd, f.len, authSendData);
+    else authSendData(cmd);
+    return;
+  }
+  const msg = auth.receive(f.len);
+  q.takeData(cmd, f.len, (c) => {
+    // The host's buffer is AL bytes: the message, then zeros.
+    const out = c.data!;
+    out.fill(0);
+    msg.copy(out);
+    c.q.completeData(c, [out], out.length);
+  });
+}
+
+function authSendData(cmd: Cmd): void {
+  const q = cmd.q;
+  const auth = q.auth!;
+  // A host that keeps failing is guessing: after a few failed transactions the connection goes.
+  if (auth.failures >= AUTH_MAX_FAILURES) {
+    q.close();
+    return;
+  }
+  auth.send(cmd.data!);
+  q.complete(cmd, 0);
 }

@@ -10,27 +10,33 @@
 // C2HTermReq that carries a copy of the offending header, stop receiving and close
 // this connection only.
 import type { Socket } from 'node:net';
-import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, OFF, PduFlag, PduType, Sc, SglType } from '../protocol/constants.ts';
+import { isAuthFctype } from '../protocol/auth.ts';
+import { AdminOpc, DIGEST_LEN, Fes, FabricsType, HLEN, IoOpc, OFF, PduFlag, PduType, Sc, ScCmd, SglType } from '../protocol/constants.ts';
 import { ConnectionError, ProtocolError } from '../protocol/errors.ts';
 import { sqeFctype } from '../protocol/fabrics.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
 import { writeR2t } from '../protocol/pdu.ts';
-import { makeStatus, SqeOff } from '../protocol/sqe.ts';
+import { makeStatus, SqeOff, sqeNsid } from '../protocol/sqe.ts';
+import { IoOpIndex } from '../stats/io.ts';
 import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
 import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
+import type { QueueAuth } from './auth.ts';
 import { Cmd, type CmdQueue, type ResumeFn } from './cmd.ts';
-import { type DataBudget, LentBuffer } from './budget.ts';
+import { type BudgetAccount, type DataBudget, LentBuffer } from './budget.ts';
 import { connectCommand, fabricsCommand } from './connect.ts';
 import type { TargetContext } from './context.ts';
 import type { Controller } from './controller.ts';
 import { ioCommand } from './io.ts';
+import type { ListenerInfo } from './port.ts';
 import { sendC2hData, sendCapsuleResp } from './send.ts';
+import type { TlsKeyring, TlsPeer } from './tls-keys.ts';
 
 const DNR = true;
 /** Commands a queue may have outstanding before its Connect sets SQSIZE. */
 const PRE_CONNECT_DEPTH = 32;
 const STATUS_CMD_SEQ = makeStatus(0, Sc.CmdSeqError, DNR);
+const STATUS_AUTH_REQUIRED = makeStatus(1, ScCmd.AuthRequired, DNR);
 const STATUS_TRANSIENT = makeStatus(0, Sc.TransientTransportError);
 /** Data direction in opcode bits 1:0 (01 host to controller). */
 const isWriteOpc = (opc: number): boolean => (opc & 3) === 1;
@@ -41,6 +47,7 @@ export class Connection implements QueueHandler, CmdQueue {
   /** Queue ID once connected; -1 before the Connect command. */
   qid = -1;
   ctrl: Controller | undefined = undefined;
+  auth: QueueAuth | undefined = undefined;
   /** SQSIZE from Connect (0's based). */
   sqsize = 0;
   private sqHead = 0;
@@ -61,16 +68,26 @@ export class Connection implements QueueHandler, CmdQueue {
   /** The command whose H2CData PDU is arriving. */
   private h2cCmd: Cmd | undefined = undefined;
   private readonly budget: DataBudget;
+  /** This connection's share of the budget (at most options.queueDataBudgetBytes). */
+  private readonly account: BudgetAccount;
   /** Commands waiting for a data buffer (dropped when the queue goes down). */
   private readonly waiting = new Set<Cmd>();
+  tlsPeer: TlsPeer | undefined = undefined;
 
-  /** `accepted` comes from a server created with pauseOnConnect (its reads have not started). */
+  /**
+   * `accepted` comes from a server created with pauseOnConnect (its reads have not
+   * started; bytes read to tell TLS from plaintext were put back). With `tls` the
+   * connection is TLS 1.3 with the keys of that keyring.
+   */
   constructor(
     readonly ctx: TargetContext,
     accepted: Socket,
+    readonly port: ListenerInfo,
+    tls?: TlsKeyring,
   ) {
     const o = ctx.opts;
     this.budget = ctx.budget;
+    this.account = ctx.budget.account();
     this.wire = new TransportQueue(
       {
         role: 'target',
@@ -78,6 +95,8 @@ export class Connection implements QueueHandler, CmdQueue {
         maxh2cdata: o.maxH2CData,
         maxDataLen: Math.max(o.adminInCapsuleDataSize, o.inCapsuleDataSize, o.maxH2CData),
         pauseOnBackpressure: true,
+        tls: tls === undefined ? undefined : (identity) => this.tlsLookup(tls, identity),
+        placement: o.rxPlacement,
       },
       this,
     );
@@ -88,10 +107,18 @@ export class Connection implements QueueHandler, CmdQueue {
     this.assocTimer.unref();
   }
 
+  private tlsLookup(keys: TlsKeyring, identity: string): Buffer | null {
+    const found = keys.lookup(identity);
+    this.tlsPeer = found?.peer;
+    return found?.psk ?? null;
+  }
+
   private readonly onAssocDeadline = (): void => {
     this.assocTimer = undefined;
     if (this.ctrl === undefined) {
       this.wire.abort(new ConnectionError(`queue ${this.qid}: no Connect within ${this.ctx.opts.handshakeTimeoutMs} ms`));
+    } else if (this.auth !== undefined && !this.auth.authenticated) {
+      this.wire.abort(new ConnectionError(`queue ${this.qid}: not authenticated within ${this.ctx.opts.handshakeTimeoutMs} ms`));
     }
   };
 
@@ -223,7 +250,7 @@ export class Connection implements QueueHandler, CmdQueue {
     }
     // In-capsule data is here already: it is charged even over the budget (bounded by
     // the queue depth times the in-capsule data size; see budget.ts).
-    this.setData(cmd, this.budget.takeOver(icd), icd);
+    this.setData(cmd, this.budget.takeOver(icd, this.account), icd);
     this.capsuleCmd = cmd;
     this.wire.rx.setDataDest(cmd.data!, 0);
     return undefined;
@@ -277,7 +304,10 @@ export class Connection implements QueueHandler, CmdQueue {
       else this.complete(cmd, STATUS_CMD_SEQ);
       return;
     }
-    if (fabrics) fabricsCommand(this, cmd);
+    // Until the queue has authenticated, only Authentication Send / Receive run (Linux nvmet_check_auth_status).
+    if (this.auth !== undefined && !this.auth.authenticated && !(fabrics && isAuthFctype(sqeFctype(cmd.sqe)))) {
+      this.complete(cmd, STATUS_AUTH_REQUIRED);
+    } else if (fabrics) fabricsCommand(this, cmd);
     else if (!ctrl.ready) this.complete(cmd, STATUS_CMD_SEQ);
     else if (this.qid === 0) adminCommand(ctrl, cmd);
     else ioCommand(ctrl, cmd);
@@ -329,7 +359,7 @@ export class Connection implements QueueHandler, CmdQueue {
   takeData(cmd: Cmd, len: number, then: ResumeFn): void {
     if (this.wire.down) return;
     cmd.dataLen = len;
-    const backing = this.budget.take(len, cmd);
+    const backing = this.budget.take(len, cmd, this.account);
     if (backing !== undefined) {
       this.setData(cmd, backing, len);
       then(cmd);
@@ -346,7 +376,7 @@ export class Connection implements QueueHandler, CmdQueue {
     const then = cmd.afterGrant!;
     cmd.afterGrant = undefined;
     if (this.wire.down) {
-      this.budget.release(backing);
+      this.budget.release(backing, this.account);
       return;
     }
     this.setData(cmd, backing, cmd.dataLen);
@@ -365,7 +395,7 @@ export class Connection implements QueueHandler, CmdQueue {
     if (b === undefined) return;
     cmd.data = undefined;
     cmd.backing = undefined;
-    this.budget.release(b);
+    this.budget.release(b, this.account);
   }
 
   private freeSlot(cmd: Cmd): void {
@@ -380,7 +410,16 @@ export class Connection implements QueueHandler, CmdQueue {
     this.releaseData(cmd);
     if (this.wire.down) return;
     this.outstanding--;
+    if (this.qid > 0) this.countIo(cmd, status);
     sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
+  }
+
+  /** Counts an I/O command in its namespace's I/O stats as its completion goes out (one unknown to the subsystem is not counted). */
+  private countIo(cmd: Cmd, status: number): void {
+    const ns = this.ctrl?.subsys.namespaces.get(sqeNsid(cmd.sqe));
+    if (ns === undefined) return;
+    const op = cmd.opc === IoOpc.Read ? IoOpIndex.read : cmd.opc === IoOpc.Write ? IoOpIndex.write : IoOpIndex.other;
+    ns.io.record(op, op === IoOpIndex.other ? 0 : cmd.sglLen, status === 0, (performance.now() - cmd.t0) / 1000);
   }
 
   /**
@@ -401,11 +440,13 @@ export class Connection implements QueueHandler, CmdQueue {
     if (backing !== undefined && bufs.length === 1 && bufs[0] === cmd.data) {
       cmd.data = undefined;
       cmd.backing = undefined;
-      lent = new LentBuffer(this.budget, backing);
+      lent = new LentBuffer(this.budget, backing, this.account);
     }
     sendC2hData(this.writer, cmd.cid, bufs, len, this.ctx.opts.c2hMaxData, this.hdgst, this.ddgst, this.hpda, success, lent);
     lent?.done();
-    if (success) this.outstanding--;
-    else this.complete(cmd, 0, dw0);
+    if (success) {
+      this.outstanding--;
+      this.countIo(cmd, 0);
+    } else this.complete(cmd, 0, dw0);
   }
 }

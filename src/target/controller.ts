@@ -1,25 +1,36 @@
 // One controller (dynamic model): created by an admin-queue Connect, owns its I/O
 // queues, the controller properties (CAP, VS, CC, CSTS, CRTO), feature values,
 // the keep-alive watchdog and the outstanding Asynchronous Event Requests.
-import { Cc, Csts, FabricsType, Prop, Sc, ScCmd } from '../protocol/constants.ts';
+import { Cc, Csts, FabricsType, LogId, Prop, Sc, ScCmd } from '../protocol/constants.ts';
 import { parsePropertySqe } from '../protocol/fabrics.ts';
+import { encodeActiveNsList, NS_LIST_MAX } from '../protocol/identify.ts';
 import { makeStatus } from '../protocol/sqe.ts';
 import type { Cmd, CmdQueue } from './cmd.ts';
 import type { TargetContext } from './context.ts';
 import type { Subsystem } from './subsystem.ts';
 
-/** VS / Identify VER: NVMe 2.0. */
-export const NVME_VERSION = 0x0002_0000;
 /** CAP.TO and CRTO: 15 × 500 ms. */
 const TIMEOUT_500MS = 15;
 
 const STATUS_INVALID_FIELD = makeStatus(0, Sc.InvalidField, true);
 const STATUS_AER_LIMIT = makeStatus(1, ScCmd.AerLimitExceeded, true);
 
-/** AEN completion DW0 (type | info << 8 | log page << 16): discovery log page change. */
-export const AEN_DISCOVERY_CHANGE = 0x02 | (0xf0 << 8) | (0x70 << 16);
-/** Async Event Configuration bit 31: discovery log change notices. */
-const AEC_DISCOVERY_CHANGE = 0x8000_0000;
+// An AEN completes an Asynchronous Event Request with DW0 = type (bits 2:0) |
+// information (bits 15:8) | the log page to read (bits 23:16). Each notice has an
+// Asynchronous Event Configuration bit (feature 0Bh, the same bit in Identify OAES);
+// once sent, that notice is masked until the host reads its log page without RAE.
+/** AEN type 2 (notice). */
+const AEN_NOTICE = 0x02;
+/** AEN DW0: notice, discovery log page change (F0h), log page 70h. */
+export const AEN_DISCOVERY_CHANGE = AEN_NOTICE | (0xf0 << 8) | (LogId.Discovery << 16);
+/** AEN DW0: notice, namespace attribute changed (00h), log page 04h (Changed Namespace List). */
+export const AEN_NS_CHANGED = AEN_NOTICE | (0x00 << 8) | (LogId.ChangedNsList << 16);
+/** Async Event Configuration / OAES bit 8: namespace attribute notices. */
+export const AEC_NS_ATTR = 0x100;
+/** Async Event Configuration / OAES bit 31: discovery log change notices. */
+export const AEC_DISCOVERY_CHANGE = 0x8000_0000;
+/** Changed Namespace List: at most 1024 NSIDs (4096 bytes); past that, one entry FFFFFFFFh. */
+const CHANGED_NS_MAX = NS_LIST_MAX;
 
 /** Counters behind the SMART / health log page. */
 export interface HealthCounters {
@@ -40,17 +51,22 @@ export class Controller {
   numIoQueues: number;
   /** Async Event Configuration (feature 0x0B). */
   aec = 0;
-  /** Volatile write cache enabled (feature 0x06). */
-  vwc = 1;
+  /** Volatile write cache enabled (feature 0x06); 0 from the start without one (options.volatileWriteCache). */
+  vwc: number;
   /** Temperature threshold in kelvin (feature 0x04, composite sensor, over-temperature). */
   tempThreshold = 343;
   readonly health: HealthCounters = { readBytes: 0, writeBytes: 0, readCmds: 0, writeCmds: 0 };
   readonly createdAt = Date.now();
   gone = false;
   private readonly aers: Cmd[] = [];
+  /** AENs to deliver: at most one per notice, since a notice sent is masked (below). */
   private readonly events: number[] = [];
-  /** A discovery-change notice was sent and the host has not read the log since. */
-  private discMasked = false;
+  /** AEC bits of notices sent whose log page the host has not read (without RAE) since. */
+  private masked = 0;
+  /** NSIDs whose attributes changed since the host last read log page 04h (Changed Namespace List). */
+  private readonly changedNs = new Set<number>();
+  /** More than CHANGED_NS_MAX changed: the log reports FFFFFFFFh. */
+  private changedNsOverflow = false;
   private kaTimer: NodeJS.Timeout | undefined = undefined;
   private lastKa = 0;
 
@@ -63,7 +79,8 @@ export class Controller {
     kato: number,
   ) {
     this.kato = kato;
-    this.numIoQueues = subsys.isDiscovery ? 0 : ctx.opts.maxIoQueues;
+    this.vwc = ctx.opts.volatileWriteCache ? 1 : 0;
+    this.numIoQueues = subsys.isDiscovery ? 0 : Math.min(ctx.opts.maxIoQueues, subsys.qidMax);
   }
 
   /** CSTS.RDY: the host enabled the controller. */
@@ -150,7 +167,7 @@ export class Controller {
       }
       switch (p.ofst) {
         case Prop.VS:
-          q.complete(cmd, 0, NVME_VERSION);
+          q.complete(cmd, 0, this.subsys.version);
           return;
         case Prop.CC:
           q.complete(cmd, 0, this.cc);
@@ -226,15 +243,51 @@ export class Controller {
 
   /** The discovery log changed: notify a discovery controller that asked for it. */
   discoveryChanged(): void {
-    if (!this.subsys.isDiscovery || (this.aec & AEC_DISCOVERY_CHANGE) === 0 || this.discMasked) return;
-    this.discMasked = true;
-    this.events.push(AEN_DISCOVERY_CHANGE);
-    this.deliverEvents();
+    if (this.subsys.isDiscovery) this.notify(AEC_DISCOVERY_CHANGE, AEN_DISCOVERY_CHANGE);
   }
 
-  /** The host read the discovery log without RAE: discovery-change notices resume. */
+  /** The host read the discovery log: with RAE clear, discovery-change notices resume. */
   discoveryLogRead(rae: boolean): void {
-    if (!rae) this.discMasked = false;
+    if (!rae) this.masked &= ~AEC_DISCOVERY_CHANGE;
+  }
+
+  /**
+   * Namespace `nsid` was added, resized or removed: it joins the Changed Namespace
+   * List, and a Namespace Attribute Changed notice goes out if the host enabled it.
+   */
+  namespaceChanged(nsid: number): void {
+    if (this.subsys.isDiscovery || this.gone) return;
+    if (!this.changedNsOverflow) {
+      this.changedNs.add(nsid);
+      if (this.changedNs.size > CHANGED_NS_MAX) {
+        this.changedNsOverflow = true;
+        this.changedNs.clear();
+      }
+    }
+    this.notify(AEC_NS_ATTR, AEN_NS_CHANGED);
+  }
+
+  /**
+   * Log page 04h: the NSIDs changed since the last read, ascending, zero-filled (or
+   * FFFFFFFFh first when more than 1024 changed). Reading clears the list; with RAE
+   * clear it also unmasks the Namespace Attribute Changed notice.
+   */
+  changedNsLog(rae: boolean): Buffer {
+    // The same layout as an Identify NSID list: ascending u32s, zero-filled to 4096 bytes.
+    const b = encodeActiveNsList(this.changedNsOverflow ? [] : [...this.changedNs], 0);
+    if (this.changedNsOverflow) b.writeUInt32LE(0xffff_ffff, 0);
+    this.changedNs.clear();
+    this.changedNsOverflow = false;
+    if (!rae) this.masked &= ~AEC_NS_ATTR;
+    return b;
+  }
+
+  /** Queues notice `dw0` unless the host did not enable it (AEC `bit`) or it is masked. */
+  private notify(bit: number, dw0: number): void {
+    if ((this.aec & bit) === 0 || (this.masked & bit) !== 0 || this.gone) return;
+    this.masked |= bit;
+    this.events.push(dw0);
+    this.deliverEvents();
   }
 
   private deliverEvents(): void {

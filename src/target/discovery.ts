@@ -1,15 +1,19 @@
-// Discovery: the log page (LID 0x70) served by discovery controllers, with one
-// entry per NVM subsystem the host may use × listener of this target.
+// Discovery: the log page (LID 0x70) served by discovery controllers. As nvmet
+// builds it, the log describes the port the host asked through and nothing else:
+// first the current discovery subsystem (subtype 3, the discovery NQN, that port's
+// address), then every NVM subsystem linked to that port that the host may use.
+// Other ports, and subsystems not linked to this one, stay unseen.
 import { isIPv6 } from 'node:net';
-import { AdrFam, type DiscoveryEntry, encodeDiscoveryLog, SubType, TrType } from '../protocol/discovery.ts';
+import { NQN_DISCOVERY } from '../protocol/constants.ts';
+import { AdrFam, type DiscoveryEntry, encodeDiscoveryLog, SecType, SubType, Treq, TrType } from '../protocol/discovery.ts';
 import type { Controller } from './controller.ts';
+import { type ListenerInfo, linked, type TlsMode } from './port.ts';
 import type { Subsystem } from './subsystem.ts';
 
-export interface ListenerInfo {
-  /** Address the listener was bound to (may be a wildcard). */
-  host: string;
-  port: number;
-  portid: number;
+/** TREQ secure channel bits and TSAS SECTYPE of a listener (nvmet: addr_treq, addr_tsas). */
+function security(tls: TlsMode = 'none'): { treq: number; sectype: number } {
+  if (tls === 'none') return { treq: Treq.NotSpecified, sectype: SecType.None };
+  return { treq: tls === 'required' ? Treq.Required : Treq.NotRequired, sectype: SecType.Tls13 };
 }
 
 const WILDCARDS = new Set(['', '0.0.0.0', '::']);
@@ -20,33 +24,33 @@ export function traddrFor(l: ListenerInfo, localAddress: string): string {
   return a.startsWith('::ffff:') && !isIPv6(a.slice(7)) ? a.slice(7) : a;
 }
 
+/** The log entries `hostnqn` sees through listener `l` (reached at `localAddress`). */
 export function discoveryEntries(
   subsystems: Iterable<Subsystem>,
-  listeners: readonly ListenerInfo[],
+  l: ListenerInfo,
   hostnqn: string,
   localAddress: string,
   asqsz: number,
 ): DiscoveryEntry[] {
-  const out: DiscoveryEntry[] = [];
+  const traddr = traddrFor(l, localAddress);
+  const { treq, sectype } = security(l.tls);
+  const entry = (subtype: number, subnqn: string): DiscoveryEntry => ({
+    trtype: TrType.TCP,
+    adrfam: isIPv6(traddr) ? AdrFam.IPv6 : AdrFam.IPv4,
+    subtype,
+    treq,
+    portid: l.portid,
+    cntlid: 0xffff,
+    asqsz,
+    eflags: 0,
+    trsvcid: String(l.port),
+    subnqn,
+    traddr,
+    sectype,
+  });
+  const out = [entry(SubType.CurrentDiscovery, NQN_DISCOVERY)];
   for (const s of subsystems) {
-    if (!s.allowsHost(hostnqn)) continue;
-    for (const l of listeners) {
-      const traddr = traddrFor(l, localAddress);
-      out.push({
-        trtype: TrType.TCP,
-        adrfam: isIPv6(traddr) ? AdrFam.IPv6 : AdrFam.IPv4,
-        subtype: SubType.Nvme,
-        treq: 0,
-        portid: l.portid,
-        cntlid: 0xffff,
-        asqsz,
-        eflags: 0,
-        trsvcid: String(l.port),
-        subnqn: s.nqn,
-        traddr,
-        sectype: 0,
-      });
-    }
+    if (linked(l, s.nqn) && s.allowsHost(hostnqn)) out.push(entry(SubType.Nvme, s.nqn));
   }
   return out;
 }

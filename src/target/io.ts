@@ -17,6 +17,7 @@ const DNR = true;
 const STATUS_INVALID_NS = makeStatus(0, Sc.InvalidNamespace, DNR);
 const STATUS_LBA_RANGE = makeStatus(0, Sc.LbaOutOfRange, DNR);
 const STATUS_SGL_LEN = makeStatus(0, Sc.SglInvalidDataLength, DNR);
+const STATUS_WRITE_PROTECTED = makeStatus(0, Sc.NsWriteProtected, DNR);
 const STATUS_WRITE_FAULT = makeStatus(Sct.MediaError, 0x80);
 const STATUS_READ_ERROR = makeStatus(Sct.MediaError, 0x81);
 const NSID_ALL = 0xffff_ffff;
@@ -89,10 +90,24 @@ function read(ctrl: Controller, cmd: Cmd): void {
   }
 }
 
+/**
+ * The namespace of a command that waited (for its data or a buffer): it may have been
+ * removed or shrunk meanwhile (NvmeTarget.removeNamespace, resizeNamespace). Completes
+ * the command with the status and returns undefined then.
+ */
+function nsStill(cmd: Cmd): Namespace | undefined {
+  const ns = nsOf(cmd.q.ctrl!, cmd);
+  const st = ns === undefined ? STATUS_INVALID_NS : ns.inRange(sqeSlba(cmd.sqe), sqeNlb(cmd.sqe)) ? 0 : STATUS_LBA_RANGE;
+  if (st === 0) return ns;
+  cmd.q.complete(cmd, st);
+  return undefined;
+}
+
 /** A read into the command's own buffer (budget granted); the buffer is released once sent. */
 function fileRead(cmd: Cmd): void {
   const q = cmd.q;
-  const ns = nsOf(q.ctrl!, cmd)!;
+  const ns = nsStill(cmd);
+  if (ns === undefined) return;
   const data = cmd.data!;
   ns.backend.readInto!(sqeSlba(cmd.sqe) * ns.lbaSize, data).then(
     () => q.completeData(cmd, [data], data.length),
@@ -104,8 +119,8 @@ function write(ctrl: Controller, cmd: Cmd): void {
   const q = cmd.q;
   const ns = nsOf(ctrl, cmd);
   const st = checkRw(ctrl, cmd, ns, sqeSlba(cmd.sqe), sqeNlb(cmd.sqe));
-  if (st !== 0) {
-    q.complete(cmd, st);
+  if (st !== 0 || ns!.readOnly) {
+    q.complete(cmd, st !== 0 ? st : STATUS_WRITE_PROTECTED);
     return;
   }
   if (cmd.data === undefined) q.requestData(cmd, cmd.sglLen, writeData);
@@ -115,7 +130,8 @@ function write(ctrl: Controller, cmd: Cmd): void {
 function writeData(cmd: Cmd): void {
   const q = cmd.q;
   const ctrl = q.ctrl!;
-  const ns = nsOf(ctrl, cmd)!;
+  const ns = nsStill(cmd);
+  if (ns === undefined) return;
   const data = cmd.data!;
   const h = ctrl.health;
   h.writeCmds++;
@@ -184,6 +200,10 @@ function writeZeroes(ctrl: Controller, cmd: Cmd): void {
     cmd.q.complete(cmd, STATUS_INVALID_NS);
     return;
   }
+  if (ns.readOnly) {
+    cmd.q.complete(cmd, STATUS_WRITE_PROTECTED);
+    return;
+  }
   const rw = parseRw(cmd.sqe);
   if (!ns.inRange(rw.slba, rw.nlb)) {
     cmd.q.complete(cmd, STATUS_LBA_RANGE);
@@ -226,12 +246,20 @@ function dsm(ctrl: Controller, cmd: Cmd): void {
 
 function dsmData(cmd: Cmd): void {
   const ctrl = cmd.q.ctrl!;
-  const ns = nsOf(ctrl, cmd)!;
+  const ns = nsOf(ctrl, cmd);
+  if (ns === undefined) {
+    cmd.q.complete(cmd, STATUS_INVALID_NS);
+    return;
+  }
   const { nr, attr } = parseDsmSqe(cmd.sqe);
   const ranges = decodeDsmRanges(cmd.data!, nr);
   cmd.q.releaseData(cmd);
   if ((attr & DsmAttr.AD) === 0) {
     cmd.q.complete(cmd, 0);
+    return;
+  }
+  if (ns.readOnly) {
+    cmd.q.complete(cmd, STATUS_WRITE_PROTECTED);
     return;
   }
   for (const r of ranges) {

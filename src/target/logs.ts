@@ -1,6 +1,7 @@
 // Log pages of NVM controllers: supported log pages (0x00), error information (0x01),
 // SMART / health (0x02), firmware slot information (0x03) and commands supported
-// and effects (0x05).
+// and effects (0x05). The Changed Namespace List (0x04) is per controller state
+// (Controller.changedNsLog).
 //
 //   Error log: (ELPE + 1) entries of 64 bytes; this target records none (all zero).
 //   SMART (512 bytes): critical warning u8 @0 | composite temperature u16 @1 (kelvin) |
@@ -84,7 +85,14 @@ function buildSupportedLogs(lids: readonly number[]): Buffer {
   for (const lid of lids) b.writeUInt32LE(CSUPP, lid * 4);
   return b;
 }
-const SUPPORTED_NVM = buildSupportedLogs([LID_SUPPORTED_LOGS, LogId.Error, LogId.Smart, LogId.FwSlot, LogId.CmdEffects]);
+const SUPPORTED_NVM = buildSupportedLogs([
+  LID_SUPPORTED_LOGS,
+  LogId.Error,
+  LogId.Smart,
+  LogId.FwSlot,
+  LogId.ChangedNsList,
+  LogId.CmdEffects,
+]);
 const SUPPORTED_DISCOVERY = buildSupportedLogs([LID_SUPPORTED_LOGS, LogId.Discovery]);
 
 export function supportedLogs(discovery: boolean): Buffer {

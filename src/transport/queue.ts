@@ -16,6 +16,12 @@
 //   - close() by the side: pending writes go out, then FIN.
 // handler.onDown(err) runs first in every case (the side fails or forgets its
 // commands there); handler.onClosed() runs when the socket has closed.
+//
+// With TLS (tls.ts) the socket is a TLSSocket: the host sends its ICReq once the TLS
+// handshake is done, the target's handshake deadline covers the TLS handshake too,
+// and reads arrive as 'data' chunks (a TLSSocket has no `onread`), fed to the same
+// receiver, which copies payload out of them; placements (and so the receive
+// offload) do not apply. The plaintext path is unchanged.
 import net from 'node:net';
 import { DigestOpt, Fes, MIN_MAXH2CDATA, OFF, PDA_MAX, PduType } from '../protocol/constants.ts';
 import { ConnectionError, NegotiationError, ProtocolError, TermReqError, TimeoutError } from '../protocol/errors.ts';
@@ -31,7 +37,8 @@ import {
 } from '../protocol/pdu.ts';
 import { PduReceiver, type RecvHandler, type Role } from '../protocol/receiver.ts';
 import { adoptWithOnread, onreadFor, type RxPlacement, type RxPlacementFactory, StagingPlacement } from './reader.ts';
-import { PduWriter } from './writer.ts';
+import { type TlsClientPsk, type TlsPskLookup, tlsAccept, tlsConnect, tlsFailureReason } from './tls.ts';
+import { PduWriter, type PduWriterOptions } from './writer.ts';
 
 /** Linux waits 10 s for the ICResp. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -71,6 +78,8 @@ interface CommonOptions {
   placement?: RxPlacementFactory | undefined;
   /** After a TermReq or close(), how long to wait for the peer's FIN before closing (0: close once our bytes are out). */
   lingerMs?: number;
+  /** Options of the queue's PduWriter. */
+  writer?: PduWriterOptions;
 }
 
 export interface HostQueueWire extends CommonOptions {
@@ -82,6 +91,8 @@ export interface HostQueueWire extends CommonOptions {
   ddgst: boolean;
   /** Bound on TCP connect + ICResp. */
   handshakeTimeoutMs?: number;
+  /** TLS 1.3 with this PSK identity and key before the ICReq (no placement then). */
+  tls?: TlsClientPsk | undefined;
 }
 
 export interface TargetQueueWire extends CommonOptions {
@@ -97,6 +108,8 @@ export interface TargetQueueWire extends CommonOptions {
    * blocked, a full pipe each way would never drain.)
    */
   pauseOnBackpressure?: boolean;
+  /** TLS 1.3 server side: the TLS PSK for each identity a host sends (null refuses it). */
+  tls?: TlsPskLookup | undefined;
 }
 
 export type QueueWireOptions = HostQueueWire | TargetQueueWire;
@@ -120,6 +133,8 @@ export class TransportQueue implements RecvHandler {
   qid: number;
   /** Valid once live. */
   negotiated: Negotiated = { hdgst: false, ddgst: false, hpda: 0, cpda: 0, maxh2cdata: 0 };
+  /** The connection runs inside TLS. */
+  readonly tls: boolean;
 
   private state: QState = QState.HANDSHAKE;
   private failure: Error | undefined;
@@ -129,6 +144,9 @@ export class TransportQueue implements RecvHandler {
   private lingerTimer: NodeJS.Timeout | undefined;
   private readonly lingerMs: number;
   private closeWaiters: (() => void)[] = [];
+  /** TLS handshake done (always true without TLS). */
+  private secured: boolean;
+  private readonly afterEachRead: (() => void) | undefined;
 
   constructor(
     private readonly o: QueueWireOptions,
@@ -139,33 +157,59 @@ export class TransportQueue implements RecvHandler {
     this.qid = qid;
     this.lingerMs = o.lingerMs ?? (o.role === 'host' ? 0 : DEFAULT_LINGER_MS);
     this.rx = new PduReceiver({ role: o.role, maxDataLen: o.maxDataLen }, this);
-    const placement: RxPlacement = o.placement?.(this.rx) ?? new StagingPlacement(this.rx);
-    const onread = onreadFor(
-      placement,
-      this.onReadError,
-      o.role === 'target' && o.pauseOnBackpressure === true ? this.afterRead : undefined,
-    );
+    this.tls = o.tls !== undefined;
+    this.secured = !this.tls;
+    this.afterEachRead = o.role === 'target' && o.pauseOnBackpressure === true ? this.afterRead : undefined;
     if (o.role === 'host') {
-      this.socket = net.connect({ host: o.host, port: o.port, noDelay: true, onread });
-      this.socket.on('connect', this.onConnect);
+      this.socket = this.openHostSocket(o);
       const ms = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
       this.handshakeTimer = setTimeout(() => {
         const connected = !this.socket.connecting;
-        this.abort(
-          new TimeoutError(
-            `queue ${this.qid}: ${connected ? 'no ICResp' : 'TCP connect not done'} after ${ms} ms`,
-            connected ? 'icresp' : 'connect',
-          ),
-        );
+        const what = !connected ? 'TCP connect not done' : this.secured ? 'no ICResp' : 'TLS handshake not done';
+        this.abort(new TimeoutError(`queue ${this.qid}: ${what} after ${ms} ms`, connected && this.secured ? 'icresp' : 'connect'));
       }, ms);
     } else {
-      this.socket = adoptWithOnread(o.accepted, onread);
-      this.socket.setNoDelay(true);
+      this.socket = this.acceptTargetSocket(o);
     }
-    placement.attachSocket?.(this.socket);
-    this.writer = new PduWriter(this.socket);
+    this.writer = new PduWriter(this.socket, o.writer);
     this.socket.on('error', this.onSocketError);
     this.socket.on('close', this.onSocketClose);
+  }
+
+  private openHostSocket(o: HostQueueWire): net.Socket {
+    if (o.tls !== undefined) {
+      const s = tlsConnect(o.host, o.port, o.tls);
+      s.on('secureConnect', this.onSecure);
+      s.on('data', this.onData);
+      return s;
+    }
+    const placement = this.placementFor(o);
+    const s = net.connect({ host: o.host, port: o.port, noDelay: true, onread: onreadFor(placement, this.onReadError) });
+    s.on('connect', this.onConnect);
+    placement.attachSocket?.(s);
+    return s;
+  }
+
+  private acceptTargetSocket(o: TargetQueueWire): net.Socket {
+    if (o.tls !== undefined) {
+      const s = tlsAccept(o.accepted, o.tls);
+      s.on('secure', this.onSecure);
+      s.on('data', this.onData);
+      return s;
+    }
+    // Bytes already read from the accepted socket (a port that serves TLS and plaintext
+    // looked at the first byte) go to the receiver before the socket's own reads.
+    const early = o.accepted.readableLength > 0 ? (o.accepted.read() as Buffer | null) : null;
+    const placement = this.placementFor(o);
+    const s = adoptWithOnread(o.accepted, onreadFor(placement, this.onReadError, this.afterEachRead));
+    s.setNoDelay(true);
+    placement.attachSocket?.(s);
+    if (early !== null) queueMicrotask(() => this.onData(early));
+    return s;
+  }
+
+  private placementFor(o: QueueWireOptions): RxPlacement {
+    return o.placement?.(this.rx) ?? new StagingPlacement(this.rx);
   }
 
   /** Handshake done and not stopped. */
@@ -247,6 +291,24 @@ export class TransportQueue implements RecvHandler {
     this.writer.send(encodeIcReq({ pfv: 0, hpda: 0, dgst: digestBits(this.o as HostQueueWire), maxr2t: 0 }));
   };
 
+  /** The TLS handshake is done: the host sends its ICReq now. */
+  private readonly onSecure = (): void => {
+    this.secured = true;
+    if (this.role === 'host') this.onConnect();
+  };
+
+  /** A read without placement (TLS, or bytes read before the socket was adopted). */
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.state === QState.DOWN) return;
+    try {
+      this.rx.feed(chunk);
+    } catch (err) {
+      this.onReadError(err);
+      return;
+    }
+    this.afterEachRead?.();
+  };
+
   /** A bug of ours costs this queue only, never the process. */
   private readonly onReadError = (err: unknown): void => {
     process.emitWarning(`nvmeotcp ${this.role}: queue ${this.qid} closed after an internal error: ${String(err)}`);
@@ -269,13 +331,29 @@ export class TransportQueue implements RecvHandler {
   };
 
   private readonly onSocketError = (e: Error): void => {
+    if (!this.secured) {
+      this.abort(new ConnectionError(`queue ${this.qid}: TLS handshake failed: ${tlsFailureReason(e)}${this.tlsHint()}`, { cause: e }));
+      return;
+    }
     this.abort(new ConnectionError(`queue ${this.qid}: socket error: ${e.message}`, { cause: e }));
   };
+
+  /** What a host can check after a failed TLS handshake. */
+  private tlsHint(): string {
+    const o = this.o;
+    if (o.role !== 'host' || o.tls === undefined) return '';
+    return ` (does the target have this host's key, and TLS on its port? identity "${o.tls.identity}")`;
+  }
 
   private readonly onSocketClose = (): void => {
     if (this.closed) return;
     this.closed = true;
-    this.abort(new ConnectionError(`queue ${this.qid}: connection closed`));
+    const during = !this.secured
+      ? ` during the TLS handshake${this.tlsHint()}`
+      : this.role === 'host' && this.state === QState.HANDSHAKE
+        ? ' before the ICResp (does the target port require TLS?)'
+        : '';
+    this.abort(new ConnectionError(`queue ${this.qid}: connection closed${during}`));
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
     this.handler.onClosed();

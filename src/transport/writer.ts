@@ -13,6 +13,16 @@
 // and small iovecs, and Node handles a few chunks instead of one per piece. Larger
 // payloads go to the socket as they are (their copy would only add to the kernel's).
 //
+// A side may also bound a batch (`flushAt`): once that many bytes are queued, the
+// batch goes to the socket at the end of the PDU being queued instead of at the end of
+// the turn. The host does: handling a burst of N completions resubmits N commands, and
+// sent all at once at the end of the turn they reach the target as one burst after the
+// host has handled the whole burst, the target answers them as one burst, and so on:
+// host and target take turns instead of working at once, each idle while the other
+// handles the convoy (measured against our target: 62 of QD 64 4 KiB writes per socket
+// write). Bounded, the first commands are at the target while the host still handles
+// the rest, whatever size of reads the target makes.
+//
 // Arenas are reused, never reallocated per turn (a fresh buffer is fresh memory that
 // page-faults on first touch): bytes handed to the socket are never rewritten until
 // the socket reports them written; an arena in use is swapped for a free one (or a
@@ -38,11 +48,18 @@ interface Arena {
 export interface PduWriterOptions {
   /** Payload buffers up to this many bytes are copied into the arena (at least SMALL_PDU_PART). */
   copyMax?: number;
+  /** endPdu() hands the batch to the socket once it holds this many bytes (default: only at the end of the turn). */
+  flushAt?: number;
 }
 
 export class PduWriter {
   private corked = false;
   private readonly copyMax: number;
+  private readonly flushAt: number;
+  /** Bytes queued since the batch was last handed to the socket. */
+  private batchBytes = 0;
+  /** Batches handed to the socket (one writev each, unless the kernel's buffer is full). */
+  batches = 0;
   private arena: Arena;
   private readonly spare: Arena[] = [];
   /** arena[aStart, aEnd) holds copied bytes not yet handed to the socket. */
@@ -59,6 +76,7 @@ export class PduWriter {
     o: PduWriterOptions = {},
   ) {
     this.copyMax = Math.min(ARENA_SIZE / 4, Math.max(SMALL_PDU_PART, o.copyMax ?? DEFAULT_COPY_MAX));
+    this.flushAt = o.flushAt ?? Number.POSITIVE_INFINITY;
     this.arena = this.newArena();
   }
 
@@ -70,6 +88,7 @@ export class PduWriter {
     for (const b of bufs) {
       const n = b.length;
       if (n === 0) continue;
+      this.batchBytes += n;
       if (n <= this.copyMax) {
         if (this.aEnd + n > ARENA_SIZE) this.nextArena();
         if (n <= SMALL_PDU_PART) this.arena.buf.set(b, this.aEnd);
@@ -95,6 +114,7 @@ export class PduWriter {
       return;
     }
     if (!this.corked) this.startTurn();
+    this.batchBytes += b.length;
     this.pushArena();
     s.write(b, done);
   }
@@ -119,6 +139,7 @@ export class PduWriter {
     }
     if (!this.corked) this.startTurn();
     if (this.aEnd + n > ARENA_SIZE) this.nextArena();
+    this.batchBytes += n;
     this.later.push(b);
     this.laterAt.push(this.aEnd);
     this.aEnd += n;
@@ -134,7 +155,21 @@ export class PduWriter {
     if (this.aEnd + n > ARENA_SIZE) this.nextArena();
     const at = this.aEnd;
     this.aEnd += n;
+    this.batchBytes += n;
     return at;
+  }
+
+  /**
+   * A PDU is complete: if the batch has reached `flushAt` bytes, it goes to the socket
+   * now (the rest of the turn starts a new batch, still sent at the end of the turn).
+   */
+  endPdu(): void {
+    if (this.batchBytes < this.flushAt || !this.corked || this.socket.destroyed) return;
+    this.batchBytes = 0;
+    this.batches++;
+    this.pushArena();
+    this.socket.uncork();
+    this.socket.cork();
   }
 
   /** The batch arena that reserve() offsets point into. */
@@ -147,6 +182,8 @@ export class PduWriter {
     const corked = this.corked;
     this.corked = false;
     if (this.socket.destroyed) return;
+    if (this.batchBytes > 0) this.batches++;
+    this.batchBytes = 0;
     this.pushArena();
     if (corked) this.socket.uncork();
   }

@@ -1,10 +1,13 @@
 // A workload generator with fio habits: sequential or random reads/writes/mix over a
-// region of a block device, a fixed queue depth (that many requests always in
-// flight), a time or size limit, optional verification of every read against a
-// per-block tagged pattern, live progress, and latency percentiles at the end.
+// region of a block device (fio's size and offset), a fixed queue depth (that many
+// requests always in flight), an amount of I/O (io_size) or a time (runtime,
+// time_based), an unmeasured warm-up (ramp_time), optional verification of every
+// read against a per-block tagged pattern, live progress, and at the end the latency
+// histograms and bandwidth / IOPS samples fio reports.
 import { allocIoBuffer } from '../transport/reader.ts';
 import { LatencyHistogram } from './histogram.ts';
 import { checkPattern, writePattern } from './pattern.ts';
+import { RunningStats, type SampleSummary } from './samples.ts';
 
 export interface BlockDevice {
   readonly lbaSize: number;
@@ -50,14 +53,19 @@ export interface WorkloadOptions {
   bs: number;
   iodepth: number;
   /**
-   * Stop after this long (ms), whatever the device does: I/O still in flight at the
-   * deadline is abandoned (counted in `abandoned`, never waited for). With neither
-   * runtime nor totalBytes, one pass over the region.
+   * fio's runtime (ms): with `timeBased` the run lasts this long, going round the
+   * region as often as it takes; without, it caps a run bounded by `totalBytes`.
+   * Either way the run ends at the deadline whatever the device does: I/O still in
+   * flight then is abandoned (counted in `abandoned`, never waited for).
    */
   runtimeMs?: number;
-  /** Stop after this many bytes of I/O. */
+  /** fio's time_based: run for `runtimeMs` whatever the amount of I/O (needs runtimeMs). */
+  timeBased?: boolean;
+  /** fio's io_size: bytes of I/O to do (default: the region once). Ignored when time-based. */
   totalBytes?: number;
-  /** Region: byte offset and length (default: the whole device). */
+  /** fio's ramp_time (ms): run this long first; nothing done then is measured or counted. */
+  rampMs?: number;
+  /** Region (fio's offset and size): byte offset and length (default: from offset to the end). */
   offset?: number;
   regionBytes?: number;
   /** Percentage of reads in rw/randrw (default 50). */
@@ -69,12 +77,15 @@ export interface WorkloadOptions {
   signal?: AbortSignal;
   /** With verify: after the run, read back and check every block written (write-only modes always do). */
   readBack?: boolean;
+  /** Period of the bandwidth and IOPS samples (fio's bw_avg_time / iops_avg_time: 500 ms). */
+  sampleIntervalMs?: number;
   progressIntervalMs?: number;
+  /** Called every progressIntervalMs, and once at the end of each phase. */
   onProgress?: (p: WorkloadProgress) => void;
 }
 
 export interface WorkloadProgress {
-  phase: 'prefill' | 'run' | 'verify';
+  phase: 'prefill' | 'ramp' | 'run' | 'verify';
   elapsedMs: number;
   ops: number;
   bytes: number;
@@ -106,10 +117,21 @@ export interface WorkloadResult {
   lat: LatencySummary;
   readLat: LatencySummary;
   writeLat: LatencySummary;
+  /** Completion latency of every measured read / write, in ns (JSON shows its summary). */
+  readHist: LatencyHistogram;
+  writeHist: LatencyHistogram;
+  /** Bytes per second and I/Os per second of each sample period (sampleIntervalMs). */
+  readBw: SampleSummary;
+  writeBw: SampleSummary;
+  readIops: SampleSummary;
+  writeIops: SampleSummary;
   /** Blocks checked against the pattern (verify only). */
   verifiedBlocks: number;
-  /** CPU time of this process during the measured phase (µs): user and system. */
-  cpu: { user: number; system: number };
+  /**
+   * This process during the measured phase: CPU time (µs, user and system), context
+   * switches (voluntary and not), major and minor page faults.
+   */
+  cpu: { user: number; system: number; ctx: number; majf: number; minf: number };
   /** I/O in flight at the runtime deadline, abandoned (not counted in ops, bytes or latency). */
   abandoned: number;
   /** I/Os that failed (the first stops the workload; others may have been in flight with it). */
@@ -138,12 +160,17 @@ function summarize(h: LatencyHistogram): LatencySummary {
 
 export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise<WorkloadResult> {
   const lbaSize = dev.lbaSize;
+  if (o.timeBased && !o.runtimeMs) throw new RangeError('time_based needs a runtime');
   if (o.bs <= 0 || o.bs % lbaSize !== 0) throw new RangeError(`bs ${o.bs} is not a multiple of the LBA size ${lbaSize}`);
   if (!Number.isInteger(o.iodepth) || o.iodepth < 1) throw new RangeError(`iodepth must be a positive integer`);
   const devBytes = dev.nlba * lbaSize;
   const offset = o.offset ?? 0;
-  if (offset % lbaSize !== 0 || offset >= devBytes) throw new RangeError(`offset ${offset} is outside the device`);
-  const region = Math.min(o.regionBytes ?? devBytes - offset, devBytes - offset);
+  if (offset % lbaSize !== 0) throw new RangeError(`offset ${offset} is not a multiple of the LBA size ${lbaSize}`);
+  if (offset >= devBytes) throw new RangeError(`offset ${offset} is outside the device (${devBytes} bytes)`);
+  if (o.regionBytes !== undefined && o.regionBytes > devBytes - offset) {
+    throw new RangeError(`a region of ${o.regionBytes} bytes at offset ${offset} runs past the end of the device (${devBytes} bytes)`);
+  }
+  const region = o.regionBytes ?? devBytes - offset;
   const units = Math.floor(region / o.bs);
   if (units < 1) throw new RangeError(`region of ${region} bytes holds no block of ${o.bs} bytes`);
   const baseLba = offset / lbaSize;
@@ -172,17 +199,43 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
   let phaseOps = 0;
   let phaseBytes = 0;
   let phaseLimitBytes = 0;
+  let phaseLimitMs = 0;
+  // Completions of I/O submitted before this time are not measured (the ramp).
+  let measureFrom = 0;
 
-  const timer =
-    o.onProgress !== undefined
-      ? setInterval(() => {
-          const elapsedMs = performance.now() - phaseStart;
-          let fraction = 0;
-          if (phase === 'run' && o.runtimeMs) fraction = Math.min(1, elapsedMs / o.runtimeMs);
-          else if (phaseLimitBytes > 0) fraction = Math.min(1, phaseBytes / phaseLimitBytes);
-          o.onProgress?.({ phase, elapsedMs, ops: phaseOps, bytes: phaseBytes, fraction });
-        }, o.progressIntervalMs ?? 1000)
-      : undefined;
+  const report = (): void => {
+    const elapsedMs = performance.now() - phaseStart;
+    let fraction = 0;
+    if (phaseLimitMs > 0) fraction = elapsedMs / phaseLimitMs;
+    if (phaseLimitBytes > 0) fraction = Math.max(fraction, phaseBytes / phaseLimitBytes);
+    o.onProgress?.({ phase, elapsedMs, ops: phaseOps, bytes: phaseBytes, fraction: Math.min(1, fraction) });
+  };
+  const timer = o.onProgress !== undefined ? setInterval(report, o.progressIntervalMs ?? 1000) : undefined;
+
+  // Bandwidth and IOPS per sample period of the measured run, per direction it has.
+  const samples = { rBw: new RunningStats(), wBw: new RunningStats(), rIops: new RunningStats(), wIops: new RunningStats() };
+  let sampleAt = -1;
+  let sampleR = 0;
+  let sampleW = 0;
+  const sample = (): void => {
+    if (phase !== 'run') return;
+    const now = performance.now();
+    if (sampleAt >= 0 && now > sampleAt) {
+      const secs = (now - sampleAt) / 1000;
+      if (mix > 0) {
+        samples.rIops.add((readOps - sampleR) / secs);
+        samples.rBw.add(((readOps - sampleR) * o.bs) / secs);
+      }
+      if (mix < 100) {
+        samples.wIops.add((writeOps - sampleW) / secs);
+        samples.wBw.add(((writeOps - sampleW) * o.bs) / secs);
+      }
+    }
+    sampleAt = now;
+    sampleR = readOps;
+    sampleW = writeOps;
+  };
+  let sampler: ReturnType<typeof setInterval> | undefined;
 
   const submitRead = submitter(dev, true);
   const submitWrite = submitter(dev, false);
@@ -194,7 +247,12 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
    * At `deadline` the drive ends whatever is in flight: those slots are abandoned
    * (their blocks' contents unknown from then on, their buffers never reused).
    */
-  const drive = (next: (now: number) => number, isRead: (unit: number) => boolean, timed: boolean, deadline = Infinity): Promise<void> =>
+  const drive = (
+    next: (now: number) => number,
+    isRead: (unit: number) => boolean,
+    timed: boolean,
+    deadlineOf: () => number = () => Infinity,
+  ): Promise<void> =>
     new Promise<void>((resolve) => {
       let active = iodepth;
       let over = false;
@@ -208,22 +266,25 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       const retire = (): void => {
         if (--active === 0) end();
       };
-      if (deadline !== Infinity) {
-        timer = setTimeout(
-          () => {
-            if (over) return;
-            abandoned += active;
-            for (const sl of slots) {
-              if (sl.unit < 0 || inflight[sl.unit] === 0) continue;
-              if (!sl.read && gens) gens[sl.unit] = 0; // may or may not land: never checked again
-            }
-            // The abandoned I/Os still own their buffers: a later phase gets new ones.
-            bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
-            end();
-          },
-          Math.max(0, deadline - performance.now()),
-        );
-      }
+      // The deadline may move later (a ramp ending): the timer checks it again when it fires.
+      const onDeadline = (): void => {
+        if (over) return;
+        const left = deadlineOf() - performance.now();
+        if (left > 0) {
+          timer = setTimeout(onDeadline, left);
+          return;
+        }
+        abandoned += active;
+        for (const sl of slots) {
+          if (sl.unit < 0 || inflight[sl.unit] === 0) continue;
+          if (!sl.read && gens) gens[sl.unit] = 0; // may or may not land: never checked again
+        }
+        // The abandoned I/Os still own their buffers: a later phase gets new ones.
+        bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
+        end();
+      };
+      const first = deadlineOf();
+      if (first !== Infinity) timer = setTimeout(onDeadline, Math.max(0, first - performance.now()));
       const issue = (slot: Slot, now: number): void => {
         const unit = error === undefined ? next(now) : -1;
         if (unit < 0) {
@@ -278,7 +339,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         }
         phaseOps++;
         phaseBytes += o.bs;
-        if (timed) {
+        if (timed && slot.t0 >= measureFrom) {
           const ns = (now - slot.t0) * 1e6;
           if (slot.read) {
             rh.record(ns);
@@ -295,12 +356,17 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       for (const sl of slots) issue(sl, t);
     });
 
-  const startPhase = (p: WorkloadProgress['phase'], limitBytes: number) => {
+  const startPhase = (p: WorkloadProgress['phase'], limitBytes: number, limitMs = 0, now = performance.now()) => {
     phase = p;
-    phaseStart = performance.now();
+    phaseStart = now;
     phaseOps = 0;
     phaseBytes = 0;
     phaseLimitBytes = limitBytes;
+    phaseLimitMs = limitMs;
+  };
+  /** Ends a phase: its last progress report (fraction 1 when it ran to its limit). */
+  const endPhase = () => {
+    if (o.onProgress !== undefined) report();
   };
 
   try {
@@ -313,19 +379,50 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         () => false,
         false,
       );
+      endPhase();
     }
 
-    startPhase('run', o.totalBytes ?? (o.runtimeMs ? 0 : units * o.bs));
-    const limitOps = o.totalBytes !== undefined ? Math.ceil(o.totalBytes / o.bs) : o.runtimeMs ? Infinity : units;
-    // The run's clock starts here: it ends at the deadline (or when the last I/O issued
-    // before it completes), so elapsedMs is never below the runtime asked for.
-    const runStart = performance.now();
-    const deadline = o.runtimeMs ? runStart + o.runtimeMs : Infinity;
+    const runtimeMs = o.runtimeMs ?? 0;
+    const rampMs = o.rampMs ?? 0;
+    const limitBytes = o.timeBased ? 0 : (o.totalBytes ?? units * o.bs);
+    const limitOps = o.timeBased ? Infinity : Math.ceil(limitBytes / o.bs);
+    // No limit on the amount of I/O while ramping.
+    let opsCap = rampMs > 0 ? Infinity : limitOps;
     let issued = 0;
     let seq = 0;
     const signal = o.signal;
+    // The measured run's clock starts when the ramp ends (now, without one): the last
+    // I/O completes at or after the deadline, so elapsedMs is never below the runtime.
+    let runStart = 0;
+    let deadline = Infinity;
+    let ru0 = process.resourceUsage();
+    const startRun = (now: number) => {
+      startPhase('run', limitBytes, runtimeMs, now);
+      runStart = now;
+      measureFrom = now;
+      deadline = runtimeMs > 0 ? now + runtimeMs : Infinity;
+      opsCap = limitOps;
+      sampleAt = now;
+      ru0 = process.resourceUsage();
+    };
+    let rampEnd = -1;
+    if (rampMs > 0) {
+      startPhase('ramp', 0, rampMs);
+      rampEnd = phaseStart + rampMs;
+      measureFrom = Infinity;
+    } else startRun(performance.now());
+    // The hard end, however the device behaves: the run's deadline, or while ramping
+    // (no I/O has completed past the ramp's end yet) the ramp's end plus the runtime.
+    const hardDeadline = (): number => (deadline !== Infinity || rampEnd < 0 || runtimeMs <= 0 ? deadline : rampEnd + runtimeMs);
     const pick = (now: number): number => {
-      if (issued >= limitOps || now >= deadline || signal?.aborted === true) return -1;
+      if (rampEnd >= 0 && now >= rampEnd) {
+        // The ramp is over: nothing done so far counts towards the limits.
+        rampEnd = -1;
+        endPhase();
+        startRun(now);
+        issued = 0;
+      }
+      if (issued >= opsCap || now >= deadline || signal?.aborted === true) return -1;
       let unit: number;
       if (isRandom) {
         unit = Math.floor(rand() * units);
@@ -339,10 +436,15 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       return unit;
     };
     const readChoice = mix === 100 ? () => true : mix === 0 ? () => false : () => rand() * 100 < mix;
-    const cpu0 = process.cpuUsage();
-    await drive(pick, readChoice, true, deadline);
-    const cpu = process.cpuUsage(cpu0);
+    sampler = setInterval(sample, o.sampleIntervalMs ?? 500);
+    await drive(pick, readChoice, true, hardDeadline);
+    // Stopped before the ramp ended: nothing was measured.
+    if (rampEnd >= 0) startRun(performance.now());
+    const ru1 = process.resourceUsage();
+    clearInterval(sampler);
+    sampler = undefined;
     const elapsedMs = performance.now() - runStart;
+    endPhase();
 
     // Write-only modes with verify (and any with readBack): read back everything written.
     if (verify && (mix === 0 || o.readBack === true) && error === undefined && gens) {
@@ -353,6 +455,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         return u < units ? u++ : -1;
       };
       await drive(nextWritten, () => true, false);
+      endPhase();
     }
 
     // One record per I/O in the hot loop; the combined histogram is built once here.
@@ -375,8 +478,20 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       lat: summarize(all),
       readLat: summarize(rh),
       writeLat: summarize(wh),
+      readHist: rh,
+      writeHist: wh,
+      readBw: samples.rBw.summary(),
+      writeBw: samples.wBw.summary(),
+      readIops: samples.rIops.summary(),
+      writeIops: samples.wIops.summary(),
       verifiedBlocks,
-      cpu: { user: cpu.user, system: cpu.system },
+      cpu: {
+        user: ru1.userCPUTime - ru0.userCPUTime,
+        system: ru1.systemCPUTime - ru0.systemCPUTime,
+        ctx: ru1.voluntaryContextSwitches - ru0.voluntaryContextSwitches + ru1.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+        majf: ru1.majorPageFault - ru0.majorPageFault,
+        minf: ru1.minorPageFault - ru0.minorPageFault,
+      },
       abandoned,
       ioErrors,
     };
@@ -384,6 +499,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     return result;
   } finally {
     if (timer) clearInterval(timer);
+    if (sampler) clearInterval(sampler);
   }
 }
 

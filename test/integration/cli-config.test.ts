@@ -12,7 +12,7 @@ const defaults = { ramSize: 1 << 20, lbaSize: 512 as const };
 /** The shape `nvmetcli save` writes: configfs attribute values as strings. */
 function savedConfig(filePath: string): unknown {
   return {
-    hosts: [{ nqn: 'nqn.2014-08.org.nvmexpress:uuid:host-a' }],
+    hosts: [{ nqn: 'nqn.2014-08.org.nvmexpress:uuid:6f2a1c9e-4b7d-4e1a-9c3f-2d8b5a7e0c11' }],
     ports: [
       {
         addr: { adrfam: 'ipv4', traddr: '127.0.0.1', treq: 'not specified', trsvcid: '4420', trtype: 'tcp' },
@@ -35,7 +35,7 @@ function savedConfig(filePath: string): unknown {
         nqn: 'nqn.2024-01.io.example:open',
       },
       {
-        allowed_hosts: ['nqn.2014-08.org.nvmexpress:uuid:host-a'],
+        allowed_hosts: ['nqn.2014-08.org.nvmexpress:uuid:6f2a1c9e-4b7d-4e1a-9c3f-2d8b5a7e0c11'],
         attr: { allow_any_host: '0' },
         namespaces: [{ device: { path: '/dev/nullb0' }, enable: 1, nsid: 1 }],
         nqn: 'nqn.2024-01.io.example:closed',
@@ -51,7 +51,9 @@ test('planFromNvmetcli - maps ports, subsystems, hosts and namespaces', () => {
     const file = join(dir, 'disk.img');
     writeFileSync(file, Buffer.alloc(8192));
     const plan = planFromNvmetcli(savedConfig(file), defaults);
-    assert.deepEqual(plan.listen, [{ host: '127.0.0.1', port: 4420 }]);
+    assert.deepEqual(plan.listen, [
+      { host: '127.0.0.1', port: 4420, subsystems: ['nqn.2024-01.io.example:open', 'nqn.2024-01.io.example:closed'] },
+    ]);
     assert.equal(plan.inCapsuleDataSize, 16384);
     assert.deepEqual(plan.subsystems, [
       {
@@ -60,6 +62,9 @@ test('planFromNvmetcli - maps ports, subsystems, hosts and namespaces', () => {
         allowedHosts: [],
         serial: '0123456789abcdef',
         model: 'Linux',
+        version: '1.3',
+        cntlidMin: 1,
+        cntlidMax: 65519,
         namespaces: [
           { nsid: 1, lbaSize: 512, backend: { kind: 'ram', size: 2 << 20 } },
           { nsid: 2, lbaSize: 512, backend: { kind: 'file', path: file } },
@@ -68,7 +73,7 @@ test('planFromNvmetcli - maps ports, subsystems, hosts and namespaces', () => {
       {
         nqn: 'nqn.2024-01.io.example:closed',
         allowAnyHost: false,
-        allowedHosts: ['nqn.2014-08.org.nvmexpress:uuid:host-a'],
+        allowedHosts: ['nqn.2014-08.org.nvmexpress:uuid:6f2a1c9e-4b7d-4e1a-9c3f-2d8b5a7e0c11'],
         namespaces: [{ nsid: 1, lbaSize: 512, backend: { kind: 'ram', size: 1 << 20 } }],
       },
     ]);
@@ -90,23 +95,83 @@ test('planFromNvmetcli - rejects what nvmetcli restore would refuse, naming the 
       (e: unknown) => e instanceof CliError && e.message === msg,
     );
   bad([], 'expected a JSON object with "ports" and "subsystems"');
-  bad({ ports: [] }, 'no ports: the file exports nothing');
+  bad({ ports: [] }, 'no NVMe/TCP ports: the file exports nothing');
   bad(
     { ports: [{ portid: 1, addr: { trtype: 'rdma', traddr: '10.0.0.1', trsvcid: '4420' } }] },
-    'ports[0].addr.trtype: "rdma" is not supported (tcp only)',
+    'no NVMe/TCP ports: the file exports nothing',
   );
   bad(
     { ports: [{ portid: 1, addr: { trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '4420' }, subsystems: ['nqn.x'] }] },
     'ports[0].subsystems: nqn.x is not in "subsystems"',
   );
-  bad({ subsystems: [{ nqn: 'nqn.y', allowed_hosts: ['nqn.h'] }] }, 'subsystems[0].allowed_hosts[0]: host nqn.h is not in "hosts"');
-  bad({ subsystems: [{ nqn: 'nqn.y', namespaces: [{ enable: 1 }] }] }, 'subsystems[0].namespaces[0].nsid: expected a non-negative integer');
+  const Y = 'nqn.2024-01.io.example:y';
+  bad({ subsystems: [{ nqn: Y, allowed_hosts: ['nqn.h'] }] }, 'subsystems[0].allowed_hosts[0]: host nqn.h is not in "hosts"');
+  bad({ subsystems: [{ nqn: Y, namespaces: [{ enable: 1 }] }] }, 'subsystems[0].namespaces[0].nsid: expected a non-negative integer');
   bad(
-    { subsystems: [{ nqn: 'nqn.y', namespaces: [{ nsid: 1, device: { size: 'big' } }] }] },
+    { subsystems: [{ nqn: 'nqn.y' }] },
+    'subsystems[0].nqn: "nqn.y" is not nqn.yyyy-mm.<reverse domain>:<name> nor nqn.2014-08.org.nvmexpress:uuid:<uuid>',
+  );
+  bad(
+    { hosts: [{ nqn: 'nqn.2014-08.org.nvmexpress:uuid:host-a' }] },
+    'hosts[0].nqn: "nqn.2014-08.org.nvmexpress:uuid:host-a" has no UUID after nqn.2014-08.org.nvmexpress:uuid:',
+  );
+  bad(
+    { subsystems: [{ nqn: Y, namespaces: [{ nsid: 1, device: { uuid: 'zz' } }] }] },
+    'subsystems[0].namespaces[0].device.uuid: "zz" is not a UUID (32 hex digits)',
+  );
+  bad(
+    { subsystems: [{ nqn: Y, namespaces: [{ nsid: 1, device: { size: 'big' } }] }] },
     'subsystems[0].namespaces[0].device.size: expected a size in bytes or with a suffix (256M, 1G)',
   );
   bad(
     { ports: [{ portid: 1, addr: { trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '99999' } }] },
     'ports[0].addr.trsvcid: 99999 is not a TCP port',
   );
+});
+
+test('planFromNvmetcli - per-port links, non-TCP ports skipped with a note, uuid/nguid/readonly and qid_max', () => {
+  const A = 'nqn.2024-01.io.example:a';
+  const B = 'nqn.2024-01.io.example:b';
+  const plan = planFromNvmetcli(
+    {
+      ports: [
+        { portid: 1, addr: { trtype: 'tcp', adrfam: 'ipv4', traddr: '127.0.0.1', trsvcid: '4420' }, subsystems: [A] },
+        { portid: 2, addr: { trtype: 'rdma', adrfam: 'ipv4', traddr: '10.0.0.1', trsvcid: '4420' }, subsystems: [B] },
+        { portid: 3, addr: { trtype: 'tcp', adrfam: 'ipv6', traddr: '::1', trsvcid: '4421' }, subsystems: [A, B] },
+      ],
+      subsystems: [
+        {
+          nqn: A,
+          attr: { qid_max: '4' },
+          namespaces: [
+            {
+              nsid: 1,
+              enable: 1,
+              device: {
+                path: '/dev/nullb0',
+                uuid: '4e1f2a3b-0c5d-4e6f-8a9b-0c1d2e3f4a5b',
+                nguid: '00000000-0000-0000-0000-000000000000',
+                readonly: '1',
+              },
+            },
+          ],
+        },
+        { nqn: B, namespaces: [] },
+      ],
+    },
+    defaults,
+  );
+  assert.deepEqual(plan.listen, [
+    { host: '127.0.0.1', port: 4420, subsystems: [A] },
+    { host: '::1', port: 4421, subsystems: [A, B] },
+  ]);
+  assert.equal(plan.subsystems[0].qidMax, 4);
+  assert.deepEqual(plan.subsystems[0].namespaces?.[0], {
+    nsid: 1,
+    lbaSize: 512,
+    backend: { kind: 'ram', size: 1 << 20 },
+    uuid: '4e1f2a3b-0c5d-4e6f-8a9b-0c1d2e3f4a5b',
+    readOnly: true,
+  });
+  assert.ok(plan.notes.includes('port 2: trtype rdma is not served (NVMe/TCP only), skipped'), plan.notes.join('\n'));
 });

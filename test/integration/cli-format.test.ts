@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidArgumentError } from 'commander';
-import { intArg, onOffArg, parseHostPort, sizeArg } from '../../src/cli/args.ts';
+import { intArg, onOffArg, outputFormat, outputFormatArg, parseHostPort, sizeArg, traddrArg } from '../../src/cli/args.ts';
 import {
   discoveryLogJson,
   eflagsStr,
@@ -106,31 +106,42 @@ test('usageStr/formatStr - nvme list number formats', () => {
 
 test('formatListTable - header, rule and one row per namespace', () => {
   const rows = [
-    { node: 'nvme0n1', sn: 'a1b2c3', mn: 'nvmeotcp', fr: '0.1.0', nsid: 1, lbaSize: 512, metadataSize: 0, nsze: 131072, nuse: 131072 },
+    {
+      node: '/dev/nvme0n1',
+      generic: '/dev/ng0n1',
+      sn: 'a1b2c3',
+      mn: 'nvmeotcp',
+      fr: '0.1.0',
+      nsid: 1,
+      lbaSize: 512,
+      metadataSize: 0,
+      nsze: 131072,
+      nuse: 131072,
+    },
   ];
   const lines = formatListTable(rows).split('\n');
   assert.equal(
     lines[0],
-    'Node             SN                   Model                                    Namespace Usage                      Format           FW Rev',
+    'Node                  Generic               SN                   Model                                    Namespace  Usage                      Format           FW Rev',
   );
   assert.equal(
     lines[1]
       .split(' ')
       .map((s) => s.length)
       .join(','),
-    '16,20,40,9,26,16,8',
+    '21,21,20,40,10,26,16,8',
   );
   assert.equal(
     lines[2],
-    'nvme0n1          a1b2c3               nvmeotcp                                 1          67.11  MB /  67.11  MB    512   B +  0 B   0.1.0',
+    '/dev/nvme0n1          /dev/ng0n1            a1b2c3               nvmeotcp                                 0x1         67.11  MB /  67.11  MB    512   B +  0 B   0.1.0',
   );
   assert.deepEqual(listJson(rows), {
     Devices: [
       {
         NameSpace: 1,
-        DevicePath: 'nvme0n1',
+        DevicePath: '/dev/nvme0n1',
+        GenericPath: '/dev/ng0n1',
         Firmware: '0.1.0',
-        Index: 0,
         ModelNumber: 'nvmeotcp',
         SerialNumber: 'a1b2c3',
         UsedBytes: 67108864,
@@ -143,12 +154,13 @@ test('formatListTable - header, rule and one row per namespace', () => {
 });
 
 test('listRows - usage from NUSE and format from the LBA format metadata size', () => {
-  const rows = listRows('nvme0', { sn: 'a1b2c3', mn: 'nvmeotcp', fr: '0.1.0' }, [
+  const rows = listRows(0, { sn: 'a1b2c3', mn: 'nvmeotcp', fr: '0.1.0' }, [
     { nsid: 1, lbaSize: 512, nlba: 131072, nuse: 131072, ms: 0, bytes: 67108864 },
     { nsid: 3, lbaSize: 4096, nlba: 262144, nuse: 1000, ms: 8, bytes: 1073741824 },
   ]);
   assert.deepEqual(rows[1], {
-    node: 'nvme0n3',
+    node: '/dev/nvme0n3',
+    generic: '/dev/ng0n3',
     sn: 'a1b2c3',
     mn: 'nvmeotcp',
     fr: '0.1.0',
@@ -161,13 +173,13 @@ test('listRows - usage from NUSE and format from the LBA format metadata size', 
   const lines = formatListTable(rows).split('\n');
   assert.equal(
     lines[2],
-    'nvme0n1          a1b2c3               nvmeotcp                                 1          67.11  MB /  67.11  MB    512   B +  0 B   0.1.0',
+    '/dev/nvme0n1          /dev/ng0n1            a1b2c3               nvmeotcp                                 0x1         67.11  MB /  67.11  MB    512   B +  0 B   0.1.0',
   );
   assert.equal(
     lines[3],
-    'nvme0n3          a1b2c3               nvmeotcp                                 3           4.10  MB /   1.07  GB      4 KiB +  8 B   0.1.0',
+    '/dev/nvme0n3          /dev/ng0n3            a1b2c3               nvmeotcp                                 0x3          4.10  MB /   1.07  GB      4 KiB +  8 B   0.1.0',
   );
-  assert.equal((listJson(rows) as { Devices: { UsedBytes: number }[] }).Devices[1].UsedBytes, 4096000);
+  assert.equal((listJson(rows).Devices[1] as { UsedBytes: number }).UsedBytes, 4096000);
 });
 
 test('parseHostPort - IPv4, bracketed IPv6, bare port, and errors', () => {
@@ -190,4 +202,26 @@ test('intArg/sizeArg/onOffArg - accept the documented forms only', () => {
   assert.equal(onOffArg('off'), false);
   assert.equal(onOffArg('ON'), true);
   assert.throws(() => onOffArg('maybe'), InvalidArgumentError);
+});
+
+test('traddrArg - IPv4, bare and bracketed IPv6, host names; no port inside', () => {
+  assert.equal(traddrArg('127.0.0.1'), '127.0.0.1');
+  assert.equal(traddrArg('::1'), '::1');
+  assert.equal(traddrArg('[::1]'), '::1');
+  assert.equal(traddrArg(' [fe80::1%eth0] '), 'fe80::1%eth0');
+  assert.equal(traddrArg('localhost'), 'localhost');
+  assert.throws(() => traddrArg('[::1]:4420'), /give the port with -s/);
+  assert.throws(() => traddrArg('[127.0.0.1]'), /brackets are for IPv6/);
+  assert.throws(() => traddrArg('[::1'), InvalidArgumentError);
+  assert.throws(() => traddrArg(''), InvalidArgumentError);
+});
+
+test('outputFormatArg/outputFormat - normal or json; --json wins as -o json', () => {
+  assert.equal(outputFormatArg('JSON'), 'json');
+  assert.equal(outputFormatArg('normal'), 'normal');
+  assert.throws(() => outputFormatArg('binary'), /expected normal or json/);
+  assert.equal(outputFormat({ outputFormat: 'normal' }), 'normal');
+  assert.equal(outputFormat({ outputFormat: 'json' }), 'json');
+  assert.equal(outputFormat({ outputFormat: 'normal', json: true }), 'json');
+  assert.equal(outputFormat({}), 'normal');
 });

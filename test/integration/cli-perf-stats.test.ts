@@ -29,6 +29,7 @@ before(async () => {
       '128k',
       '--runtime',
       '3600',
+      '--time_based',
       '--json',
       '--stats-listen',
       '127.0.0.1:0',
@@ -51,22 +52,38 @@ test('cli perf --stats-listen - /metrics is Prometheus text with the ten seed co
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   const families = parsePrometheusTextFormat(await res.text()) as Metric[];
   const names = families.map((f) => f.name);
-  assert.deepEqual(names, [
+  // The offload device's families first, then the host's I/O, reconnects and build info.
+  assert.deepEqual(names.slice(0, 12), [
     ...['sk_add', 'sk_add_fail', 'sk_del', 'ddp_setup', 'ddp_setup_fail', 'ddp_teardown', 'drop', 'resync', 'packets', 'bytes'].map(
       (seed) => `nvmeotcp_rx_${seed}_total`,
     ),
     'nvmeotcp_queue_rx_packets_total',
     'nvmeotcp_queue_rx_bytes_total',
   ]);
-  for (const f of families) {
+  assert.deepEqual(names.slice(12), [
+    'nvmeotcp_host_io_commands_total',
+    'nvmeotcp_host_io_bytes_total',
+    'nvmeotcp_host_io_errors_total',
+    'nvmeotcp_host_io_latency_seconds',
+    'nvmeotcp_host_reconnects_total',
+    'nvmeotcp_build_info',
+  ]);
+  for (const f of families.slice(0, 12)) {
     assert.equal(f.type, 'COUNTER', f.name);
     assert.ok(f.help.length > 0, f.name);
   }
   const value = (name: string) => Number(families.find((f) => f.name === name)!.metrics[0].value);
   assert.equal(value('nvmeotcp_rx_sk_add_total'), 2);
-  // Data-path counters: one series per live queue plus the retired one.
+  // Data-path counters: one series per live queue plus one retired series per channel.
   const bytes = families.find((f) => f.name === 'nvmeotcp_rx_bytes_total')!;
-  assert.deepEqual(bytes.metrics.map((m) => m.labels?.queue).sort(), ['1', '2', 'retired']);
+  const queues = bytes.metrics.map((m) => m.labels?.queue);
+  assert.deepEqual(
+    queues.filter((q) => q !== 'retired'),
+    ['1', '2'],
+  );
+  assert.ok(queues.includes('retired'));
+  const reads = families.find((f) => f.name === 'nvmeotcp_host_io_commands_total')!.metrics.find((m) => m.labels?.op === 'read');
+  assert.ok(Number(reads?.value) > 0, 'the host counts its reads');
   const missing = await fetch(`${statsUrl}/nope`);
   assert.equal(missing.status, 404);
   await missing.text();
@@ -170,19 +187,33 @@ test('cli stats --watch - one rate report per interval, bounded by --count, no f
   }
 });
 
+test('cli stats --watch - text blocks are labelled as rates: a timestamp and interval per block, /s on every value', async () => {
+  const r = await cli(['stats', '--url', statsUrl, '--watch', '0.3', '--count', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  const blocks = r.stdout.trimEnd().split('\n\n');
+  assert.equal(blocks.length, 2, r.stdout);
+  for (const b of blocks) {
+    const [header, ...lines] = b.split('\n');
+    assert.match(header, /^NIC statistics per second at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(over \d+\.\d\d s\):$/);
+    assert.ok(lines.length >= 12 && lines.every((l) => /^ {5}\w+: \d+\/s$/.test(l)), b);
+  }
+});
+
 test('cli perf - SIGINT stops the workload, prints the results, counters are consistent', async () => {
   const before = (await (await fetch(`${statsUrl}/stats`)).json()) as { global: Record<string, number> };
   const r = await perf.stop('SIGINT');
   assert.equal(r.code, 130, r.stderr);
   assert.match(r.stderr, /^nvmeotcp perf: interrupted by SIGINT$/m);
+  // stdout is the one JSON object, whatever went to stderr meanwhile.
   const p = JSON.parse(r.stdout) as {
-    workload: { interrupted: string };
-    results: { readOps: number; readBytes: number; error?: string };
-    offload: Record<string, number>;
+    jobs: { error: number; read: { total_ios: number }; nvmeotcp: { error?: string } }[];
+    nvmeotcp: { interrupted: string; offload: Record<string, number> };
   };
-  assert.equal(p.workload.interrupted, 'SIGINT');
-  assert.equal(p.results.error, undefined);
-  const o = p.offload;
+  assert.equal(p.nvmeotcp.interrupted, 'SIGINT');
+  assert.equal(p.jobs[0].error, 0);
+  assert.equal(p.jobs[0].nvmeotcp.error, undefined);
+  assert.ok(p.jobs[0].read.total_ios > 0);
+  const o = p.nvmeotcp.offload;
   assert.ok(o.rx_nvmeotcp_ddp_setup >= before.global.rx_nvmeotcp_ddp_setup);
   assert.equal(o.rx_nvmeotcp_ddp_teardown, o.rx_nvmeotcp_ddp_setup);
   assert.deepEqual([o.rx_nvmeotcp_sk_add, o.rx_nvmeotcp_sk_del], [2, 2]);

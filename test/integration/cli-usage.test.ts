@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
 import { bin, cli, closedPort, errLines, type Run } from './cli-helpers.ts';
 
-const VERBS = ['target', 'discover', 'connect', 'list', 'perf', 'stats', 'demo'];
+const VERBS = ['target', 'discover', 'connect', 'list', 'perf', 'stats', 'demo', 'replay'];
 
 /** main() in this process, its help and error output captured. */
 async function inProcess(args: readonly string[]): Promise<Run> {
@@ -53,7 +53,18 @@ test('cli --help - every verb documents itself and exits 0', async () => {
         '-a, --traddr',
         '-s, --trsvcid',
         '-n, --nqn',
-        '-q, --hostnqn',
+        '--hostnqn',
+        '-q, --iodepth',
+        '-o, --bs',
+        '-w, --rw',
+        '-t, --time',
+        '-M, --rwmixread',
+        '--io_size',
+        '--time_based',
+        '--ramp_time',
+        '--numjobs',
+        '--offset',
+        '--output-format',
         '-g, --hdr-digest',
         '-G, --data-digest',
         '-i, --nr-io-queues',
@@ -69,16 +80,25 @@ test('cli --help - every verb documents itself and exits 0', async () => {
 test('cli - bad flags and values are one stderr line and exit code 1', async () => {
   const cases: [string[], RegExp][] = [
     [['perf', '--bogus'], /^nvmeotcp: error: unknown option '--bogus'/],
-    [['perf', '--rw', 'sideways'], /^nvmeotcp: error: option '--rw <mode>' argument 'sideways' is invalid\. expected one of read, write/],
+    [
+      ['perf', '--rw', 'sideways'],
+      /^nvmeotcp: error: option '-w, --rw <mode>' argument 'sideways' is invalid\. expected one of read, write/,
+    ],
     [['perf', '--bs', '3x'], /argument '3x' is invalid\. expected a size/],
     [['perf', '--iodepth', '0'], /argument '0' is invalid\. expected an integer from 1 to 4096/],
     [['perf', '--offload', 'maybe'], /argument 'maybe' is invalid\. expected on or off/],
     [['perf', '--nic', 'cx9'], /^nvmeotcp: error: option '--nic <profile>' argument 'cx9' is invalid\. expected one of mlx5, generic$/],
-    [['perf', '--runtime', '1', '--size', '1m'], /^nvmeotcp perf: give --runtime or --size, not both$/],
+    [['perf', '-t', '1', '--runtime', '1'], /^nvmeotcp perf: give -t or --runtime, not both$/],
+    [['perf', '--time_based'], /^nvmeotcp perf: --time_based needs --runtime \(or give -t SECONDS\)$/],
+    [['perf', '--verify', '--numjobs', '2'], /^nvmeotcp perf: --verify with --numjobs above 1: /],
+    [['perf', '--output-format', 'xml'], /argument 'xml' is invalid\. expected one of normal, json$/],
+    [['perf', '-w', 'sideways'], /^nvmeotcp: error: option '-w, --rw <mode>' argument 'sideways' is invalid/],
+    [['perf', '-q', '0'], /^nvmeotcp: error: option '-q, --iodepth <n>' argument '0' is invalid\. expected an integer from 1 to 4096/],
+    [['perf', '--numjobs', '0'], /argument '0' is invalid\. expected an integer from 1 to 64/],
     [['discover', '-s', '70000'], /argument '70000' is invalid\. expected an integer from 1 to 65535/],
     [['discover', '-t', 'rdma'], /argument 'rdma' is invalid\. only tcp is supported/],
     [['target', '--listen', 'nowhere'], /expected ADDR:PORT/],
-    [['target', '--ns', 'disk:/x'], /expected ram:SIZE \(ram:256M\) or file:PATH\[:SIZE\]/],
+    [['target', '--ns', 'disk:/x'], /expected ram:SIZE\[,ro\] \(ram:256M\) or file:PATH\[:SIZE\]\[,sync\]\[,ro\]/],
     [['target', '--lba', '1024'], /expected 512 or 4096/],
     [['target', '--max-connections', '0'], /argument '0' is invalid\. expected an integer from 1 to 1048576/],
     [['target', '--handshake-timeout', 'soon'], /argument 'soon' is invalid\. expected an integer from 1 to 3600/],
@@ -101,7 +121,7 @@ test('cli target - an unusable config or address is one stderr line', async () =
     writeFileSync(notJson, 'ports:\n  - 1\n');
     failsWithOneLine(
       await inProcess(['target', '--config', bad]),
-      new RegExp(`^nvmeotcp target: config ${bad}: ports\\[0\\]\\.addr\\.trtype: "rdma" is not supported \\(tcp only\\)$`),
+      new RegExp(`^nvmeotcp target: config ${bad}: no NVMe/TCP ports: the file exports nothing$`),
     );
     failsWithOneLine(await inProcess(['target', '--config', notJson]), new RegExp(`^nvmeotcp target: config ${notJson}: Unexpected token`));
     failsWithOneLine(

@@ -157,7 +157,10 @@ test('e2e - discovery lists the subsystem on the listener, and nothing else', as
   const entries = await discover({ traddr: '127.0.0.1', trsvcid: port });
   assert.deepEqual(
     entries.map((e) => [e.subtype, e.subnqn, e.trtype, e.adrfam, e.traddr, e.trsvcid]),
-    [[2, NQN, 3, 1, '127.0.0.1', String(port)]],
+    [
+      [3, 'nqn.2014-08.org.nvmexpress.discovery', 3, 1, '127.0.0.1', String(port)],
+      [2, NQN, 3, 1, '127.0.0.1', String(port)],
+    ],
   );
 });
 
@@ -183,7 +186,7 @@ test('e2e - SQ flow control disabled: reads end with C2HData SUCCESS and stay co
   assert.deepEqual(Buffer.concat(await Promise.all(reads)), data);
 });
 
-test('e2e - busy polling on both sides: the host polls only while I/O is in flight, the target while I/O queues are connected', async (t) => {
+test('e2e - busy polling on both sides: the host polls only while small I/O is in flight, the target while I/O queues are connected', async (t) => {
   const { tgt, connect } = await e2eTarget(t, { poll: true });
   assert.equal(tgt.polling, false, 'no I/O queue yet');
   const ctrl = await connect({ nrIoQueues: 2, poll: true });
@@ -191,9 +194,11 @@ test('e2e - busy polling on both sides: the host polls only while I/O is in flig
   assert.equal(ctrl.polling, false, 'nothing in flight');
   const ns = ctrl.namespace(1);
   const data = new Prng(12).bytes(64 * 1024);
-  const w = ns.write(8, data);
-  assert.equal(ctrl.polling, true, 'polling while the write is in flight');
-  await w;
+  const big = ns.write(8, data);
+  assert.equal(ctrl.polling, false, `a ${data.length}-byte write alone: no polling (above POLL_MAX_IO)`);
+  const w = ns.write(8, data.subarray(0, 4096));
+  assert.equal(ctrl.polling, true, 'polling while a 4 KiB write is in flight');
+  await Promise.all([big, w]);
   const reads = Array.from({ length: 16 }, (_, i) => ns.read(8 + i * 8, 8));
   assert.deepEqual(Buffer.concat(await Promise.all(reads)), data);
   await turn();

@@ -31,8 +31,13 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
-async function target(t: T, backend: BackendConfig): Promise<{ tgt: NvmeTarget; port: number }> {
-  const tgt = new NvmeTarget({ subsystems: [{ nqn: NQN, namespaces: [{ backend, lbaSize: LBA }] }], dataBudgetBytes: BUDGET });
+/** A target whose budget is BUDGET; each queue may hold `queueBudget` of it (by default all of it). */
+async function target(t: T, backend: BackendConfig, queueBudget = BUDGET): Promise<{ tgt: NvmeTarget; port: number }> {
+  const tgt = new NvmeTarget({
+    subsystems: [{ nqn: NQN, namespaces: [{ backend, lbaSize: LBA }] }],
+    dataBudgetBytes: BUDGET,
+    queueDataBudgetBytes: queueBudget,
+  });
   const { port } = await tgt.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => tgt.close());
   return { tgt, port };
@@ -78,6 +83,17 @@ function sampler(t: T, tgt: NvmeTarget): { maxUsed: number; maxWaiting: number }
 const writeSqe = (q: RawClient, slba: number, inCapsule = false, len = IO) =>
   buildRwSqe({ cid: q.cid(), opc: IoOpc.Write, nsid: 1, slba, nlb: len / LBA, len, inCapsule });
 
+/** Stops reading `q` and fills its SQ with 128 reads of 128 KiB whose answers it never reads. */
+function fillWithUnreadReads(q: RawClient): void {
+  q.socket.pause();
+  const pdus: Buffer[] = [];
+  for (let i = 0; i < 128; i++) {
+    const slba = (i % (NS_BYTES / IO)) * NLB;
+    pdus.push(...q.capsule(buildRwSqe({ cid: q.cid(), opc: IoOpc.Read, nsid: 1, slba, nlb: NLB, len: IO, inCapsule: false })));
+  }
+  q.send(...pdus);
+}
+
 const cqeOf = (p: RawPdu) => parseCqe((p.hdr as { cqe: Buffer }).cqe);
 
 test('target budget - queues that never read their file reads: used stays within the limit, commands wait, all returns once they close', async (t) => {
@@ -87,15 +103,7 @@ test('target budget - queues that never read their file reads: used stays within
   const seen = sampler(t, tgt);
   // Four queues each fill their SQ with 128 reads of 128 KiB (64 MiB against a 1 MiB
   // budget) and never read a byte of the answers.
-  for (const q of bad) {
-    q.socket.pause();
-    const pdus: Buffer[] = [];
-    for (let i = 0; i < 128; i++) {
-      const slba = (i % (NS_BYTES / IO)) * NLB;
-      pdus.push(...q.capsule(buildRwSqe({ cid: q.cid(), opc: IoOpc.Read, nsid: 1, slba, nlb: NLB, len: IO, inCapsule: false })));
-    }
-    q.send(...pdus);
-  }
+  for (const q of bad) fillWithUnreadReads(q);
   await until(() => tgt.bufferBudget().waiting > 0 && tgt.bufferBudget().used > BUDGET / 2, 'reads waiting for buffers');
   // Another queue's read, sent while the budget is held: it completes, correct, at the
   // latest once the queues holding the budget are gone.
@@ -114,6 +122,31 @@ test('target budget - queues that never read their file reads: used stays within
   // The queue is still fine afterwards.
   const again = await good.read(1, 0, NLB, LBA);
   assert.deepEqual(again.data, content.subarray(0, IO));
+});
+
+test('target budget - fair between queues: non-reading queues hold at most their share, and a normal queue is served while they still hold it', async (t) => {
+  const QUEUE_BUDGET = 2 * IO;
+  const content = new Prng(8).bytes(NS_BYTES);
+  const { tgt, port } = await target(t, fileNs(t, content), QUEUE_BUDGET);
+  const [good, ...bad] = await queues(t, port, 4);
+  const seen = sampler(t, tgt);
+  // Three queues ask for 128 reads of 128 KiB each and never read an answer: each
+  // can pin its 256 KiB share, no more (3 × 256 KiB of the 1 MiB budget).
+  for (const q of bad) fillWithUnreadReads(q);
+  await until(() => tgt.bufferBudget().used >= bad.length * QUEUE_BUDGET && tgt.bufferBudget().waiting > 0, 'the queues hold their shares');
+  // The normal queue's reads complete, correct, while the others still hold theirs.
+  for (let i = 0; i < 8; i++) {
+    const r = await good.read(1, i * NLB, NLB, LBA);
+    assert.equal(r.cqe?.status, 0);
+    assert.deepEqual(r.data, content.subarray(i * IO, (i + 1) * IO));
+  }
+  const b = tgt.bufferBudget();
+  assert.ok(b.waiting > 0, 'the non-reading queues are still waiting');
+  assert.ok(b.used >= bad.length * QUEUE_BUDGET, `used ${b.used}: the non-reading queues still hold their shares`);
+  assert.ok(seen.maxUsed <= (bad.length + 1) * QUEUE_BUDGET, `used ${seen.maxUsed} sampled above the queues' shares`);
+  assert.ok(b.peak <= BUDGET);
+  for (const q of bad) q.close();
+  await until(() => tgt.bufferBudget().used === 0 && tgt.bufferBudget().waiting === 0, 'budget back to 0');
 });
 
 test('target budget - R2T writes over the budget: R2Ts wait for buffers, in order; in-capsule data is taken over it; all complete with the data written', async (t) => {

@@ -53,20 +53,25 @@ test('target discovery - identify says discovery controller with the discovery N
   c.close();
 });
 
-test('target discovery - log page: one entry per subsystem and listener, host allow-list honoured', async () => {
+test('target discovery - log page as nvmet: this port only, the current discovery subsystem first, host allow-list honoured', async () => {
   const c = await RawClient.open(port2);
   await c.adminConnect(NQN_DISCOVERY);
   const hdr = parseDiscoveryLogHeader(await getLog(c, 20));
-  assert.equal(hdr.numrec, 4);
+  assert.equal(hdr.numrec, 3);
   assert.equal(hdr.recfmt, 0);
-  const log = parseDiscoveryLog(await getLog(c, 1024 + 4 * 1024));
+  const log = parseDiscoveryLog(await getLog(c, 1024 + 3 * 1024));
   assert.equal(log.genctr, hdr.genctr);
-  const seen = log.entries.map((e) => `${e.subnqn}@${e.traddr}:${e.trsvcid}`).sort();
-  assert.deepEqual(seen, [`${A}@127.0.0.1:${port}`, `${A}@127.0.0.1:${port2}`, `${B}@127.0.0.1:${port}`, `${B}@127.0.0.1:${port2}`].sort());
+  assert.deepEqual(
+    log.entries.map((e) => [e.subtype, e.subnqn, `${e.traddr}:${e.trsvcid}`, e.portid, e.eflags]),
+    [
+      [3, NQN_DISCOVERY, `127.0.0.1:${port2}`, 2, 0],
+      [2, A, `127.0.0.1:${port2}`, 2, 0],
+      [2, B, `127.0.0.1:${port2}`, 2, 0],
+    ],
+  );
   for (const e of log.entries) {
     assert.equal(e.trtype, 3);
     assert.equal(e.adrfam, 1);
-    assert.equal(e.subtype, 2);
     assert.equal(e.cntlid, 0xffff);
     assert.equal(e.sectype, 0);
     assert.ok(e.asqsz >= 32);
@@ -77,14 +82,14 @@ test('target discovery - log page: one entry per subsystem and listener, host al
 test('target discovery - log page honours LPO and short lengths (as libnvme reads it)', async () => {
   const c = await RawClient.open(port);
   await c.adminConnect(NQN_DISCOVERY);
-  const whole = await getLog(c, 1024 + 4 * 1024);
+  const whole = await getLog(c, 1024 + 3 * 1024);
   assert.deepEqual(await getLog(c, 20), whole.subarray(0, 20));
   assert.deepEqual(await getLog(c, 1024, 1024, true), whole.subarray(1024, 2048));
-  assert.deepEqual(await getLog(c, 2048, 3072, true), whole.subarray(3072, 5120));
+  assert.deepEqual(await getLog(c, 2048, 2048, true), whole.subarray(2048, 4096));
   assert.deepEqual(await getLog(c, 8, 1024 + 256), whole.subarray(1280, 1288));
   // A window running past the end is zero-filled; an offset past the end is invalid.
-  const tail = await getLog(c, 2048, 4096);
-  assert.deepEqual(tail.subarray(0, 1024), whole.subarray(4096, 5120));
+  const tail = await getLog(c, 2048, 3072);
+  assert.deepEqual(tail.subarray(0, 1024), whole.subarray(3072, 4096));
   assert.deepEqual(tail.subarray(1024), Buffer.alloc(1024));
   const past = await c.exchange(buildGetLogPageSqe({ cid: c.cid(), lid: LogId.Discovery, len: 4, offset: 8192 }));
   assert.equal(past.cqe!.status, 0x4002);
@@ -107,17 +112,76 @@ test('target discovery - a new listener bumps GENCTR and completes the held AER 
   assert.equal(cqe.cid, 31);
   assert.equal(cqe.status, 0);
   assert.equal(cqe.dw0, 0x02 | (0xf0 << 8) | (0x70 << 16));
-  const log = parseDiscoveryLog(await getLog(c, 1024 + 6 * 1024));
+  const log = parseDiscoveryLog(await getLog(c, 1024 + 3 * 1024));
   assert.equal(log.genctr, g0 + 1);
-  assert.equal(log.numrec, 6);
-  assert.ok(log.entries.some((e) => e.trsvcid === String(extra.port) && e.subnqn === A));
+  // This port's log does not list the new port (nvmet's is per port too); the new port's does.
+  assert.deepEqual(
+    log.entries.map((e) => e.trsvcid),
+    [String(port), String(port), String(port)],
+  );
   c.close();
+  const d = await RawClient.open(extra.port);
+  await d.adminConnect(NQN_DISCOVERY);
+  const there = parseDiscoveryLog(await getLog(d, 1024 + 3 * 1024));
+  assert.deepEqual(
+    there.entries.map((e) => [e.subnqn, e.trsvcid]),
+    [NQN_DISCOVERY, A, B].map((n) => [n, String(extra.port)]),
+  );
+  d.close();
 });
 
 test('target discovery - an allowed host sees its private subsystem', async () => {
   const c = await RawClient.open(port);
   await c.adminConnect(NQN_DISCOVERY, { hostnqn: 'nqn.2024-01.io.nvmeotcp:someone-else' });
-  const log = parseDiscoveryLog(await getLog(c, 1024 + 9 * 1024));
-  assert.equal(log.entries.filter((e) => e.subnqn === PRIVATE).length, 3);
+  const log = parseDiscoveryLog(await getLog(c, 1024 + 4 * 1024));
+  assert.deepEqual(
+    log.entries.map((e) => e.subnqn),
+    [NQN_DISCOVERY, A, B, PRIVATE],
+  );
   c.close();
+});
+
+test('target discovery - port links: a subsystem is served and listed only on the ports it is linked to', async (t) => {
+  const linkedTgt = new NvmeTarget({
+    subsystems: [
+      { nqn: A, namespaces: [{ backend: { kind: 'ram', size: 1 << 20 } }] },
+      { nqn: B, namespaces: [{ backend: { kind: 'ram', size: 1 << 20 } }] },
+    ],
+  });
+  t.after(() => linkedTgt.close());
+  const pa = (await linkedTgt.listen({ host: '127.0.0.1', port: 0, subsystems: [A] })).port;
+  const none = (await linkedTgt.listen({ host: '127.0.0.1', port: 0, subsystems: [] })).port;
+  await assert.rejects(
+    linkedTgt.listen({ host: '127.0.0.1', port: 0, subsystems: ['nqn.2024-01.io.nvmeotcp:nope'] }),
+    /listen: no subsystem/,
+  );
+
+  const c = await RawClient.open(pa);
+  t.after(() => c.close());
+  await c.adminConnect(NQN_DISCOVERY);
+  const log = parseDiscoveryLog(await getLog(c, 1024 + 2 * 1024));
+  assert.deepEqual(
+    log.entries.map((e) => [e.subtype, e.subnqn]),
+    [
+      [3, NQN_DISCOVERY],
+      [2, A],
+    ],
+  );
+  // B exists but is not linked to this port: Connect Invalid Parameters naming SUBNQN, as for an unknown NQN.
+  const toB = await RawClient.open(pa);
+  t.after(() => toB.close());
+  const cqe = await toB.connectQueue({ qid: 0, subnqn: B });
+  assert.equal(cqe.status, 0x4182);
+  assert.equal(cqe.dw0, 256 | (1 << 16));
+  const toA = await RawClient.open(pa);
+  t.after(() => toA.close());
+  assert.ok((await toA.adminConnect(A)) > 0);
+
+  const d = await RawClient.open(none);
+  t.after(() => d.close());
+  await d.adminConnect(NQN_DISCOVERY);
+  assert.deepEqual(
+    parseDiscoveryLog(await getLog(d, 1024 + 1024)).entries.map((e) => e.subnqn),
+    [NQN_DISCOVERY],
+  );
 });

@@ -4,14 +4,17 @@
 // end with a clean disconnect.
 import type { Command } from 'commander';
 import type { IdentifyController, NvmeController } from '../../index.ts';
+import { addOutputFormat, outputFormat } from '../args.ts';
 import { addConnectionOptions, type ConnectionFlags, connectionFlags } from '../connection.ts';
 import { formatListTable, type ListRow, listJson, listRows } from '../format/nvme-cli.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
 
-const CTRL_NAME = 'nvme0';
+/** The controller instance a kernel would number this controller with (nvme0). */
+const CTRL_INSTANCE = 0;
+const CTRL_NAME = `nvme${CTRL_INSTANCE}`;
 
 function rowsOf(ctrl: NvmeController): ListRow[] {
-  return listRows(CTRL_NAME, ctrl.identify, ctrl.namespaces);
+  return listRows(CTRL_INSTANCE, ctrl.identify, ctrl.namespaces);
 }
 
 const hex = (v: number) => `0x${v.toString(16)}`;
@@ -94,7 +97,7 @@ function connectJson(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
       ioTimeout: f.ioTimeout,
     },
     identify: Object.fromEntries(idCtrlFields(ctrl.identify)),
-    namespaces: (listJson(rowsOf(ctrl)) as { Devices: unknown[] }).Devices,
+    namespaces: listJson(rowsOf(ctrl)).Devices,
   };
 }
 
@@ -120,11 +123,9 @@ We are not a kernel: no /dev/nvme* node is created. The controller is connected,
 shown, and shut down cleanly (CC.SHN) before the command exits.`;
 
 export function registerConnect(program: Command): void {
-  const cmd = program
-    .command('connect')
-    .description('connect to a subsystem, show the controller and its namespaces, disconnect')
-    .option('--json', 'print JSON', false);
-  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, recovery: true });
+  const cmd = program.command('connect').description('connect to a subsystem, show the controller and its namespaces, disconnect');
+  addOutputFormat(cmd, 'how to print the controller');
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, verbose: true, recovery: true });
   cmd
     .addHelpText(
       'after',
@@ -132,26 +133,24 @@ export function registerConnect(program: Command): void {
     )
     .action(async (opts: Record<string, unknown>) => {
       await withController(opts, (f, subnqn, ctrl) =>
-        opts.json ? `${JSON.stringify(connectJson(f, subnqn, ctrl), null, 2)}\n` : connectText(f, subnqn, ctrl),
+        outputFormat(opts) === 'json' ? `${JSON.stringify(connectJson(f, subnqn, ctrl), null, 2)}\n` : connectText(f, subnqn, ctrl),
       );
     });
 }
 
 export function registerList(program: Command): void {
-  const cmd = program
-    .command('list')
-    .description("list a target's namespaces as `nvme list` does")
-    .option('--json', 'print JSON (as `nvme list -o json`)', false);
-  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: false });
+  const cmd = program.command('list').description("list a target's namespaces as `nvme list` (nvme-cli 2.x) does");
+  addOutputFormat(cmd, 'how to print the list (json as `nvme list -o json`)');
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: false, verbose: true });
   cmd
     .addHelpText(
       'after',
-      `${NOT_A_KERNEL} The Node column names the namespace (nvme0n<NSID>); it is not a
-device file.\n\nExample:\n  nvmeotcp list -a 127.0.0.1 -s 4420`,
+      `${NOT_A_KERNEL} The Node and Generic columns (/dev/nvme0n<NSID>, /dev/ng0n<NSID>)
+name the nodes a kernel would create for the namespace; they do not exist.\n\nExample:\n  nvmeotcp list -a 127.0.0.1 -s 4420`,
     )
     .action(async (opts: Record<string, unknown>) => {
       await withController(opts, (_f, _subnqn, ctrl) =>
-        opts.json ? `${JSON.stringify(listJson(rowsOf(ctrl)), null, 2)}\n` : formatListTable(rowsOf(ctrl)),
+        outputFormat(opts) === 'json' ? `${JSON.stringify(listJson(rowsOf(ctrl)), null, 2)}\n` : formatListTable(rowsOf(ctrl)),
       );
     });
 }

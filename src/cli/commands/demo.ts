@@ -14,12 +14,14 @@ import {
   NvmeTarget,
   type StatsServer,
   type StatsSnapshot,
-  snapshotEndpoints,
+  hostEndpoints,
+  type WorkloadOptions,
   type WorkloadResult,
 } from '../../index.ts';
-import { formatHostPort, type HostPort, intArg, parseHostPort } from '../args.ts';
-import { serveStats } from '../stats-server.ts';
-import { formatOffloadShare, formatSummary, humanBytes, runWithProgress } from '../workload-report.ts';
+import { formatHostPort, type HostPort, intArg, parseHostPort, positiveNumberArg } from '../args.ts';
+import { CliError } from '../errors.ts';
+import { lingerThenClose, serveStats } from '../stats-server.ts';
+import { formatOffloadShare, formatSummary, humanBytes, runJobs } from '../workload-report.ts';
 
 const NQN = 'nqn.2024-01.io.nvmeotcp:demo';
 const NS_BYTES = 64 << 20;
@@ -30,6 +32,7 @@ interface DemoOpts {
   queues: number;
   digests: boolean;
   statsListen?: HostPort;
+  statsLinger?: number;
 }
 
 interface Phase {
@@ -117,11 +120,15 @@ async function runDemo(o: DemoOpts): Promise<number> {
       `host: ${ctrl.ioQueueCount} I/O queues, header digest ${o.digests ? 'on' : 'off'}, data digest ${o.digests ? 'on' : 'off'}, ` +
         `socket offload device (io_threshold ${device.limits().ioThreshold / 1024} KiB)\n`,
     );
-    if (o.statsListen) {
-      stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => out(`${l}\n`));
-    }
     const ns = ctrl.namespace(1);
-    const runs: [string, Parameters<typeof runWithProgress>[1]][] = [
+    if (o.statsListen) {
+      const ep = hostEndpoints({ device, namespaces: [ns], controllers: [{ labels: { subsystem: NQN }, ctrl }] });
+      stats = await serveStats(o.statsListen, ep, (l: string) =>
+        out(`${l}
+`),
+      );
+    }
+    const runs: [string, WorkloadOptions][] = [
       [
         `write ${16} MiB, then ${LARGE / 1024} KiB reads, verified`,
         { rw: 'randread', bs: LARGE, iodepth: 16, regionBytes: 16 << 20, totalBytes: 96 << 20, verify: true, seed: 7 },
@@ -135,7 +142,7 @@ async function runDemo(o: DemoOpts): Promise<number> {
       out(`\n== ${name}\n`);
       const before = ctrl.dataDigestChecks();
       const flowBefore = device.snapshot().sum;
-      const result = await runWithProgress(ns, { ...wo, progressIntervalMs: 250 }, 'demo', false);
+      const [result] = await runJobs(ns, [{ ...wo, progressIntervalMs: 250 }], 'demo', false);
       const after = ctrl.dataDigestChecks();
       const flow = delta(flowBefore, device.snapshot().sum);
       out(`${formatSummary(result)}Offload: ${formatOffloadShare(flow)} received on the offloaded queues\n`);
@@ -147,8 +154,10 @@ async function runDemo(o: DemoOpts): Promise<number> {
       });
       if (result.error !== undefined) break;
     }
-  } finally {
+  } catch (e) {
     await stats?.close();
+    throw e;
+  } finally {
     await ctrl?.disconnect();
     await target.close();
   }
@@ -157,10 +166,11 @@ async function runDemo(o: DemoOpts): Promise<number> {
   const failed = phases.find((p) => p.result.error !== undefined);
   if (failed || phases.length < 2) {
     process.stderr.write(`nvmeotcp demo: ${failed?.result.error ?? 'workload did not run'}\n`);
-    return 1;
+  } else {
+    out(explain(snap, phases[0], phases[1], device.limits().ioThreshold, o.queues, device.mss));
   }
-  out(explain(snap, phases[0], phases[1], device.limits().ioThreshold, o.queues, device.mss));
-  return 0;
+  await lingerThenClose(stats, o.statsLinger, (l: string) => out(`${l}\n`));
+  return failed || phases.length < 2 ? 1 : 0;
 }
 
 export function registerDemo(program: Command): void {
@@ -169,7 +179,8 @@ export function registerDemo(program: Command): void {
     .description('in-memory target + offloaded host, a short verified workload, then the offload counters explained')
     .option('--queues <n>', 'I/O queues', intArg(1, 16), 4)
     .addOption(new Option('--no-digests', 'run without header and data digests'))
-    .option('--stats-listen <addr:port>', 'also serve /metrics and /stats while it runs', parseHostPort)
+    .option('--stats-listen <addr:port>', 'also serve /metrics, /stats and /dashboard while it runs', parseHostPort)
+    .option('--stats-linger <seconds>', 'with --stats-listen: keep serving the final counters this long after the run', positiveNumberArg)
     .addHelpText(
       'after',
       `
@@ -177,6 +188,7 @@ Everything runs in this process on 127.0.0.1 (an ephemeral port) and takes a few
 seconds. Exit code 1 if a read did not match what was written.`,
     )
     .action(async (opts: DemoOpts) => {
+      if (opts.statsLinger !== undefined && !opts.statsListen) throw new CliError('--stats-linger needs --stats-listen');
       process.exitCode = await runDemo(opts);
     });
 }

@@ -1,15 +1,14 @@
 // `nvmeotcp discover`: read a target's discovery log, printed as `nvme discover` does.
 import type { Command } from 'commander';
+import { addOutputFormat, outputFormat } from '../args.ts';
 import { addConnectionOptions, connectionFlags } from '../connection.ts';
 import { discoveryLogJson, formatDiscoveryLog } from '../format/nvme-cli.ts';
 import { readDiscoveryLog } from '../session.ts';
 
 export function registerDiscover(program: Command): void {
-  const cmd = program
-    .command('discover')
-    .description('read the discovery log of a target (as `nvme discover`)')
-    .option('--json', 'print the log as JSON (as `nvme discover -o json`)', false);
-  addConnectionOptions(cmd, { nqn: 'none', ioQueues: false });
+  const cmd = program.command('discover').description('read the discovery log of a target (as `nvme discover`)');
+  addOutputFormat(cmd, 'how to print the log (json as `nvme discover -o json`)');
+  addConnectionOptions(cmd, { nqn: 'none', ioQueues: false, verbose: true });
   cmd
     .addHelpText(
       'after',
@@ -23,7 +22,9 @@ Example:
     .action(async (opts: Record<string, unknown>) => {
       const log = await readDiscoveryLog(connectionFlags(opts));
       process.stdout.write(
-        opts.json ? `${JSON.stringify(discoveryLogJson(log.genctr, log.entries), null, 2)}\n` : formatDiscoveryLog(log.genctr, log.entries),
+        outputFormat(opts) === 'json'
+          ? `${JSON.stringify(discoveryLogJson(log.genctr, log.entries), null, 2)}\n`
+          : formatDiscoveryLog(log.genctr, log.entries),
       );
     });
 }

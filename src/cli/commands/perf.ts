@@ -15,34 +15,37 @@ import {
   RW_MODES,
   type RwMode,
   type SocketDevice,
+  hostEndpoints,
+  packageVersion,
   type StatsServer,
-  snapshotEndpoints,
   statsToJson,
   type WorkloadOptions,
   type WorkloadResult,
 } from '../../index.ts';
-import { type HostPort, intArg, onOffArg, parseHostPort, positiveNumberArg, sizeArg } from '../args.ts';
+import { type HostPort, intArg, offsetArg, onOffArg, parseHostPort, positiveNumberArg, sizeArg } from '../args.ts';
 import { addConnectionOptions, type ConnectionFlags, connectionFlags, targetLabel } from '../connection.ts';
 import { CliError } from '../errors.ts';
+import { type FioRun, fioJson, fioText } from '../fio-report.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
-import { serveStats } from '../stats-server.ts';
-import {
-  type CpuReport,
-  cpuReport,
-  formatOffloadShare,
-  formatRecovery,
-  formatSummary,
-  type OffloadShare,
-  offloadShare,
-  runWithProgress,
-} from '../workload-report.ts';
+import { lingerThenClose, serveStats } from '../stats-server.ts';
+import { cpuReport, formatOffloadShare, formatRecovery, offloadShare, runJobs } from '../workload-report.ts';
 
 interface PerfOpts {
   rw: RwMode;
   bs: number;
   iodepth: number;
+  /** fio's runtime (s). */
   runtime?: number;
+  /** spdk_nvme_perf's -t (s): runtime, time-based. */
+  time?: number;
+  time_based: boolean;
+  ramp_time?: number;
+  /** fio's size: the region. */
   size?: number;
+  /** fio's io_size: the amount of I/O. */
+  io_size?: number;
+  offset?: number;
+  numjobs: number;
   rwmixread: number;
   verify: boolean;
   offload: boolean;
@@ -50,7 +53,17 @@ interface PerfOpts {
   hipri: boolean;
   nsid?: number;
   json: boolean;
+  outputFormat: OutputFormat;
   statsListen?: HostPort;
+  statsLinger?: number;
+}
+
+const OUTPUT_FORMATS = ['normal', 'json'] as const;
+type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+function outputFormatArg(v: string): OutputFormat {
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${OUTPUT_FORMATS.join(', ')}`);
+  return v as OutputFormat;
 }
 
 function nicArg(v: string): NicProfile {
@@ -96,47 +109,63 @@ class StoppableNamespace implements BlockDevice {
   }
 }
 
+const logErr = (l: string) => process.stderr.write(`${l}\n`);
+
+/** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
 /** How long perf waits for the controller's shutdown at the end before dropping its queues. */
 const DISCONNECT_BOUND_MS = 2000;
 
 /** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
-interface PerfReport {
-  workload: Record<string, unknown>;
-  results: WorkloadResult;
-  /** This (host) process's CPU over the run. */
-  cpu: CpuReport;
-  offload: Record<string, unknown> | null;
-  /** rx_nvmeotcp_packets / rx_packets and rx_nvmeotcp_bytes / rx_bytes (null without offload). */
-  offloadShare: OffloadShare | null;
-  /** Error recovery over the run: resets, reconnects, I/O resent and retried, time reconnecting. */
-  recovery: RecoveryStats;
+/** The workload's options as fio would print them in "job options" (strings, only those that apply). */
+function jobOptions(o: PerfOpts): Record<string, string> {
+  const j: Record<string, string> = { name: 'perf', rw: o.rw, bs: String(o.bs), iodepth: String(o.iodepth), numjobs: String(o.numjobs) };
+  if (o.size !== undefined) j.size = String(o.size);
+  if (o.io_size !== undefined) j.io_size = String(o.io_size);
+  if (o.offset !== undefined) j.offset = String(o.offset);
+  if (o.runtime !== undefined) j.runtime = String(o.runtime);
+  if (o.time_based) j.time_based = '1';
+  if (o.ramp_time !== undefined) j.ramp_time = String(o.ramp_time);
+  if (o.rw === 'rw' || o.rw === 'randrw') j.rwmixread = String(o.rwmixread);
+  return j;
 }
 
-function workloadDescription(o: PerfOpts, f: ConnectionFlags, subnqn: string, nsid: number, ctrl: NvmeController): Record<string, unknown> {
-  const w: Record<string, unknown> = {
+/** fio's "global options": the engine and the namespace, named as SPDK's fio plugin names a fabrics namespace. */
+function globalOptions(f: ConnectionFlags, subnqn: string, nsid: number): Record<string, string> {
+  const adrfam = f.traddr.includes(':') ? 'IPv6' : 'IPv4';
+  return {
+    ioengine: 'nvmeotcp',
+    filename: `trtype=TCP adrfam=${adrfam} traddr=${f.traddr} trsvcid=${f.trsvcid} subnqn=${subnqn} ns=${nsid}`,
+  };
+}
+
+/** What is ours in the report: the connection, the offload and its counters. */
+function runDescription(o: PerfOpts, f: ConnectionFlags, subnqn: string, nsid: number, ctrl: NvmeController): Record<string, unknown> {
+  return {
     target: targetLabel(f),
     subnqn,
     nsid,
-    rw: o.rw,
-    bs: o.bs,
-    iodepth: o.iodepth,
-  };
-  if (o.runtime !== undefined) w.runtime = o.runtime;
-  if (o.size !== undefined) w.size = o.size;
-  if (o.rw === 'rw' || o.rw === 'randrw') w.rwmixread = o.rwmixread;
-  Object.assign(w, {
     verify: o.verify,
-    offload: o.offload,
     ...(o.offload ? { nic: o.nic } : {}),
     hipri: o.hipri,
     ioQueues: ctrl.ioQueueCount,
     queueSize: f.queueSize,
     hdrDigest: f.hdrDigest,
     dataDigest: f.dataDigest,
-  });
-  return w;
+  };
+}
+
+/** The workload of each of numjobs jobs: the same options, each its own random sequence. */
+function jobWorkloads(o: PerfOpts): WorkloadOptions[] {
+  const wo: WorkloadOptions = { rw: o.rw, bs: o.bs, iodepth: o.iodepth, rwmixread: o.rwmixread, verify: o.verify };
+  if (o.runtime !== undefined) wo.runtimeMs = o.runtime * 1000;
+  if (o.time_based) wo.timeBased = true;
+  if (o.ramp_time !== undefined) wo.rampMs = o.ramp_time * 1000;
+  if (o.size !== undefined) wo.regionBytes = o.size;
+  if (o.io_size !== undefined) wo.totalBytes = o.io_size;
+  if (o.offset !== undefined) wo.offset = o.offset;
+  return Array.from({ length: o.numjobs }, (_, i) => ({ ...wo, seed: i + 1 }));
 }
 
 async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
@@ -144,11 +173,12 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   const device: SocketDevice | undefined = o.offload ? createSocketDevice({ profile: o.nic }) : undefined;
   const ctrl = await connectController(f, subnqn, device, { poll: o.hipri });
   let stats: StatsServer | undefined;
-  let result: WorkloadResult;
-  let cpu: CpuReport;
-  let workload: Record<string, unknown>;
-  let dev: StoppableNamespace | undefined;
+  let results: WorkloadResult[];
+  let extra: Record<string, unknown>;
   let recovery: RecoveryStats | undefined;
+  let nsid: number | undefined;
+  let dev: StoppableNamespace | undefined;
+  const t0 = performance.now();
   const stop = (sig: NodeJS.Signals) => {
     if (dev) dev.stoppedBy = sig;
     // A second signal ends the process the default way.
@@ -160,67 +190,86 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   try {
-    const nsid = o.nsid ?? ctrl.namespaces[0]?.nsid;
+    nsid = o.nsid ?? ctrl.namespaces[0]?.nsid;
     if (nsid === undefined) throw new CliError(`${subnqn} has no namespace`);
     dev = new StoppableNamespace(ctrl.namespace(nsid));
     if (o.bs % dev.lbaSize !== 0) throw new CliError(`--bs ${o.bs} is not a multiple of namespace ${nsid}'s LBA size ${dev.lbaSize}`);
-    workload = workloadDescription(o, f, subnqn, nsid, ctrl);
-    if (o.statsListen && device) {
-      stats = await serveStats(o.statsListen, snapshotEndpoints(device), (l: string) => process.stderr.write(`${l}\n`));
+    extra = runDescription(o, f, subnqn, nsid, ctrl);
+    if (o.statsListen) {
+      const ep = hostEndpoints({ device, namespaces: [ctrl.namespace(nsid)], controllers: [{ labels: { subsystem: subnqn }, ctrl }] });
+      stats = await serveStats(o.statsListen, ep, logErr);
     }
-    if (!o.json) {
-      process.stdout.write(
-        `perf: ${o.rw} bs=${o.bs} iodepth=${o.iodepth} on ${subnqn} nsid ${nsid} at ${targetLabel(f)}, ` +
-          `${ctrl.ioQueueCount} I/O queue(s), offload ${o.offload ? 'on' : 'off'}\n`,
-      );
-    }
-    const wo: WorkloadOptions = { rw: o.rw, bs: o.bs, iodepth: o.iodepth, rwmixread: o.rwmixread, verify: o.verify };
-    if (o.runtime !== undefined) wo.runtimeMs = o.runtime * 1000;
-    if (o.size !== undefined) wo.totalBytes = o.size;
+    // A status line, not a result: stderr, as the progress.
+    process.stderr.write(
+      `perf: ${o.rw} bs=${o.bs} iodepth=${o.iodepth} numjobs=${o.numjobs} on ${subnqn} nsid ${nsid} at ${targetLabel(f)}, ` +
+        `${ctrl.ioQueueCount} I/O queue(s), offload ${o.offload ? 'on' : 'off'}\n`,
+    );
     try {
-      result = await runWithProgress(dev, wo, 'perf', o.json);
-      cpu = cpuReport(result);
+      results = await runJobs(dev, jobWorkloads(o), 'perf', o.outputFormat === 'json');
     } catch (e) {
       // Bad block size or region for this namespace: a usage error, not a crash.
       if (e instanceof RangeError) throw new CliError(e.message);
       throw e;
     }
+  } catch (e) {
+    await stats?.close();
+    throw e;
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
-    await stats?.close();
     recovery = ctrl.recovery;
     // Counters are read after the disconnect: every queue's sk_add has its sk_del. Bounded:
     // perf ends however the target behaves (I/O abandoned at the deadline is dropped with it).
     await ctrl.disconnect({ timeoutMs: DISCONNECT_BOUND_MS });
   }
+  const wallMs = performance.now() - t0;
   const stoppedBy = dev.stoppedBy;
-  if (stoppedBy !== undefined && result.error === dev.stopMessage) {
-    delete result.error;
-    workload.interrupted = stoppedBy;
+  if (stoppedBy !== undefined) {
+    for (const r of results) if (r.error === dev.stopMessage) delete r.error;
+    extra.interrupted = stoppedBy;
   }
   const snap = device?.snapshot();
-  if (o.json) {
-    const report: PerfReport = {
-      workload,
-      results: result,
-      cpu,
-      offload: snap ? statsToJson(snap) : null,
-      offloadShare: snap ? offloadShare(snap.sum) : null,
-      recovery: recovery!,
-    };
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  extra.offload = snap ? statsToJson(snap) : null;
+  extra.offloadShare = snap ? offloadShare(snap.sum) : null;
+  // Error recovery over the run: resets, reconnects, I/O resent and retried, time reconnecting.
+  extra.recovery = recovery;
+  const run: FioRun = {
+    tool: `nvmeotcp-${packageVersion()}`,
+    end: new Date(),
+    wallMs,
+    globalOptions: globalOptions(f, subnqn, nsid),
+    jobs: results.map((result) => ({
+      name: 'perf',
+      options: jobOptions(o),
+      result,
+      extra: {
+        verifiedBlocks: result.verifiedBlocks,
+        abandoned: result.abandoned,
+        ioErrors: result.ioErrors,
+        // The CPU time behind usr_cpu / sys_cpu (µs), and per I/O.
+        cpu: { user: result.cpu.user, system: result.cpu.system, usPerIo: cpuReport(result).usPerIo },
+        ...(result.error !== undefined ? { error: result.error } : {}),
+      },
+    })),
+    extra,
+  };
+  if (o.outputFormat === 'json') {
+    process.stdout.write(`${JSON.stringify(fioJson(run), null, 2)}\n`);
   } else {
-    process.stdout.write(formatSummary(result, cpu));
-    process.stdout.write(formatRecovery(recovery!, result));
-    process.stdout.write(
-      snap
-        ? `\nOffload statistics:\n${formatEthtool(snap)}Offload: ${formatOffloadShare(snap.sum)} received on the offloaded queues\n`
-        : '\nOffload: off (software receive path)\n',
-    );
+    let text = fioText(run);
+    const verified = results.reduce((a, r) => a + r.verifiedBlocks, 0);
+    if (verified > 0 && results.every((r) => r.error === undefined)) text += `\nVerify: ${verified} blocks checked, all match\n`;
+    text += formatRecovery(recovery!, results);
+    text += snap
+      ? `\nOffload statistics:\n${formatEthtool(snap)}Offload: ${formatOffloadShare(snap.sum)} received on the offloaded queues\n`
+      : '\nOffload: off (software receive path)\n';
+    process.stdout.write(text);
   }
-  if (result.error !== undefined) {
-    process.stderr.write(`nvmeotcp perf: ${result.error}\n`);
+  // The results are out; the final counters stay up for a last scrape if asked.
+  await lingerThenClose(stats, o.statsLinger, logErr);
+  const failed = results.find((r) => r.error !== undefined);
+  if (failed?.error !== undefined) {
+    process.stderr.write(`nvmeotcp perf: ${failed.error}\n`);
     return 1;
   }
   if (stoppedBy !== undefined) {
@@ -234,12 +283,18 @@ export function registerPerf(program: Command): void {
   const cmd = program
     .command('perf')
     .description('run a workload against a namespace (fio / spdk_nvme_perf habits) and show the offload counters')
-    .addOption(new Option('--rw <mode>', `I/O pattern: ${RW_MODES.join(', ')}`).default('randread').argParser(rwArg))
-    .option('--bs <size>', 'block size (4k, 128k...)', sizeArg, 4096)
-    .option('--iodepth <n>', 'requests in flight', intArg(1, 4096), 16)
-    .option('--runtime <seconds>', 'stop after this long', positiveNumberArg)
-    .option('--size <bytes>', 'stop after this many bytes of I/O (4g, 100m...)', sizeArg)
-    .option('--rwmixread <pct>', 'percentage of reads for rw/randrw', intArg(0, 100), 50)
+    .addOption(new Option('-w, --rw <mode>', `I/O pattern: ${RW_MODES.join(', ')}`).default('randread').argParser(rwArg))
+    .option('-o, --bs <size>', 'block size, bytes or with a suffix (4096, 4k, 128k...)', sizeArg, 4096)
+    .option('-q, --iodepth <n>', 'requests in flight, per job', intArg(1, 4096), 16)
+    .option('--size <bytes>', 'region of the namespace to use, from --offset (4g, 100m...; default: to the end)', sizeArg)
+    .option('--io_size <bytes>', 'amount of I/O per job (default: the region once)', sizeArg)
+    .option('--offset <bytes>', 'start of the region (default 0)', offsetArg)
+    .option('--runtime <seconds>', 'with --time_based, run this long; without, stop by then at the latest', positiveNumberArg)
+    .option('--time_based', 'run for --runtime, going round the region as often as it takes', false)
+    .option('-t, --time <seconds>', 'spdk_nvme_perf: run this long (--runtime SECONDS --time_based)', positiveNumberArg)
+    .option('--ramp_time <seconds>', 'run this long before measuring; nothing done then is counted', positiveNumberArg)
+    .option('--numjobs <n>', 'jobs running side by side, each with its own iodepth (fio numjobs)', intArg(1, 64), 1)
+    .option('-M, --rwmixread <pct>', 'percentage of reads for rw/randrw', intArg(0, 100), 50)
     .option('--verify', 'tag every written block and check every read (read modes write the region first)', false)
     .addOption(new Option('--offload <on|off>', 'host receive offload (the socket DDP device)').default(true, 'on').argParser(onOffArg))
     .addOption(
@@ -247,36 +302,67 @@ export function registerPerf(program: Command): void {
         .default('mlx5')
         .argParser(nicArg),
     )
-    .option('--hipri', 'poll for completions (busy-poll the event loop while I/O is in flight: lower latency, a core at 100%)', false)
+    .option(
+      '--hipri',
+      'poll for completions (busy-poll the event loop while small I/O (≤ 16 KiB) is in flight: lower latency, a core at 100%)',
+      false,
+    )
     .option('--nsid <n>', 'namespace ID (default: the first active one)', intArg(1, 0xfffffffe))
-    .option('--json', 'print one JSON object {workload, results, offload}', false)
-    .option('--stats-listen <addr:port>', 'serve /metrics and /stats of the offload device while running', parseHostPort);
-  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, recovery: true });
+    .addOption(
+      new Option('--output-format <format>', `results as fio writes them: ${OUTPUT_FORMATS.join(', ')}`)
+        .default('normal')
+        .argParser(outputFormatArg),
+    )
+    .option('--json', 'the same as --output-format json', false)
+    .option('--stats-listen <addr:port>', 'serve /metrics, /stats and /dashboard (offload and I/O counters) while running', parseHostPort)
+    .option('--stats-linger <seconds>', 'with --stats-listen: keep serving the final counters this long after the run', positiveNumberArg);
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, spdkPerf: true, recovery: true });
   cmd
     .addHelpText(
       'after',
       `
-Without --runtime or --size the workload makes one pass over the namespace. Progress
-shows live MB/s and IOPS (a bar on a terminal, one line per second otherwise). The
-summary gives IOPS, MB/s and latency percentiles in µs, then the offload counters
-(ethtool -S style) and the share of packets and bytes offloaded (the ratios blktests
-nvme/055 judges). READs of at least the device's io_threshold (32 KiB) are placed
-directly in the I/O buffers; smaller ones take the software path. The device counts
-packets as an Ethernet link (MSS 1448) would carry them; --nic mlx5 (default) places
-at most one PDU per packet, --nic generic any number. Exit code 1 if an
-I/O or a verification failed. SIGINT (Ctrl-C) or SIGTERM stops the workload: I/O in
-flight completes, then the results so far and the counters are printed (exit code
-130 or 143; a second signal ends perf at once).
+fio's meanings: --size is the region, --io_size the amount of I/O (default: one pass
+over the region), --runtime with --time_based the duration (without --time_based,
+--runtime only caps a size-bounded run), --ramp_time a warm-up left out of every
+result, --numjobs that many jobs side by side (results per job, then the group's).
+Results go to stdout in fio's normal format, or as fio's JSON with --output-format
+json (--json): fio's keys and units (bw in KiB/s, latencies in ns, runtime in ms),
+with our own facts (target, offload counters, verification) in "nvmeotcp" objects.
+Progress and status lines go to stderr: a bar with MiB/s, IOPS and the ETA on a
+terminal, one line per second otherwise (none with JSON output).
+
+spdk_nvme_perf's short flags work too: -q depth, -o I/O size in bytes, -w pattern,
+-t seconds (time-based), -M read percentage. In perf, -q and -t are therefore
+spdk_nvme_perf's: the host NQN and transport are --hostnqn and --transport here.
+
+The summary's offload part gives the counters (ethtool -S style) and the share of
+packets and bytes offloaded (the ratios blktests nvme/055 judges). READs of at least
+the device's io_threshold (32 KiB) are placed directly in the I/O buffers; smaller
+ones take the software path. The device counts packets as an Ethernet link (MSS
+1448) would carry them; --nic mlx5 (default) places at most one PDU per packet,
+--nic generic any number. Exit code 1 if an I/O or a verification failed. SIGINT
+(Ctrl-C) or SIGTERM stops the workload: I/O in flight completes, then the results
+so far and the counters are printed (exit code 130 or 143; a second signal ends
+perf at once).
 
 Examples:
-  nvmeotcp perf -a 127.0.0.1 -s 4420 --rw randread --bs 128k --iodepth 32 --runtime 10
-  nvmeotcp perf -s 4420 --rw write --bs 4k --size 64m --verify --json
-  nvmeotcp perf -s 4420 --offload off -G --rw read --bs 128k --runtime 5
-  nvmeotcp perf -s 4420 --rw randread --bs 4k --iodepth 64 --hipri --runtime 10`,
+  nvmeotcp perf -a 127.0.0.1 -s 4420 --rw randread --bs 128k --iodepth 32 --runtime 10 --time_based
+  nvmeotcp perf -s 4420 -q 32 -o 4096 -w randrw -M 70 -t 10
+  nvmeotcp perf -s 4420 --rw write --bs 4k --size 64m --verify --output-format json > out.json
+  nvmeotcp perf -s 4420 --offload off -G --rw read --bs 128k --size 1g --numjobs 2
+  nvmeotcp perf -s 4420 --rw randread --bs 4k --iodepth 64 --hipri -t 10 --ramp_time 2`,
     )
     .action(async (opts: PerfOpts & Record<string, unknown>) => {
-      if (opts.runtime !== undefined && opts.size !== undefined) throw new CliError('give --runtime or --size, not both');
-      if (opts.statsListen && !opts.offload) throw new CliError('--stats-listen serves the offload counters: it needs --offload on');
+      if (opts.time !== undefined) {
+        if (opts.runtime !== undefined) throw new CliError('give -t or --runtime, not both');
+        opts.runtime = opts.time;
+        opts.time_based = true;
+      }
+      if (opts.time_based && opts.runtime === undefined) throw new CliError('--time_based needs --runtime (or give -t SECONDS)');
+      if (opts.verify && opts.numjobs > 1)
+        throw new CliError("--verify with --numjobs above 1: the jobs would overwrite each other's blocks");
+      if (opts.json) opts.outputFormat = 'json';
+      if (opts.statsLinger !== undefined && !opts.statsListen) throw new CliError('--stats-linger needs --stats-listen');
       process.exitCode = await runPerf(opts, connectionFlags(opts));
     });
 }

@@ -4,7 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { intArg, positiveNumberArg } from '../args.ts';
 import { CliError, describeError } from '../errors.ts';
-import { formatStatsText, NETLINK_OPS, type NetlinkOp, netlinkReply, parseStatsJson, rateSnapshot, statsJson } from '../stats-view.ts';
+import {
+  formatRatesText,
+  formatStatsText,
+  NETLINK_OPS,
+  type NetlinkOp,
+  netlinkReply,
+  parseStatsJson,
+  rateSnapshot,
+  statsJson,
+} from '../stats-view.ts';
 
 interface StatsOpts {
   url: string;
@@ -67,8 +76,9 @@ async function runStats(o: StatsOpts): Promise<void> {
     await sleep(o.watch * 1000);
     const cur = parseStatsJson(await fetchStats(o.url), o.url);
     const now = performance.now();
-    const rates = rateSnapshot(prev, cur, (now - prevAt) / 1000);
-    process.stdout.write(o.json ? `${JSON.stringify(statsJson(rates, o))}\n` : `${formatStatsText(rates, o)}\n`);
+    const secs = (now - prevAt) / 1000;
+    const rates = rateSnapshot(prev, cur, secs);
+    process.stdout.write(o.json ? `${JSON.stringify(statsJson(rates, o))}\n` : `${formatRatesText(rates, cur, o, new Date(), secs)}\n`);
     prev = cur;
     prevAt = now;
   }
@@ -88,12 +98,14 @@ export function registerStats(program: Command): void {
     .addHelpText(
       'after',
       `
-Reads <url>/stats (JSON of one snapshot). Output: "NIC statistics:", then the global
-counters, their sums over every receive channel (the seed's ten, then rx_packets and
-rx_bytes: every segment and byte of the offloaded queues, ours), and with --per-queue
-(--per-channel) one block per queue (channel), in ethtool -S order. --json prints the
-same counters under their seed names. --watch shows the change per second between
-reads. --netlink prints what the series' uAPI (the ulp-ddp generic netlink family)
+Reads <url>/stats (JSON of one snapshot). Output for an offload device (perf, demo):
+"NIC statistics:", then the global counters, their sums over every receive channel
+(the seed's ten, then rx_packets and rx_bytes: every segment and byte of the
+offloaded queues, ours), and with --per-queue (--per-channel) one block per queue
+(channel), in ethtool -S order; for a target, "Target statistics:" and its controller
+counters. --json prints the same counters under their seed names. --watch prints the
+change per second between reads: one block per read, headed by its time (UTC) and
+the interval, every value in /s. --netlink prints what the series' uAPI (the ulp-ddp generic netlink family)
 answers: stats-get (ifindex and exactly the ten rx-nvme-tcp-* counters; the family
 has no per-queue values) or caps-get (ifindex, hw, active).
 

@@ -128,8 +128,10 @@ export function formatStr(lbaSize: number, metadataSize: number): string {
 }
 
 export interface ListRow {
-  /** Our name for the namespace (we are not a kernel: no /dev node exists). */
+  /** The block device node the kernel would create (/dev/nvme0n1); we are not a kernel, so it does not exist. */
   node: string;
+  /** The generic character node (/dev/ng0n1), as nvme-cli 2.x names it; it does not exist either. */
+  generic: string;
   sn: string;
   mn: string;
   fr: string;
@@ -141,14 +143,15 @@ export interface ListRow {
   nuse: number;
 }
 
-/** One row per namespace of controller `ctrlName`: NSZE, NUSE and MS as Identify Namespace gave them. */
+/** One row per namespace of controller instance `instance` (nvme<instance>): NSZE, NUSE and MS as Identify Namespace gave them. */
 export function listRows(
-  ctrlName: string,
+  instance: number,
   id: Pick<IdentifyController, 'sn' | 'mn' | 'fr'>,
   namespaces: readonly NamespaceInfo[],
 ): ListRow[] {
   return namespaces.map((ns) => ({
-    node: `${ctrlName}n${ns.nsid}`,
+    node: `/dev/nvme${instance}n${ns.nsid}`,
+    generic: `/dev/ng${instance}n${ns.nsid}`,
     sn: id.sn,
     mn: id.mn,
     fr: id.fr,
@@ -160,42 +163,46 @@ export function listRows(
   }));
 }
 
-/** `nvme list` (the classic one-table layout: "%-16s %-20s %-40s %-9s %-26s %-16s %-8s"). */
+/** Column widths of nvme-cli 2.x `nvme list`: Node, Generic, SN, Model, Namespace, Usage, Format, FW Rev. */
+const LIST_WIDTHS = [21, 21, 20, 40, 10, 26, 16, 8];
+
+/** `nvme list` as nvme-cli 2.x prints it (the namespace ID in hex, "%#x"). */
 export function formatListTable(rows: readonly ListRow[]): string {
-  const widths = [16, 20, 40, 9, 26, 16];
+  // nvme-cli pads the last column too; trailing blanks are dropped here.
   const line = (cols: string[]) =>
-    `${cols
-      .slice(0, 6)
-      .map((c, i) => padR(c, widths[i]))
-      .join(' ')} ${cols[6]}`.trimEnd();
+    cols
+      .map((c, i) => padR(c.slice(0, LIST_WIDTHS[i]), LIST_WIDTHS[i]))
+      .join(' ')
+      .trimEnd();
   const out = [
-    line(['Node', 'SN', 'Model', 'Namespace', 'Usage', 'Format', 'FW Rev']),
-    line([...widths.map((w) => '-'.repeat(w)), '-'.repeat(8)]),
+    line(['Node', 'Generic', 'SN', 'Model', 'Namespace', 'Usage', 'Format', 'FW Rev']),
+    line(LIST_WIDTHS.map((w) => '-'.repeat(w))),
   ];
   for (const r of rows) {
     out.push(
       line([
         r.node,
-        r.sn.slice(0, 20),
-        r.mn.slice(0, 40),
-        String(r.nsid),
+        r.generic,
+        r.sn,
+        r.mn,
+        `0x${r.nsid.toString(16)}`,
         usageStr(r.nuse * r.lbaSize, r.nsze * r.lbaSize),
         formatStr(r.lbaSize, r.metadataSize),
-        r.fr.slice(0, 8),
+        r.fr,
       ]),
     );
   }
   return `${out.join('\n')}\n`;
 }
 
-/** `nvme list -o json` (the classic "Devices" array). */
-export function listJson(rows: readonly ListRow[]): object {
+/** `nvme list -o json` of nvme-cli 2.x (the "Devices" array, one object per namespace). */
+export function listJson(rows: readonly ListRow[]): { Devices: object[] } {
   return {
-    Devices: rows.map((r, i) => ({
+    Devices: rows.map((r) => ({
       NameSpace: r.nsid,
       DevicePath: r.node,
+      GenericPath: r.generic,
       Firmware: r.fr,
-      Index: i,
       ModelNumber: r.mn,
       SerialNumber: r.sn,
       UsedBytes: r.nuse * r.lbaSize,

@@ -1,8 +1,9 @@
-// File namespace store through an fs.promises FileHandle. The file is created if
-// missing and extended (sparse) to the namespace size; bytes past the end of a
-// shorter file read as zeros.
+// File namespace store through an fs.promises FileHandle. A missing file is created
+// at the namespace size (sparse); an existing file is never grown: one shorter than
+// the namespace is refused. A read-only store opens the file O_RDONLY and never creates it.
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { InvalidArgumentError } from '../../protocol/errors.ts';
 import type { Backend } from './types.ts';
 
 const ZERO_CHUNK = 1 << 20;
@@ -10,16 +11,19 @@ const ZERO_CHUNK = 1 << 20;
 export class FileBackend implements Backend {
   readonly kind = 'file';
   private fh: FileHandle | undefined;
+  private opening: Promise<void> | undefined;
   private zeroes: Buffer | undefined;
 
   /**
    * `size`: the namespace size; a shorter file is extended (sparse) to it when opened.
    * `writeThrough`: opened with O_DSYNC, so a write returns once its data is on stable storage.
+   * `readOnly`: opened O_RDONLY (the namespace is served write-protected).
    */
   constructor(
     readonly path: string,
-    readonly size: number,
+    public size: number,
     readonly writeThrough = false,
+    readonly readOnly = false,
   ) {}
 
   /** The size of an existing file, for a namespace declared without a size. */
@@ -32,18 +36,34 @@ export class FileBackend implements Backend {
     }
   }
 
-  async open(): Promise<void> {
-    if (this.fh !== undefined) return;
+  /** Opens the file once (later calls share the first one's promise). */
+  open(): Promise<void> {
+    this.opening ??= this.openFile();
+    return this.opening;
+  }
+
+  private async openFile(): Promise<void> {
     const sync = this.writeThrough ? constants.O_DSYNC : 0;
+    const mode = this.readOnly ? constants.O_RDONLY : constants.O_RDWR | sync;
     let fh: FileHandle;
+    let created = false;
     try {
-      fh = await open(this.path, constants.O_RDWR | sync);
+      fh = await open(this.path, mode);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fh = await open(this.path, constants.O_RDWR | constants.O_CREAT | sync, 0o644);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.readOnly) throw err;
+      fh = await open(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | sync, 0o644);
+      created = true;
     }
     const st = await fh.stat();
-    if (st.size < this.size) await fh.truncate(this.size);
+    if (st.isFile() && st.size < this.size) {
+      if (!created) {
+        await fh.close();
+        throw new InvalidArgumentError(
+          `${this.path} is ${st.size} bytes, less than the namespace size ${this.size}: it is not grown (give no size, or grow the file yourself)`,
+        );
+      }
+      await fh.truncate(this.size);
+    }
     this.fh = fh;
   }
 
@@ -91,6 +111,12 @@ export class FileBackend implements Backend {
 
   deallocate(off: number, len: number): Promise<void> {
     return this.writeZeroes(off, len);
+  }
+
+  /** Truncates or extends (sparse) the file; the new size counts once that is done. */
+  async resize(size: number): Promise<void> {
+    await this.handle().truncate(size);
+    this.size = size;
   }
 
   flush(): Promise<void> {

@@ -12,7 +12,7 @@ export class RamBackend implements Backend {
   readonly writeThrough = true;
   private readonly chunks: (Buffer | undefined)[];
 
-  constructor(readonly size: number) {
+  constructor(public size: number) {
     this.chunks = new Array(Math.ceil(size / RAM_CHUNK)).fill(undefined);
   }
 
@@ -72,6 +72,28 @@ export class RamBackend implements Backend {
 
   deallocate(off: number, len: number): undefined {
     return this.writeZeroes(off, len);
+  }
+
+  resize(size: number): undefined {
+    const oldLast = this.chunks.length - 1;
+    const n = Math.ceil(size / RAM_CHUNK);
+    this.chunks.length = Math.min(this.chunks.length, n);
+    while (this.chunks.length < n) this.chunks.push(undefined);
+    this.size = size;
+    // Only the old and the new last chunks can change length: they get a copy of what
+    // they keep (never changed in place, so views of the old one stay as they were).
+    this.fitChunk(Math.min(oldLast, n - 1));
+    this.fitChunk(n - 1);
+    return undefined;
+  }
+
+  private fitChunk(i: number): void {
+    const old = this.chunks[i];
+    const len = this.chunkLen(i);
+    if (old === undefined || old.length === len) return;
+    const c = Buffer.alloc(len);
+    old.copy(c, 0, 0, Math.min(len, old.length));
+    this.chunks[i] = c;
   }
 
   flush(): undefined {

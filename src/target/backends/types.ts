@@ -28,6 +28,11 @@ export interface Backend {
   writeZeroes(off: number, len: number): Promise<void> | undefined;
   /** Deallocates [off, off+len); reads of it return zeros afterwards (DLFEAT 1). */
   deallocate(off: number, len: number): Promise<void> | undefined;
+  /**
+   * Changes the capacity to `size` bytes: bytes past the old end read as zeros, bytes
+   * past the new end are dropped. Views handed out by read() stay valid.
+   */
+  resize(size: number): Promise<void> | undefined;
   /** Makes every completed write durable. */
   flush(): Promise<void> | undefined;
   /** Flushes and releases the store. */

@@ -194,17 +194,20 @@ test('prometheus - parses as counters with help, global without queue label, per
     assert.equal(fams[i].help, d.help);
   }
   assert.deepEqual(fams[0].metrics, [{ value: '3', labels: { role: 'host', device: 'sock0' } }]);
+  // Every data-path series has the same label names; the retired ones, one per channel, carry ctrl="".
   assert.deepEqual(fams[9].metrics, [
-    { value: '131072', labels: { role: 'host', device: 'sock0', ctrl: 'c1', queue: '1' } },
-    { value: '65536', labels: { role: 'host', device: 'sock0', ctrl: 'c1', queue: '2' } },
-    { value: '4096', labels: { role: 'host', device: 'sock0', queue: 'retired' } },
+    { value: '131072', labels: { role: 'host', device: 'sock0', ctrl: 'c1', queue: '1', channel: '0' } },
+    { value: '65536', labels: { role: 'host', device: 'sock0', ctrl: 'c1', queue: '2', channel: '1' } },
+    { value: '0', labels: { role: 'host', device: 'sock0', ctrl: '', queue: 'retired', channel: '0' } },
+    { value: '4096', labels: { role: 'host', device: 'sock0', ctrl: '', queue: 'retired', channel: '1' } },
   ]);
   assert.deepEqual(
-    fams[6].metrics.map((m) => [m.labels?.queue, m.value]),
+    fams[6].metrics.map((m) => [m.labels?.queue, m.labels?.channel, m.value]),
     [
-      ['1', '0'],
-      ['2', '0'],
-      ['retired', '5'],
+      ['1', '0', '0'],
+      ['2', '1', '0'],
+      ['retired', '0', '0'],
+      ['retired', '1', '5'],
     ],
   );
   // The series of a data-path family add up to the snapshot's sum.
@@ -215,6 +218,7 @@ test('prometheus - parses as counters with help, global without queue label, per
     [
       ['1', '5'],
       ['2', '3'],
+      ['retired', '0'],
       ['retired', '1'],
     ],
   );
@@ -231,14 +235,14 @@ test('prometheus - label values are escaped, and several devices share one famil
     [{ device: 'a' }, { device: 'b' }],
   );
   assert.equal(fams[9].metrics[0].labels?.ctrl, 'nqn."x"\\y\nz');
-  assert.equal(fams[9].metrics.length, 6);
+  assert.equal(fams[9].metrics.length, 8);
 });
 
 test('prometheus - no labels at all: bare sample lines', () => {
   const r = new StatsRegistry({ channels: 1 });
   const text = formatPrometheus(r.snapshot());
   assert.match(text, /^nvmeotcp_rx_sk_add_total 0$/m);
-  assert.match(text, /^nvmeotcp_rx_bytes_total\{queue="retired"\} 0$/m);
+  assert.match(text, /^nvmeotcp_rx_bytes_total\{ctrl="",queue="retired",channel="0"\} 0$/m);
 });
 
 test('netlink - stats-get reply: ifindex and exactly the ten rx-nvme-tcp-* attributes, in order', () => {

@@ -61,9 +61,9 @@ test('stats server - HEAD has the length but no body; other methods 405; other p
   assert.equal(p.headers.get('allow'), 'GET, HEAD');
   await p.text();
 
-  const n = await fetch(`${base}/`);
+  const n = await fetch(`${base}/nope`);
   assert.equal(n.status, 404);
-  assert.match(await n.text(), /try \/metrics or \/stats/);
+  assert.match(await n.text(), /try \/metrics, \/stats or \/dashboard/);
 });
 
 test('stats server - an endpoint that throws answers 500 with its message, and the server keeps serving', async (t) => {
@@ -113,4 +113,20 @@ test('snapshot endpoints - /metrics and /stats come from a fresh snapshot of the
   assert.ok(bytes, 'nvmeotcp_rx_bytes_total is exported');
   assert.equal(bytes.metrics.find((m) => m.labels?.queue === '1')?.value, '8192');
   assert.equal((ep.stats() as ReturnType<StatsRegistry['snapshot']>).sum.rx_nvmeotcp_bytes, 8192);
+});
+
+test('stats server - /dashboard is the HTML page, / redirects to it', async (t) => {
+  const s = await startStatsServer(LOOPBACK, fixedEndpoints());
+  t.after(() => s.close());
+  const base = `http://127.0.0.1:${s.address.port}`;
+  const d = await fetch(`${base}/dashboard`);
+  assert.equal(d.status, 200);
+  assert.equal(d.headers.get('content-type'), 'text/html; charset=utf-8');
+  const html = await d.text();
+  assert.match(html, /^<!doctype html>/);
+  assert.match(html, /fetch\('stats'/);
+  const r = await fetch(`${base}/`, { redirect: 'manual' });
+  assert.equal(r.status, 302);
+  assert.equal(r.headers.get('location'), '/dashboard');
+  await r.text();
 });

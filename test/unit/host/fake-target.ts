@@ -53,6 +53,10 @@ export interface FakeTargetOptions {
   mqes?: number;
   maxcmd?: number;
   kas?: number;
+  /** Identify ONCS (default 0x0c: DSM and Write Zeroes). */
+  oncs?: number;
+  /** Identify VWC (default 1: a volatile write cache). */
+  vwc?: number;
   /** Grant this many I/O queues (default 8). */
   maxIoQueues?: number;
   /** Overrides of the ICResp fields. */
@@ -367,8 +371,8 @@ export class FakeConn implements RecvHandler {
               kas: disc ? 0 : (t.o.kas ?? 50),
               maxcmd: t.o.maxcmd ?? 128,
               nn: Math.max(0, ...t.namespaces.map((n) => n.nsid)),
-              oncs: 0x0c,
-              vwc: 1,
+              oncs: t.o.oncs ?? 0x0c,
+              vwc: t.o.vwc ?? 1,
               sgls: 0x00100001,
               subnqn: disc ? NQN_DISCOVERY : t.subnqn,
               ioccsz: ((t.o.icdSize ?? 8192) + 64) / 16,

@@ -223,3 +223,123 @@ test('data budget - random takes, releases and cancels: exact accounting, FIFO g
   assert.equal(b.used, 0);
   assert.equal(b.waiting, 0);
 });
+
+test('data budget - per-queue accounts: a queue at its own limit waits for its own buffers and holds no other queue up', async () => {
+  const b = new DataBudget(64 * K, 16 * K);
+  const log: string[] = [];
+  const qa = b.account();
+  const qb = b.account();
+  const a1 = b.take(16 * K, new W('a1', log), qa)!;
+  const a2 = new W('a2', log);
+  assert.equal(b.take(4 * K, a2, qa), undefined, 'qa is at its 16 KiB');
+  assert.equal(b.waiting, 1);
+  // qb is not held up by qa's waiter: the budget has room and qb has its share.
+  const b1 = b.take(16 * K, new W('b1', log), qb)!;
+  assert.equal(b1.length, 16 * K);
+  assert.deepEqual([qa.held, qb.held, b.used], [16 * K, 16 * K, 32 * K]);
+  // Another queue's release does nothing for qa; qa's own does.
+  b.release(b1, qb);
+  await microtasks();
+  assert.deepEqual(log, []);
+  b.release(a1, qa);
+  await microtasks();
+  assert.deepEqual(log, ['a2']);
+  b.release(a2.got!, qa);
+  assert.deepEqual([qa.held, qb.held, b.used], [0, 0, 0]);
+});
+
+test('data budget - waiters of several queues are served round robin; one blocked by the whole budget is not overtaken', async () => {
+  const b = new DataBudget(16 * K, 16 * K);
+  const log: string[] = [];
+  const qa = b.account();
+  const qb = b.account();
+  const qc = b.account();
+  const first = b.take(16 * K, new W('x', log), qc)!;
+  const ws: W[] = [];
+  for (const [name, q] of [
+    ['a1', qa],
+    ['a2', qa],
+    ['a3', qa],
+    ['b1', qb],
+    ['b2', qb],
+  ] as const) {
+    const w = new W(name, log);
+    ws.push(w);
+    assert.equal(b.take(8 * K, w, q), undefined);
+  }
+  // A 4 KiB request of a third queue waits too: the heads in front are blocked by the whole budget.
+  const c1 = new W('c1', log);
+  assert.equal(b.take(4 * K, c1, qc), undefined);
+  b.release(first, qc);
+  await microtasks();
+  // 16 KiB free: one grant per queue per turn, a then b.
+  assert.deepEqual(log, ['a1', 'b1']);
+  b.release(ws[0].got!, qa);
+  await microtasks();
+  assert.deepEqual(log, ['a1', 'b1', 'c1']);
+  b.release(ws[3].got!, qb);
+  b.release(c1.got!, qc);
+  await microtasks();
+  assert.deepEqual(log, ['a1', 'b1', 'c1', 'a2', 'b2']);
+  b.release(ws[1].got!, qa);
+  b.release(ws[4].got!, qb);
+  await microtasks();
+  assert.deepEqual(log, ['a1', 'b1', 'c1', 'a2', 'b2', 'a3']);
+  b.release(ws[2].got!, qa);
+  assert.deepEqual({ used: b.used, waiting: b.waiting }, { used: 0, waiting: 0 });
+  assert.deepEqual([qa.held, qb.held, qc.held], [0, 0, 0]);
+});
+
+test('data budget - random takes, releases and cancels over several queues: exact per-queue accounting, within both limits, nobody left waiting', async () => {
+  const rng = new Prng(13);
+  const limit = 256 * K;
+  const qlimit = 128 * K;
+  const b = new DataBudget(limit, qlimit);
+  const accts = [b.account(), b.account(), b.account(), b.account()];
+  const held: { buf: Buffer; a: number }[] = [];
+  let queued: { w: W; a: number }[] = [];
+  const heldBy = [0, 0, 0, 0];
+  for (let step = 0; step < 3000; step++) {
+    const r = rng.int(0, 9);
+    if (r < 5) {
+      const a = rng.int(0, 3);
+      const w = new W(`w${step}`);
+      const got = b.take(rng.pick([512, 4096, 16 * K, 64 * K, 128 * K]), w, accts[a]);
+      if (got !== undefined) {
+        held.push({ buf: got, a });
+        heldBy[a] += got.length;
+      } else queued.push({ w, a });
+    } else if (r < 9 && held.length > 0) {
+      const [x] = held.splice(rng.int(0, held.length - 1), 1);
+      heldBy[x.a] -= x.buf.length;
+      b.release(x.buf, accts[x.a]);
+    } else if (queued.length > 0) {
+      const [x] = queued.splice(rng.int(0, queued.length - 1), 1);
+      b.cancel(x.w);
+    }
+    await Promise.resolve();
+    for (const x of queued.filter((q) => q.w.got !== undefined)) {
+      held.push({ buf: x.w.got!, a: x.a });
+      heldBy[x.a] += x.w.got!.length;
+    }
+    queued = queued.filter((q) => q.w.got === undefined);
+    assert.deepEqual(
+      accts.map((a) => a.held),
+      heldBy,
+    );
+    assert.ok(heldBy.every((h) => h <= qlimit));
+    assert.equal(b.used, heldBy[0] + heldBy[1] + heldBy[2] + heldBy[3]);
+    assert.ok(b.used <= limit && b.used + b.pooled <= limit);
+    assert.equal(b.waiting, queued.length);
+  }
+  // Releasing everything grants every waiter in the end.
+  while (held.length > 0) {
+    const x = held.pop()!;
+    b.release(x.buf, accts[x.a]);
+    await microtasks();
+    for (const q of queued.filter((q) => q.w.got !== undefined)) held.push({ buf: q.w.got!, a: q.a });
+    queued = queued.filter((q) => q.w.got === undefined);
+  }
+  assert.equal(queued.length, 0);
+  assert.deepEqual({ used: b.used, waiting: b.waiting }, { used: 0, waiting: 0 });
+});

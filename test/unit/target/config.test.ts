@@ -35,7 +35,7 @@ test('target subsystem - NSIDs default to the next free one; duplicates and bad 
       namespaces: [
         { backend: { kind: 'ram', size: 1 << 20 } },
         { nsid: 5, backend: { kind: 'ram', size: 1 << 20 }, lbaSize: 4096 },
-        { backend: { kind: 'ram', size: (1 << 20) + 100 } },
+        { backend: { kind: 'ram', size: (1 << 20) + 512 } },
       ],
     },
     1 << 30,
@@ -43,7 +43,7 @@ test('target subsystem - NSIDs default to the next free one; duplicates and bad 
   assert.deepEqual(s.nsids, [1, 5, 6]);
   assert.equal(s.nn, 6);
   assert.equal(s.namespaces.get(5)!.nlba, 256);
-  assert.equal(s.namespaces.get(6)!.nlba, 2048);
+  assert.equal(s.namespaces.get(6)!.nlba, 2049);
   assert.equal(s.allowAnyHost, true);
   const dup = { nqn: 'nqn.x:b', namespaces: [{ nsid: 2, backend: { kind: 'ram' as const, size: 4096 } }] };
   dup.namespaces.push(dup.namespaces[0]);
@@ -53,6 +53,19 @@ test('target subsystem - NSIDs default to the next free one; duplicates and bad 
     InvalidArgumentError,
   );
   assert.throws(() => new Subsystem({ nqn: '' }, 1 << 20), InvalidArgumentError);
+  // A size that is not whole blocks is refused, never rounded down in silence.
+  assert.throws(
+    () => new Subsystem({ nqn: 'nqn.x:d', namespaces: [{ backend: { kind: 'ram', size: (1 << 20) + 100 } }] }, 1 << 30),
+    /nsid 1: size 1048676 is not a multiple of the 512-byte block size/,
+  );
+  assert.throws(
+    () =>
+      new Subsystem(
+        { nqn: 'nqn.x:d', namespaces: [{ lbaSize: 4096, backend: { kind: 'file', path: '/nonexistent/x', size: 6144 } }] },
+        1 << 30,
+      ),
+    /size 6144 is not a multiple of the 4096-byte block size/,
+  );
 });
 
 test('target subsystem - an allow-list turns off allow-any unless asked for', () => {
@@ -69,27 +82,36 @@ test('target - the discovery subsystem cannot be configured, nor a subsystem twi
 });
 
 test('target discovery - wildcard listeners report the connection local address, IPv4-mapped unwrapped', () => {
-  assert.equal(traddrFor({ host: '0.0.0.0', port: 1, portid: 1 }, '192.0.2.7'), '192.0.2.7');
-  assert.equal(traddrFor({ host: '::', port: 1, portid: 1 }, '::ffff:127.0.0.1'), '127.0.0.1');
-  assert.equal(traddrFor({ host: '::', port: 1, portid: 1 }, '::1'), '::1');
-  assert.equal(traddrFor({ host: '10.0.0.1', port: 1, portid: 1 }, '127.0.0.1'), '10.0.0.1');
+  const l = (host: string) => ({ host, port: 1, portid: 1, subsystems: undefined });
+  assert.equal(traddrFor(l('0.0.0.0'), '192.0.2.7'), '192.0.2.7');
+  assert.equal(traddrFor(l('::'), '::ffff:127.0.0.1'), '127.0.0.1');
+  assert.equal(traddrFor(l('::'), '::1'), '::1');
+  assert.equal(traddrFor(l('10.0.0.1'), '127.0.0.1'), '10.0.0.1');
 });
 
-test('target discovery - entries: subsystems × listeners, IPv6 address family, hidden subsystems skipped', () => {
-  const subs = [new Subsystem({ nqn: 'nqn.x:s1' }, 1 << 20), new Subsystem({ nqn: 'nqn.x:s2', allowedHosts: ['other'] }, 1 << 20)];
-  const ls = [
-    { host: '127.0.0.1', port: 4420, portid: 1 },
-    { host: '::1', port: 4421, portid: 2 },
+test("target discovery - entries: the current discovery subsystem first, then the port's linked subsystems the host may use", () => {
+  const subs = [
+    new Subsystem({ nqn: 'nqn.x:s1' }, 1 << 20),
+    new Subsystem({ nqn: 'nqn.x:s2', allowedHosts: ['other'] }, 1 << 20),
+    new Subsystem({ nqn: 'nqn.x:s3' }, 1 << 20),
   ];
-  const e = discoveryEntries(subs, ls, 'me', '127.0.0.1', 128);
+  const all = { host: '127.0.0.1', port: 4420, portid: 1, subsystems: undefined };
+  const v6 = { host: '::1', port: 4421, portid: 2, subsystems: new Set(['nqn.x:s2', 'nqn.x:s3']) };
+  const rows = (e: ReturnType<typeof discoveryEntries>) =>
+    e.map((x) => [x.subtype, x.subnqn, x.traddr, x.trsvcid, x.adrfam, x.portid, x.asqsz, x.eflags]);
+  assert.deepEqual(rows(discoveryEntries(subs, all, 'me', '127.0.0.1', 128)), [
+    [3, NQN_DISCOVERY, '127.0.0.1', '4420', 1, 1, 128, 0],
+    [2, 'nqn.x:s1', '127.0.0.1', '4420', 1, 1, 128, 0],
+    [2, 'nqn.x:s3', '127.0.0.1', '4420', 1, 1, 128, 0],
+  ]);
+  assert.deepEqual(rows(discoveryEntries(subs, v6, 'me', '::1', 32)), [
+    [3, NQN_DISCOVERY, '::1', '4421', 2, 2, 32, 0],
+    [2, 'nqn.x:s3', '::1', '4421', 2, 2, 32, 0],
+  ]);
   assert.deepEqual(
-    e.map((x) => [x.subnqn, x.traddr, x.trsvcid, x.adrfam, x.portid, x.asqsz]),
-    [
-      ['nqn.x:s1', '127.0.0.1', '4420', 1, 1, 128],
-      ['nqn.x:s1', '::1', '4421', 2, 2, 128],
-    ],
+    discoveryEntries(subs, v6, 'other', '::1', 32).map((x) => x.subnqn),
+    [NQN_DISCOVERY, 'nqn.x:s2', 'nqn.x:s3'],
   );
-  assert.equal(discoveryEntries(subs, ls, 'other', '127.0.0.1', 128).length, 4);
 });
 
 test('target namespaceBytes - a copy (across RAM chunks), and a bad namespace or range is an InvalidArgumentError', async (t) => {

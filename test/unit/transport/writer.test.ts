@@ -200,3 +200,35 @@ test('writer - sendThen: done once the writer no longer needs the buffer (copied
   assert.equal(bigDone, 2);
   assert.equal(s.chunks.length, n);
 });
+
+test('writer - flushAt: endPdu hands the batch over once it holds flushAt bytes, only at a PDU end; without it only the turn ends a batch', async () => {
+  const s = new FakeSocket();
+  const w = new PduWriter(s as unknown as Socket, { flushAt: 10_000 });
+  const rng = new Prng(7);
+  const pdus = Array.from({ length: 6 }, () => [rng.bytes(72), rng.bytes(4096)]);
+  for (const [hdr, data] of pdus) {
+    const at = w.reserve(hdr.length);
+    hdr.copy(w.buf, at);
+    w.send(data);
+    w.endPdu();
+  }
+  // 4168 bytes per PDU: the third PDU reaches 10 000 bytes, and so does the sixth.
+  assert.equal(w.batches, 2, 'two batches reached flushAt');
+  assert.equal(s.chunks.length, 2);
+  assert.equal(s.chunks[0].snap.length, 3 * 4168, 'the batch ends with a whole PDU');
+  assert.equal(s.corks, 1, 'still corked for the rest of the turn');
+  await turn();
+  assert.equal(s.corks, 0);
+  assert.deepEqual(s.bytes(), Buffer.concat(pdus.flat()), 'the bytes in order');
+
+  const s2 = new FakeSocket();
+  const w2 = new PduWriter(s2 as unknown as Socket);
+  for (const [hdr, data] of pdus) {
+    w2.send(hdr, data);
+    w2.endPdu();
+  }
+  assert.equal(s2.chunks.length, 0, 'no flushAt: nothing before the end of the turn');
+  await turn();
+  assert.equal(w2.batches, 1);
+  assert.deepEqual(s2.bytes(), Buffer.concat(pdus.flat()));
+});

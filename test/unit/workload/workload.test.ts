@@ -1,68 +1,9 @@
 import assert from 'node:assert/strict';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { LatencyHistogram } from '../../../src/workload/histogram.ts';
 import { checkPattern, writePattern } from '../../../src/workload/pattern.ts';
-import { type BlockDevice, parseSize, runWorkload } from '../../../src/workload/workload.ts';
-
-/** An in-memory block device that completes asynchronously and records what it did. */
-class MemDevice implements BlockDevice {
-  readonly data: Buffer;
-  reads = 0;
-  writes = 0;
-  maxInflight = 0;
-  private inflight = 0;
-  corruptLba = -1;
-  constructor(
-    readonly lbaSize: number,
-    readonly nlba: number,
-  ) {
-    this.data = Buffer.alloc(lbaSize * nlba);
-  }
-  private async op<T>(f: () => T): Promise<T> {
-    this.inflight++;
-    this.maxInflight = Math.max(this.maxInflight, this.inflight);
-    await new Promise<void>((r) => setImmediate(r));
-    this.inflight--;
-    return f();
-  }
-  readInto(slba: number, buf: Buffer): Promise<unknown> {
-    return this.op(() => {
-      this.reads++;
-      this.data.copy(buf, 0, slba * this.lbaSize, slba * this.lbaSize + buf.length);
-      const n = buf.length / this.lbaSize;
-      if (this.corruptLba >= slba && this.corruptLba < slba + n) buf[(this.corruptLba - slba) * this.lbaSize + 100] ^= 1;
-    });
-  }
-  write(slba: number, buf: Buffer): Promise<unknown> {
-    return this.op(() => {
-      this.writes++;
-      buf.copy(this.data, slba * this.lbaSize);
-    });
-  }
-}
-
-/** The same device with the callback forms, which the workload must prefer; `failAt` makes the n-th submission throw. */
-class CallbackMemDevice extends MemDevice {
-  cbSubmits = 0;
-  failAt = -1;
-  submitRead<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void {
-    this.submitted();
-    this.readInto(slba, buf).then(
-      () => done(undefined, arg),
-      (e: Error) => done(e, arg),
-    );
-  }
-  submitWrite<A>(slba: number, buf: Buffer, done: (err: Error | undefined, arg: A) => void, arg: A): void {
-    this.submitted();
-    this.write(slba, buf).then(
-      () => done(undefined, arg),
-      (e: Error) => done(e, arg),
-    );
-  }
-  private submitted(): void {
-    if (this.cbSubmits++ === this.failAt) throw new Error('device refused the I/O');
-  }
-}
+import { parseSize, runWorkload } from '../../../src/workload/workload.ts';
+import { CallbackMemDevice, ClockedDevice, FakeClock, MemDevice } from '../../helpers/workload-devices.ts';
 
 test('histogram - quantiles within 1/64 of the recorded values', () => {
   const h = new LatencyHistogram();
@@ -157,55 +98,6 @@ test('workload - a corrupted block stops the run with a verify error', async () 
   assert.match(r.error ?? '', /^verify: lba 77: fill differs/);
 });
 
-/**
- * performance.now() and setInterval on a clock the test moves, for as long as test `t`
- * runs: `advance(ms)` runs every interval that falls due, in order. Runtime limits
- * and progress reports then come out the same on any machine, loaded or not.
- */
-class FakeClock {
-  now = 0;
-  private readonly timers = new Map<number, { fn: () => void; every: number; due: number }>();
-  private nextId = 1;
-
-  constructor(t: TestContext) {
-    const { now } = performance;
-    const { setInterval: set, clearInterval: clear } = globalThis;
-    performance.now = () => this.now;
-    globalThis.setInterval = ((fn: () => void, every: number) => {
-      const id = this.nextId++;
-      this.timers.set(id, { fn, every, due: this.now + every });
-      return id;
-    }) as unknown as typeof setInterval;
-    globalThis.clearInterval = ((id: number) => this.timers.delete(id)) as unknown as typeof clearInterval;
-    t.after(() => {
-      performance.now = now;
-      globalThis.setInterval = set;
-      globalThis.clearInterval = clear;
-    });
-  }
-
-  advance(ms: number): void {
-    this.now += ms;
-    for (const tm of this.timers.values()) {
-      for (; tm.due <= this.now; tm.due += tm.every) tm.fn();
-    }
-  }
-}
-
-/** MemDevice on a fake clock: every I/O completion moves it on by 1 ms. */
-class ClockedDevice extends MemDevice {
-  constructor(
-    readonly clock: FakeClock,
-    lbaSize: number,
-    nlba: number,
-  ) {
-    super(lbaSize, nlba);
-  }
-  override readInto(slba: number, buf: Buffer): Promise<unknown> {
-    return super.readInto(slba, buf).then(() => this.clock.advance(1));
-  }
-}
-
 test('workload - runtime limit and progress callbacks', async (t) => {
   const clock = new FakeClock(t);
   const dev = new ClockedDevice(clock, 512, 4096);
@@ -215,6 +107,7 @@ test('workload - runtime limit and progress callbacks', async (t) => {
     bs: 512,
     iodepth: 4,
     runtimeMs: 120,
+    timeBased: true,
     progressIntervalMs: 20,
     onProgress: ({ elapsedMs, ops, fraction }) => seen.push({ elapsedMs, ops, fraction }),
   });
@@ -224,13 +117,14 @@ test('workload - runtime limit and progress callbacks', async (t) => {
   assert.equal(r.readOps, 123);
   assert.equal(dev.reads, 123);
   // A report every 20 ms of the run, with the fraction of the runtime done; the report
-  // due at a completion comes before that completion is counted.
-  assert.deepEqual(
-    seen,
-    [20, 40, 60, 80, 100, 120].map((ms) => ({ elapsedMs: ms, ops: ms - 1, fraction: ms / 120 })),
-  );
+  // due at a completion comes before that completion is counted. The run's own last
+  // report says where it ended: all of it done.
+  assert.deepEqual(seen, [
+    ...[20, 40, 60, 80, 100, 120].map((ms) => ({ elapsedMs: ms, ops: ms - 1, fraction: ms / 120 })),
+    { elapsedMs: 123, ops: 123, fraction: 1 },
+  ]);
   clock.advance(100);
-  assert.equal(seen.length, 6, 'no report after the run');
+  assert.equal(seen.length, 7, 'no report after the run');
   // 4 in flight, one completion per ms: the first four took 1, 2, 3 and 4 ms, every
   // later one 4 ms (µs, mean = (1 + 2 + 3 + 4 x 120) / 123 ms).
   assert.deepEqual([r.lat.p50, r.lat.p99, r.lat.max, r.lat.mean], [4000, 4000, 4000, 3951.22]);
