@@ -438,8 +438,10 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     const readChoice = mix === 100 ? () => true : mix === 0 ? () => false : () => rand() * 100 < mix;
     sampler = setInterval(sample, o.sampleIntervalMs ?? 500);
     await drive(pick, readChoice, true, hardDeadline);
-    // Stopped before the ramp ended: nothing was measured.
-    if (rampEnd >= 0) startRun(performance.now());
+    // The ramp was never seen to end (no completion after it): stopped by an error before
+    // its end (nothing measured), or by the hard deadline (the run, by the clock, began
+    // when the ramp ended and nothing completed in it).
+    if (rampEnd >= 0) startRun(Math.min(performance.now(), rampEnd));
     const ru1 = process.resourceUsage();
     clearInterval(sampler);
     sampler = undefined;
