@@ -12,8 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyzeCapture } from '../src/capture/index.ts';
-import { runCaptureWorkload, startCaptureTarget } from '../test/helpers/capture-workload.ts';
+import { assertCapturedWhole, runCaptureWorkload, startCaptureTarget } from '../test/helpers/capture-workload.ts';
 import { Capture, decodeCapture, pduCounts } from '../test/interop/tshark.ts';
 import { REPO_ROOT } from '../test/interop/vm.ts';
 
@@ -43,13 +42,7 @@ async function record(s: Spec, file: string): Promise<number> {
     await tgt.close();
     await cap?.stop();
   }
-  // Every connection must be there from SYN to FIN both ways, or the fixture is useless.
-  const res = await analyzeCapture(file);
-  for (const f of res.nvmeFlows) {
-    if (!f.sides[0].reasm.synSeen || !f.sides[0].fin || !f.sides[1].fin) {
-      throw new Error(`${s.name}: flow ${f.describe()} not captured from SYN to FIN; run again`);
-    }
-  }
+  await assertCapturedWhole(file, s.name);
   return tgt.port;
 }
 

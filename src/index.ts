@@ -3,6 +3,8 @@
 // Host (initiator)
 export {
   type ConnectOptions,
+  type ControllerEvents,
+  type ControllerState,
   type DigestChecks,
   type DiscoverLogResult,
   type DiscoverOptions,
@@ -11,9 +13,13 @@ export {
   type HostDdpDevice,
   type IoDone,
   type LbaRange,
+  type LostEvent,
   Namespace,
   type NamespaceInfo,
   NvmeController,
+  type ReconnectedEvent,
+  type ReconnectingEvent,
+  type RecoveryStats,
 } from './host/index.ts';
 
 // Target (controller)
@@ -156,6 +162,8 @@ export {
 export {
   AuthenticationError,
   ConnectionError,
+  ControllerLostError,
+  FastIoFailError,
   InvalidArgumentError,
   NamespaceGoneError,
   NegotiationError,

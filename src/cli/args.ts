@@ -22,6 +22,18 @@ export function positiveNumberArg(v: string): number {
   return n;
 }
 
+/** Seconds (fractions allowed) ≥ min, or -1 when `minusOne` names what -1 means ("forever", "off"). */
+export function secondsArg(min: number, minusOne?: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v.trim());
+    if (v.trim() !== '' && minusOne !== undefined && n === -1) return -1;
+    if (v.trim() === '' || !Number.isFinite(n) || n < min) {
+      throw new InvalidArgumentError(`expected a number of seconds ≥ ${min}${minusOne !== undefined ? `, or -1 (${minusOne})` : ''}`);
+    }
+    return n;
+  };
+}
+
 /** A byte offset with fio suffixes (0, 4k, 1m...; k = 1024). */
 export function offsetArg(v: string): number {
   try {

@@ -4,13 +4,15 @@
 // -d/--disable-sqflow, -k/--keep-alive-tmo (seconds), -v/--verbose, -S/--dhchap-secret,
 // -C/--dhchap-ctrl-secret (DH-HMAC-CHAP secrets as `nvme gen-dhchap-key` prints them),
 // --tls, --tls-key (nvme-cli also spells it --tls_key; we have no kernel keyring, so
-// TLS needs the key itself).
+// TLS needs the key itself); error recovery: -c/--reconnect-delay, -l/--ctrl-loss-tmo,
+// --fast_io_fail_tmo (also --fast-io-fail-tmo), and --io-timeout (the kernel's
+// nvme_core.io_timeout), all in seconds.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parsePskInterchange } from '../index.ts';
-import { dhchapSecretArg, formatHostPort, intArg, traddrArg } from './args.ts';
+import { dhchapSecretArg, formatHostPort, intArg, secondsArg, traddrArg } from './args.ts';
 import { CliError } from './errors.ts';
 
 export interface ConnectionFlags {
@@ -26,6 +28,12 @@ export interface ConnectionFlags {
   /** Ask the controller to disable SQ flow control (Connect CATTR bit 2). */
   disableSqflow: boolean;
   keepAliveTmo: number;
+  /** Error recovery, in seconds (see ConnectOptions): delay between attempts, loss timeout (-1 forever), fast I/O fail (-1 off). */
+  reconnectDelay: number;
+  ctrlLossTmo: number;
+  fastIoFailTmo: number;
+  /** Command timeout in seconds. */
+  ioTimeout: number;
   /** TLS 1.3 with this configured PSK (interchange format); set by --tls-key. */
   tlsKey?: string;
   /** DH-HMAC-CHAP: the host's secret, and the controller's for bidirectional authentication. */
@@ -34,6 +42,9 @@ export interface ConnectionFlags {
   /** -v: say on stderr what is being done (each connection, each log read). */
   verbose: boolean;
 }
+
+/** nvme-cli's and the kernel's defaults (seconds). */
+export const RECOVERY_DEFAULTS = { reconnectDelay: 10, ctrlLossTmo: 600, fastIoFailTmo: -1, ioTimeout: 30 } as const;
 
 const DEFAULT_TRSVCID = 4420;
 
@@ -65,6 +76,8 @@ export interface ConnectionFlagSet {
   nqn: 'required' | 'optional' | 'none';
   /** Whether the I/O queue flags (-i, -Q) apply. */
   ioQueues: boolean;
+  /** Whether the error recovery flags (-c, -l, --fast_io_fail_tmo, --io-timeout) apply. */
+  recovery?: boolean;
   /** perf: -q and -t are spdk_nvme_perf's (depth, time), so --hostnqn and --transport have no short form. */
   spdkPerf?: boolean;
   /** Whether -v/--verbose is offered (the nvme-cli verbs). */
@@ -111,6 +124,30 @@ export function addConnectionOptions(cmd: Command, set: ConnectionFlagSet): Comm
       .option('-Q, --queue-size <n>', 'I/O queue size (entries)', intArg(2, 1024), 128)
       .option('-d, --disable-sqflow', 'disable SQ flow control (reads may complete with the last C2HData, no CapsuleResp)', false);
   }
+  if (set.recovery) {
+    const d = RECOVERY_DEFAULTS;
+    cmd
+      .option(
+        '-c, --reconnect-delay <sec>',
+        'after a connection error, try to reconnect every this many seconds',
+        secondsArg(0.001),
+        d.reconnectDelay,
+      )
+      .option(
+        '-l, --ctrl-loss-tmo <sec>',
+        'give the controller up this long after the error (-1: never, 0: no reconnect)',
+        secondsArg(0, 'never'),
+        d.ctrlLossTmo,
+      )
+      .option('--fast_io_fail_tmo <sec>', 'while reconnecting, fail I/O this long after the error (default -1: off)', secondsArg(0, 'off'))
+      .addOption(new Option('--fast-io-fail-tmo <sec>').hideHelp().argParser(secondsArg(0, 'off')))
+      .option(
+        '--io-timeout <sec>',
+        'command timeout (the kernel nvme_core.io_timeout); a timeout resets the association',
+        secondsArg(0.001),
+        d.ioTimeout,
+      );
+  }
   return cmd;
 }
 
@@ -141,6 +178,10 @@ export function connectionFlags(o: Record<string, unknown>): ConnectionFlags {
     queueSize: (o.queueSize as number | undefined) ?? 128,
     disableSqflow: o.disableSqflow === true,
     keepAliveTmo: o.keepAliveTmo as number,
+    reconnectDelay: (o.reconnectDelay as number | undefined) ?? RECOVERY_DEFAULTS.reconnectDelay,
+    ctrlLossTmo: (o.ctrlLossTmo as number | undefined) ?? RECOVERY_DEFAULTS.ctrlLossTmo,
+    fastIoFailTmo: ((o.fast_io_fail_tmo ?? o.fastIoFailTmo) as number | undefined) ?? RECOVERY_DEFAULTS.fastIoFailTmo,
+    ioTimeout: (o.ioTimeout as number | undefined) ?? RECOVERY_DEFAULTS.ioTimeout,
     verbose: o.verbose === true,
   };
   if (typeof o.nqn === 'string') f.nqn = o.nqn;

@@ -54,14 +54,17 @@ export function buildProgram(io: Io = processIo): Command {
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: readonly string[] = process.argv, io: Io = processIo): Promise<number> {
   const program = buildProgram(io);
-  if (process.env.NVMEOTCP_DEBUG) {
-    // Once at start-up: which CRC32C computes the digests, and why faster ones were passed over.
+  // Once at start-up, with NVMEOTCP_DEBUG=1 or a verb's -v/--verbose: which CRC32C
+  // computes the digests, and why faster ones were passed over.
+  const sayCrc = () => {
     io.err(`nvmeotcp: crc32c ${crc32cImplementation()}\n`);
     for (const why of crc32cSkipped()) io.err(`nvmeotcp: crc32c: ${why}\n`);
-  }
+  };
+  if (process.env.NVMEOTCP_DEBUG) sayCrc();
   let verb = '';
   program.hook('preAction', (_this, action) => {
     verb = action.name();
+    if (!process.env.NVMEOTCP_DEBUG && action.opts().verbose === true) sayCrc();
   });
   try {
     await program.parseAsync([...argv]);

@@ -4,9 +4,11 @@ import { type ConnectOptions, discoverLog, type DiscoverLogResult, type HostDdpD
 import { type ConnectionFlags, targetLabel } from './connection.ts';
 import { CliError, describeError } from './errors.ts';
 
-/** Bounds for a CLI: fail within seconds when the target is not there. */
+/** Bound for a CLI: fail within seconds when the target is not there. */
 const CONNECT_TIMEOUT_MS = 5000;
-const IO_TIMEOUT_MS = 30_000;
+
+/** Seconds (-1 kept as it is) to the library's milliseconds. */
+const ms = (sec: number): number => (sec < 0 ? -1 : Math.max(1, Math.round(sec * 1000)));
 
 /** -v output: one line on stderr. */
 function say(f: ConnectionFlags, line: string): void {
@@ -39,7 +41,10 @@ function baseOptions(f: ConnectionFlags): Omit<ConnectOptions, 'subnqn'> {
     hdgst: f.hdrDigest,
     ddgst: f.dataDigest,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    ioTimeoutMs: IO_TIMEOUT_MS,
+    ioTimeoutMs: ms(f.ioTimeout),
+    reconnectDelayMs: ms(f.reconnectDelay),
+    ctrlLossTmoMs: f.ctrlLossTmo === 0 ? 0 : ms(f.ctrlLossTmo),
+    fastIoFailTmoMs: ms(f.fastIoFailTmo),
     ...(f.tlsKey !== undefined ? { tlsKey: f.tlsKey } : {}),
   };
 }

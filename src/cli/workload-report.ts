@@ -3,6 +3,7 @@
 import {
   type BlockDevice,
   type ChannelValues,
+  type RecoveryStats,
   runWorkload,
   type WorkloadOptions,
   type WorkloadProgress,
@@ -115,6 +116,22 @@ export function formatSummary(r: WorkloadResult, cpu?: CpuReport): string {
   if (r.verifiedBlocks > 0 && r.error === undefined) lines.push(`Verify: ${r.verifiedBlocks} blocks checked, all match`);
   if (r.error !== undefined) lines.push(`Error: ${r.error}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Error recovery and the run's end, one line each when anything happened ("" otherwise). */
+export function formatRecovery(rec: RecoveryStats, results: readonly WorkloadResult[]): string {
+  const lines: string[] = [];
+  if (rec.resets > 0 || rec.retried > 0) {
+    lines.push(
+      `Recovery: ${rec.resets} reset(s), ${rec.reconnects} reconnect(s) in ${rec.attempts} attempt(s), ` +
+        `${rec.requeued} I/O resent, ${rec.retried} retried, ${(rec.reconnectingMs / 1000).toFixed(2)} s reconnecting`,
+    );
+  }
+  const ioErrors = results.reduce((a, r) => a + r.ioErrors, 0);
+  const abandoned = results.reduce((a, r) => a + r.abandoned, 0);
+  if (ioErrors > 0) lines.push(`I/O errors: ${ioErrors}`);
+  if (abandoned > 0) lines.push(`Abandoned at the deadline: ${abandoned} I/O in flight (not counted)`);
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
 
 /** What the offload took of the flow on offloaded queues: the ratios blktests nvme/055 judges. */

@@ -1,5 +1,14 @@
 // NVMe/TCP host (initiator): controllers, namespaces (block API) and discovery.
-export { NvmeController } from './controller.ts';
+export {
+  type ControllerEvents,
+  type ControllerState,
+  type LostEvent,
+  MAX_RETRIES,
+  NvmeController,
+  type ReconnectedEvent,
+  type ReconnectingEvent,
+  type RecoveryStats,
+} from './controller.ts';
 export type { ConnectOptions } from './options.ts';
 export { type DiscoverLogResult, type DiscoverOptions, discover, discoverLog } from './discover.ts';
 export { type IoDone, type LbaRange, Namespace, type NamespaceInfo } from './namespace.ts';

@@ -26,8 +26,26 @@ export interface ConnectOptions {
   queueSize?: number | undefined;
   /** Keep Alive Timeout in ms (default 5000; 0 = no keep-alive). */
   kato?: number | undefined;
-  /** Command timeout (default 30000 ms); a timeout tears its queue down. */
+  /**
+   * Command timeout (default 30000 ms, the kernel's nvme_core.io_timeout); a timeout
+   * tears the association down and starts error recovery.
+   */
   ioTimeoutMs?: number | undefined;
+  /**
+   * Error recovery (the Linux host's): after a queue error (socket error, TermReq,
+   * keep-alive or command timeout) every queue is torn down and the admin and I/O
+   * queues are connected again every reconnectDelayMs (default 10000, nvme-cli
+   * --reconnect-delay 10 s) until ctrlLossTmoMs has passed since the error (default
+   * 600000, --ctrl-loss-tmo 600 s; -1 = forever; 0 = no reconnect: the controller is
+   * lost at the first error). I/O waits meanwhile and is resent on the new association.
+   */
+  reconnectDelayMs?: number | undefined;
+  ctrlLossTmoMs?: number | undefined;
+  /**
+   * While reconnecting, fail waiting and new I/O this long after the error instead of
+   * letting it wait for the new association (--fast_io_fail_tmo; default -1 = off).
+   */
+  fastIoFailTmoMs?: number | undefined;
   /** TCP connect + ICResp bound (default 10000 ms). */
   connectTimeoutMs?: number | undefined;
   /**
@@ -94,6 +112,11 @@ export interface ResolvedOptions {
   queueSize: number;
   kato: number;
   ioTimeoutMs: number;
+  reconnectDelayMs: number;
+  /** -1: forever. */
+  ctrlLossTmoMs: number;
+  /** -1: off. */
+  fastIoFailTmoMs: number;
   connectTimeoutMs: number;
   leastLoaded: boolean;
   cattr: number;
@@ -150,6 +173,9 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
     queueSize: intOpt('queueSize', o.queueSize, 128, 2, 0x10000),
     kato: intOpt('kato', o.kato, discovery ? 0 : 5000, 0, 0xffff_ffff),
     ioTimeoutMs: intOpt('ioTimeoutMs', o.ioTimeoutMs, 30_000, 1, 0x7fff_ffff),
+    reconnectDelayMs: intOpt('reconnectDelayMs', o.reconnectDelayMs, 10_000, 1, 0x7fff_ffff),
+    ctrlLossTmoMs: intOpt('ctrlLossTmoMs', o.ctrlLossTmoMs, 600_000, -1, 0x7fff_ffff),
+    fastIoFailTmoMs: intOpt('fastIoFailTmoMs', o.fastIoFailTmoMs, -1, -1, 0x7fff_ffff),
     connectTimeoutMs: intOpt('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1, 0x7fff_ffff),
     leastLoaded: o.queuePolicy === 'least-loaded',
     cattr: o.disableSqFlow === true ? CATTR_DISABLE_SQFLOW : 0,

@@ -9,7 +9,9 @@
 // controller may still answer for it. Commands beyond the queue depth wait in a
 // FIFO. A fatal condition (socket error, protocol error, TermReq, command timeout)
 // tears the whole queue down and fails every outstanding command, as Linux's
-// error recovery does; a data digest error fails only its command.
+// error recovery does; a data digest error fails only its command. A queue with an
+// owner (the controller's queues) tells it when it goes down and hands it every
+// command that fails, which the owner may resend (error recovery, retries).
 import { AdminOpc, Fes, hasHdgst, IoOpc, OFF, PduFlag, PduType, Sc } from '../protocol/constants.ts';
 import { ConnectionError, NvmeStatusError, ProtocolError, TimeoutError } from '../protocol/errors.ts';
 import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
@@ -47,6 +49,14 @@ export const POLL_MAX_IO = 16 * 1024;
 /** Linux waits 10 s for the ICResp. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = DEFAULT_HANDSHAKE_TIMEOUT_MS;
 
+/** Who hears about a queue's failures (the controller): it decides what a failed command becomes. */
+export interface QueueOwner {
+  /** The queue stopped; called once, before its commands are handed to commandFailed. */
+  queueDown(q: HostQueue, err: Error): void;
+  /** A command failed (error status, or its queue went down); the owner settles or resends it. */
+  commandFailed(cmd: HostCommand, err: Error): void;
+}
+
 export interface QueueOptions {
   qid: number;
   host: string;
@@ -59,6 +69,7 @@ export interface QueueOptions {
   connectTimeoutMs?: number | undefined;
   /** I/O queues only: the offload device (its placement drives the socket reads). Not used with TLS. */
   offload?: HostDdpDevice | undefined;
+  owner?: QueueOwner | undefined;
   /** TLS 1.3 with this PSK before the ICReq. */
   tls?: TlsClientPsk | undefined;
 }
@@ -80,6 +91,7 @@ export class HostQueue implements QueueHandler, UlpOps {
 
   private readonly wire: TransportQueue;
   private readonly sender: QueueSender;
+  private readonly owner: QueueOwner | undefined;
 
   // ---- CID table ----
   private readonly slots: (HostCommand | undefined)[];
@@ -116,6 +128,7 @@ export class HostQueue implements QueueHandler, UlpOps {
     this.sqsize = o.sqsize;
     // The NIC cannot place payload inside TLS records (the series' limits.tls is false).
     this.device = o.qid === 0 || o.tls !== undefined ? undefined : o.offload;
+    this.owner = o.owner;
     this.slots = new Array<HostCommand | undefined>(o.sqsize).fill(undefined);
     this.freeCids = new Uint16Array(o.sqsize);
     for (let i = 0; i < o.sqsize; i++) this.freeCids[i] = i;
@@ -227,7 +240,7 @@ export class HostQueue implements QueueHandler, UlpOps {
   /** Queues a command whose resolve/reject the caller set; exactly one of them is called once. */
   start(cmd: HostCommand): void {
     if (!this.wire.live) {
-      cmd.reject(this.downError());
+      this.fail(cmd, this.downError());
       return;
     }
     if (cmd.len <= POLL_MAX_IO) this.smallCount++;
@@ -261,7 +274,7 @@ export class HostQueue implements QueueHandler, UlpOps {
     this.inflightCount--;
     if (cmd.len <= POLL_MAX_IO) this.smallCount--;
     if (cmd.status === 0) cmd.resolve(cmd);
-    else cmd.reject(new NvmeStatusError(cmd.status, cid, this.qid, cmd.describe(this.qid)));
+    else this.fail(cmd, new NvmeStatusError(cmd.status, cid, this.qid, cmd.describe(this.qid)));
     if (this.waitHead < this.waiting.length && this.wire.live) {
       const next = this.waiting[this.waitHead]!;
       this.waiting[this.waitHead++] = undefined;
@@ -480,6 +493,12 @@ export class HostQueue implements QueueHandler, UlpOps {
 
   // ------------------------------------------------------------ teardown
 
+  /** A failed command goes to the owner, if any, else its promise rejects. */
+  private fail(cmd: HostCommand, err: Error): void {
+    if (this.owner !== undefined) this.owner.commandFailed(cmd, err);
+    else cmd.reject(err);
+  }
+
   private downError(): Error {
     return new ConnectionError(`queue ${this.qid} is down`, { cause: this.error });
   }
@@ -496,6 +515,7 @@ export class HostQueue implements QueueHandler, UlpOps {
     this.handshakeResolve = undefined;
     this.handshakeReject = undefined;
     hsReject?.(err);
+    this.owner?.queueDown(this, err);
     if (this.ddpQ !== undefined) {
       // Release every placement still registered (commands not yet torn down), then sk_del.
       for (const cmd of this.slots) if (cmd?.ddp) this.ddpQ.teardown(cmd.cid);
@@ -507,18 +527,24 @@ export class HostQueue implements QueueHandler, UlpOps {
       const cmd = slots[i];
       if (cmd === undefined) continue;
       slots[i] = undefined;
-      cmd.reject(cmd === this.culprit ? this.culpritErr! : err);
+      this.fail(cmd, cmd === this.culprit ? this.culpritErr! : err);
     }
     this.culprit = undefined;
     this.inflightCount = 0;
     this.smallCount = 0;
-    for (let i = this.waitHead; i < this.waiting.length; i++) this.waiting[i]!.reject(err);
+    const waiting = this.waiting.splice(this.waitHead);
     this.waiting.length = 0;
     this.waitHead = 0;
+    for (const cmd of waiting) this.fail(cmd!, err);
     this.wakeIdle();
   }
 
   onClosed(): void {}
+
+  /** Drops the connection at once (socket destroyed); outstanding commands fail with `err`. */
+  abort(err: Error): void {
+    this.wire.abort(err);
+  }
 
   /** Closes the connection (FIN); outstanding commands, if any, fail with ConnectionError. */
   close(): Promise<void> {

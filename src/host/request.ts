@@ -45,6 +45,9 @@ export class HostCommand {
   /** A C2HData digest mismatch happened: the command fails with DATA_XFER_ERROR. */
   xferError = false;
 
+  /** Times the controller resent this command after an error status without DNR. */
+  retries = 0;
+
   // ---- completion ----
   status = 0;
   dw0 = 0;
@@ -68,6 +71,12 @@ export class HostCommand {
     this.data = data;
     this.dir = data.length === 0 ? DataDir.None : dir;
     this.timeoutMs = timeoutMs;
+    this.retries = 0;
+    this.rearm();
+  }
+
+  /** Every per-dispatch field back to its start, for another dispatch of the same I/O (a retry). */
+  rearm(): void {
     this.cid = -1;
     this.deadline = 0;
     this.inCapsule = false;

@@ -81,6 +81,23 @@ export class ConnectionError extends NvmeTcpError {
   }
 }
 
+/**
+ * Host error recovery gave up on the controller: ctrlLossTmo expired (or reconnecting
+ * is off, or a Connect was refused with DNR). Every I/O waiting then, and every I/O
+ * submitted after, fails with it; `cause` is the error that started the recovery.
+ */
+export class ControllerLostError extends ConnectionError {
+  override readonly code = 'NVMEOTCP_ERR_CTRL_LOST';
+}
+
+/**
+ * The controller is reconnecting and fastIoFailTmo has expired: waiting I/O fails
+ * with this instead of waiting for the new association (new I/O too, until it is up).
+ */
+export class FastIoFailError extends ConnectionError {
+  override readonly code = 'NVMEOTCP_ERR_FAST_IO_FAIL';
+}
+
 export class TimeoutError extends NvmeTcpError {
   readonly kind: 'connect' | 'icresp' | 'io' | 'kato' | 'ready';
   constructor(message: string, kind: 'connect' | 'icresp' | 'io' | 'kato' | 'ready') {

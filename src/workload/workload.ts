@@ -55,6 +55,8 @@ export interface WorkloadOptions {
   /**
    * fio's runtime (ms): with `timeBased` the run lasts this long, going round the
    * region as often as it takes; without, it caps a run bounded by `totalBytes`.
+   * Either way the run ends at the deadline whatever the device does: I/O still in
+   * flight then is abandoned (counted in `abandoned`, never waited for).
    */
   runtimeMs?: number;
   /** fio's time_based: run for `runtimeMs` whatever the amount of I/O (needs runtimeMs). */
@@ -71,6 +73,10 @@ export interface WorkloadOptions {
   /** Tag every written block and check every read; read modes pre-write the region first. */
   verify?: boolean;
   seed?: number;
+  /** Stop issuing when aborted (what is in flight completes); the run ends as at a size limit. */
+  signal?: AbortSignal;
+  /** With verify: after the run, read back and check every block written (write-only modes always do). */
+  readBack?: boolean;
   /** Period of the bandwidth and IOPS samples (fio's bw_avg_time / iops_avg_time: 500 ms). */
   sampleIntervalMs?: number;
   progressIntervalMs?: number;
@@ -126,6 +132,10 @@ export interface WorkloadResult {
    * switches (voluntary and not), major and minor page faults.
    */
   cpu: { user: number; system: number; ctx: number; majf: number; minf: number };
+  /** I/O in flight at the runtime deadline, abandoned (not counted in ops, bytes or latency). */
+  abandoned: number;
+  /** I/Os that failed (the first stops the workload; others may have been in flight with it). */
+  ioErrors: number;
   /** The first error (I/O or verification); the workload stops at it. */
   error?: string;
 }
@@ -175,7 +185,9 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
   let nextGen = 1;
   let verifiedBlocks = 0;
   const iodepth = Math.min(o.iodepth, units);
-  const bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
+  let bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
+  let abandoned = 0;
+  let ioErrors = 0;
 
   const rh = new LatencyHistogram();
   const wh = new LatencyHistogram();
@@ -232,13 +244,47 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
    * Runs `next()`-chosen I/Os in iodepth slots until next() returns -1: each slot
    * submits its next I/O from its completion callback (no promise or closure per I/O;
    * one clock read per completion, which is also the next submission's start time).
+   * At `deadline` the drive ends whatever is in flight: those slots are abandoned
+   * (their blocks' contents unknown from then on, their buffers never reused).
    */
-  const drive = (next: (now: number) => number, isRead: (unit: number) => boolean, timed: boolean): Promise<void> =>
+  const drive = (
+    next: (now: number) => number,
+    isRead: (unit: number) => boolean,
+    timed: boolean,
+    deadlineOf: () => number = () => Infinity,
+  ): Promise<void> =>
     new Promise<void>((resolve) => {
       let active = iodepth;
-      const retire = (): void => {
-        if (--active === 0) resolve();
+      let over = false;
+      let timer: NodeJS.Timeout | undefined;
+      const slots: Slot[] = [];
+      const end = (): void => {
+        over = true;
+        clearTimeout(timer);
+        resolve();
       };
+      const retire = (): void => {
+        if (--active === 0) end();
+      };
+      // The deadline may move later (a ramp ending): the timer checks it again when it fires.
+      const onDeadline = (): void => {
+        if (over) return;
+        const left = deadlineOf() - performance.now();
+        if (left > 0) {
+          timer = setTimeout(onDeadline, left);
+          return;
+        }
+        abandoned += active;
+        for (const sl of slots) {
+          if (sl.unit < 0 || inflight[sl.unit] === 0) continue;
+          if (!sl.read && gens) gens[sl.unit] = 0; // may or may not land: never checked again
+        }
+        // The abandoned I/Os still own their buffers: a later phase gets new ones.
+        bufs = Array.from({ length: iodepth }, () => allocIoBuffer(o.bs));
+        end();
+      };
+      const first = deadlineOf();
+      if (first !== Infinity) timer = setTimeout(onDeadline, Math.max(0, first - performance.now()));
       const issue = (slot: Slot, now: number): void => {
         const unit = error === undefined ? next(now) : -1;
         if (unit < 0) {
@@ -267,10 +313,12 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         }
       };
       const onDone: Done = (err, slot) => {
+        if (over) return; // abandoned at the deadline
         const now = performance.now();
         const unit = slot.unit;
         inflight[unit] = 0;
         if (err !== undefined) {
+          ioErrors++;
           error ??= err.message;
           retire();
           return;
@@ -304,7 +352,8 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         issue(slot, now);
       };
       const t = performance.now();
-      for (const buf of bufs) issue({ buf, unit: -1, read: false, t0: t, gen: 0 }, t);
+      for (const buf of bufs) slots.push({ buf, unit: -1, read: false, t0: t, gen: 0 });
+      for (const sl of slots) issue(sl, t);
     });
 
   const startPhase = (p: WorkloadProgress['phase'], limitBytes: number, limitMs = 0, now = performance.now()) => {
@@ -341,6 +390,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     let opsCap = rampMs > 0 ? Infinity : limitOps;
     let issued = 0;
     let seq = 0;
+    const signal = o.signal;
     // The measured run's clock starts when the ramp ends (now, without one): the last
     // I/O completes at or after the deadline, so elapsedMs is never below the runtime.
     let runStart = 0;
@@ -361,6 +411,9 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
       rampEnd = phaseStart + rampMs;
       measureFrom = Infinity;
     } else startRun(performance.now());
+    // The hard end, however the device behaves: the run's deadline, or while ramping
+    // (no I/O has completed past the ramp's end yet) the ramp's end plus the runtime.
+    const hardDeadline = (): number => (deadline !== Infinity || rampEnd < 0 || runtimeMs <= 0 ? deadline : rampEnd + runtimeMs);
     const pick = (now: number): number => {
       if (rampEnd >= 0 && now >= rampEnd) {
         // The ramp is over: nothing done so far counts towards the limits.
@@ -369,7 +422,7 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         startRun(now);
         issued = 0;
       }
-      if (issued >= opsCap || now >= deadline) return -1;
+      if (issued >= opsCap || now >= deadline || signal?.aborted === true) return -1;
       let unit: number;
       if (isRandom) {
         unit = Math.floor(rand() * units);
@@ -384,17 +437,19 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
     };
     const readChoice = mix === 100 ? () => true : mix === 0 ? () => false : () => rand() * 100 < mix;
     sampler = setInterval(sample, o.sampleIntervalMs ?? 500);
-    await drive(pick, readChoice, true);
-    // Stopped by an error before the ramp ended: nothing was measured.
-    if (rampEnd >= 0) startRun(performance.now());
+    await drive(pick, readChoice, true, hardDeadline);
+    // The ramp was never seen to end (no completion after it): stopped by an error before
+    // its end (nothing measured), or by the hard deadline (the run, by the clock, began
+    // when the ramp ended and nothing completed in it).
+    if (rampEnd >= 0) startRun(Math.min(performance.now(), rampEnd));
     const ru1 = process.resourceUsage();
     clearInterval(sampler);
     sampler = undefined;
     const elapsedMs = performance.now() - runStart;
     endPhase();
 
-    // Write-only modes with verify: read back everything written.
-    if (verify && mix === 0 && error === undefined && gens) {
+    // Write-only modes with verify (and any with readBack): read back everything written.
+    if (verify && (mix === 0 || o.readBack === true) && error === undefined && gens) {
       startPhase('verify', units * o.bs);
       let u = 0;
       const nextWritten = (): number => {
@@ -439,6 +494,8 @@ export async function runWorkload(dev: BlockDevice, o: WorkloadOptions): Promise
         majf: ru1.majorPageFault - ru0.majorPageFault,
         minf: ru1.minorPageFault - ru0.minorPageFault,
       },
+      abandoned,
+      ioErrors,
     };
     if (error !== undefined) result.error = error;
     return result;

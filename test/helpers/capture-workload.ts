@@ -2,6 +2,7 @@
 // in the live tshark comparison (test/interop/capture-tshark.test.ts): our host against
 // our target over 127.0.0.1, two I/O queues, in-capsule and R2T writes, reads split in
 // several C2HData PDUs, then a clean disconnect.
+import { analyzeCapture } from '../../src/capture/index.ts';
 import { NvmeController } from '../../src/host/index.ts';
 import { NvmeTarget } from '../../src/target/index.ts';
 import { Prng } from './prng.ts';
@@ -46,5 +47,21 @@ export async function runCaptureWorkload(port: number, o: { hdgst: boolean; ddgs
     for (const [lba, n] of CAPTURE_READS) await ns.read(lba, n);
   } finally {
     await ctrl.disconnect();
+  }
+}
+
+/**
+ * Throws unless every NVMe/TCP connection in the capture is there from its SYN to its end:
+ * a FIN both ways, or a RST (nvmet-tcp completes the admin queue's outstanding Asynchronous
+ * Event Request after our host has closed, and our host's kernel answers with a RST).
+ * A fixture that lost a connection's start or end is useless.
+ */
+export async function assertCapturedWhole(file: string, name: string): Promise<void> {
+  const res = await analyzeCapture(file);
+  if (res.nvmeFlows.length === 0) throw new Error(`${name}: no NVMe/TCP connection captured`);
+  for (const f of res.nvmeFlows) {
+    if (!f.sides[0].reasm.synSeen || !((f.sides[0].fin && f.sides[1].fin) || f.rst)) {
+      throw new Error(`${name}: flow ${f.describe()} not captured from SYN to FIN or RST; run again`);
+    }
   }
 }

@@ -108,7 +108,10 @@ test('cli -v - says on stderr what it connects to, stdout unchanged', async () =
   assert.equal(verbose.code, 0, verbose.stderr);
   assert.deepEqual(JSON.parse(verbose.stdout), JSON.parse(quiet.stdout));
   assert.equal(quiet.stderr, '');
-  const lines = errLines(verbose);
+  const all = errLines(verbose);
+  // First: which CRC32C implementation computes the digests (once, at start-up).
+  assert.match(all[0], /^nvmeotcp: crc32c (native|sse4_crc32|@node-rs\/crc32|js)\b/);
+  const lines = all.filter((l) => !l.startsWith('nvmeotcp: crc32c'));
   assert.match(lines[0], new RegExp(`^nvmeotcp: reach the discovery controller at 127\\.0\\.0\\.1:${port} as nqn\\.`));
   assert.match(lines[1], /^nvmeotcp: discovery log: \d+ record\(s\), generation counter \d+$/);
   assert.ok(

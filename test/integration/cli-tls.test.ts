@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import type { ConnectionFlags } from '../../src/cli/connection.ts';
+import { type ConnectionFlags, RECOVERY_DEFAULTS } from '../../src/cli/connection.ts';
 import { readDiscoveryLog, resolveSubnqn } from '../../src/cli/session.ts';
 import { formatPskInterchange, NvmeTarget, SubType, Treq } from '../../src/index.ts';
 import { genTlsKey, needsNvmeCli } from '../helpers/nvme-cli.ts';
@@ -62,6 +62,7 @@ test('cli tls - discovery on a TLS-only port: the log says TLS required; no key 
     disableSqflow: false,
     keepAliveTmo: 5,
     verbose: false,
+    ...RECOVERY_DEFAULTS,
   };
   await assert.rejects(resolveSubnqn(f), new RegExp(`^CliError: cannot reach the discovery controller at 127\\.0\\.0\\.1:${req.port}: `));
   const { entries } = await readDiscoveryLog({ ...f, tlsKey: key });

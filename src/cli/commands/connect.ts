@@ -67,6 +67,8 @@ function connectText(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
     `queues: admin + ${ctrl.ioQueueCount} I/O (asked ${f.nrIoQueues}, size ${f.queueSize}), ` +
       `header digest ${f.hdrDigest ? 'on' : 'off'}, data digest ${f.dataDigest ? 'on' : 'off'}, ` +
       `keep-alive ${f.keepAliveTmo ? `${f.keepAliveTmo} s` : 'off'}`,
+    `recovery: reconnect-delay ${f.reconnectDelay} s, ctrl-loss-tmo ${f.ctrlLossTmo < 0 ? 'never' : `${f.ctrlLossTmo} s`}, ` +
+      `fast_io_fail_tmo ${f.fastIoFailTmo < 0 ? 'off' : `${f.fastIoFailTmo} s`}, io-timeout ${f.ioTimeout} s`,
     '',
     'NVME Identify Controller:',
     ...idCtrlFields(ctrl.identify).map(([k, v]) => `${k.padEnd(10)}: ${v}`),
@@ -89,6 +91,10 @@ function connectJson(f: ConnectionFlags, subnqn: string, ctrl: NvmeController): 
       hdrDigest: f.hdrDigest,
       dataDigest: f.dataDigest,
       keepAliveTmo: f.keepAliveTmo,
+      reconnectDelay: f.reconnectDelay,
+      ctrlLossTmo: f.ctrlLossTmo,
+      fastIoFailTmo: f.fastIoFailTmo,
+      ioTimeout: f.ioTimeout,
     },
     identify: Object.fromEntries(idCtrlFields(ctrl.identify)),
     namespaces: listJson(rowsOf(ctrl)).Devices,
@@ -119,7 +125,7 @@ shown, and shut down cleanly (CC.SHN) before the command exits.`;
 export function registerConnect(program: Command): void {
   const cmd = program.command('connect').description('connect to a subsystem, show the controller and its namespaces, disconnect');
   addOutputFormat(cmd, 'how to print the controller');
-  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, verbose: true });
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, verbose: true, recovery: true });
   cmd
     .addHelpText(
       'after',

@@ -11,6 +11,7 @@ import {
   NIC_PROFILES,
   type NicProfile,
   type NvmeController,
+  type RecoveryStats,
   RW_MODES,
   type RwMode,
   type SocketDevice,
@@ -27,7 +28,7 @@ import { CliError } from '../errors.ts';
 import { type FioRun, fioJson, fioText } from '../fio-report.ts';
 import { connectController, resolveSubnqn } from '../session.ts';
 import { lingerThenClose, serveStats } from '../stats-server.ts';
-import { cpuReport, formatOffloadShare, offloadShare, runJobs } from '../workload-report.ts';
+import { cpuReport, formatOffloadShare, formatRecovery, offloadShare, runJobs } from '../workload-report.ts';
 
 interface PerfOpts {
   rw: RwMode;
@@ -111,6 +112,10 @@ class StoppableNamespace implements BlockDevice {
 const logErr = (l: string) => process.stderr.write(`${l}\n`);
 
 /** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
+/** How long perf waits for the controller's shutdown at the end before dropping its queues. */
+const DISCONNECT_BOUND_MS = 2000;
+
+/** Exit codes of a run stopped by a signal (128 + signal number, as shells report). */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 /** The workload's options as fio would print them in "job options" (strings, only those that apply). */
@@ -170,6 +175,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   let stats: StatsServer | undefined;
   let results: WorkloadResult[];
   let extra: Record<string, unknown>;
+  let recovery: RecoveryStats | undefined;
   let nsid: number | undefined;
   let dev: StoppableNamespace | undefined;
   const t0 = performance.now();
@@ -211,8 +217,10 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
-    // Counters are read after the disconnect: every queue's sk_add has its sk_del.
-    await ctrl.disconnect();
+    recovery = ctrl.recovery;
+    // Counters are read after the disconnect: every queue's sk_add has its sk_del. Bounded:
+    // perf ends however the target behaves (I/O abandoned at the deadline is dropped with it).
+    await ctrl.disconnect({ timeoutMs: DISCONNECT_BOUND_MS });
   }
   const wallMs = performance.now() - t0;
   const stoppedBy = dev.stoppedBy;
@@ -223,6 +231,8 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
   const snap = device?.snapshot();
   extra.offload = snap ? statsToJson(snap) : null;
   extra.offloadShare = snap ? offloadShare(snap.sum) : null;
+  // Error recovery over the run: resets, reconnects, I/O resent and retried, time reconnecting.
+  extra.recovery = recovery;
   const run: FioRun = {
     tool: `nvmeotcp-${packageVersion()}`,
     end: new Date(),
@@ -234,6 +244,8 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
       result,
       extra: {
         verifiedBlocks: result.verifiedBlocks,
+        abandoned: result.abandoned,
+        ioErrors: result.ioErrors,
         // The CPU time behind usr_cpu / sys_cpu (µs), and per I/O.
         cpu: { user: result.cpu.user, system: result.cpu.system, usPerIo: cpuReport(result).usPerIo },
         ...(result.error !== undefined ? { error: result.error } : {}),
@@ -247,6 +259,7 @@ async function runPerf(o: PerfOpts, f: ConnectionFlags): Promise<number> {
     let text = fioText(run);
     const verified = results.reduce((a, r) => a + r.verifiedBlocks, 0);
     if (verified > 0 && results.every((r) => r.error === undefined)) text += `\nVerify: ${verified} blocks checked, all match\n`;
+    text += formatRecovery(recovery!, results);
     text += snap
       ? `\nOffload statistics:\n${formatEthtool(snap)}Offload: ${formatOffloadShare(snap.sum)} received on the offloaded queues\n`
       : '\nOffload: off (software receive path)\n';
@@ -303,7 +316,7 @@ export function registerPerf(program: Command): void {
     .option('--json', 'the same as --output-format json', false)
     .option('--stats-listen <addr:port>', 'serve /metrics, /stats and /dashboard (offload and I/O counters) while running', parseHostPort)
     .option('--stats-linger <seconds>', 'with --stats-listen: keep serving the final counters this long after the run', positiveNumberArg);
-  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, spdkPerf: true });
+  addConnectionOptions(cmd, { nqn: 'optional', ioQueues: true, spdkPerf: true, recovery: true });
   cmd
     .addHelpText(
       'after',

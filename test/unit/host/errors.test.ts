@@ -10,14 +10,15 @@ import {
   TimeoutError,
 } from '../../../src/protocol/errors.ts';
 import { sqeCid, sqeOpc } from '../../../src/protocol/sqe.ts';
-import { type ConnectOptions, NvmeController } from '../../../src/host/index.ts';
+import { type ConnectOptions, MAX_RETRIES, NvmeController } from '../../../src/host/index.ts';
 import { encodeCapsuleResp, encodeR2t } from '../../helpers/pdu-encode.ts';
 import { FakeTarget, type FakeTargetOptions } from './fake-target.ts';
 
+/** A controller without reconnect (ctrlLossTmoMs 0): these tests see each error as it is (host-recovery.test.ts has recovery). */
 async function setup(o: FakeTargetOptions, c: Partial<ConnectOptions> = {}): Promise<{ t: FakeTarget; ctrl: NvmeController }> {
   const t = new FakeTarget(o);
   const port = await t.listen();
-  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, ...c });
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, ctrlLossTmoMs: 0, ...c });
   return { t, ctrl };
 }
 
@@ -28,8 +29,8 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   );
 }
 
-test('host errors - a bad C2HData digest fails only that read with DATA_XFER_ERROR', async () => {
-  let corrupt = 1;
+test('host errors - a bad C2HData digest fails only that read with DATA_XFER_ERROR, after its retries', async () => {
+  let corrupt = 1 + MAX_RETRIES;
   const { t, ctrl } = await setup(
     {
       c2hMaxData: 2048,
@@ -50,6 +51,10 @@ test('host errors - a bad C2HData digest fails only that read with DATA_XFER_ERR
     assert.ok(err instanceof NvmeStatusError);
     assert.equal(err.sct, 0);
     assert.equal(err.sc, Sc.DataXferError);
+    assert.equal(err.dnr, false);
+    // No DNR: sent 1 + MAX_RETRIES times, every one answered with a bad digest.
+    assert.equal(t.count(IoOpc.Read), 1 + MAX_RETRIES);
+    assert.equal(ctrl.recovery.retried, MAX_RETRIES);
     // The queue stays up: the next read on it succeeds.
     assert.deepEqual(await n.read(0, 8), Buffer.alloc(4096, 0x42));
     assert.equal(ctrl.ioQueueCount, 1);

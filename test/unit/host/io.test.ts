@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { IoOpc, Sc } from '../../../src/protocol/constants.ts';
 import { ConnectionError, InvalidArgumentError, NvmeStatusError } from '../../../src/protocol/errors.ts';
 import { buildRwSqe } from '../../../src/protocol/admin.ts';
-import { NvmeController } from '../../../src/host/index.ts';
+import { MAX_RETRIES, NvmeController } from '../../../src/host/index.ts';
 import { DataDir, HostCommand } from '../../../src/host/request.ts';
 import { Prng } from '../../helpers/prng.ts';
 import { FakeTarget, type FakeTargetOptions } from './fake-target.ts';
@@ -226,7 +226,8 @@ test('host io - callback API: bad arguments throw before sending; split transfer
 });
 
 test('host io - callback API: a command error reaches the callback; a throwing callback leaves the queue working', async () => {
-  let corrupt = 1;
+  // Every send of the read (the first and its retries: no DNR) gets a bad digest.
+  let corrupt = 1 + MAX_RETRIES;
   await withCtrl(
     {
       c2hMaxData: 2048,

@@ -222,17 +222,21 @@ test('host queue - least-loaded policy spreads concurrent requests over the queu
   }
 });
 
-test('host queue - an unanswered keep-alive ends the controller', async () => {
+test('host queue - an unanswered keep-alive ends the controller (reconnect off)', async () => {
   const t = new FakeTarget({ hook: (c, sqe) => c.qid === 0 && sqeOpc(sqe) === AdminOpc.KeepAlive });
   const port = await t.listen();
-  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, kato: 60 });
+  const ctrl = await NvmeController.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: t.subnqn, kato: 60, ctrlLossTmoMs: 0 });
   try {
     await t.until(() => ctrl.error !== undefined);
-    assert.equal(ctrl.error?.name, 'ConnectionError');
-    const cause = ctrl.error?.cause;
+    assert.equal(ctrl.error?.name, 'ControllerLostError');
+    assert.equal(ctrl.state, 'lost');
+    // The queue teardown's error, caused by the Keep Alive's timeout.
+    const lost = ctrl.error;
+    assert.ok(lost?.cause instanceof Error);
+    const cause = lost.cause.cause;
     assert.ok(cause instanceof TimeoutError);
     assert.equal(cause.kind, 'kato');
-    await assert.rejects(ctrl.namespace(1).read(0, 1), { name: 'ConnectionError' });
+    await assert.rejects(ctrl.namespace(1).read(0, 1), { name: 'ControllerLostError' });
   } finally {
     await ctrl.disconnect();
     await t.close();

@@ -173,3 +173,73 @@ test('workload - the measured phase reports its own CPU time (prefill excluded)'
   // The prefill (a write of the whole region) ran before the window: not counted.
   assert.ok(r.cpu.user + r.cpu.system < all.user + all.system, `${JSON.stringify(r.cpu)} vs ${JSON.stringify(all)}`);
 });
+
+/** A device whose I/O stops completing once `hang` is set (a target that went quiet). */
+class HangingDevice extends MemDevice {
+  hang = false;
+  override readInto(slba: number, buf: Buffer): Promise<unknown> {
+    return this.hang ? new Promise(() => {}) : super.readInto(slba, buf);
+  }
+  override write(slba: number, buf: Buffer): Promise<unknown> {
+    return this.hang ? new Promise(() => {}) : super.write(slba, buf);
+  }
+}
+
+test('workload - runtime: I/O still in flight at the deadline is abandoned and counted, never waited for', async () => {
+  const dev = new HangingDevice(512, 1024);
+  const r = await runWorkload(dev, {
+    rw: 'randrw',
+    bs: 512,
+    iodepth: 4,
+    runtimeMs: 40,
+    onProgress: (p) => {
+      if (p.phase === 'run' && p.ops >= 20) dev.hang = true;
+    },
+    progressIntervalMs: 1,
+  });
+  assert.equal(r.abandoned, 4);
+  assert.equal(r.ioErrors, 0);
+  assert.equal(r.error, undefined);
+  assert.ok(r.readOps + r.writeOps >= 20);
+});
+
+test('workload - signal: an aborted run stops issuing and ends with what completed', async () => {
+  const dev = new MemDevice(512, 1024);
+  const ac = new AbortController();
+  let seen = 0;
+  const r = await runWorkload(dev, {
+    rw: 'randread',
+    bs: 512,
+    iodepth: 2,
+    runtimeMs: 600_000,
+    signal: ac.signal,
+    onProgress: (p) => {
+      seen = p.ops;
+      if (seen >= 10) ac.abort();
+    },
+    progressIntervalMs: 1,
+  });
+  assert.ok(r.readOps >= 10);
+  assert.equal(r.abandoned, 0);
+});
+
+test('workload - readBack: a mixed verify run reads back every block it wrote, and catches a lost write', async () => {
+  const ok = await runWorkload(new MemDevice(512, 64), {
+    rw: 'randrw',
+    bs: 512,
+    iodepth: 4,
+    totalBytes: 512 * 200,
+    verify: true,
+    readBack: true,
+  });
+  assert.equal(ok.error, undefined);
+  // Prefill (64) + reads checked during the run + the read-back of all 64 blocks.
+  assert.ok(ok.verifiedBlocks >= 64 + ok.readOps);
+  // A device that drops every write after the prefill: the read-back sees old data.
+  const lossy = new MemDevice(512, 64);
+  let writes = 0;
+  const write = lossy.write.bind(lossy);
+  lossy.write = (slba, buf) => (++writes <= 64 ? write(slba, buf) : Promise.resolve());
+  const bad = await runWorkload(lossy, { rw: 'randwrite', bs: 512, iodepth: 4, totalBytes: 512 * 100, verify: true, readBack: true });
+  assert.match(bad.error ?? '', /^verify: /);
+});
