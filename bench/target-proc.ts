@@ -25,19 +25,26 @@ export interface TargetProc {
 }
 
 /**
- * Starts the target on `listen` (port 0 picks one) with the file namespace `file`;
+ * Starts the target on `listen` (port 0 picks one) with the file namespace `file` (or a
+ * RAM namespace of `ram` bytes);
  * resolves once it printed its address (and its stats address with `statsListen`).
  */
 export async function startTargetProc(o: {
   cli: string;
   nqn: string;
   file: string;
+  ram?: number | undefined;
   listen?: string;
   statsListen?: boolean;
   extra?: readonly string[];
 }): Promise<TargetProc> {
   const args = ['--import', 'tsx', o.cli, 'target', '--listen', o.listen ?? '127.0.0.1:0', '--nqn', o.nqn, '--lba', String(TARGET_LBA)];
-  args.push('--ns', `file:${o.file}`, ...(o.statsListen ? ['--stats-listen', '127.0.0.1:0'] : []), ...(o.extra ?? []));
+  args.push(
+    '--ns',
+    o.ram !== undefined ? `ram:${o.ram}` : `file:${o.file}`,
+    ...(o.statsListen ? ['--stats-listen', '127.0.0.1:0'] : []),
+    ...(o.extra ?? []),
+  );
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let port = 0;
   let stats = '';
@@ -64,7 +71,8 @@ export async function dataBudgetOf(stats: string): Promise<unknown> {
 /**
  * Opens `queues` I/O queues (a controller per 8), each sends `qd` reads of `io` bytes
  * over the first `nsBytes` and never reads a byte back. `flood`: a batch every 20 ms
- * for `seconds`, whatever became of the last ones. Returns every client (admin ones too).
+ * for `seconds`, whatever became of the last ones; `burst`: that many reads in one go
+ * instead of `qd`. Returns every client (admin ones too).
  */
 export async function openNonReadingQueues(o: {
   port: number;
@@ -74,6 +82,7 @@ export async function openNonReadingQueues(o: {
   io: number;
   nsBytes: number;
   flood?: { seconds: number };
+  burst?: number;
 }): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   let cntlid = 0;
@@ -92,7 +101,7 @@ export async function openNonReadingQueues(o: {
     const nlb = o.io / TARGET_LBA;
     const batch = (): void => {
       const sqes: Buffer[] = [];
-      for (let k = 0; k < o.qd; k++) {
+      for (let k = 0; k < (o.burst ?? o.qd); k++) {
         const slba = Math.floor(Math.random() * (o.nsBytes / o.io)) * nlb;
         const sqe = buildRwSqe({ cid: q.cid(), opc: IoOpc.Read, nsid: 1, slba, nlb, len: o.io, inCapsule: false });
         sqes.push(...q.capsule(sqe));

@@ -14,6 +14,11 @@
 // the device only if every piece of its data came with the device's CRC and
 // nothing cast doubt on it (distrustDeviceCrc): otherwise the receiver verifies it
 // in software, over the data in the destination.
+//
+// Pause: a handler may call pause() (the target does while its sends do not drain);
+// the receiver then stops at the next PDU boundary, in the middle of a chunk if need
+// be, and keeps the unparsed rest of that chunk until resume(). The check is one flag
+// per PDU header, nothing per byte.
 import {
   CH_LEN,
   DIGEST_LEN,
@@ -159,6 +164,12 @@ export class PduReceiver implements RxView {
   private readonly ddgstBuf = Buffer.alloc(DIGEST_LEN);
   private ddgstGot = 0;
 
+  // ---- pause (pause() / resume()) ----
+  private _paused = false;
+  /** The chunk feed() stopped in while paused, and where in it the next PDU starts. */
+  private held: Buffer | undefined = undefined;
+  private heldAt = 0;
+
   constructor(
     opts: ReceiverOptions,
     private readonly handler: RecvHandler,
@@ -218,13 +229,24 @@ export class PduReceiver implements RxView {
     this._destPos = off;
   }
 
-  /** Feed bytes from the stream. Never throws. */
+  /**
+   * Feed bytes from the stream. Never throws on bad input. While paused it keeps the
+   * rest of `chunk` (a view, not a copy: the caller stops reading into that memory
+   * until resume()) and must not be fed again before resume().
+   */
   feed(chunk: Buffer): void {
+    if (this.held !== undefined) throw new Error('PduReceiver.feed() while paused with unparsed bytes held');
     let off = 0;
     const len = chunk.length;
     while (off < len) {
       switch (this._state) {
         case RecvState.CH:
+          if (this._paused) {
+            // A PDU boundary: the rest waits for resume() (checked per PDU, never per byte).
+            this.held = chunk;
+            this.heldAt = off;
+            return;
+          }
           off = len - off >= CH_LEN && this.hdrGot === 0 ? this.headerInPlace(chunk, off) : this.recvHeader(chunk, off);
           break;
         case RecvState.PSH:
@@ -337,6 +359,39 @@ export class PduReceiver implements RxView {
   /** Stop processing (the queue is closing). */
   halt(): void {
     this._state = RecvState.ERR;
+    this._paused = false;
+    this.held = undefined;
+  }
+
+  /**
+   * Stop delivering PDUs at the next PDU boundary: the PDU in progress (its data, its
+   * onDataDone) is finished, the next one waits. feed() keeps the unparsed rest of its
+   * chunk until resume(). Called by a handler (the target, while its sends do not drain).
+   */
+  pause(): void {
+    if (this._state !== RecvState.ERR) this._paused = true;
+  }
+
+  /** True from pause() to resume(). */
+  get paused(): boolean {
+    return this._paused;
+  }
+
+  /** Bytes of the last chunk that a pause kept unparsed (0 when none). */
+  get heldBytes(): number {
+    return this.held === undefined ? 0 : this.held.length - this.heldAt;
+  }
+
+  /**
+   * Delivers again: first the bytes a pause kept, from where it stopped (they may pause
+   * it again, keeping the rest), then whatever is fed next.
+   */
+  resume(): void {
+    this._paused = false;
+    const c = this.held;
+    if (c === undefined) return;
+    this.held = undefined;
+    this.feed(this.heldAt === 0 ? c : c.subarray(this.heldAt));
   }
 
   // ------------------------------------------------------------ states

@@ -31,9 +31,13 @@
 // a 256 KiB send arena, allocated at accept (pages are touched as used), and up to
 // SPARE_ARENAS (4) more arenas kept after a burst: at most 1.5 MiB per connection once
 // its sends have drained. While a peer does not drain, the arenas also hold the copies
-// (payloads up to 16 KiB) of every completion sent since; reads stop after the socket
-// read that filled the socket, so that is bounded by what one read of commands (256 KiB
-// of capsules) completes.
+// (payloads up to 16 KiB) of the completions it has not taken: once SEND_QUEUE_LIMIT
+// (1 MiB, transport/queue.ts) bytes wait to be sent, the connection takes no further
+// command from its receive buffer, even in the middle of a read, until the socket has
+// drained. What is queued stays under SEND_QUEUE_LIMIT plus the data of the commands
+// already running at that moment (RAM reads complete as they are taken: one more; file
+// reads in flight: at most the queue depth, and those larger than 16 KiB are budget
+// buffers lent to the socket, counted here too).
 //
 // Grants are delivered from a microtask, never from inside release(): bytes come back
 // in the middle of sending a PDU (writer callbacks), where a waiting command's R2T

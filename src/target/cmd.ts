@@ -2,6 +2,7 @@
 // handlers (admin, I/O, fabrics) may do with the queue it arrived on. The queue
 // itself (target/connection.ts) implements CmdQueue; the handlers never see it.
 import { sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
+import type { SendQueueStats } from '../transport/queue.ts';
 import { BudgetWaiter } from './budget.ts';
 import type { QueueAuth } from './auth.ts';
 import type { TargetContext } from './context.ts';
@@ -51,6 +52,8 @@ export interface CmdQueue {
   installed(qid: number, sqsize: number, sqFlowOff: boolean, ctrl: Controller): void;
   /** Closes the queue's connection at once. */
   close(): void;
+  /** What the connection has waiting to be sent (its bound: SEND_QUEUE_LIMIT). */
+  sendQueue(): SendQueueStats;
 }
 
 export class Cmd extends BudgetWaiter {

@@ -18,7 +18,7 @@ import type { CapsuleCmd, DataPdu, Pdu } from '../protocol/pdu.ts';
 import { writeR2t } from '../protocol/pdu.ts';
 import { makeStatus, SqeOff, sqeNsid } from '../protocol/sqe.ts';
 import { IoOpIndex } from '../stats/io.ts';
-import { type Negotiated, type QueueHandler, TransportQueue } from '../transport/queue.ts';
+import { type Negotiated, type QueueHandler, type SendQueueStats, TransportQueue } from '../transport/queue.ts';
 import type { PduWriter } from '../transport/writer.ts';
 import { adminCommand } from './admin.ts';
 import type { QueueAuth } from './auth.ts';
@@ -127,6 +127,14 @@ export class Connection implements QueueHandler, CmdQueue {
   }
   get localAddress(): string {
     return this.wire.localAddress;
+  }
+
+  /**
+   * Bytes waiting to be sent: past SEND_QUEUE_LIMIT the connection takes no more PDUs
+   * from its receive buffer until the socket drains (TransportQueue pauseOnBackpressure).
+   */
+  sendQueue(): SendQueueStats {
+    return this.wire.sendQueue();
   }
 
   /** Closes the connection at once. */

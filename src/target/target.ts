@@ -17,6 +17,7 @@ import { type ResolvedOptions, resolveOptions, type TargetOptions } from './opti
 import type { ListenerInfo, TlsMode } from './port.ts';
 import { type NamespaceConfig, Subsystem } from './subsystem.ts';
 import { BusyPoller } from '../transport/poller.ts';
+import type { SendQueueStats } from '../transport/queue.ts';
 import { peekFirstBytes, TLS_HANDSHAKE_RECORD } from '../transport/tls.ts';
 
 /** Payload of the 'connect' and 'disconnect' events (one of each per controller). */
@@ -207,6 +208,17 @@ export class NvmeTarget extends EventEmitter {
    */
   bufferBudget(): BudgetStats {
     return this.budget.stats();
+  }
+
+  /**
+   * Every open connection's send queue (bytes waiting for the kernel, the most seen,
+   * pauses of its receiver; see SEND_QUEUE_LIMIT), with its queue ID (-1 before
+   * Connect) and its controller's CNTLID (0 before Connect).
+   */
+  sendQueues(): (SendQueueStats & { qid: number; cntlid: number })[] {
+    const out: (SendQueueStats & { qid: number; cntlid: number })[] = [];
+    for (const q of this.connections) out.push({ ...q.sendQueue(), qid: q.qid, cntlid: q.ctrl?.cntlid ?? 0 });
+    return out;
   }
 
   /** True while the event loop is being busy-polled (options.poll and an I/O queue connected). */

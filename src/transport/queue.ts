@@ -44,6 +44,12 @@ import { PduWriter, type PduWriterOptions } from './writer.ts';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How long a queue that sent a TermReq (or a FIN) waits for the peer to close. */
 export const DEFAULT_LINGER_MS = 2000;
+/**
+ * Target, with pauseOnBackpressure: once this many bytes wait to be sent (queued in the
+ * PduWriter or the socket, not yet accepted by the kernel), the queue takes no further
+ * PDU from its receive buffer, mid-read if need be, until the socket has drained.
+ */
+export const SEND_QUEUE_LIMIT = 1 << 20;
 
 /** What the ICReq/ICResp exchange settled. */
 export interface Negotiated {
@@ -104,15 +110,35 @@ export interface TargetQueueWire extends CommonOptions {
   /**
    * Stop reading while the peer does not drain what we send: a host that sends
    * commands and never reads the responses must not make us buffer without bound.
+   * After a socket read that left the socket needing a drain, reading stops; and once
+   * `sendQueueLimit` bytes wait to be sent, the receiver stops delivering PDUs at the
+   * next PDU boundary, within the read (one read of small commands would otherwise
+   * queue all of their completions). Both resume on the socket's 'drain'.
    * (Only one side may do this: if both stopped reading while their writes are
    * blocked, a full pipe each way would never drain.)
    */
   pauseOnBackpressure?: boolean;
+  /** With pauseOnBackpressure: the bytes waiting to be sent that pause the receiver (default SEND_QUEUE_LIMIT). */
+  sendQueueLimit?: number;
   /** TLS 1.3 server side: the TLS PSK for each identity a host sends (null refuses it). */
   tls?: TlsPskLookup | undefined;
 }
 
 export type QueueWireOptions = HostQueueWire | TargetQueueWire;
+
+/** TransportQueue.sendQueue(). */
+export interface SendQueueStats {
+  /** Bytes waiting to be sent now (writer and socket, not yet accepted by the kernel). */
+  queued: number;
+  /** The most bytes seen waiting, at the end of a turn or when the receiver paused. */
+  peak: number;
+  /** Waiting bytes above which the receiver pauses (Infinity: it never does). */
+  limit: number;
+  /** Times the receiver paused for it. */
+  pauses: number;
+  /** Reading is stopped now: the socket does not drain what we send, or the receiver is paused. */
+  paused: boolean;
+}
 
 const QState = {
   /** TCP connecting, or waiting for the ICReq / ICResp */
@@ -140,6 +166,12 @@ export class TransportQueue implements RecvHandler {
   private failure: Error | undefined;
   private closed = false;
   private readPaused = false;
+  /** Target with pauseOnBackpressure: the receiver pauses once the writer holds more (else Infinity). */
+  private readonly sendLimit: number;
+  /** sendLimit is finite: the send queue is checked after each PDU (the host never checks). */
+  private readonly bounded: boolean;
+  /** Times the receiver was paused by sendLimit. */
+  private sendPauses = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private readonly lingerMs: number;
@@ -159,7 +191,10 @@ export class TransportQueue implements RecvHandler {
     this.rx = new PduReceiver({ role: o.role, maxDataLen: o.maxDataLen }, this);
     this.tls = o.tls !== undefined;
     this.secured = !this.tls;
-    this.afterEachRead = o.role === 'target' && o.pauseOnBackpressure === true ? this.afterRead : undefined;
+    const pause = o.role === 'target' && o.pauseOnBackpressure === true;
+    this.sendLimit = pause ? (o.sendQueueLimit ?? SEND_QUEUE_LIMIT) : Number.POSITIVE_INFINITY;
+    this.bounded = pause;
+    this.afterEachRead = pause ? this.afterRead : undefined;
     if (o.role === 'host') {
       this.socket = this.openHostSocket(o);
       const ms = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -232,6 +267,17 @@ export class TransportQueue implements RecvHandler {
   }
   get localAddress(): string {
     return this.socket.localAddress ?? '';
+  }
+
+  /**
+   * What this queue has waiting to be sent: bytes now, the most at the end of any turn
+   * so far (or at a receiver pause), the limit that pauses the receiver (Infinity: none),
+   * how often the receiver paused, and whether reading is stopped now.
+   */
+  sendQueue(): SendQueueStats {
+    const w = this.writer;
+    const paused = this.readPaused || this.rx.paused;
+    return { queued: w.pending, peak: w.peakPending, limit: this.sendLimit, pauses: this.sendPauses, paused };
   }
 
   // ------------------------------------------------------------ stopping
@@ -315,19 +361,46 @@ export class TransportQueue implements RecvHandler {
     this.abort(new ConnectionError(`queue ${this.qid}: internal error: ${String(err)}`, { cause: err }));
   };
 
-  /** Back-pressure (target): stop reading while the host does not drain what we send. */
+  /**
+   * Back-pressure (target): stop reading while the host does not drain what we send,
+   * or while the receiver is paused (it may hold the rest of this read: no read may
+   * land in that memory before it resumes).
+   */
   private readonly afterRead = (): void => {
     const s = this.socket;
-    if (s.writableNeedDrain && !this.readPaused && !this.closed) {
+    if ((s.writableNeedDrain || this.rx.paused) && !this.readPaused && !this.closed) {
       this.readPaused = true;
       s.pause();
       s.once('drain', this.onDrain);
     }
   };
 
+  /**
+   * After each PDU the side handled (target): more than sendLimit bytes waiting to be
+   * sent pause the receiver at the next PDU boundary. A few loads per PDU, no allocation.
+   */
+  private checkSendQueue(): void {
+    const p = this.writer.pending;
+    if (p > this.sendLimit && !this.rx.paused) {
+      if (p > this.writer.peakPending) this.writer.peakPending = p;
+      this.sendPauses++;
+      this.rx.pause();
+    }
+  }
+
   private readonly onDrain = (): void => {
     this.readPaused = false;
-    if (!this.closed) this.socket.resume();
+    if (this.closed) return;
+    // What a pause kept is handled first; it may fill the send queue again. (A queue
+    // that stopped has halted its receiver: nothing is kept, reading resumes for the FIN.)
+    const rx = this.rx;
+    if (rx.paused && this.writer.pending <= this.sendLimit) rx.resume();
+    if (rx.paused) {
+      this.readPaused = true;
+      this.socket.once('drain', this.onDrain);
+      return;
+    }
+    this.socket.resume();
   };
 
   private readonly onSocketError = (e: Error): void => {
@@ -376,13 +449,17 @@ export class TransportQueue implements RecvHandler {
         // The peer ends the connection; nothing is sent back.
         this.abort(new TermReqError(pdu.fes, pdu.fei));
         return undefined;
-      default:
-        return this.handler.onPdu(pdu);
+      default: {
+        const err = this.handler.onPdu(pdu);
+        if (this.bounded) this.checkSendQueue();
+        return err;
+      }
     }
   }
 
   onDataDone(pdu: DataPdu | CapsuleCmd, ddgstOk: boolean, crcByDevice: boolean): void {
     this.handler.onDataDone(pdu, ddgstOk, crcByDevice);
+    if (this.bounded) this.checkSendQueue();
   }
 
   onError(err: ProtocolError): void {

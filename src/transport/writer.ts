@@ -60,6 +60,8 @@ export class PduWriter {
   private batchBytes = 0;
   /** Batches handed to the socket (one writev each, unless the kernel's buffer is full). */
   batches = 0;
+  /** The most bytes `pending` held when a batch was handed to the socket (at the end of a turn, or flushNow()). */
+  peakPending = 0;
   private arena: Arena;
   private readonly spare: Arena[] = [];
   /** arena[aStart, aEnd) holds copied bytes not yet handed to the socket. */
@@ -184,11 +186,13 @@ export class PduWriter {
     if (this.socket.destroyed) return;
     if (this.batchBytes > 0) this.batches++;
     this.batchBytes = 0;
+    const p = this.pending;
+    if (p > this.peakPending) this.peakPending = p;
     this.pushArena();
     if (corked) this.socket.uncork();
   }
 
-  /** Bytes the socket has buffered (backpressure signal). */
+  /** Bytes queued and not yet accepted by the kernel: the socket's buffer and the arena's unsent bytes (backpressure signal). */
   get pending(): number {
     return this.socket.writableLength + this.aEnd - this.aStart;
   }
