@@ -187,12 +187,11 @@ export function decodeInto(buf: Buffer, off: number, into: ReusablePdu): Reusabl
   into.pdo = buf[off + OFF.PDO]!;
   into.plen = buf.readUInt32LE(off + OFF.PLEN);
   switch (into.type) {
-    case PduType.CapsuleCmd: {
-      // Word by word: Buffer#copy from an offset makes a typed-array view per call.
-      const sqe = into.sqe;
-      for (let i = 0; i < SQE_LEN; i += 4) sqe.writeUInt32LE(buf.readUInt32LE(off + OFF.SQE + i), i);
+    case PduType.CapsuleCmd:
+      // Buffer#copy makes a typed-array view of the source (it starts at an offset), still
+      // cheaper for 64 bytes than a loop or word-by-word reads (measured: the loop costs more CPU).
+      buf.copy(into.sqe, 0, off + OFF.SQE, off + OFF.SQE + SQE_LEN);
       break;
-    }
     case PduType.CapsuleResp:
       for (let i = 0; i < CQE_LEN; i++) into.cqe[i] = buf[off + OFF.CQE + i]!; // 16 bytes: a loop beats Buffer#copy's view
       break;
