@@ -1,8 +1,11 @@
 // Host and target in ONE process (pin it to one CPU with taskset): the CPU time per
 // operation of both sides together, without the scheduling of two processes, which
 // on a shared 2-vCPU VM moves the two-process per-op figures by up to 2× between runs.
-// Several short rounds; prints each round and the median.
-//   taskset -c 0 node --import tsx bench/inproc.ts [--rw randread] [--bs 4096] [--qd 64] [--seconds 2] [--rounds 5] [--digests]
+// Several short rounds; prints each round and the median. With --alloc, every round
+// runs under V8's sampling heap profiler (objects the GC collected included) and also
+// prints the bytes allocated per operation; the last round's top allocation sites follow.
+//   taskset -c 0 node --import tsx bench/inproc.ts [--rw randread] [--bs 4096] [--qd 64] [--seconds 2] [--rounds 5] [--digests] [--alloc]
+import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
 import { NvmeController } from '../src/host/index.ts';
 import { NvmeTarget } from '../src/target/index.ts';
@@ -17,6 +20,8 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '5' },
     digests: { type: 'boolean', default: false },
+    alloc: { type: 'boolean', default: false },
+    top: { type: 'string', default: '15' },
   },
 });
 
@@ -38,8 +43,46 @@ const ctrl = await NvmeController.connect({
 const ns = ctrl.namespace(1);
 await runWorkload(ns, { rw: 'write', bs: 1 << 20, iodepth: 4, regionBytes: REGION });
 const rw = a.rw as RwMode;
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+/** Bytes sampled per allocation site (function url:line), and their total. */
+function sites(head: HeapNode): { total: number; by: Map<string, number> } {
+  const by = new Map<string, number>();
+  let total = 0;
+  const name = (f: HeapNode['callFrame']): string =>
+    `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/(src|bench|node_modules)\//, '$1/')}`;
+  // Keyed by the function and its caller (the allocating function is often Node's own).
+  const walk = (n: HeapNode, parent = ''): void => {
+    if (n.selfSize > 0) {
+      const key = `${name(n.callFrame)} < ${parent}`;
+      by.set(key, (by.get(key) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c, name(n.callFrame));
+  };
+  walk(head);
+  return { total, by };
+}
+const session = new Session();
+if (a.alloc) {
+  session.connect();
+  await session.post('HeapProfiler.enable');
+}
 const per: number[] = [];
+const bytesPer: number[] = [];
+let lastSites: Map<string, number> | undefined;
 for (let i = 0; i < Number(a.rounds); i++) {
+  if (a.alloc) {
+    // includeObjectsCollectedBy*: count what the scavenger freed too (all allocation, not what survived).
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 512,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as never);
+  }
   const c0 = process.cpuUsage();
   const r = await runWorkload(ns, {
     rw,
@@ -50,9 +93,28 @@ for (let i = 0; i < Number(a.rounds); i++) {
     regionBytes: REGION,
   });
   const c = process.cpuUsage(c0);
-  const us = (c.user + c.system) / (r.readOps + r.writeOps);
+  const ops = r.readOps + r.writeOps;
+  const us = (c.user + c.system) / ops;
   per.push(us);
-  console.log(`round ${i + 1}: ${r.iops.toFixed(0)} IOPS, ${us.toFixed(2)} µs CPU/op (host + target)${r.error ? ` ${r.error}` : ''}`);
+  let alloc = '';
+  if (a.alloc) {
+    const p = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: HeapNode } };
+    const s = sites(p.profile.head);
+    bytesPer.push(s.total / ops);
+    lastSites = s.by;
+    alloc = `, ${(s.total / ops).toFixed(0)} B allocated/op`;
+  }
+  console.log(
+    `round ${i + 1}: ${r.iops.toFixed(0)} IOPS, ${us.toFixed(2)} µs CPU/op (host + target)${alloc}${r.error ? ` ${r.error}` : ''}`,
+  );
+}
+if (a.alloc) {
+  bytesPer.sort((x, y) => x - y);
+  console.log(`allocated per op: median ${bytesPer[bytesPer.length >> 1].toFixed(0)} B`);
+  const rows = [...lastSites!.entries()].sort((x, y) => y[1] - x[1]).slice(0, Number(a.top));
+  const tot = [...lastSites!.values()].reduce((x, y) => x + y, 0);
+  for (const [k, v] of rows) console.log(`${((v / tot) * 100).toFixed(1).padStart(6)}%  ${k}`);
+  session.disconnect();
 }
 per.sort((x, y) => x - y);
 console.log(

@@ -37,7 +37,9 @@ export class QueueSender {
     sqe.writeUInt16LE(cmd.cid, SqeOff.CID);
     if (cmd.dir === DataDir.H2C) {
       // SGL1: in-capsule data (offset 0 = ICDOFF) or a transport data block fetched by R2T.
-      sqe.writeBigUInt64LE(0n, SqeOff.SGL_ADDR);
+      // Two 32-bit stores: writeBigUInt64LE computes BigInt halves per call.
+      sqe.writeUInt32LE(0, SqeOff.SGL_ADDR);
+      sqe.writeUInt32LE(0, SqeOff.SGL_ADDR + 4);
       sqe.writeUInt32LE(cmd.len, SqeOff.SGL_LEN);
       sqe[SqeOff.SGL_TYPE] = cmd.inCapsule ? SglType.InCapsuleOffset : SglType.TransportDataBlock;
     }

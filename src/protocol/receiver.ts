@@ -35,7 +35,7 @@ import {
 } from './constants.ts';
 import { crc32c, crc32cUpdate } from './crc32c.ts';
 import { ProtocolError } from './errors.ts';
-import { type CapsuleCmd, type DataPdu, decodeHeader, type Pdu, type TermReq } from './pdu.ts';
+import { type CapsuleCmd, type DataPdu, decodeHeader, decodeInto, newReusable, type Pdu, type ReusablePdu, type TermReq } from './pdu.ts';
 
 /** What the receiver waits for. */
 export const RecvState = {
@@ -101,6 +101,14 @@ export interface ReceiverOptions {
   role: Role;
   /** Largest data length (DATAL or in-capsule data) accepted in one PDU. */
   maxDataLen: number;
+  /**
+   * Decode every CapsuleCmd and H2CData (target) or CapsuleResp and C2HData (host) into
+   * one object of the receiver's per type, SQE or CQE buffer included, instead of a new
+   * one per PDU: the object handed to onPdu (and onDataDone) is then valid only until
+   * the next PDU's header, and the handler copies what it keeps (the queues do; a
+   * recorder that keeps PDUs must not set this).
+   */
+  reusePdus?: boolean;
 }
 
 /**
@@ -163,6 +171,9 @@ export class PduReceiver implements RxView {
   private crcByDevice = true;
   private readonly ddgstBuf = Buffer.alloc(DIGEST_LEN);
   private ddgstGot = 0;
+  /** With reusePdus: the objects capsules and data PDUs are decoded into (by role), else undefined. */
+  private readonly capsule: ReusablePdu | undefined;
+  private readonly dataPdu: ReusablePdu | undefined;
 
   // ---- pause (pause() / resume()) ----
   private _paused = false;
@@ -177,6 +188,9 @@ export class PduReceiver implements RxView {
     this.role = opts.role;
     this.allowed = opts.role === 'host' ? HOST_TYPES : TARGET_TYPES;
     this.maxDataLen = opts.maxDataLen;
+    const host = opts.role === 'host';
+    this.capsule = opts.reusePdus ? newReusable(host ? PduType.CapsuleResp : PduType.CapsuleCmd) : undefined;
+    this.dataPdu = opts.reusePdus ? newReusable(host ? PduType.C2HData : PduType.H2CData) : undefined;
   }
 
   /** What the receiver waits for. */
@@ -545,7 +559,7 @@ export class PduReceiver implements RxView {
       this.fail(flagErr);
       return;
     }
-    const pdu = decodeHeader(h, at);
+    const pdu = this.decode(h, at, type);
     if (type === PduType.H2CTermReq || type === PduType.C2HTermReq) {
       this.term = pdu as TermReq;
       const dl = pdu.plen - hlen;
@@ -598,6 +612,14 @@ export class PduReceiver implements RxView {
     this.ddgstGot = 0;
     this.padRemaining = pdu.pdo - hlen - hd;
     this._state = this.padRemaining > 0 ? RecvState.PAD : RecvState.DATA;
+  }
+
+  private decode(h: Buffer, at: number, type: number): Pdu {
+    const c = this.capsule;
+    if (c !== undefined && type === c.type) return decodeInto(h, at, c);
+    const d = this.dataPdu;
+    if (d !== undefined && type === d.type) return decodeInto(h, at, d);
+    return decodeHeader(h, at);
   }
 
   /**

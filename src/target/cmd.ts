@@ -1,6 +1,7 @@
 // One target command from its CapsuleCmd to its completion, and what the command
 // handlers (admin, I/O, fabrics) may do with the queue it arrived on. The queue
 // itself (target/connection.ts) implements CmdQueue; the handlers never see it.
+import { SQE_LEN } from '../protocol/constants.ts';
 import { sqeCid, sqeOpc, sqeSglLen, sqeSglType } from '../protocol/sqe.ts';
 import type { SendQueueStats } from '../transport/queue.ts';
 import { BudgetWaiter } from './budget.ts';
@@ -56,9 +57,16 @@ export interface CmdQueue {
   sendQueue(): SendQueueStats;
 }
 
+/**
+ * A command slot of a queue, reused: the queue keeps its completed commands and loads
+ * the next CapsuleCmd into one (load), so that a command costs no object or SQE buffer.
+ * Bounded by the queue depth (a new one is made only when all are outstanding).
+ */
 export class Cmd extends BudgetWaiter {
-  readonly cid: number;
-  readonly opc: number;
+  cid = 0;
+  opc = 0;
+  /** This command's copy of its SQE (the receiver's is overwritten by the next capsule). */
+  readonly sqe = Buffer.alloc(SQE_LEN);
   /** R2T transfer tag (index in the queue's slot table), -1 when none. */
   slot = -1;
   /** Host-to-controller data (in-capsule or collected from H2CData PDUs). */
@@ -77,15 +85,31 @@ export class Cmd extends BudgetWaiter {
   /** The queue's handler of a grant (set with afterGrant). */
   onGrant: ((cmd: Cmd, backing: Buffer) => void) | undefined = undefined;
   /** Arrival time (performance.now(), ms): the start of the command's latency. */
-  readonly t0 = performance.now();
+  t0 = 0;
+  /** Completed and kept by its queue for the next command (guards against a second completion reusing it twice). */
+  free = false;
 
-  constructor(
-    readonly q: CmdQueue,
-    readonly sqe: Buffer,
-  ) {
+  constructor(readonly q: CmdQueue) {
     super();
+  }
+
+  /** Makes this the command of `sqe` (copied), as it arrives. */
+  load(sqe: Buffer): this {
+    sqe.copy(this.sqe, 0, 0, SQE_LEN);
     this.cid = sqeCid(sqe);
     this.opc = sqeOpc(sqe);
+    this.slot = -1;
+    this.data = undefined;
+    this.backing = undefined;
+    this.dataLen = 0;
+    this.received = 0;
+    this.ddgstErr = false;
+    this.resume = undefined;
+    this.afterGrant = undefined;
+    this.onGrant = undefined;
+    this.t0 = performance.now();
+    this.free = false;
+    return this;
   }
 
   budgetGranted(backing: Buffer): void {

@@ -73,6 +73,8 @@ export class Connection implements QueueHandler, CmdQueue {
   /** Commands waiting for a data buffer (dropped when the queue goes down). */
   private readonly waiting = new Set<Cmd>();
   tlsPeer: TlsPeer | undefined = undefined;
+  /** Completed commands, reused for the next ones (at most the queue depth: see Cmd). */
+  private readonly freeCmds: Cmd[] = [];
 
   /**
    * `accepted` comes from a server created with pauseOnConnect (its reads have not
@@ -173,6 +175,7 @@ export class Connection implements QueueHandler, CmdQueue {
     if (this.capsuleCmd !== undefined) this.releaseData(this.capsuleCmd);
     this.slots.length = 0;
     this.freeSlots.length = 0;
+    this.freeCmds.length = 0;
     this.capsuleCmd = undefined;
     this.h2cCmd = undefined;
     this.ctrl?.queueClosed(this);
@@ -227,8 +230,8 @@ export class Connection implements QueueHandler, CmdQueue {
       return new ProtocolError(`more than ${depth} commands outstanding`, Fes.PduSequenceError, 0, pdu.type);
     }
     this.outstanding++;
-    const sqe = pdu.sqe;
-    const cmd = new Cmd(this, sqe);
+    const cmd = (this.freeCmds.pop() ?? new Cmd(this)).load(pdu.sqe);
+    const sqe = cmd.sqe;
     if (this.sqsize > 0) this.sqHead = this.sqHead === this.sqsize ? 0 : this.sqHead + 1;
     const hd = this.hdgst ? DIGEST_LEN : 0;
     const icd = pdu.plen > HLEN[PduType.CapsuleCmd] + hd ? pdu.plen - pdu.pdo - (pdu.flags & PduFlag.DDGSTF ? DIGEST_LEN : 0) : 0;
@@ -420,6 +423,14 @@ export class Connection implements QueueHandler, CmdQueue {
     this.outstanding--;
     if (this.qid > 0) this.countIo(cmd, status);
     sendCapsuleResp(this.writer, cmd.cid, status, dw0, dw1, this.sqhd, Math.max(0, this.qid), this.hdgst);
+    this.recycle(cmd);
+  }
+
+  /** The command has completed: it carries the next one. */
+  private recycle(cmd: Cmd): void {
+    if (cmd.free) return;
+    cmd.free = true;
+    this.freeCmds.push(cmd);
   }
 
   /** Counts an I/O command in its namespace's I/O stats as its completion goes out (one unknown to the subsystem is not counted). */
@@ -455,6 +466,7 @@ export class Connection implements QueueHandler, CmdQueue {
     if (success) {
       this.outstanding--;
       this.countIo(cmd, 0);
+      this.recycle(cmd);
     } else this.complete(cmd, 0, dw0);
   }
 }

@@ -188,7 +188,8 @@ export class TransportQueue implements RecvHandler {
     this.role = o.role;
     this.qid = qid;
     this.lingerMs = o.lingerMs ?? (o.role === 'host' ? 0 : DEFAULT_LINGER_MS);
-    this.rx = new PduReceiver({ role: o.role, maxDataLen: o.maxDataLen }, this);
+    // PDUs decoded into reused objects: both sides' handlers copy what they keep of them.
+    this.rx = new PduReceiver({ role: o.role, maxDataLen: o.maxDataLen, reusePdus: true }, this);
     this.tls = o.tls !== undefined;
     this.secured = !this.tls;
     const pause = o.role === 'target' && o.pauseOnBackpressure === true;

@@ -82,24 +82,25 @@ export class PduWriter {
     this.arena = this.newArena();
   }
 
-  /** Queues buffers for sending; they go out together with everything queued this turn. */
-  send(...bufs: Buffer[]): void {
+  /**
+   * Queues a buffer for sending; it goes out together with everything queued this turn.
+   * One buffer per call (a rest parameter would be an array per call on the hot path).
+   */
+  send(b: Buffer): void {
     const s = this.socket;
     if (s.destroyed) return;
     if (!this.corked) this.startTurn();
-    for (const b of bufs) {
-      const n = b.length;
-      if (n === 0) continue;
-      this.batchBytes += n;
-      if (n <= this.copyMax) {
-        if (this.aEnd + n > ARENA_SIZE) this.nextArena();
-        if (n <= SMALL_PDU_PART) this.arena.buf.set(b, this.aEnd);
-        else b.copy(this.arena.buf, this.aEnd);
-        this.aEnd += n;
-      } else {
-        this.pushArena();
-        s.write(b);
-      }
+    const n = b.length;
+    if (n === 0) return;
+    this.batchBytes += n;
+    if (n <= this.copyMax) {
+      if (this.aEnd + n > ARENA_SIZE) this.nextArena();
+      if (n <= SMALL_PDU_PART) this.arena.buf.set(b, this.aEnd);
+      else b.copy(this.arena.buf, this.aEnd);
+      this.aEnd += n;
+    } else {
+      this.pushArena();
+      s.write(b);
     }
   }
 

@@ -28,6 +28,11 @@ export class RamBackend implements Backend {
   }
 
   read(off: number, len: number): Buffer[] {
+    const first = Math.floor(off / RAM_CHUNK);
+    const start0 = off - first * RAM_CHUNK;
+    // Within one chunk (every small read but one in 256): a literal of one view, not a
+    // growing array (whose first push reserves room for 17 elements).
+    if (start0 + len <= RAM_CHUNK) return [(this.chunks[first] ?? ZEROES).subarray(start0, start0 + len)];
     const out: Buffer[] = [];
     const end = off + len;
     while (off < end) {

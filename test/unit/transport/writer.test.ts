@@ -52,10 +52,10 @@ test('writer - one turn: bytes in order, small and mid-size parts copied into on
   const w = new PduWriter(s as unknown as Socket, { copyMax: 8192 });
   const rng = new Prng(1);
   const parts = [rng.bytes(24), rng.bytes(4096), rng.bytes(48), rng.bytes(65536), rng.bytes(24), rng.bytes(8192), rng.bytes(4)];
-  w.send(...parts.slice(0, 3));
+  for (const b of parts.slice(0, 3)) w.send(b);
   const at = w.reserve(8);
   w.buf.write('RESERVED', at, 'latin1');
-  w.send(...parts.slice(3));
+  for (const b of parts.slice(3)) w.send(b);
   assert.equal(s.chunks.length, 2, 'the copied run before the large payload went out with the payload');
   await turn();
   assert.equal(s.corks, 0);
@@ -82,7 +82,8 @@ test('writer - bytes handed to the socket are never rewritten while their write 
       h.copy(w.buf, at);
       const p = rng.bytes(4096);
       const r = rng.bytes(24);
-      w.send(p, r);
+      w.send(p);
+      w.send(r);
       want.push(h, p, r);
     }
     await turn();
@@ -116,7 +117,10 @@ test('writer - after a burst under backpressure, at most SPARE_ARENAS free arena
   const s = new FakeSocket();
   const w = new PduWriter(s as unknown as Socket);
   // ~2.6 MB in one turn with every write held: ten or more arenas in use at once.
-  for (let i = 0; i < 640; i++) w.send(Buffer.alloc(24), Buffer.alloc(4096, i & 0xff));
+  for (let i = 0; i < 640; i++) {
+    w.send(Buffer.alloc(24));
+    w.send(Buffer.alloc(4096, i & 0xff));
+  }
   await turn();
   const used = new Set(s.chunks.map((c) => c.buf.buffer)).size;
   assert.ok(used >= 10, `${used} arenas`);
@@ -224,7 +228,8 @@ test('writer - flushAt: endPdu hands the batch over once it holds flushAt bytes,
   const s2 = new FakeSocket();
   const w2 = new PduWriter(s2 as unknown as Socket);
   for (const [hdr, data] of pdus) {
-    w2.send(hdr, data);
+    w2.send(hdr);
+    w2.send(data);
     w2.endPdu();
   }
   assert.equal(s2.chunks.length, 0, 'no flushAt: nothing before the end of the turn');
