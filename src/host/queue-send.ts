@@ -89,7 +89,6 @@ export class QueueSender {
       const chunk = data.subarray(off, off + n);
       w.send(chunk);
       if (ddgst) putDigest(w, crc32c(chunk));
-      w.endPdu();
       off += n;
     }
     return undefined;
